@@ -1,0 +1,31 @@
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of asyncjobs.named.async_status_id: a drop-in for async_status."""
+
+from __future__ import annotations
+
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
+    STATUS_ARGUMENT_SPEC, STATUS_MUTUALLY_EXCLUSIVE, STATUS_REQUIRED_ONE_OF)
+from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
+    AsyncJobsAction, native_types)
+
+
+class ActionModule(AsyncJobsAction):
+
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        args = self.validated_args(STATUS_ARGUMENT_SPEC,
+                                   mutually_exclusive=STATUS_MUTUALLY_EXCLUSIVE,
+                                   required_one_of=STATUS_REQUIRED_ONE_OF)
+        # Pre-filled as native async_status does, so the same keys always exist.
+        result.update(started=False, finished=False, stdout='', stderr='',
+                      stdout_lines=[], stderr_lines=[], ansible_job_id=args['jid'])
+        if args['jid'] is None:
+            args.pop('jid')
+        else:
+            args.pop('alias')
+        result = self.run_module('async_status_id', args, task_vars, result)
+        return native_types(result)

@@ -1,0 +1,578 @@
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared core of asyncjobs.named: job files, aliases, liveness and states.
+
+Private to the collection (leading underscore). Runs on the target, so it must
+stay compatible with Python 3.6 (RHEL 8 platform-python): no f-strings with '=',
+no walrus, no newer stdlib.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import binascii
+import errno
+import json
+import os
+import re
+import subprocess
+
+ALIAS_PREFIX = 'jid_'
+ALIAS_MAX_LEN = 128
+ALIAS_RE = re.compile(r'^[A-Za-z0-9_-][A-Za-z0-9_.-]*$')
+JID_RE = re.compile(r'^j?[0-9]+\.[0-9]+$')
+ALIAS_HELP = ('letters, digits, "_", "-" and ".", not starting with ".", at most %d characters'
+              % ALIAS_MAX_LEN)
+
+# Job states, as documented in the modules and the README.
+ABSENT = 'absent'
+RUNNING = 'running'
+SUCCEEDED = 'succeeded'
+FAILED = 'failed'
+TIMED_OUT = 'timed_out'
+KILLED = 'killed'
+ORPHANED = 'orphaned'
+STATES = (ABSENT, RUNNING, SUCCEEDED, FAILED, TIMED_OUT, KILLED, ORPHANED)
+FINISHED_STATES = (SUCCEEDED, FAILED, TIMED_OUT, KILLED, ORPHANED)
+
+TIMEOUT_MSG = 'Timeout exceeded'
+
+# Keys that every result describes a job with, whatever the mode.
+SUMMARY_KEYS = ('started', 'finished', 'killed', 'pid_missing', 'state', 'ansible_job_id',
+                'ansible_job_alias', 'results_file')
+
+# One argument spec per module, shared by the action plugin (validation on the
+# controller) and the module (validation on the target).
+STATUS_ARGUMENT_SPEC = dict(
+    jid=dict(type='str'),
+    alias=dict(type='str'),
+    mode=dict(type='str', default='status', choices=['status', 'cleanup', 'full_cleanup']),
+    force=dict(type='bool', default=False),
+)
+STATUS_MUTUALLY_EXCLUSIVE = [('jid', 'alias')]
+STATUS_REQUIRED_ONE_OF = [('jid', 'alias')]
+
+ALIAS_ARGUMENT_SPEC = dict(
+    alias=dict(type='str', required=True),
+    jid=dict(type='str'),
+    force=dict(type='bool', default=False),
+)
+
+
+class JobError(Exception):
+    """A problem to report as a failed task with this message (never a traceback)."""
+
+    def __init__(self, msg, **result):
+        super(JobError, self).__init__(msg)
+        self.msg = msg
+        self.result = result
+
+
+# --------------------------------------------------------------------------
+# Input validation
+
+def alias_error(alias):
+    """Return a message saying why ``alias`` is not a valid job name, or None."""
+    if not isinstance(alias, str) or not alias:
+        return 'alias must be a non-empty string of %s' % ALIAS_HELP
+    if len(alias) > ALIAS_MAX_LEN or not ALIAS_RE.match(alias):
+        return 'invalid alias %r: use only %s' % (alias, ALIAS_HELP)
+    return None
+
+
+def jid_error(jid):
+    """Return a message saying why ``jid`` does not look like a job id, or None."""
+    if not isinstance(jid, str) or not JID_RE.match(jid):
+        return ('invalid jid %r: a job id looks like "j123456789012.4242" '
+                '(optional "j", digits, ".", digits)' % (jid,))
+    return None
+
+
+def validate(alias=None, jid=None):
+    """Raise JobError for an invalid alias or jid (those given)."""
+    for msg in (alias_error(alias) if alias is not None else None,
+                jid_error(jid) if jid is not None else None):
+        if msg:
+            raise JobError(msg)
+
+
+def jid_prefix(jid):
+    """The part of a jid that async_wrapper's command line carries ('j123' of 'j123.42')."""
+    return jid.split('.', 1)[0]
+
+
+# --------------------------------------------------------------------------
+# Paths and aliases
+
+def job_path(async_dir, jid):
+    return os.path.join(async_dir, jid)
+
+
+def alias_path(async_dir, alias):
+    return os.path.join(async_dir, ALIAS_PREFIX + alias)
+
+
+def inside_dir(async_dir, path):
+    """True when ``path`` (absolute) names an entry directly inside ``async_dir``.
+
+    Compared lexically first, then by real path of the parent, so an async dir
+    reached through a symlink (``~/.ansible_async -> /data/async``) still works.
+    """
+    parent = os.path.dirname(os.path.normpath(path))
+    if parent == os.path.normpath(async_dir):
+        return True
+    try:
+        return os.path.realpath(parent) == os.path.realpath(async_dir)
+    except OSError:
+        return False
+
+
+def link_target(async_dir, link):
+    """Absolute, normalised target of the symlink ``link`` (relative targets are
+    taken from the async dir), or None when ``link`` is not a symlink."""
+    try:
+        target = os.readlink(link)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.EINVAL, errno.ENOTDIR):
+            return None
+        raise
+    return os.path.normpath(os.path.join(async_dir, target))
+
+
+def _legacy_alias_links(async_dir, alias):
+    """Links of the form ``<jid>.jid_<alias>`` (needs a directory scan)."""
+    suffix = '.' + ALIAS_PREFIX + alias
+    found = []
+    try:
+        names = os.listdir(async_dir)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return found
+        raise
+    for name in names:
+        if name.endswith(suffix) and JID_RE.match(name[:-len(suffix)]):
+            found.append(os.path.join(async_dir, name))
+    return sorted(found)
+
+
+def find_alias(async_dir, alias):
+    """Resolve a job name.
+
+    Returns ``(link, job_file)`` where ``link`` is the alias link found and
+    ``job_file`` the path it points to (which may not exist: a dangling alias),
+    or ``(None, None)`` when there is no such name. The primary form
+    ``jid_<alias>`` costs one readlink; only when it is missing is the async
+    dir scanned for the form ``<jid>.jid_<alias>``.
+    """
+    link = alias_path(async_dir, alias)
+    target = link_target(async_dir, link)
+    if target is None:
+        for legacy in _legacy_alias_links(async_dir, alias):
+            target = link_target(async_dir, legacy)
+            if target is not None:
+                link = legacy
+                break
+    if target is None:
+        return None, None
+    if not inside_dir(async_dir, target):
+        raise JobError('alias %r points outside the async dir %s (to %s); refusing to use it'
+                       % (alias, async_dir, target), ansible_job_alias=alias)
+    return link, target
+
+
+def links_to(async_dir, job_file):
+    """Every alias link in ``async_dir`` (both forms) that points to ``job_file``."""
+    job_file = os.path.normpath(job_file)
+    found = []
+    try:
+        names = os.listdir(async_dir)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return found
+        raise
+    for name in names:
+        if not (name.startswith(ALIAS_PREFIX) or ('.' + ALIAS_PREFIX) in name):
+            continue
+        path = os.path.join(async_dir, name)
+        target = link_target(async_dir, path)
+        if target is not None and target == job_file:
+            found.append(path)
+    return sorted(found)
+
+
+# --------------------------------------------------------------------------
+# Job files
+
+class JobFile:
+    """What a job file held when read: ``data`` (dict) or why there is none."""
+
+    def __init__(self, path, exists, data=None, raw=None):
+        self.path = path
+        self.exists = exists
+        self.data = data
+        self.raw = raw
+
+    @property
+    def parsed(self):
+        return isinstance(self.data, dict)
+
+    @property
+    def finished(self):
+        """Native rule: finished when ``finished`` is true or there is no ``started`` key."""
+        if not self.parsed:
+            return False
+        return bool(self.data.get('finished')) or 'started' not in self.data
+
+
+def read_job(path):
+    """Read a job file. Never raises for a missing, empty or unparsable file."""
+    try:
+        with open(path, 'rb') as f:
+            raw = f.read()
+    except (IOError, OSError) as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return JobFile(path, False)
+        raise
+    raw = raw.decode('utf-8', 'replace')
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        data = None
+    return JobFile(path, True, data, raw)
+
+
+def finished_state(data):
+    """State of a finished job from its file's content."""
+    if data.get('killed'):
+        return KILLED
+    if data.get('msg') == TIMEOUT_MSG and data.get('failed'):
+        return TIMED_OUT
+    if data.get('failed'):
+        return FAILED
+    return SUCCEEDED
+
+
+# --------------------------------------------------------------------------
+# Liveness of async_wrapper
+
+def is_wrapper_cmdline(args, prefix):
+    """True when the argument list is async_wrapper's for the jid prefix.
+
+    2.9-2.20: ``python .../async_wrapper.py <prefix> <limit> .../AnsiballZ_x.py ...``;
+    2.21: ``python .../async_wrapper.py <prefix> <limit> <true|false> ...``.
+    Both carry an argument ending in async_wrapper.py and one equal to the prefix.
+    """
+    has_wrapper = False
+    has_prefix = False
+    for arg in args:
+        if arg.endswith('async_wrapper.py'):
+            has_wrapper = True
+        elif arg == prefix:
+            has_prefix = True
+    return has_wrapper and has_prefix
+
+
+def _proc_hidden(proc='/proc'):
+    """True when /proc is mounted with hidepid, so other users' processes may be hidden."""
+    try:
+        with open(os.path.join(proc, 'mounts')) as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 3 and fields[1] == proc and 'hidepid=' in fields[3]:
+                    return not any(o in fields[3] for o in ('hidepid=0', 'hidepid=off'))
+    except (IOError, OSError):
+        return False
+    return False
+
+
+def scan_proc(prefix, proc='/proc'):
+    """Look for the wrapper in ``/proc``.
+
+    Returns (pids, complete): the matching pids, and whether every process could
+    be inspected (False when some cmdline could not be read for lack of permission).
+    """
+    pids = []
+    complete = True
+    for name in os.listdir(proc):
+        if not name.isdigit():
+            continue
+        try:
+            with open(os.path.join(proc, name, 'cmdline'), 'rb') as f:
+                raw = f.read()
+        except (IOError, OSError) as e:
+            if e.errno in (errno.EACCES, errno.EPERM):
+                complete = False
+            continue  # the process exited meanwhile
+        args = raw.decode('utf-8', 'replace').split('\0')
+        if is_wrapper_cmdline(args, prefix):
+            pids.append(int(name))
+    return sorted(pids), complete
+
+
+def scan_ps(prefix):
+    """Fallback without /proc: ``ps -A -o pid= -o args=`` (POSIX options).
+
+    Arguments are split on white space, which is enough to spot the wrapper path
+    and the prefix (neither contains spaces in paths Ansible generates).
+    """
+    out = subprocess.check_output(['ps', '-A', '-o', 'pid=', '-o', 'args='])
+    pids = []
+    for line in out.decode('utf-8', 'replace').splitlines():
+        fields = line.split()
+        if len(fields) > 1 and fields[0].isdigit() and is_wrapper_cmdline(fields[1:], prefix):
+            pids.append(int(fields[0]))
+    return sorted(pids), True
+
+
+def wrapper_liveness(jid, proc='/proc', owner_uid=None):
+    """Whether the async_wrapper of ``jid`` is alive.
+
+    Returns (alive, pids, why): ``alive`` is True, False, or None when it cannot
+    be determined (``why`` then says why).
+    """
+    prefix = jid_prefix(jid)
+    try:
+        if os.path.isdir(os.path.join(proc, 'self')):
+            pids, complete = scan_proc(prefix, proc)
+            if not pids and complete and _proc_hidden(proc):
+                euid = os.geteuid()
+                if euid != 0 and owner_uid is not None and owner_uid != euid:
+                    complete = False
+        else:
+            pids, complete = scan_ps(prefix)
+    except (OSError, subprocess.CalledProcessError) as e:
+        return None, [], 'could not list processes: %s' % e
+    if pids:
+        return True, pids, None
+    if not complete:
+        return None, [], ('could not read every process command line (no permission), '
+                          'so whether the job\'s async_wrapper is alive is unknown')
+    return False, [], None
+
+
+# --------------------------------------------------------------------------
+# Status
+
+def _owner(path):
+    try:
+        return os.stat(path).st_uid
+    except OSError:
+        return None
+
+
+def job_status(async_dir, jid=None, alias=None, liveness=wrapper_liveness):
+    """Status of a job, looked up by jid or alias.
+
+    Returns a dict with the job file's own keys merged with ``started``,
+    ``finished`` (ints, as native async_status returns them), ``killed``,
+    ``pid_missing``, ``ansible_job_id``, ``results_file`` and ``state`` (and
+    ``ansible_job_alias`` by alias). Raises JobError("could not find job") for an
+    unknown jid, as native async_status fails.
+    """
+    link = None
+    if alias is not None:
+        link, path = find_alias(async_dir, alias)
+        if path is None:
+            return _absent(alias, None, None)
+        jid = os.path.basename(path)
+    else:
+        path = job_path(async_dir, jid)
+
+    job = read_job(path)
+    if not job.exists:
+        if alias is not None:
+            return _absent(alias, jid, path)
+        raise JobError('could not find job', ansible_job_id=jid, started=1, finished=1)
+
+    alive, warning = True, None
+    if not job.finished:
+        alive, _pids, warning = liveness(jid, owner_uid=_owner(path))
+        # Re-read: a job that finished during the scan is not dead.
+        job = read_job(path)
+        if not job.exists:
+            if alias is not None:
+                return _absent(alias, jid, path)
+            raise JobError('could not find job', ansible_job_id=jid, started=1, finished=1)
+    result = describe(job, jid, alive)
+    if warning and result['state'] == RUNNING:
+        result['warnings'] = [warning]
+    if alias is not None:
+        result['ansible_job_alias'] = alias
+    return result
+
+
+def describe(job, jid, alive):
+    """Build the status result of an existing job file. ``alive`` is the wrapper's
+    liveness (True/False/None), only used while the job is unfinished."""
+    base = dict(ansible_job_id=jid, results_file=job.path, killed=False, pid_missing=False)
+    if job.parsed and job.finished:
+        result = dict(job.data)
+        result.update(base)
+        result['started'] = 1
+        result['finished'] = 1
+        state = finished_state(job.data)
+        result['killed'] = state == KILLED
+        result['state'] = state
+        return result
+    if alive is False:
+        if job.parsed:
+            why = 'its async_wrapper process is gone'
+        elif job.raw.strip():
+            why = 'its job file is not valid JSON and its async_wrapper process is gone'
+        else:
+            why = 'its job file is empty and its async_wrapper process is gone'
+        result = dict(job.data or {})
+        result.update(base)
+        result.update(
+            started=1, finished=1, failed=True, pid_missing=True, state=ORPHANED,
+            msg=('job %s never finished: %s (killed, crashed or the host rebooted); '
+                 'its result is lost' % (jid, why)))
+        return result
+    result = dict(job.data or {})
+    result.update(base)
+    result.update(started=1, finished=0, state=RUNNING)
+    return result
+
+
+def _absent(alias, jid, path):
+    return dict(started=0, finished=0, killed=False, pid_missing=False, state=ABSENT,
+                ansible_job_id=jid, ansible_job_alias=alias, results_file=path)
+
+
+# --------------------------------------------------------------------------
+# Changes (all atomic, all confined to the async dir)
+
+def _summary(status):
+    return dict((k, status[k]) for k in SUMMARY_KEYS if k in status)
+
+
+def _remove(async_dir, path, check_mode):
+    """Remove one entry of the async dir (a file or a link itself, never its target)."""
+    if not inside_dir(async_dir, path):
+        raise JobError('refusing to remove %s: it is outside the async dir %s' % (path, async_dir))
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise JobError('refusing to remove %s: it is a directory' % path)
+    if not check_mode:
+        try:
+            os.unlink(path)
+        except OSError as e:
+            if e.errno != errno.ENOENT:
+                raise
+            return False
+    return True
+
+
+def _exists(path):
+    return os.path.lexists(path)
+
+
+def cleanup(async_dir, mode, jid=None, alias=None, force=False, check_mode=False,
+            liveness=wrapper_liveness):
+    """Clean up a job.
+
+    ``cleanup`` by alias removes the alias link only; by jid it removes the job
+    file (as native). ``full_cleanup`` removes the job file, its ``.tmp`` and every
+    alias link to it. Removing the name of a running job, or full_cleanup of a
+    running job, needs ``force``. Returns the status result (before cleanup) plus
+    ``erased`` (list of removed paths) and ``changed``.
+    """
+    status = job_status(async_dir, jid=jid, alias=alias, liveness=liveness)
+    jid = status['ansible_job_id']
+    running = status['state'] == RUNNING
+    if alias is not None:
+        link, path = find_alias(async_dir, alias)
+    else:
+        link, path = None, job_path(async_dir, jid)
+
+    if running and not force and (alias is not None or mode == 'full_cleanup'):
+        what = 'its alias' if mode == 'cleanup' else 'its job file and aliases'
+        name = (' (alias %r)' % alias) if alias is not None else ''
+        raise JobError('job %s%s is still running; refusing to remove %s, because a re-run '
+                       'would then start a duplicate. Use force: true to remove it anyway.'
+                       % (jid, name, what), **_summary(status))
+
+    if mode == 'cleanup' and alias is not None:
+        victims = [link] if link else []
+    elif mode == 'cleanup':
+        victims = [path]
+    else:
+        victims = []
+        if path is not None:
+            victims = [p for p in (path, path + '.tmp') if _exists(p)]
+            victims.extend(links_to(async_dir, path))
+            if link and link not in victims:
+                victims.append(link)
+
+    erased = [p for p in victims if _remove(async_dir, p, check_mode)]
+    result = _summary(status)
+    result['changed'] = bool(erased)
+    # By jid, plain cleanup is native async_status's: ``erased`` is the path removed.
+    result['erased'] = path if (mode == 'cleanup' and alias is None) else erased
+    return result
+
+
+def _temp_name(directory, base):
+    return os.path.join(directory, '.%s.%s.tmp' % (base, binascii.hexlify(os.urandom(6)).decode()))
+
+
+def _atomic_symlink(async_dir, target, link):
+    """Point ``link`` at ``target`` with no moment where ``link`` is missing."""
+    tmp = _temp_name(async_dir, os.path.basename(link))
+    os.symlink(target, tmp)
+    try:
+        os.rename(tmp, link)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def atomic_write_json(path, data):
+    """Write JSON to ``path`` through a temp file in the same dir and a rename."""
+    tmp = _temp_name(os.path.dirname(path), os.path.basename(path))
+    try:
+        with open(tmp, 'w') as f:
+            json.dump(data, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def set_alias(async_dir, alias, jid, force=False, check_mode=False, liveness=wrapper_liveness):
+    """Name job ``jid`` ``alias``: atomically point ``jid_<alias>`` at its job file.
+
+    A name held by a running job (another jid) is only taken with ``force``.
+    Returns ``changed``, ``ansible_job_id``, ``ansible_job_alias``, ``results_file``,
+    ``alias_file`` and, when the name was taken from another job, ``previous_job_id``.
+    """
+    path = job_path(async_dir, jid)
+    link = alias_path(async_dir, alias)
+    result = dict(changed=False, ansible_job_id=jid, ansible_job_alias=alias,
+                  results_file=path, alias_file=link)
+    if not os.path.exists(path):
+        raise JobError('job %s has no state file %s in this host\'s async dir; is it an async '
+                       'job of this host and user?' % (jid, path), **result)
+    old_link, old_path = find_alias(async_dir, alias)
+    if old_link == link and old_path == os.path.normpath(path):
+        return result
+    if old_path is not None and old_path != os.path.normpath(path):
+        old_jid = os.path.basename(old_path)
+        old = job_status(async_dir, alias=alias, liveness=liveness)
+        if old['state'] == RUNNING and not force:
+            raise JobError('alias %r is held by running job %s; refusing to point it at job %s. '
+                           'Use force: true to take the name anyway.' % (alias, old_jid, jid),
+                           **result)
+        result['previous_job_id'] = old_jid
+    result['changed'] = True
+    if not check_mode:
+        _atomic_symlink(async_dir, jid, link)
+    return result

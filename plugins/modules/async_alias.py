@@ -1,0 +1,143 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: async_alias
+short_description: Give an async job a name
+version_added: 0.1.0
+description:
+  - Names an Ansible async job, so that M(asyncjobs.named.async_status_id) and the other
+    modules of this collection can find it by that name, for example after the controller
+    that started it died.
+  - The name is a symlink C(jid_<alias>) in the async dir pointing at the job's state
+    file, created atomically (there is no moment when the name is missing or half-written).
+    It is equivalent to an M(ansible.builtin.file) link from RV(results_file) to
+    C(jid_<alias>), but safe.
+  - A name held by a running job is never silently taken; a name held by a finished,
+    killed or absent job is moved to the new job.
+  - The async dir is found as M(ansible.builtin.async_status) finds it, for the remote and
+    become user; give this task the same C(become) as the async task.
+options:
+  alias:
+    description:
+      - The name. Letters, digits, C(_), C(-) and C(.), not starting with C(.), at most 128
+        characters.
+    type: str
+    required: true
+  job:
+    description:
+      - The async task's registered result, or the name of the variable it was registered as.
+      - Exactly one of O(job) and O(jid) is required.
+    type: raw
+  jid:
+    description:
+      - The job id (the async task's C(ansible_job_id)).
+      - Exactly one of O(job) and O(jid) is required.
+    type: str
+  force:
+    description:
+      - Take the name even when it is held by another job that is still running.
+    type: bool
+    default: false
+seealso:
+  - module: asyncjobs.named.async_status_id
+author:
+  - asyncjobs.named contributors
+extends_documentation_fragment:
+  - action_common_attributes
+  - action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+'''
+
+EXAMPLES = r'''
+- name: Start a job
+  ansible.builtin.shell: ./migrate.sh
+  async: 3600
+  poll: 0
+  register: async_task_obj
+
+- name: Name it migrate (the design's short form)
+  asyncjobs.named.async_alias: job=async_task_obj alias=migrate
+
+- name: The same, with the result itself and a job id
+  asyncjobs.named.async_alias:
+    jid: '{{ async_task_obj.ansible_job_id }}'
+    alias: migrate
+'''
+
+RETURN = r'''
+ansible_job_id:
+  description: The job id the name now points to.
+  returned: always
+  type: str
+  sample: j360874038559.4169
+ansible_job_alias:
+  description: The name.
+  returned: always
+  type: str
+  sample: migrate
+results_file:
+  description: The job's state file.
+  returned: always
+  type: str
+  sample: /home/user/.ansible_async/j360874038559.4169
+alias_file:
+  description: The name's link.
+  returned: always
+  type: str
+  sample: /home/user/.ansible_async/jid_migrate
+previous_job_id:
+  description: The job that held the name before (finished, killed, gone, or taken with O(force)).
+  returned: when the name was moved from another job
+  type: str
+  sample: j98765432101.4242
+'''
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
+    ALIAS_ARGUMENT_SPEC, JobError, set_alias, validate)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(ALIAS_ARGUMENT_SPEC,
+                           jid=dict(type='str', required=True),
+                           # passed in by the action plugin, as to async_status
+                           _async_dir=dict(type='path', required=True)),
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        validate(alias=p['alias'], jid=p['jid'])
+        result = set_alias(p['_async_dir'], p['alias'], p['jid'], force=p['force'],
+                           check_mode=module.check_mode)
+    except JobError as e:
+        module.fail_json(**dict(e.result, msg=e.msg))
+    except Exception as e:  # pylint: disable=broad-except
+        module.fail_json(msg='%s: %s' % (type(e).__name__, e), exception=traceback.format_exc())
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

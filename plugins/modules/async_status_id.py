@@ -1,0 +1,263 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: async_status_id
+short_description: Status and clean-up of async jobs, by job id or by name
+version_added: 0.1.0
+description:
+  - Gets the status of an Ansible async job (a task run with C(async) and C(poll)), found
+    by its job id (O(jid)) or by a name given to it (O(alias), see M(asyncjobs.named.async_alias)).
+  - By O(jid) it is a drop-in replacement for M(ansible.builtin.async_status) - same
+    options, same return values with the same types on each ansible-core version, the same
+    C(could not find job) failure - plus the return values listed below.
+  - A name is a symlink C(jid_<alias>) in the async dir pointing at the job's state file.
+    The older form C(<jid>.jid_<alias>) is read too. A name that does not exist, or whose
+    job file is gone, is RV(state=absent) and not an error, so a playbook can look a job
+    up and start it only when it is absent.
+  - On every status of a started, unfinished job it checks that the job's C(async_wrapper)
+    process is still alive. A job whose wrapper is gone is C(orphaned) and fails, instead of
+    being reported as running forever.
+  - The async dir is found exactly as M(ansible.builtin.async_status) finds it, from the
+    shell option C(async_dir) (C(ANSIBLE_ASYNC_DIR), C(ansible_async_dir), default
+    C(~/.ansible_async)), expanded for the remote and become user.
+options:
+  jid:
+    description:
+      - The job id, as returned by an async task in C(ansible_job_id).
+      - Exactly one of O(jid) and O(alias) is required.
+    type: str
+  alias:
+    description:
+      - The name of the job. Letters, digits, C(_), C(-) and C(.), not starting with C(.),
+        at most 128 characters.
+      - Exactly one of O(jid) and O(alias) is required.
+    type: str
+  mode:
+    description:
+      - V(status) reports the job's status.
+      - V(cleanup) by O(alias) removes the name only (the job file and its result stay);
+        by O(jid) it removes the job file, as M(ansible.builtin.async_status) does.
+      - V(full_cleanup) removes the job file, its C(.tmp) file and every name (in both link
+        forms) pointing to it.
+      - Removing the name of a running job, or V(full_cleanup) of a running job, is refused
+        unless O(force=true), because a re-run would then start a duplicate.
+    type: str
+    choices: [status, cleanup, full_cleanup]
+    default: status
+  force:
+    description:
+      - Clean up even when the job is still running.
+    type: bool
+    default: false
+notes:
+  - Only entries inside the async dir are ever removed; a name that points outside it is
+    never followed.
+  - Liveness is read from C(/proc) on Linux, and from C(ps) where there is no C(/proc). When
+    it cannot be determined (for example C(/proc) mounted with C(hidepid) and the job owned
+    by another user) the job is reported as running, with a warning.
+  - RV(started) and RV(finished) are integers before ansible-core 2.19 and booleans from
+    2.19 on, as with M(ansible.builtin.async_status).
+seealso:
+  - module: ansible.builtin.async_status
+  - module: asyncjobs.named.async_alias
+author:
+  - asyncjobs.named contributors
+extends_documentation_fragment:
+  - action_common_attributes
+  - action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: In check mode the clean-up modes report in RV(erased) what they would remove, and remove nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+'''
+
+EXAMPLES = r'''
+- name: Find out whether the job named blah exists
+  asyncjobs.named.async_status_id:
+    alias: blah
+  register: job_result
+
+- name: Start it only when it does not
+  ansible.builtin.shell: |
+    echo Hello &&
+    sleep 60
+  async: 1000
+  poll: 0
+  register: async_task_obj
+  when: not job_result.started
+
+- name: Name it
+  asyncjobs.named.async_alias:
+    job: async_task_obj
+    alias: blah
+  when: not job_result.started
+
+- name: Wait for it (a re-run after a crash attaches here to the same job)
+  asyncjobs.named.async_status_id:
+    alias: blah
+  register: job_result
+  until: job_result.finished
+  retries: 100
+  delay: 5
+
+- name: Forget the name, keep the result file
+  asyncjobs.named.async_status_id:
+    alias: blah
+    mode: cleanup
+
+- name: Drop-in for async_status, by job id
+  asyncjobs.named.async_status_id:
+    jid: '{{ async_task_obj.ansible_job_id }}'
+  register: job_result
+  until: job_result is finished
+  retries: 100
+  delay: 10
+
+- name: Remove the job file and every name pointing at it
+  asyncjobs.named.async_status_id:
+    jid: '{{ async_task_obj.ansible_job_id }}'
+    mode: full_cleanup
+'''
+
+RETURN = r'''
+started:
+  description: Whether the job has started (false only when it is absent).
+  returned: always
+  type: bool
+  sample: true
+finished:
+  description: Whether the job has finished (true for every state but running and absent).
+  returned: always
+  type: bool
+  sample: false
+state:
+  description:
+    - The job's state.
+    - V(absent) - no such name, or its job file is gone.
+    - V(running) - started, not finished, wrapper alive.
+    - V(succeeded), V(failed) - finished, by the job's own result.
+    - V(timed_out) - killed by async_wrapper at the C(async) time limit.
+    - V(killed) - stopped by M(asyncjobs.named.async_kill) or anything that wrote C(killed) into the file.
+    - V(orphaned) - never finished and its wrapper is gone (killed, crashed, or the host rebooted).
+  returned: always
+  type: str
+  choices: [absent, running, succeeded, failed, timed_out, killed, orphaned]
+  sample: running
+killed:
+  description: Whether the job was killed.
+  returned: always
+  type: bool
+  sample: false
+pid_missing:
+  description: True when the job is unfinished but its async_wrapper process is gone (RV(state=orphaned)).
+  returned: always
+  type: bool
+  sample: false
+ansible_job_id:
+  description: The job id; null when looked up by an alias that does not exist.
+  returned: always
+  type: str
+  sample: j360874038559.4169
+ansible_job_alias:
+  description: The name the job was looked up by.
+  returned: when looked up by O(alias)
+  type: str
+  sample: blah
+results_file:
+  description: Path of the job's state file; null when looked up by an alias that does not exist.
+  returned: always
+  type: str
+  sample: /home/user/.ansible_async/j360874038559.4169
+erased:
+  description:
+    - What was removed (in check mode, what would be).
+    - With O(mode=cleanup) by O(jid) it is the job file's path, a string, as
+      M(ansible.builtin.async_status) returns it; otherwise a list of paths.
+  returned: when O(mode) is V(cleanup) or V(full_cleanup)
+  type: raw
+  sample: [/home/user/.ansible_async/jid_blah]
+stdout:
+  description: The job's standard output, when it has any; empty otherwise.
+  returned: always
+  type: str
+  sample: Hello
+stderr:
+  description: The job's standard error, when it has any; empty otherwise.
+  returned: always
+  type: str
+  sample: ''
+stdout_lines:
+  description: RV(stdout) split into lines.
+  returned: always
+  type: list
+  elements: str
+  sample: [Hello]
+stderr_lines:
+  description: RV(stderr) split into lines.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+msg:
+  description: Why the job is orphaned, or the job's own message.
+  returned: when the job is orphaned, or its result has one
+  type: str
+  sample: 'job j1.2 never finished: its async_wrapper process is gone (killed, crashed or the host rebooted); its result is lost'
+'''
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
+    STATUS_ARGUMENT_SPEC, STATUS_MUTUALLY_EXCLUSIVE, STATUS_REQUIRED_ONE_OF,
+    JobError, cleanup, job_status, validate)
+
+
+def run(params, check_mode):
+    validate(alias=params['alias'], jid=params['jid'])
+    if params['mode'] == 'status':
+        return job_status(params['_async_dir'], jid=params['jid'], alias=params['alias'])
+    return cleanup(params['_async_dir'], params['mode'], jid=params['jid'],
+                   alias=params['alias'], force=params['force'], check_mode=check_mode)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(STATUS_ARGUMENT_SPEC,
+                           # passed in by the action plugin, as to async_status
+                           _async_dir=dict(type='path', required=True)),
+        mutually_exclusive=STATUS_MUTUALLY_EXCLUSIVE,
+        required_one_of=STATUS_REQUIRED_ONE_OF,
+        supports_check_mode=True,
+    )
+    try:
+        result = run(module.params, module.check_mode)
+    except JobError as e:
+        module.fail_json(**dict(e.result, msg=e.msg))
+    except Exception as e:  # pylint: disable=broad-except
+        module.fail_json(msg='%s: %s' % (type(e).__name__, e), exception=traceback.format_exc())
+    for warning in result.pop('warnings', []):
+        module.warn(warning)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
