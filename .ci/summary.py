@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Print one closing summary for all the pytest runs of `make test`.
+
+Reads the JUnit XML reports that the Makefile's pytest runs write (one per run) and
+prints a per-run line and a total line in pytest's own wording, e.g.
+``total: 42 passed, 0 failed, 1 skipped``, so that the output of `make test` ends with
+the overall counts even though several pytest (and other) runs took place.
+Exits 1 if any run recorded a failure or error, or if no test ran at all.
+"""
+import glob
+import os
+import sys
+import xml.etree.ElementTree as ET
+
+
+def counts(path):
+    root = ET.parse(path).getroot()
+    suites = [root] if root.tag == 'testsuite' else root.findall('testsuite')
+    tot = dict(tests=0, failures=0, errors=0, skipped=0)
+    for s in suites:
+        for k in tot:
+            tot[k] += int(s.get(k, 0))
+    return tot
+
+
+def main():
+    report_dir = sys.argv[1] if len(sys.argv) > 1 else '.build/reports'
+    files = sorted(glob.glob(os.path.join(report_dir, '*.xml')))
+    grand = dict(passed=0, failed=0, skipped=0)
+    print('=' * 30 + ' make test summary ' + '=' * 30)
+    for f in files:
+        c = counts(f)
+        failed = c['failures'] + c['errors']
+        passed = c['tests'] - failed - c['skipped']
+        grand['passed'] += passed
+        grand['failed'] += failed
+        grand['skipped'] += c['skipped']
+        name = os.path.splitext(os.path.basename(f))[0]
+        print('%s: %d passed, %d failed, %d skipped' % (name, passed, failed, c['skipped']))
+    print('total: %d passed, %d failed, %d skipped' % (grand['passed'], grand['failed'], grand['skipped']))
+    if grand['failed'] or not grand['passed']:
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
