@@ -8,7 +8,7 @@ from __future__ import annotations
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
     STATUS_ARGUMENT_SPEC, STATUS_MUTUALLY_EXCLUSIVE, STATUS_REQUIRED_ONE_OF)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
-    AsyncJobsAction, native_types)
+    AsyncJobsAction, native_prefill, native_types)
 
 
 class ActionModule(AsyncJobsAction):
@@ -21,11 +21,6 @@ class ActionModule(AsyncJobsAction):
                                    mutually_exclusive=STATUS_MUTUALLY_EXCLUSIVE,
                                    required_one_of=STATUS_REQUIRED_ONE_OF)
         # Pre-filled as native async_status does, so the same keys always exist.
-        result.update(started=False, finished=False, stdout='', stderr='',
-                      stdout_lines=[], stderr_lines=[], ansible_job_id=args['jid'])
-        if args['jid'] is None:
-            args.pop('jid')
-        else:
-            args.pop('alias')
+        result.update(native_prefill(args['jid']))
         result = self.run_module('async_status_id', args, task_vars, result)
         return native_types(result)

@@ -56,6 +56,7 @@ STATUS_REQUIRED_ONE_OF = [('jid', 'alias')]
 
 ALIAS_ARGUMENT_SPEC = dict(
     alias=dict(type='str', required=True),
+    job=dict(type='raw'),
     jid=dict(type='str'),
     force=dict(type='bool', default=False),
 )

@@ -122,13 +122,15 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import
 def main():
     module = AnsibleModule(
         argument_spec=dict(ALIAS_ARGUMENT_SPEC,
-                           jid=dict(type='str', required=True),
                            # passed in by the action plugin, as to async_status
                            _async_dir=dict(type='path', required=True)),
         supports_check_mode=True,
     )
     p = module.params
     try:
+        if not p['jid']:
+            raise JobError('jid is required when the module runs without its action plugin '
+                           '(the action turns job into jid)')
         validate(alias=p['alias'], jid=p['jid'])
         result = set_alias(p['_async_dir'], p['alias'], p['jid'], force=p['force'],
                            check_mode=module.check_mode)

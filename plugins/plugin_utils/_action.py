@@ -5,12 +5,23 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping
+
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.release import __version__ as ansible_version
+from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import JobError, validate
+
+
+display = Display()
+
+# Longest wait inside one module run on the host; the action loops over slices.
+SLICE_SECONDS = 15.0
+STATES_DONE = ('succeeded', 'failed', 'timed_out', 'killed', 'orphaned')
 
 
 def _core_version():
@@ -27,6 +38,49 @@ def native_types(result):
         if key in result:
             result[key] = bool(result[key]) if BOOL_STATES else int(result[key])
     return result
+
+
+def native_prefill(ansible_job_id=None):
+    """The keys native async_status always returns, before the module's are merged."""
+    return dict(started=False, finished=False, stdout='', stderr='', stdout_lines=[],
+                stderr_lines=[], ansible_job_id=ansible_job_id)
+
+
+def jid_of(job, task_vars):
+    """The job id held by ``job``: a registered variable's name, or the result itself."""
+    if isinstance(job, str):
+        if job not in task_vars:
+            raise AnsibleActionFail(
+                'job: no variable named %r is defined for this host; give the name of a '
+                'variable registered by an async task (poll: 0), or that result itself' % str(job))
+        name, job = str(job), task_vars[job]
+    else:
+        name = 'the given result'
+    if not isinstance(job, Mapping) or not job.get('ansible_job_id'):
+        why = ''
+        if isinstance(job, Mapping) and job.get('skipped'):
+            why = ' (the task that registered it was skipped)'
+        raise AnsibleActionFail(
+            'job: %s is not an async job result: it has no ansible_job_id%s; register the '
+            'result of a task run with async and poll: 0' % (name, why))
+    jid = str(job['ansible_job_id'])
+    try:
+        validate(jid=jid)
+    except JobError as e:
+        raise AnsibleActionFail(e.msg)
+    return jid
+
+
+def wait_budget(args):
+    """Seconds to wait in all from ``timeout`` or ``retries`` x ``delay``; None for no limit."""
+    for key in ('timeout', 'retries', 'delay'):
+        if args.get(key) is not None and args[key] < 0:
+            raise AnsibleActionFail('%s must be 0 or more, not %s' % (key, args[key]))
+    if args.get('timeout') is not None:
+        return float(args['timeout'])
+    if args.get('retries') is not None:
+        return float(args['retries']) * float(args['delay'])
+    return None
 
 
 class AsyncJobsAction(ActionBase):
@@ -49,7 +103,34 @@ class AsyncJobsAction(ActionBase):
 
     def run_module(self, name, module_args, task_vars, result=None):
         """Run one of our modules with the async dir added; merge into ``result``."""
-        module_args = dict(module_args, _async_dir=self.async_dir())
+        module_args = dict((k, v) for k, v in module_args.items() if v is not None)
+        module_args['_async_dir'] = self.async_dir()
         module_result = self._execute_module(
             module_name='asyncjobs.named.%s' % name, module_args=module_args, task_vars=task_vars)
         return merge_hash(result or {}, module_result)
+
+    def wait_job(self, task_vars, budget, cleanup, jid=None, alias=None):
+        """Wait for a job on the host, one slice per module run, until it is done or
+        ``budget`` seconds (None: no limit) are spent. Returns the task result."""
+        start = time.time()
+        host = (task_vars or {}).get('inventory_hostname', '')
+        while True:
+            spent = time.time() - start
+            remaining = None if budget is None else max(0.0, budget - spent)
+            slice_seconds = SLICE_SECONDS if remaining is None else min(SLICE_SECONDS, remaining)
+            status = self.run_module('async_wait', dict(jid=jid, alias=alias, timeout=slice_seconds,
+                                                        cleanup=cleanup), task_vars)
+            if status.get('state') not in STATES_DONE + ('running',):
+                return status  # the module failed: unknown name or jid, bad input
+            jid = status['ansible_job_id']  # hold on to it, whatever happens to the name
+            if status['state'] != 'running' or self._task.check_mode:
+                break
+            spent = time.time() - start
+            if budget is not None and spent >= budget:
+                status.update(failed=True, msg='Ran out of attempts.')
+                break
+            display.v('%s: job %s%s still running after %.0f s%s' % (
+                host, jid, (' (%s)' % alias) if alias else '', spent,
+                '' if budget is None else ' of %.0f s' % budget))
+        status['waited'] = round(time.time() - start, 3)
+        return native_types(merge_hash(native_prefill(jid), status))

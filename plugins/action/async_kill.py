@@ -1,0 +1,24 @@
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin of asyncjobs.named.async_kill: stop a job by name or job id."""
+
+from __future__ import annotations
+
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import (
+    KILL_ARGUMENT_SPEC, ONE_JOB)
+from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
+    AsyncJobsAction, native_types)
+
+
+class ActionModule(AsyncJobsAction):
+
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        args = self.validated_args(KILL_ARGUMENT_SPEC, **ONE_JOB)
+        if args['grace'] < 0:
+            result.update(failed=True, msg='grace must be 0 or more, not %s' % args['grace'])
+            return result
+        return native_types(self.run_module('async_kill', args, task_vars, result))

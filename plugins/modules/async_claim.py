@@ -1,0 +1,147 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: async_claim
+short_description: Host side of async_task's exactly-once start (internal)
+version_added: 0.1.0
+description:
+  - Used by the M(asyncjobs.named.async_task) action; playbooks use that instead.
+  - With O(mode=prepare) it decides, under an exclusive lock on the name, whether to attach
+    to the job found under O(alias) or to start a new one; in the second case it claims
+    the name with O(token). With O(mode=bind) it names the job just started and drops the
+    claim.
+  - A claim whose owner died before starting its job is taken over after 60 seconds. A job
+    whose processes carry the claim token in their environment (C(ASYNCJOBS_NAMED_CLAIM))
+    is named and attached to at once, even when its starter died before naming it.
+options:
+  alias:
+    description: The job's name.
+    type: str
+    required: true
+  token:
+    description: The claim token of this run.
+    type: str
+    required: true
+  mode:
+    description: V(prepare), V(bind), or V(abandon) (drop this run's claim when its job could not be started).
+    type: str
+    choices: [prepare, bind, abandon]
+    default: prepare
+  waiting:
+    description: With O(mode=prepare), whether the caller will wait for the job (then a finished, uncollected job's outcome is attached to instead of starting a new job).
+    type: bool
+    default: false
+  jid:
+    description: With O(mode=bind), the job id of the job just started.
+    type: str
+  hold:
+    description: With O(mode=prepare), seconds to wait on the host for another run's fresh claim to resolve.
+    type: float
+    default: 0
+author:
+  - asyncjobs.named contributors
+extends_documentation_fragment:
+  - action_common_attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+'''
+
+EXAMPLES = r'''
+# Internal: see asyncjobs.named.async_task.
+- name: Claim the name migrate
+  asyncjobs.named.async_claim:
+    alias: migrate
+    token: 0a1b2c3d
+'''
+
+RETURN = r'''
+action:
+  description: With O(mode=prepare), V(attach), V(start) or V(claimed) (another run holds a fresh claim).
+  returned: when O(mode=prepare)
+  type: str
+  sample: start
+status:
+  description: With O(mode=prepare), the status of the job found under the name.
+  returned: when O(mode=prepare)
+  type: dict
+  sample: {state: absent}
+ansible_job_id:
+  description: The job attached to or bound.
+  returned: when attaching or binding
+  type: str
+  sample: j360874038559.4169
+bound:
+  description: With O(mode=bind), whether the name now points to O(jid).
+  returned: when O(mode=bind)
+  type: bool
+  sample: true
+'''
+
+import time
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import JobError, validate
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import abandon, bind, prepare
+
+
+def run(params, check_mode):
+    async_dir, alias, token = params['_async_dir'], params['alias'], params['token']
+    validate(alias=alias, jid=params['jid'])
+    if params['mode'] == 'abandon':
+        result = abandon(async_dir, alias, token)
+        result['changed'] = result['abandoned']
+        return result
+    if params['mode'] == 'bind':
+        if not params['jid']:
+            raise JobError('mode=bind needs jid')
+        result = bind(async_dir, alias, token, params['jid'])
+        result['changed'] = result['bound']
+        return result
+    deadline = time.time() + max(0.0, params['hold'])
+    while True:
+        result = prepare(async_dir, alias, token, params['waiting'], check_mode=check_mode)
+        if result['action'] != 'claimed' or time.time() >= deadline:
+            break
+        time.sleep(0.2)
+    result['changed'] = result['action'] == 'start' and not check_mode
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            alias=dict(type='str', required=True),
+            token=dict(type='str', required=True, no_log=False),
+            mode=dict(type='str', default='prepare', choices=['prepare', 'bind', 'abandon']),
+            waiting=dict(type='bool', default=False),
+            jid=dict(type='str'),
+            hold=dict(type='float', default=0.0),
+            _async_dir=dict(type='path', required=True),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        result = run(module.params, module.check_mode)
+    except JobError as e:
+        module.fail_json(**dict(e.result, msg=e.msg))
+    except Exception as e:  # pylint: disable=broad-except
+        module.fail_json(msg='%s: %s' % (type(e).__name__, e), exception=traceback.format_exc())
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,160 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: async_kill
+short_description: Stop a running async job, by name or job id
+version_added: 0.1.0
+description:
+  - Stops an async job's async_wrapper watcher, its whole process group (the module and
+    everything it started) and any other descendant, then atomically writes a terminal
+    state into the job file - C(killed), C(finished) and C(failed) true, and a message
+    naming the signal - so that every status call reports it as RV(state=killed).
+  - The watcher is stopped first so that it cannot report a timeout meanwhile. The job's
+    processes get O(signal); those still alive O(grace) seconds later get C(SIGKILL).
+  - A missing name, a finished job or an already killed job is left as it is (ok, not
+    changed). A job that finishes on its own while being stopped keeps its real result.
+options:
+  jid:
+    description:
+      - The job id. Exactly one of O(jid) and O(alias) is required.
+    type: str
+  alias:
+    description:
+      - The job's name. Exactly one of O(jid) and O(alias) is required.
+    type: str
+  signal:
+    description:
+      - The signal to send first, by name (V(TERM), V(SIGINT), ...) or number.
+    type: str
+    default: TERM
+  grace:
+    description:
+      - Seconds to wait for the job's processes to exit before sending C(SIGKILL).
+    type: float
+    default: 5
+seealso:
+  - module: asyncjobs.named.async_status_id
+  - module: asyncjobs.named.async_task
+author:
+  - asyncjobs.named contributors
+extends_documentation_fragment:
+  - action_common_attributes
+  - action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: In check mode it reports in RV(pids) what it would signal and signals nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+'''
+
+EXAMPLES = r'''
+- name: Stop the migration
+  asyncjobs.named.async_kill:
+    alias: migrate
+
+- name: Interrupt a job by id, and SIGKILL it if it has not exited 30 s later
+  asyncjobs.named.async_kill:
+    jid: '{{ backup.ansible_job_id }}'
+    signal: INT
+    grace: 30
+'''
+
+RETURN = r'''
+ansible_job_id:
+  description: The job id; null for a name that does not exist.
+  returned: always
+  type: str
+  sample: j360874038559.4169
+ansible_job_alias:
+  description: The name.
+  returned: when given O(alias)
+  type: str
+  sample: migrate
+state:
+  description: The job's state afterwards (V(killed) when it was stopped).
+  returned: always
+  type: str
+  sample: killed
+killed:
+  description: Whether the job is now marked killed.
+  returned: always
+  type: bool
+  sample: true
+pids:
+  description: The processes that were signalled (in check mode, that would be).
+  returned: always
+  type: list
+  elements: int
+  sample: [4242, 4243, 4250]
+signal:
+  description: The name of the signal sent first.
+  returned: always
+  type: str
+  sample: SIGTERM
+msg:
+  description: The message written into the job file.
+  returned: when the job is killed
+  type: str
+  sample: job j360874038559.4169 was killed by asyncjobs.named.async_kill with SIGTERM
+'''
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
+    JobError, job_status, validate)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import (
+    KILL_ARGUMENT_SPEC, ONE_JOB, kill, signal_name, signal_number)
+
+
+def run(params, check_mode):
+    async_dir, alias, jid = params['_async_dir'], params['alias'], params['jid']
+    validate(alias=alias, jid=jid)
+    number = signal_number(params['signal'])
+    if alias is not None:
+        status = job_status(async_dir, alias=alias)
+        if status['ansible_job_id'] is None or status['state'] == 'absent':
+            return dict(status, changed=False, pids=[], signal=signal_name(number))
+        jid = status['ansible_job_id']
+    result = kill(async_dir, jid, number, params['grace'], check_mode=check_mode)
+    if alias is not None:
+        result['ansible_job_alias'] = alias
+    # The kill itself succeeded: the job's failed/killed state is reported, not raised.
+    result['job_failed'] = bool(result.pop('failed', False))
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(KILL_ARGUMENT_SPEC, _async_dir=dict(type='path', required=True)),
+        supports_check_mode=True,
+        **ONE_JOB
+    )
+    try:
+        result = run(module.params, module.check_mode)
+    except JobError as e:
+        module.fail_json(**dict(e.result, msg=e.msg))
+    except Exception as e:  # pylint: disable=broad-except
+        module.fail_json(msg='%s: %s' % (type(e).__name__, e), exception=traceback.format_exc())
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,242 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: async_task
+short_description: Run a named async job exactly once, attach to it on re-runs, and wait for it
+version_added: 0.1.0
+description:
+  - One task that is safe under crashes and concurrent runs - it looks the name up on the
+    host and, by what it finds, starts a job through Ansible's own async machinery (the job
+    file is a normal native job file) or attaches to the job already there, then optionally
+    waits for it on the host like M(asyncjobs.named.async_wait).
+  - Nothing (or a name whose job file is gone) - claim the name atomically, start the job,
+    name it.
+  - A claim by another run that is still starting the job - wait for it (at most about 90
+    seconds), then attach.
+  - A running job - attach to it, start nothing.
+  - A finished job (succeeded, failed, timed out, orphaned) whose outcome nobody has
+    collected - when this task waits, return that outcome as its own result and start
+    nothing (a controller that died while waiting must not cause a second run); when it does
+    not wait, free the name and start a new job.
+  - A killed job - free the name and start a new job.
+  - Exactly once - several controllers running the same task on the same host at the same
+    moment start one job, and all return that job's id and result. The checks and changes of
+    a name happen under an exclusive lock (C(flock)) on C(.jid_<alias>.lock) in the async dir;
+    a run that starts a job first writes a claim C(.jid_<alias>.claim) and puts its token in
+    the job's environment (C(ASYNCJOBS_NAMED_CLAIM)).
+  - A claim left by a controller that died before it started the job is taken over after 60
+    seconds. A job started by a controller that died before naming it is found by the token
+    in its processes' environment and attached to at once.
+  - The remaining window - if a controller dies in the instant after async_wrapper started
+    the job and before the name was bound (well under a second normally), and the job then
+    finishes before any other run looks at the name, nothing ties that finished job to the
+    name; 60 seconds later the next run starts the job again.
+  - Honours C(become), C(environment), C(delegate_to) and the connection as a plain task
+    would, including the async dir of the become user.
+options:
+  alias:
+    description:
+      - The job's name. Letters, digits, C(_), C(-) and C(.), not starting with C(.), at most
+        128 characters.
+    type: str
+    required: true
+  async:
+    description:
+      - The job's time limit in seconds, as the C(async) task keyword means it; async_wrapper
+        kills the job when it is exceeded (RV(state=timed_out)).
+    type: int
+    required: true
+  shell:
+    description:
+      - A command line run by the shell, as M(ansible.builtin.shell) runs it.
+      - Exactly one of O(shell), O(cmd), O(argv), O(script) and O(module) is required.
+    type: str
+  cmd:
+    description:
+      - A command line run without a shell, as M(ansible.builtin.command) runs it.
+    type: str
+  argv:
+    description:
+      - The command as a list of arguments, run without a shell.
+    type: list
+    elements: str
+  script:
+    description:
+      - A local script's path followed by its arguments. The script is transferred to the
+        host's remote tmp dir, as M(ansible.builtin.script) does, and run from there; the dir
+        is removed when the job ends. Found in C(files/) like other local files.
+    type: str
+  module:
+    description:
+      - Any module that has no controller-side action plugin of its own (M(ansible.builtin.command)
+        is accepted), run as the job with O(module_args). Others are refused.
+    type: str
+  module_args:
+    description:
+      - The options of O(module).
+    type: dict
+  chdir:
+    description: Change into this directory before running the command (shell, cmd, argv, script).
+    type: path
+  executable:
+    description: The shell to run O(shell) with, or the interpreter to run O(script) with.
+    type: path
+  creates:
+    description: A path; when it exists, the command is not run (shell, cmd, argv, script).
+    type: path
+  removes:
+    description: A path; when it does not exist, the command is not run (shell, cmd, argv, script).
+    type: path
+  stdin:
+    description: Text fed to the command's standard input.
+    type: str
+  stdin_add_newline:
+    description: Whether to append a newline to O(stdin).
+    type: bool
+    default: true
+  strip_empty_ends:
+    description: Strip empty lines from the end of stdout and stderr.
+    type: bool
+    default: true
+  retries:
+    description:
+      - With O(delay), wait up to O(retries) x O(delay) seconds for the job. Without O(retries)
+        and O(timeout), the task starts (or attaches) and returns at once.
+    type: int
+  delay:
+    description: Seconds per retry for the wait budget.
+    type: float
+    default: 5
+  timeout:
+    description: Wait up to this many seconds for the job (instead of O(retries) and O(delay)).
+    type: float
+  cleanup:
+    description:
+      - Free the name once the job's outcome has been returned (after a wait). The job file
+        stays.
+    type: bool
+    default: true
+seealso:
+  - module: asyncjobs.named.async_wait
+  - module: asyncjobs.named.async_kill
+  - module: asyncjobs.named.async_status_id
+author:
+  - asyncjobs.named contributors
+extends_documentation_fragment:
+  - action_common_attributes
+  - action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+    details: The job itself is async; give its time limit in O(async), not the task keyword.
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: Reports whether it would attach or start (RV(attached), C(msg)) and starts nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+'''
+
+EXAMPLES = r'''
+- name: Migrate the database (recoverable)
+  asyncjobs.named.async_task:
+    alias: migrate
+    shell: ./migrate.sh --all
+    async: 3600        # the job's time limit, seconds, as the task keyword means
+    retries: 720       # wait budget: retries x delay seconds
+    delay: 5
+
+- name: Start (or attach to) the backup and return at once
+  asyncjobs.named.async_task:
+    alias: nightly-backup
+    argv: [/usr/local/bin/backup, --full]
+    async: 7200
+  register: backup
+
+- name: Run a local script as the job, waiting up to 10 minutes
+  asyncjobs.named.async_task:
+    alias: decommission
+    script: decommission.sh node7
+    async: 1800
+    timeout: 600
+
+- name: Any module without an action plugin
+  asyncjobs.named.async_task:
+    alias: upgrade
+    module: ansible.builtin.apt
+    module_args:
+      upgrade: dist
+    async: 3600
+    timeout: 3600
+'''
+
+RETURN = r'''
+ansible_job_id:
+  description: The job's id.
+  returned: always
+  type: str
+  sample: j360874038559.4169
+ansible_job_alias:
+  description: The job's name.
+  returned: always
+  type: str
+  sample: migrate
+attached:
+  description: True when this task did not start the job (it found it running, or finished and uncollected).
+  returned: always
+  type: bool
+  sample: false
+started:
+  description: Whether the job started.
+  returned: always
+  type: bool
+  sample: true
+finished:
+  description: Whether the job finished.
+  returned: always
+  type: bool
+  sample: true
+state:
+  description: The job's state (see M(asyncjobs.named.async_status_id)).
+  returned: always
+  type: str
+  sample: succeeded
+results_file:
+  description: The job's state file.
+  returned: always
+  type: str
+  sample: /home/user/.ansible_async/j360874038559.4169
+rc:
+  description: The command's return code, as the job's own result has it.
+  returned: when the job finished and its module returns one
+  type: int
+  sample: 0
+stdout:
+  description: The job's standard output; empty while it runs.
+  returned: always
+  type: str
+  sample: migrated 42 tables
+stderr:
+  description: The job's standard error; empty while it runs.
+  returned: always
+  type: str
+  sample: ''
+msg:
+  description: The job's message; C(Timeout exceeded) after a wrapper timeout; C(Ran out of attempts.) when the wait budget is spent.
+  returned: when there is one
+  type: str
+  sample: Ran out of attempts.
+'''

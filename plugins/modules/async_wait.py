@@ -1,0 +1,211 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+---
+module: async_wait
+short_description: Wait for an async job, by name or job id, on the host
+version_added: 0.1.0
+description:
+  - Waits until an async job is succeeded, failed, timed_out, killed or orphaned and
+    returns its result, failing when the job failed.
+  - The waiting happens on the host. Each module run watches the job file several times a
+    second and returns as soon as the job is done, or after a slice of about 15 seconds;
+    the action plugin runs slices until the budget is spent. The end of a job is seen
+    within half a second, a long wait costs one round trip per slice, and the output shows
+    no C(FAILED - RETRYING) lines (at C(-v), one progress line per slice).
+  - Stopping the controller (Ctrl-C) leaves the job running and named.
+  - A waiter holds on to the job id it resolved, so several controllers waiting on the
+    same job all get its result, even after the first one frees the name.
+options:
+  jid:
+    description:
+      - The job id. Exactly one of O(jid), O(alias) and O(job) is required.
+    type: str
+  alias:
+    description:
+      - The job's name. Exactly one of O(jid), O(alias) and O(job) is required.
+    type: str
+  job:
+    description:
+      - An async task's registered result, or the name of the variable it was registered as.
+    type: raw
+  retries:
+    description:
+      - With O(delay), the wait budget is O(retries) times O(delay) seconds, as with
+        C(until)/C(retries)/C(delay) on M(ansible.builtin.async_status).
+      - Without O(retries) and O(timeout) the wait has no budget; the job's own C(async)
+        time limit still ends it.
+    type: int
+  delay:
+    description:
+      - Seconds per retry for the budget (see O(retries)). Waiting itself does not poll at
+        this pace.
+    type: float
+    default: 5
+  timeout:
+    description:
+      - The wait budget in seconds (instead of O(retries) and O(delay)).
+    type: float
+  cleanup:
+    description:
+      - Once the job's outcome has been returned, free its name (by O(alias), that name
+        while it still points to this job; by O(jid), every name of the job). The job file
+        stays, as native async keeps results until cleaned up.
+    type: bool
+    default: true
+seealso:
+  - module: asyncjobs.named.async_task
+  - module: asyncjobs.named.async_status_id
+author:
+  - asyncjobs.named contributors
+extends_documentation_fragment:
+  - action_common_attributes
+  - action_common_attributes.flow
+attributes:
+  action:
+    support: full
+  async:
+    support: none
+  bypass_host_loop:
+    support: none
+  check_mode:
+    support: full
+    details: In check mode it reports the job's current status without waiting and frees nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+'''
+
+EXAMPLES = r'''
+- name: Start a backup
+  ansible.builtin.shell: /usr/local/bin/backup.sh
+  async: 7200
+  poll: 0
+  register: backup
+
+- name: Wait up to an hour for it
+  asyncjobs.named.async_wait:
+    job: backup
+    timeout: 3600
+
+- name: Wait for a named job, with the native retries x delay budget
+  asyncjobs.named.async_wait:
+    alias: migrate
+    retries: 720
+    delay: 5
+  register: migrate_result
+'''
+
+RETURN = r'''
+ansible_job_id:
+  description: The job id.
+  returned: always
+  type: str
+  sample: j360874038559.4169
+ansible_job_alias:
+  description: The name it was waited on by.
+  returned: when waited on by O(alias)
+  type: str
+  sample: migrate
+started:
+  description: Whether the job started.
+  returned: always
+  type: bool
+  sample: true
+finished:
+  description: Whether the job finished (false when the budget ran out).
+  returned: always
+  type: bool
+  sample: true
+state:
+  description: The job's state (see M(asyncjobs.named.async_status_id)).
+  returned: always
+  type: str
+  sample: succeeded
+results_file:
+  description: The job's state file.
+  returned: always
+  type: str
+  sample: /home/user/.ansible_async/j360874038559.4169
+waited:
+  description: Seconds this task waited.
+  returned: always
+  type: float
+  sample: 10.2
+released:
+  description: The names freed by O(cleanup).
+  returned: always
+  type: list
+  elements: str
+  sample: [/home/user/.ansible_async/jid_migrate]
+rc:
+  description: The job's return code, when its module returns one.
+  returned: when the job's result has one
+  type: int
+  sample: 0
+stdout:
+  description: The job's standard output; empty when it has none.
+  returned: always
+  type: str
+  sample: done
+stderr:
+  description: The job's standard error; empty when it has none.
+  returned: always
+  type: str
+  sample: ''
+msg:
+  description: The job's message, C(Timeout exceeded), or C(Ran out of attempts.) when the budget is spent.
+  returned: when there is one
+  type: str
+  sample: Ran out of attempts.
+'''
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
+    RUNNING, JobError, validate)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import (
+    WAIT_ARGUMENT_SPEC, release, resolve, wait_for)
+
+
+def run(params, check_mode):
+    async_dir, alias = params['_async_dir'], params['alias']
+    validate(alias=alias, jid=params['jid'])
+    jid = resolve(async_dir, jid=params['jid'], alias=alias)
+    status = wait_for(async_dir, jid, 0 if check_mode else (params['timeout'] or 0))
+    status['released'] = []
+    if params['cleanup'] and status['state'] != RUNNING and not check_mode:
+        status['released'] = release(async_dir, jid, alias)
+    if alias is not None:
+        status['ansible_job_alias'] = alias
+    return status
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(WAIT_ARGUMENT_SPEC, _async_dir=dict(type='path', required=True)),
+        required_one_of=[('jid', 'alias')],
+        supports_check_mode=True,
+    )
+    try:
+        result = run(module.params, module.check_mode)
+    except JobError as e:
+        module.fail_json(**dict(e.result, msg=e.msg))
+    except Exception as e:  # pylint: disable=broad-except
+        module.fail_json(msg='%s: %s' % (type(e).__name__, e), exception=traceback.format_exc())
+    for warning in result.pop('warnings', []):
+        module.warn(warning)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
