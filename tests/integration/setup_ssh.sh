@@ -85,7 +85,12 @@ login_home=$(getent passwd "$LOGIN_USER" | cut -d: -f6)
 install -d -m 0700 "$SSH_DIR"
 [ -f "$KEY" ] || ssh-keygen -q -t ed25519 -N '' -C "$LOGIN_USER@asyncjobs-tests" -f "$KEY"
 install -d -m 0700 -o "$LOGIN_USER" -g "$LOGIN_USER" "$login_home/.ssh"
-install -m 0600 -o "$LOGIN_USER" -g "$LOGIN_USER" "$KEY.pub" "$login_home/.ssh/authorized_keys"
+# append, not overwrite: several checkouts (each with its own key) may share the users
+auth=$login_home/.ssh/authorized_keys
+touch "$auth"
+grep -qxF "$(cat "$KEY.pub")" "$auth" || cat "$KEY.pub" >>"$auth"
+chown "$LOGIN_USER:$LOGIN_USER" "$auth"
+chmod 0600 "$auth"
 
 tmp_sudoers=$(mktemp)
 printf '# asyncjobs.named integration tests (tests/integration/setup_ssh.sh)\n%s ALL=(ALL) NOPASSWD: ALL\n' \
@@ -153,6 +158,9 @@ rm -f "$new_cfg"
 
 if pid=$(our_sshd_pid); then
     log "sshd already running (pid $pid) on 127.0.0.1:$PORT"
+elif (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+    # e.g. the sshd of another checkout: same users, and our key is authorized too
+    log "127.0.0.1:$PORT is already served by another process; using it if it accepts our key"
 else
     install -d -m 0755 /run/sshd   # privilege separation dir, normally made by the service
     /usr/sbin/sshd -t -f "$SSH_DIR/sshd_config" || die "sshd config test failed"
