@@ -68,7 +68,7 @@ build: venv
 
 units: build
 	@mkdir -p $(REPORTS)
-	@if ! find tests/unit \( -name 'test_*.py' -o -name '*_test.py' \) | grep -q .; then \
+	@if ! find tests/unit \( -name 'test_*.py' -o -name '*_test.py' \) 2>/dev/null | grep -q .; then \
 		echo "units: no unit tests under tests/unit yet, nothing to run"; exit 0; fi; \
 	echo "units: PYTHONPATH=$(COLLECTIONS)"; PYTHONPATH=$(COLLECTIONS) $(TEST_ENV) $(VENV)/bin/python -m pytest tests/unit \
 		--junitxml=$(REPORTS)/units.xml $(PYTEST_ARGS)

@@ -47,5 +47,5 @@ fi
 
 echo "mkvenv: installing $req into $venv" >&2
 rm -f "$stamp"
-"$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$req"
+"$venv/bin/python" -m pip install --disable-pip-version-check --no-input -qq -r "$req"
 cp "$req" "$stamp"
