@@ -339,7 +339,7 @@ def run_playbook(request, ansible_playbook, installed_collection, session_dir, t
             result = PlaybookResult(-1, _s(e.stdout), _s(e.stderr), cmd, test_dirs.out_dir)
             pytest.fail('ansible-playbook timed out after %ss\n%s' % (timeout, result.describe()))
         if check and result.rc != 0:
-            pytest.fail('ansible-playbook failed (test dir %s)\n%s'
+            pytest.fail('ansible-playbook failed (test dir %s, kept with AJ_KEEP_TMP=1)\n%s'
                         % (test_dirs.root, result.describe()), pytrace=False)
         return result
 

@@ -99,6 +99,10 @@ visudo -cq -f "$tmp_sudoers" || die "generated sudoers file is invalid"
 install -m 0440 "$tmp_sudoers" "$SUDOERS"
 rm -f "$tmp_sudoers"
 
+# Async tasks with become to ajjob leave ajssh's /var/tmp/ansible-tmp-* behind (the job,
+# running as ajjob, cannot remove them): a known Ansible limitation. Sweep old ones.
+find /var/tmp -maxdepth 1 -name 'ansible-tmp-*' -user "$LOGIN_USER" -mmin +60 -exec rm -rf {} + 2>/dev/null || true
+
 # --- target interpreters must be runnable by both users ---------------------------------------
 for py in "${pythons[@]}"; do
     [ -x "$py" ] || die "target python '$py' does not exist or is not executable"
