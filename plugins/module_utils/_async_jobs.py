@@ -21,8 +21,8 @@ import subprocess
 
 ALIAS_PREFIX = 'jid_'
 ALIAS_MAX_LEN = 128
-ALIAS_RE = re.compile(r'^[A-Za-z0-9_-][A-Za-z0-9_.-]*$')
-JID_RE = re.compile(r'^j?[0-9]+\.[0-9]+$')
+ALIAS_RE = re.compile(r'^[A-Za-z0-9_-][A-Za-z0-9_.-]*\Z')
+JID_RE = re.compile(r'^j?[0-9]+\.[0-9]+\Z')
 ALIAS_HELP = ('letters, digits, "_", "-" and ".", not starting with ".", at most %d characters'
               % ALIAS_MAX_LEN)
 
