@@ -90,8 +90,11 @@ class AsyncJobsAction(ActionBase):
     def async_dir(self):
         """The async dir exactly as native async_status finds it (shell option
         ``async_dir``, expanded for the remote and become user)."""
-        async_dir = self.get_shell_option('async_dir', default='~/.ansible_async')
-        return self._remote_expand_user(async_dir)
+        # Cached: expanding ``~`` may cost a round trip to the host.
+        if getattr(self, '_asyncjobs_async_dir', None) is None:
+            async_dir = self.get_shell_option('async_dir', default='~/.ansible_async')
+            self._asyncjobs_async_dir = self._remote_expand_user(async_dir)
+        return self._asyncjobs_async_dir
 
     def validated_args(self, argument_spec, **constraints):
         _validation, args = self.validate_argument_spec(argument_spec=argument_spec, **constraints)
