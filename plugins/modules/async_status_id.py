@@ -65,6 +65,10 @@ notes:
     by another user) the job is reported as running, with a warning.
   - RV(started) and RV(finished) are integers before ansible-core 2.19 and booleans from
     2.19 on, as with M(ansible.builtin.async_status).
+  - In the clean-up modes RV(started), RV(finished) and RV(state) describe the job as it was
+    found before the clean-up, and C(changed) says whether anything was removed;
+    M(ansible.builtin.async_status) V(mode=cleanup) returns C(started), C(finished) and
+    C(changed) as false whatever the job was and whether it removed the file.
 seealso:
   - module: ansible.builtin.async_status
   - module: asyncjobs.named.async_alias
