@@ -1,0 +1,244 @@
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fixtures shared by the unit tests of plugins/module_utils/_async_jobs.py.
+
+Everything works on real files in real temporary directories and, for liveness, on
+real processes; nothing of the filesystem is mocked. The ``liveness=`` callables
+below are plain functions passed to the code under test (dependency injection).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import types
+
+import pytest
+
+
+# --- liveness callables (injected through the ``liveness=`` parameter) ----------------------
+
+def alive(jid, owner_uid=None):
+    return True, [1], None
+
+
+def dead(jid, owner_uid=None):
+    return False, [], None
+
+
+UNKNOWN_WHY = 'why: liveness cannot be determined here'
+
+
+def unknown(jid, owner_uid=None):
+    return None, [], UNKNOWN_WHY
+
+
+def never(jid, owner_uid=None):
+    raise AssertionError('liveness must not be called (jid %r)' % (jid,))
+
+
+class Recorder:
+    """A liveness callable that records its calls and returns a fixed answer."""
+
+    def __init__(self, answer=(True, [1], None)):
+        self.answer = answer
+        self.calls = []
+
+    def __call__(self, jid, owner_uid=None):
+        self.calls.append((jid, owner_uid))
+        return self.answer
+
+
+LIVENESS = {'alive': alive, 'dead': dead, 'unknown': unknown}
+
+
+# --- job files and links -----------------------------------------------------------------------
+
+RUNNING_INT = {'started': 1, 'finished': 0, 'ansible_job_id': 'j1.1'}
+RUNNING_BOOL = {'started': True, 'finished': False, 'ansible_job_id': 'j1.1'}
+
+
+def write_job(async_dir, jid, content):
+    """Write a job file: ``content`` is a dict (written as JSON) or raw text."""
+    path = os.path.join(str(async_dir), jid)
+    with open(path, 'w') as f:
+        f.write(content if isinstance(content, str) else json.dumps(content))
+    return path
+
+
+def snapshot(directory):
+    """Every entry of ``directory`` (recursively): links with their target, files with
+    their content, so that a test can assert that nothing at all changed."""
+    found = {}
+    for root, dirs, files in os.walk(str(directory)):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, str(directory))
+            if os.path.islink(path):
+                found[rel] = ('link', os.readlink(path))
+            elif os.path.isdir(path):
+                found[rel] = ('dir', None)
+            else:
+                with open(path, 'rb') as f:
+                    found[rel] = ('file', f.read())
+    return found
+
+
+def temp_leftovers(directory):
+    """Names of temp files left by the atomic writers (``.<base>.<hex>.tmp``)."""
+    return sorted(n for n in os.listdir(str(directory)) if n.startswith('.') and n.endswith('.tmp'))
+
+
+@pytest.fixture
+def async_dir(tmp_path):
+    """A real, empty async dir (as a str, as the modules receive it)."""
+    d = tmp_path / 'async'
+    d.mkdir()
+    return str(d)
+
+
+@pytest.fixture
+def outside(tmp_path):
+    """A directory next to the async dir, holding files that must never be touched."""
+    d = tmp_path / 'outside'
+    d.mkdir()
+    return str(d)
+
+
+# --- real processes that look like async_wrapper -------------------------------------------
+
+def unique_prefix():
+    """A jid prefix no real job and no concurrent test run will use."""
+    return 'j%d' % (10 ** 12 + secrets.randbelow(9 * 10 ** 12))
+
+
+def wrapper_argv(prefix, tmpdir='/tmp/ansible-tmp-1700000000.12-345-67890'):
+    """A real interpreter's argv shaped like async_wrapper's (2.9-2.20 form).
+
+    With ``-c`` the extra arguments only land in ``sys.argv`` of the sleeping child,
+    but ``/proc/<pid>/cmdline`` and ``ps`` show them all.
+    """
+    return [sys.executable, '-c', 'import time; time.sleep(60)',
+            tmpdir + '/async_wrapper.py', prefix, '30', tmpdir + '/AnsiballZ_command.py', '_']
+
+
+class FakeWrapper:
+    """A real running process whose command line is async_wrapper's for a fresh jid."""
+
+    def __init__(self):
+        self.prefix = unique_prefix()
+        self.jid = self.prefix + '.4242'
+        self.proc = subprocess.Popen(wrapper_argv(self.prefix))
+        self.pid = self.proc.pid
+        self._wait_for_exec()
+
+    def _wait_for_exec(self):
+        """Popen may return (vfork) before the kernel has set the new command line up:
+        wait until it shows, so that no test races the exec."""
+        cmdline = '/proc/%d/cmdline' % self.pid
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if not os.path.isdir('/proc/self'):
+                time.sleep(0.2)  # no /proc: give ps something settled to see
+                return
+            try:
+                with open(cmdline, 'rb') as f:
+                    if self.prefix.encode() in f.read().split(b'\0'):
+                        return
+            except (IOError, OSError):
+                pass
+            time.sleep(0.01)
+        raise AssertionError('the fake wrapper %d never showed its command line' % self.pid)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()  # reaped: no zombie left in /proc
+
+
+@pytest.fixture
+def fake_wrapper():
+    wrapper = FakeWrapper()
+    try:
+        yield wrapper
+    finally:
+        wrapper.kill()
+
+
+# --- dropping root's permission bypass -------------------------------------------------------
+
+@contextlib.contextmanager
+def unprivileged():
+    """Run the body without root's permission bypass: as root, with the effective uid of
+    nobody (65534) and back; as another user, unchanged. Files must then be reachable by
+    that uid (see ``world_readable_tmp``)."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.seteuid(65534)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
+# --- fake /proc trees ---------------------------------------------------------------------
+
+def make_proc(root, processes, mounts=None, self_dir=True):
+    """Build a fake proc tree: ``processes`` maps a pid (or any dir name) to its
+    argv list (written NUL-separated, with the trailing NUL the kernel writes), to raw
+    bytes, or to None (a pid dir without cmdline: a process that just exited)."""
+    root = str(root)
+    os.mkdir(root)
+    for pid, argv in processes.items():
+        d = os.path.join(root, str(pid))
+        os.mkdir(d)
+        if argv is None:
+            continue
+        raw = argv if isinstance(argv, bytes) else ''.join(a + '\0' for a in argv).encode()
+        with open(os.path.join(d, 'cmdline'), 'wb') as f:
+            f.write(raw)
+    if self_dir:
+        os.mkdir(os.path.join(root, 'self'))
+    if mounts is not None:
+        with open(os.path.join(root, 'mounts'), 'w') as f:
+            f.write(mounts)
+    return root
+
+
+def proc_mounts_line(proc, options):
+    return 'proc %s proc %s 0 0\n' % (proc, options)
+
+
+@pytest.fixture
+def world_readable_tmp():
+    """A real temp dir other users can traverse (``tmp_path``'s parents are 0700), for the
+    tests that drop privileges."""
+    d = tempfile.mkdtemp(prefix='asyncjobs-unit-')
+    os.chmod(d, 0o755)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d)
+
+
+@pytest.fixture
+def h():
+    """The helpers above, for the test modules (which cannot import conftest reliably)."""
+    return types.SimpleNamespace(
+        alive=alive, dead=dead, unknown=unknown, never=never, Recorder=Recorder,
+        LIVENESS=LIVENESS, UNKNOWN_WHY=UNKNOWN_WHY, RUNNING_INT=RUNNING_INT,
+        RUNNING_BOOL=RUNNING_BOOL, write_job=write_job, snapshot=snapshot,
+        temp_leftovers=temp_leftovers, unique_prefix=unique_prefix,
+        wrapper_argv=wrapper_argv, FakeWrapper=FakeWrapper, make_proc=make_proc,
+        proc_mounts_line=proc_mounts_line, unprivileged=unprivileged)
