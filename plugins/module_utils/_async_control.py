@@ -20,7 +20,7 @@ import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
     ABSENT, KILLED, RUNNING, JobError, alias_path, atomic_write_json, find_alias,
-    is_wrapper_cmdline, jid_prefix, job_path, job_status, links_to, read_job,
+    is_wrapper_cmdline, jid_prefix, ps_env, job_path, job_status, links_to, read_job,
     set_alias, wrapper_liveness, JID_RE)
 
 # Environment variable carrying a claim's token into the job's processes, so a
@@ -134,7 +134,7 @@ def process_table(proc='/proc'):
     """
     if not os.path.isdir(os.path.join(proc, 'self')):
         out = subprocess.check_output(['ps', '-A', '-o', 'pid=', '-o', 'ppid=', '-o', 'pgid=',
-                                       '-o', 'state=', '-o', 'args='])
+                                       '-o', 'state=', '-o', 'args='], env=ps_env())
         table = []
         for line in out.decode('utf-8', 'replace').splitlines():
             f = line.split()

@@ -180,6 +180,9 @@ def find_alias(async_dir, alias):
     if not inside_dir(async_dir, target):
         raise JobError('alias %r points outside the async dir %s (to %s); refusing to use it'
                        % (alias, async_dir, target), ansible_job_alias=alias)
+    if not JID_RE.match(os.path.basename(target)):
+        raise JobError('alias %r points to %s, which is not a job file (its name is not a job '
+                       'id); refusing to use it' % (alias, target), ansible_job_alias=alias)
     return link, target
 
 
@@ -198,7 +201,10 @@ def links_to(async_dir, job_file):
             continue
         path = os.path.join(async_dir, name)
         target = link_target(async_dir, path)
-        if target is not None and target == job_file:
+        # Both are entries of the async dir: the same name is the same job file, even
+        # when one path goes through a symlink to the dir and the other does not.
+        if (target is not None and os.path.basename(target) == os.path.basename(job_file)
+                and inside_dir(async_dir, target)):
             found.append(path)
     return sorted(found)
 
@@ -279,15 +285,18 @@ def is_wrapper_cmdline(args, prefix):
 
 def _proc_hidden(proc='/proc'):
     """True when /proc is mounted with hidepid, so other users' processes may be hidden."""
+    hidden = False
     try:
         with open(os.path.join(proc, 'mounts')) as f:
             for line in f:
                 fields = line.split()
-                if len(fields) > 3 and fields[1] == proc and 'hidepid=' in fields[3]:
-                    return not any(o in fields[3] for o in ('hidepid=0', 'hidepid=off'))
+                if len(fields) > 3 and fields[1] == proc:
+                    # The last mount of /proc is the one in effect.
+                    hidden = 'hidepid=' in fields[3] and not any(
+                        o in fields[3] for o in ('hidepid=0', 'hidepid=off'))
     except (IOError, OSError):
         return False
-    return False
+    return hidden
 
 
 def scan_proc(prefix, proc='/proc'):
@@ -314,13 +323,19 @@ def scan_proc(prefix, proc='/proc'):
     return sorted(pids), complete
 
 
+def ps_env():
+    """Environment for ``ps``: procps cuts args at $COLUMNS even into a pipe, so it is
+    dropped to keep the jid from being cut off."""
+    return dict((k, v) for k, v in os.environ.items() if k != 'COLUMNS')
+
+
 def scan_ps(prefix):
     """Fallback without /proc: ``ps -A -o pid= -o args=`` (POSIX options).
 
     Arguments are split on white space, which is enough to spot the wrapper path
     and the prefix (neither contains spaces in paths Ansible generates).
     """
-    out = subprocess.check_output(['ps', '-A', '-o', 'pid=', '-o', 'args='])
+    out = subprocess.check_output(['ps', '-A', '-o', 'pid=', '-o', 'args='], env=ps_env())
     pids = []
     for line in out.decode('utf-8', 'replace').splitlines():
         fields = line.split()
@@ -563,10 +578,10 @@ def set_alias(async_dir, alias, jid, force=False, check_mode=False, liveness=wra
         raise JobError('job %s has no state file %s in this host\'s async dir; is it an async '
                        'job of this host and user?' % (jid, path), **result)
     old_link, old_path = find_alias(async_dir, alias)
-    if old_link == link and old_path == os.path.normpath(path):
+    old_jid = os.path.basename(old_path) if old_path is not None else None
+    if old_link == link and old_jid == jid:
         return result
-    if old_path is not None and old_path != os.path.normpath(path):
-        old_jid = os.path.basename(old_path)
+    if old_jid is not None and old_jid != jid:
         old = job_status(async_dir, alias=alias, liveness=liveness)
         if old['state'] == RUNNING and not force:
             raise JobError('alias %r is held by running job %s; refusing to point it at job %s. '

@@ -283,10 +283,6 @@ def test_real_liveness_holder(async_dir, h, fake_wrapper):
     assert link_of(async_dir) == JID
 
 
-@pytest.mark.xfail(strict=True, reason='known bug: set_alias compares the current target with '
-                   'the job file lexically; with the async dir given through a symlink and the '
-                   'name spelled through the real path, the job is taken for another (running) '
-                   'holder of its own name')
 def test_same_job_spelled_through_real_path(tmp_path, h):
     real = tmp_path / 'data' / 'async'
     real.mkdir(parents=True)

@@ -331,9 +331,6 @@ def test_real_liveness_refuses_then_allows(async_dir, h, fake_wrapper):
     assert remaining(async_dir) == []
 
 
-@pytest.mark.xfail(strict=True, reason='known bug: links_to compares link targets lexically; '
-                   'with the async dir given through a symlink, a name spelled through the real '
-                   'path is not removed by full_cleanup and is left dangling')
 def test_full_cleanup_name_spelled_through_real_path(tmp_path, h):
     real = tmp_path / 'data' / 'async'
     real.mkdir(parents=True)

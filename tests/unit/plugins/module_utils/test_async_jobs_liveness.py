@@ -421,9 +421,6 @@ def test_wrapper_liveness_real_ps_fallback(tmp_path, fake_wrapper, wide_columns)
 
 
 @pytest.mark.skipif(not procps(), reason='needs the procps ps, which honours $COLUMNS in a pipe')
-@pytest.mark.xfail(strict=True, reason='known limitation of the ps fallback: scan_ps inherits '
-                   '$COLUMNS, and procps ps then cuts the command line before the jid prefix, '
-                   'so a live wrapper is reported dead (the job would be called orphaned)')
 def test_scan_ps_real_narrow_columns(fake_wrapper, monkeypatch):
     monkeypatch.setenv('COLUMNS', '80')
     assert aj.scan_ps(fake_wrapper.prefix) == ([fake_wrapper.pid], True)

@@ -274,9 +274,6 @@ def test_links_to_through_symlinked_async_dir(linked_async, h):
         os.path.join(link, 'jid_abs'), os.path.join(link, 'jid_rel')]
 
 
-@pytest.mark.xfail(strict=True, reason='known bug: links_to compares link targets '
-                   'lexically, so with a symlinked async dir a link spelled through the real '
-                   'path is not found for the job file spelled through the link (and vice versa)')
 def test_links_to_mixed_spellings_through_symlinked_async_dir(linked_async, h):
     real, link = linked_async
     h.write_job(real, 'j1.2', h.RUNNING_INT)
@@ -316,3 +313,15 @@ def test_unsearchable_async_dir_is_an_error(world_readable_tmp, h):
                 aj.links_to(d, os.path.join(d, 'j1.2'))
     finally:
         os.chmod(d, 0o755)
+
+
+@pytest.mark.parametrize('target', ['jid_other', 'notes.txt', '.jid_x.claim'])
+def test_find_alias_to_non_job_file_is_refused(async_dir, target):
+    # A name chained to another name (or to any file whose name is not a job id) would
+    # take that file's name for the jid; it is refused instead.
+    os.symlink(target, os.path.join(async_dir, 'jid_x'))
+    with pytest.raises(aj.JobError) as e:
+        aj.find_alias(async_dir, 'x')
+    assert e.value.msg == ("alias 'x' points to %s, which is not a job file (its name is not a "
+                           "job id); refusing to use it" % os.path.join(async_dir, target))
+    assert os.path.islink(os.path.join(async_dir, 'jid_x'))
