@@ -51,10 +51,10 @@ def assert_flag(version, result, key, value):
 
 # --- results ------------------------------------------------------------------------------------
 
-def items(result):
-    """Per-item results of a looped task, without loop bookkeeping."""
+def items(results):
+    """Per-item results of a looped task (its ``results`` list), without loop bookkeeping."""
     out = []
-    for r in result['results']:
+    for r in results:
         r = dict(r)
         for k in ('item', 'ansible_loop_var', 'ansible_index_var', 'invocation'):
             r.pop(k, None)

@@ -1,0 +1,160 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""async_status_id on jobs in every state (local connection): running, succeeded,
+failed, timed_out, killed, orphaned (real wrapper SIGKILLed, empty or unparsable job file
+with no wrapper), empty/unparsable file with a live wrapper, dangling and missing names.
+Every result is also checked against the module's RETURN documentation."""
+
+from __future__ import annotations
+
+import os
+
+from _status_alias_lib import (  # noqa: F401  (fixtures)
+    ORPHAN_MSG, WHY_EMPTY, WHY_GONE, WHY_JSON, assert_clean_failure, assert_failed_with,
+    assert_flag, check_status_return, items, kill_job, reaper, snapshot, status_spec,
+    write_json)
+
+# Job files the test writes itself; no real job has these prefixes.
+KILLED = 'j300000000001.1'
+EMPTY_DEAD = 'j300000000002.1'
+GARBAGE_DEAD = 'j300000000003.1'
+EMPTY_ALIVE = 'j300000000004.1'
+GARBAGE_ALIVE = 'j300000000005.1'
+KILLED_MSG = 'job %s was killed by asyncjobs.named.async_kill with SIGTERM' % KILLED
+GARBAGE = '{"started": 1, "finished": 0, "ansible_jo'
+
+
+def test_every_state(run_playbook, async_dir, ansible_version, status_spec, reaper):
+    r = run_playbook('status_states_start.yml')
+    jobs = r.load('jobs')
+    jid = dict((name, job['ansible_job_id']) for name, job in jobs.items())
+    reaper.add(jid['running'], jid['orphan'], jid['timed_out'])
+    path = dict((name, os.path.join(async_dir, j)) for name, j in jid.items())
+
+    # orphan: SIGKILL the watcher, the runner and the module (the runner's process group)
+    killed = kill_job(jid['orphan'])
+    assert len(killed) >= 2, 'expected the watcher and the runner of %s, found %s' % (jid['orphan'], killed)
+    with open(path['orphan']) as f:
+        assert '"started"' in f.read()  # its file still says started, never finished
+
+    write_json(os.path.join(async_dir, KILLED), dict(
+        started=True, finished=True, failed=True, killed=True, ansible_job_id=KILLED,
+        msg=KILLED_MSG, signal='SIGTERM'))
+    for j, content in ((EMPTY_DEAD, ''), (GARBAGE_DEAD, GARBAGE),
+                       (EMPTY_ALIVE, ''), (GARBAGE_ALIVE, GARBAGE)):
+        with open(os.path.join(async_dir, j), 'w') as f:
+            f.write(content)
+    os.symlink(KILLED, os.path.join(async_dir, 'jid_killed'))
+    reaper.spawn_fake_wrapper(EMPTY_ALIVE.split('.')[0])
+    reaper.spawn_fake_wrapper(GARBAGE_ALIVE.split('.')[0])
+
+    # the dangling name: its link is there, its job file is not
+    assert os.readlink(os.path.join(async_dir, 'jid_dangling')) == jid['dangling']
+    assert not os.path.exists(path['dangling'])
+
+    calls = [
+        ('running_alias', 'alias', dict(alias='running')),
+        ('running_jid', 'jid', dict(jid=jid['running'])),
+        ('running_check', 'alias', dict(alias='running', check=True)),
+        ('orphan_alias', 'alias', dict(alias='orphan')),
+        ('orphan_jid', 'jid', dict(jid=jid['orphan'])),
+        ('succeeded', 'jid', dict(jid=jid['succeeded'])),
+        ('failed', 'jid', dict(jid=jid['failed'])),
+        ('killed_jid', 'jid', dict(jid=KILLED)),
+        ('killed_alias', 'alias', dict(alias='killed')),
+        ('empty_dead', 'jid', dict(jid=EMPTY_DEAD)),
+        ('garbage_dead', 'jid', dict(jid=GARBAGE_DEAD)),
+        ('empty_alive', 'jid', dict(jid=EMPTY_ALIVE)),
+        ('garbage_alive', 'jid', dict(jid=GARBAGE_ALIVE)),
+        ('dangling', 'alias', dict(alias='dangling')),
+        ('missing', 'alias', dict(alias='no-such-job')),
+    ]
+    # status never changes a thing (the timed-out job's own file may be written meanwhile)
+    before = snapshot(async_dir)
+    r = run_playbook('status_calls.yml', extra_vars={
+        'calls': [c for _n, _b, c in calls], 'timed_out_jid': jid['timed_out']})
+    after = snapshot(async_dir)
+    for name in (jid['timed_out'], jid['timed_out'] + '.tmp'):
+        before.pop(name, None)
+        after.pop(name, None)
+    assert after == before
+
+    res = dict(zip([n for n, _b, _c in calls], items(r.load('results'))))
+    by = dict((n, b) for n, b, _c in calls)
+    res['timed_out'] = r.load('timed_out')
+    by['timed_out'] = 'jid'
+    v = ansible_version
+
+    def common(name, state, started, finished, job, failed, killed=False, pid_missing=False):
+        x = res[name]
+        assert x['state'] == state, (name, x)
+        assert_flag(v, x, 'started', started)
+        assert_flag(v, x, 'finished', finished)
+        assert x['killed'] is killed and x['pid_missing'] is pid_missing, (name, x)
+        assert x['failed'] is failed, (name, x)
+        assert x['ansible_job_id'] == job, (name, x)
+        assert x['results_file'] == (os.path.join(async_dir, job) if job else None), (name, x)
+        if by[name] == 'alias':
+            assert x['ansible_job_alias'] == calls_alias[name], (name, x)
+        else:
+            assert 'ansible_job_alias' not in x, (name, x)
+        # only the shell jobs' own results say changed: status itself changes nothing
+        assert x['changed'] is (name in ('succeeded', 'failed')), (name, x)
+        check_status_return(status_spec, x, v, by=by[name])
+        assert_clean_failure(x, name)
+        return x
+
+    calls_alias = dict((n, c.get('alias')) for n, _b, c in calls)
+
+    for name in ('running_alias', 'running_jid', 'running_check'):
+        x = common(name, 'running', True, False, jid['running'], failed=False)
+        assert 'msg' not in x and x['stdout'] == '' and x['stdout_lines'] == [], x
+
+    for name in ('orphan_alias', 'orphan_jid'):
+        x = common(name, 'orphaned', True, True, jid['orphan'], failed=True, pid_missing=True)
+        assert_failed_with(x, ORPHAN_MSG % (jid['orphan'], WHY_GONE), name)
+
+    x = common('succeeded', 'succeeded', True, True, jid['succeeded'], failed=False)
+    assert x['stdout'] == 'ok' and x['rc'] == 0 and x['stdout_lines'] == ['ok'], x
+
+    x = common('failed', 'failed', True, True, jid['failed'], failed=True)
+    assert_failed_with(x, 'non-zero return code', 'failed')
+    assert x['rc'] == 3 and x['stdout'] == 'out' and x['stderr'] == 'oops', x
+    assert x['stderr_lines'] == ['oops'], x
+
+    x = common('timed_out', 'timed_out', True, True, jid['timed_out'], failed=True)
+    assert_failed_with(x, 'Timeout exceeded', 'timed_out')
+    assert isinstance(x['child_pid'], int) and x['child_pid'] > 0, x
+
+    for name in ('killed_jid', 'killed_alias'):
+        x = common(name, 'killed', True, True, KILLED, failed=True, killed=True)
+        assert_failed_with(x, KILLED_MSG, name)
+        assert x['signal'] == 'SIGTERM', x
+
+    for name, why in (('empty_dead', WHY_EMPTY), ('garbage_dead', WHY_JSON)):
+        job = EMPTY_DEAD if name == 'empty_dead' else GARBAGE_DEAD
+        x = common(name, 'orphaned', True, True, job, failed=True, pid_missing=True)
+        assert_failed_with(x, ORPHAN_MSG % (job, why), name)
+
+    # an empty or half-written file while the wrapper lives: running, as native says
+    common('empty_alive', 'running', True, False, EMPTY_ALIVE, failed=False)
+    common('garbage_alive', 'running', True, False, GARBAGE_ALIVE, failed=False)
+
+    # a name whose job file is gone, and a name that never was: absent, not an error
+    x = res['dangling']
+    assert x['state'] == 'absent' and x['failed'] is False and x['changed'] is False, x
+    assert_flag(v, x, 'started', False)
+    assert_flag(v, x, 'finished', False)
+    assert x['killed'] is False and x['pid_missing'] is False, x
+    assert x['ansible_job_id'] == jid['dangling'] and x['results_file'] == path['dangling'], x
+    assert x['ansible_job_alias'] == 'dangling', x
+    check_status_return(status_spec, x, v, by='alias')
+    assert os.path.islink(os.path.join(async_dir, 'jid_dangling'))  # status removes nothing
+
+    x = res['missing']
+    assert x['state'] == 'absent' and x['failed'] is False and x['changed'] is False, x
+    assert_flag(v, x, 'started', False)
+    assert_flag(v, x, 'finished', False)
+    assert x['ansible_job_id'] is None and x['results_file'] is None, x
+    assert x['ansible_job_alias'] == 'no-such-job', x
+    check_status_return(status_spec, x, v, by='alias')
