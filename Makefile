@@ -10,6 +10,7 @@
 #   make integration-py36  the same suite on ansible-core 2.16 with a Python 3.6 target
 #   make demo              run examples/demo.yml against localhost
 #   make debug-module ALIAS=name [ASYNC_DIR=dir]   (or JID=...) run async_status_id alone
+#   make bench             benchmarks beside native Ansible (bench/README.md); BENCHES=poll_cost
 #   make clean
 #
 # Variables (override on the command line or in the environment):
@@ -126,3 +127,17 @@ clean:
 	-@[ ! -f tests/integration/setup_ssh.sh ] || bash tests/integration/setup_ssh.sh --stop
 	rm -rf $(BUILD) $(VENV) $(VENV216) .pytest_cache tests/.pytest_cache
 	find tests examples bench -name __pycache__ -prune -exec rm -rf {} +
+
+# --- benchmarks: figures side by side with native Ansible, not tests (bench/README.md) ------
+
+# Scripts of bench/ to run, in order (make bench BENCHES='poll_cost alias_lookup').
+BENCHES ?= poll_cost alias_lookup wait_latency
+
+.PHONY: bench
+bench: build
+	@for b in $(BENCHES); do \
+		echo "== bench/$$b.py"; \
+		$(TEST_ENV) ANSIBLE_BIN_DIR=$(CURDIR)/$(VENV)/bin TARGET_PYTHON=$(TARGET_PYTHON) \
+			$(VENV)/bin/python bench/$$b.py || exit 1; \
+		echo; \
+	done

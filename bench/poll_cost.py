@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Per-poll cost of asyncjobs.named.async_status_id (by alias) against native
+ansible.builtin.async_status (by jid), on the same running job, in one
+ansible-playbook run against localhost. See bench/README.md.
+
+Two measurements, interleaved round after round (bench/poll_cost.yml):
+
+* until: one task per kind and round polling with ``until``/``retries``/``delay: 0``;
+  a sample is the time between two consecutive retries (one poll: action plugin
+  plus module run, as when a playbook waits on a job);
+* task: single-poll tasks; a sample is a whole task, from its start to its result
+  (adds the worker fork and the task's own overhead, the same for both kinds).
+
+Aim: async_status_id costs less than 1.05 times what async_status costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _benchlib as lib  # noqa: E402
+
+AIM = 1.05
+KINDS = (('native', 'ansible.builtin.async_status, by jid'),
+         ('ours', 'asyncjobs.named.async_status_id, by alias'))
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--rounds', type=int, default=16, help='interleaved rounds (default 16)')
+    p.add_argument('--polls', type=int, default=12,
+                   help='polls per until task, i.e. per kind and round; the first and last '
+                   'of each are not counted (default 12)')
+    p.add_argument('--tasks', type=int, default=4,
+                   help='single-poll tasks per kind and round (default 4)')
+    p.add_argument('--extra-procs', type=int, default=0, metavar='N',
+                   help='start N idle processes (sleep) for the run, to see how the liveness '
+                   'check, which reads every process\'s command line, grows (default 0)')
+    p.add_argument('--pipelining', action='store_true',
+                   help='run with ANSIBLE_PIPELINING=True (default: Ansible\'s default, off)')
+    p.add_argument('--bin-dir', help='bin dir with ansible-playbook and python '
+                   '(default: $ANSIBLE_BIN_DIR, else .venv/bin)')
+    p.add_argument('--collections-path', help='where asyncjobs.named is installed (default: the '
+                   'first entry of $ANSIBLE_COLLECTIONS_PATH that has it, else .build/collections)')
+    p.add_argument('--target-python', help='ansible_python_interpreter of localhost (default: '
+                   '$TARGET_PYTHON, else /usr/bin/python3, else the python of the bin dir)')
+    p.add_argument('--json', metavar='FILE', help='also write the raw samples (ms) to FILE')
+    p.add_argument('--keep', action='store_true', help='keep the temp dir (playbook log)')
+    a = p.parse_args()
+    if a.rounds < 2 or a.polls < 3 or a.tasks < 1:
+        p.error('need --rounds >= 2, --polls >= 3, --tasks >= 1')
+    return a
+
+
+def samples(records):
+    """Per-poll durations in ms: {(mode, kind): [..]}."""
+    out = {}
+    for rec in records:
+        if rec['status'] == 'skipped':
+            continue
+        if rec['status'] != 'ok':
+            lib.die('task %r ended %s; see the playbook log' % (rec['name'], rec['status']))
+        key = (rec['mode'], rec['kind'])
+        if rec['mode'] == 'until':
+            # The first poll also holds the worker's fork, the last one the result's
+            # trip back: keep the polls between two retries only.
+            r = rec['retries']
+            out.setdefault(key, []).extend((b - a) * 1000.0 for a, b in zip(r, r[1:]))
+        else:
+            out.setdefault(key, []).append((rec['end'] - rec['start']) * 1000.0)
+    return out
+
+
+def stop_job(pid_file):
+    """Last resort if the playbook did not stop the job: kill the recorded sleep."""
+    try:
+        with open(pid_file) as f:
+            pid = int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return
+    if pid <= 1:
+        return
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            if not f.read().startswith(b'sleep\0'):
+                return  # gone, or the pid was reused
+    except OSError:
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def main():
+    a = parse_args()
+    bin_dir, bin_origin = lib.find_bin_dir(a.bin_dir)
+    coll = lib.find_collections_path(a.collections_path)
+    core, pyver = lib.ansible_version(bin_dir)
+    target_python = lib.default_target_python(bin_dir, a.target_python)
+    stale = lib.stale_files(coll)
+
+    tmp = tempfile.mkdtemp(prefix='bench-poll-cost-')
+    idle = []
+    pid_file = os.path.join(tmp, 'job.pid')
+    out_file = os.path.join(tmp, 'timer.json')
+    log_file = os.path.join(tmp, 'playbook.log')
+    try:
+        with open(os.path.join(tmp, 'inventory'), 'w') as f:
+            f.write('bench_target ansible_host=127.0.0.1 ansible_connection=local '
+                    'ansible_python_interpreter=%s\n' % target_python)
+        with open(os.path.join(tmp, 'vars.json'), 'w') as f:
+            json.dump(dict(bench_rounds=a.rounds, bench_polls=a.polls, bench_tasks=a.tasks,
+                           bench_alias='bench_poll_cost', bench_pid_file=pid_file), f)
+        env = dict(os.environ)
+        env.update(
+            ANSIBLE_COLLECTIONS_PATH=coll,
+            ANSIBLE_CALLBACK_PLUGINS=os.path.join(lib.BENCH_DIR, 'callback_plugins'),
+            ANSIBLE_CALLBACKS_ENABLED='bench_timer',
+            BENCH_TIMER_OUT=out_file,
+            ANSIBLE_ASYNC_DIR=os.path.join(tmp, 'async'),
+            ANSIBLE_LOCAL_TEMP=os.path.join(tmp, 'local'),
+            ANSIBLE_NOCOLOR='1',
+            ANSIBLE_RETRY_FILES_ENABLED='0',
+            ANSIBLE_PIPELINING='True' if a.pipelining else 'False',
+        )
+        print('poll_cost: per-poll cost on one running job, same ansible-playbook run')
+        print('  ansible-core %s, python %s (%s: %s)' % (core, pyver, bin_origin, bin_dir))
+        print('  collection: %s' % os.path.join(coll, lib.COLLECTION_SUBDIR))
+        if stale:
+            print('  WARNING: installed collection differs from the working tree in %s '
+                  '(run make build)' % ', '.join(stale))
+        print('  localhost, connection local, interpreter %s, pipelining %s, async dir in %s'
+              % (target_python, 'on' if a.pipelining else 'off', tmp))
+        print('  %d rounds x (%d-poll until task + %d single-poll tasks) per kind, '
+              'kinds alternating first' % (a.rounds, a.polls, a.tasks))
+        for _ in range(a.extra_procs):
+            idle.append(subprocess.Popen(['sleep', '3600'], stdin=subprocess.DEVNULL))
+        nprocs = len([d for d in os.listdir('/proc') if d.isdigit()]) if os.path.isdir('/proc') else -1
+        print('  %d processes on the machine (%d started by this benchmark)' % (nprocs, len(idle)))
+        print('  load average %.2f %.2f %.2f (others using the machine make figures noisier)'
+              % os.getloadavg())
+        sys.stdout.flush()
+
+        t0 = time.time()
+        with open(log_file, 'w') as log:
+            proc = subprocess.run(
+                [os.path.join(bin_dir, 'ansible-playbook'), '-i', os.path.join(tmp, 'inventory'),
+                 os.path.join(lib.BENCH_DIR, 'poll_cost.yml'), '-e', '@' + os.path.join(tmp, 'vars.json')],
+                cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=1800)
+        elapsed = time.time() - t0
+        if proc.returncode != 0 or not os.path.exists(out_file):
+            with open(log_file) as f:
+                sys.stderr.write(''.join(f.readlines()[-40:]))
+            lib.die('ansible-playbook failed (rc %d); log above%s'
+                    % (proc.returncode, '' if a.keep else ' (rerun with --keep to keep it)'))
+        with open(out_file) as f:
+            data = samples(json.load(f))
+
+        print('  playbook ran in %.1f s; load average at the end %.2f %.2f %.2f\n'
+              % ((elapsed,) + os.getloadavg()))
+        print('%-50s %6s %10s %10s %10s' % ('ms per poll', 'n', 'median', 'mean', 'p90'))
+        verdicts = []
+        for mode, title in (('until', 'until/retries polling (time between two retries)'),
+                            ('task', 'one task per poll (task start to result)')):
+            print(title)
+            stats = {}
+            for kind, label in KINDS:
+                v = data.get((mode, kind), [])
+                if not v:
+                    lib.die('no %s samples for %s' % (mode, kind))
+                stats[kind] = (lib.median(v), lib.mean(v), lib.percentile(v, 90))
+                print('  %-48s %6d %10.1f %10.1f %10.1f' % ((label, len(v)) + stats[kind]))
+            ratio = [o / n for o, n in zip(stats['ours'], stats['native'])]
+            print('  %-48s %6s %9.3fx %9.3fx %9.3fx' % (('ratio ours / native', '') + tuple(ratio)))
+            verdicts.append((mode, ratio[0], ratio[1]))
+        print()
+        for mode, med, avg in verdicts:
+            ok = med < AIM and avg < AIM
+            print('aim ratio < %.2f (%s): median %.3f, mean %.3f -> %s'
+                  % (AIM, mode, med, avg, 'met' if ok else 'MISSED'))
+        if a.json:
+            with open(a.json, 'w') as f:
+                json.dump(dict(ansible_core=core, python=pyver, pipelining=a.pipelining,
+                               samples_ms=dict(('%s/%s' % k, v) for k, v in data.items())), f)
+    finally:
+        stop_job(pid_file)
+        for p in idle:
+            p.kill()
+        for p in idle:
+            p.wait()
+        if a.keep:
+            print('kept %s' % tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == '__main__':
+    main()
