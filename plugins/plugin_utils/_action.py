@@ -32,6 +32,19 @@ def _core_version():
 BOOL_STATES = _core_version() >= (2, 19)
 
 
+def action_fail(msg):
+    """AnsibleActionFail for ``msg``, with no traceback in the task result.
+
+    Before 2.19, AnsibleActionFail stores ``traceback.format_exc()`` as ``exception``: raised
+    while handling a JobError that is a full traceback of it (shown at -vvv, registered with
+    the result), and 'NoneType: None' otherwise. The message says it all: drop it.
+    """
+    error = AnsibleActionFail(msg)
+    if isinstance(getattr(error, 'result', None), dict):
+        error.result.pop('exception', None)  # 2.19: a copy, and never a traceback anyway
+    return error
+
+
 def native_types(result):
     """Give started/finished the type native async_status gives on this ansible-core."""
     for key in ('started', 'finished'):
@@ -50,7 +63,7 @@ def jid_of(job, task_vars):
     """The job id held by ``job``: a registered variable's name, or the result itself."""
     if isinstance(job, str):
         if job not in task_vars:
-            raise AnsibleActionFail(
+            raise action_fail(
                 'job: no variable named %r is defined for this host; give the name of a '
                 'variable registered by an async task (poll: 0), or that result itself' % str(job))
         name, job = str(job), task_vars[job]
@@ -60,14 +73,14 @@ def jid_of(job, task_vars):
         why = ''
         if isinstance(job, Mapping) and job.get('skipped'):
             why = ' (the task that registered it was skipped)'
-        raise AnsibleActionFail(
+        raise action_fail(
             'job: %s is not an async job result: it has no ansible_job_id%s; register the '
             'result of a task run with async and poll: 0' % (name, why))
     jid = str(job['ansible_job_id'])
     try:
         validate(jid=jid)
     except JobError as e:
-        raise AnsibleActionFail(e.msg)
+        raise action_fail(e.msg)
     return jid
 
 
@@ -75,7 +88,7 @@ def wait_budget(args):
     """Seconds to wait in all from ``timeout`` or ``retries`` x ``delay``; None for no limit."""
     for key in ('timeout', 'retries', 'delay'):
         if args.get(key) is not None and args[key] < 0:
-            raise AnsibleActionFail('%s must be 0 or more, not %s' % (key, args[key]))
+            raise action_fail('%s must be 0 or more, not %s' % (key, args[key]))
     if args.get('timeout') is not None:
         return float(args['timeout'])
     if args.get('retries') is not None:
@@ -101,7 +114,7 @@ class AsyncJobsAction(ActionBase):
         try:
             validate(alias=args.get('alias'), jid=args.get('jid'))
         except JobError as e:
-            raise AnsibleActionFail(e.msg)
+            raise action_fail(e.msg)
         return args
 
     def run_module(self, name, module_args, task_vars, result=None):
