@@ -9,6 +9,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
     AsyncJobsAction, jid_of)
 
+
 class ActionModule(AsyncJobsAction):
 
     _supports_check_mode = True

@@ -62,6 +62,11 @@ ALIAS_ARGUMENT_SPEC = dict(
 )
 
 
+# The async dir, passed to every module by its action plugin (as to async_status).
+# Private: not documented, not required by the spec, checked by require_async_dir().
+PRIVATE_ARGUMENT_SPEC = dict(_async_dir=dict(type='path'))
+
+
 class JobError(Exception):
     """A problem to report as a failed task with this message (never a traceback)."""
 
@@ -89,6 +94,14 @@ def jid_error(jid):
         return ('invalid jid %r: a job id looks like "j123456789012.4242" '
                 '(optional "j", digits, ".", digits)' % (jid,))
     return None
+
+
+def require_async_dir(params):
+    """The async dir the action plugin passed in; JobError when the module runs without it."""
+    if not params.get('_async_dir'):
+        raise JobError('_async_dir is not set: the action plugin passes it; when running the '
+                       'module alone, give it with the other arguments')
+    return params['_async_dir']
 
 
 def validate(alias=None, jid=None):

@@ -49,7 +49,7 @@ options:
 seealso:
   - module: asyncjobs.named.async_status_id
 author:
-  - asyncjobs.named contributors
+  - asyncjobs.named maintainers (@asyncjobs-named)
 extends_documentation_fragment:
   - action_common_attributes
   - action_common_attributes.flow
@@ -116,14 +116,13 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
-    ALIAS_ARGUMENT_SPEC, JobError, set_alias, validate)
+    ALIAS_ARGUMENT_SPEC, PRIVATE_ARGUMENT_SPEC, JobError, require_async_dir, set_alias, validate)
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(ALIAS_ARGUMENT_SPEC,
-                           # passed in by the action plugin, as to async_status
-                           _async_dir=dict(type='path', required=True)),
+                           **PRIVATE_ARGUMENT_SPEC),
         supports_check_mode=True,
     )
     p = module.params
@@ -132,7 +131,7 @@ def main():
             raise JobError('jid is required when the module runs without its action plugin '
                            '(the action turns job into jid)')
         validate(alias=p['alias'], jid=p['jid'])
-        result = set_alias(p['_async_dir'], p['alias'], p['jid'], force=p['force'],
+        result = set_alias(require_async_dir(p), p['alias'], p['jid'], force=p['force'],
                            check_mode=module.check_mode)
     except JobError as e:
         module.fail_json(**dict(e.result, msg=e.msg))

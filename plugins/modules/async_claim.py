@@ -31,23 +31,29 @@ options:
     type: str
     required: true
   mode:
-    description: V(prepare), V(bind), or V(abandon) (drop this run's claim when its job could not be started).
+    description:
+      - V(prepare), V(bind), or V(abandon) (drop this run's claim when its job could not be
+        started).
     type: str
     choices: [prepare, bind, abandon]
     default: prepare
   waiting:
-    description: With O(mode=prepare), whether the caller will wait for the job (then a finished, uncollected job's outcome is attached to instead of starting a new job).
+    description:
+      - With O(mode=prepare), whether the caller will wait for the job (then a finished,
+        uncollected job's outcome is attached to instead of starting a new job).
     type: bool
     default: false
   jid:
     description: With O(mode=bind), the job id of the job just started.
     type: str
   hold:
-    description: With O(mode=prepare), seconds to wait on the host for another run's fresh claim to resolve.
+    description:
+      - With O(mode=prepare), seconds to wait on the host for another run's fresh claim to
+        resolve.
     type: float
     default: 0
 author:
-  - asyncjobs.named contributors
+  - asyncjobs.named maintainers (@asyncjobs-named)
 extends_documentation_fragment:
   - action_common_attributes
 attributes:
@@ -94,12 +100,14 @@ import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import JobError, validate
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import abandon, bind, prepare
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
+    PRIVATE_ARGUMENT_SPEC, JobError, require_async_dir, validate)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import (
+    abandon, bind, prepare)
 
 
 def run(params, check_mode):
-    async_dir, alias, token = params['_async_dir'], params['alias'], params['token']
+    async_dir, alias, token = require_async_dir(params), params['alias'], params['token']
     validate(alias=alias, jid=params['jid'])
     if params['mode'] == 'abandon':
         result = abandon(async_dir, alias, token)
@@ -130,7 +138,7 @@ def main():
             waiting=dict(type='bool', default=False),
             jid=dict(type='str'),
             hold=dict(type='float', default=0.0),
-            _async_dir=dict(type='path', required=True),
+            **PRIVATE_ARGUMENT_SPEC
         ),
         supports_check_mode=True,
     )

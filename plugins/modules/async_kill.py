@@ -44,7 +44,7 @@ seealso:
   - module: asyncjobs.named.async_status_id
   - module: asyncjobs.named.async_task
 author:
-  - asyncjobs.named contributors
+  - asyncjobs.named maintainers (@asyncjobs-named)
 extends_documentation_fragment:
   - action_common_attributes
   - action_common_attributes.flow
@@ -119,13 +119,13 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
-    JobError, job_status, validate)
+    PRIVATE_ARGUMENT_SPEC, JobError, job_status, require_async_dir, validate)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import (
     KILL_ARGUMENT_SPEC, ONE_JOB, kill, signal_name, signal_number)
 
 
 def run(params, check_mode):
-    async_dir, alias, jid = params['_async_dir'], params['alias'], params['jid']
+    async_dir, alias, jid = require_async_dir(params), params['alias'], params['jid']
     validate(alias=alias, jid=jid)
     number = signal_number(params['signal'])
     if alias is not None:
@@ -143,7 +143,7 @@ def run(params, check_mode):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(KILL_ARGUMENT_SPEC, _async_dir=dict(type='path', required=True)),
+        argument_spec=dict(KILL_ARGUMENT_SPEC, **PRIVATE_ARGUMENT_SPEC),
         supports_check_mode=True,
         **ONE_JOB
     )

@@ -73,7 +73,7 @@ seealso:
   - module: ansible.builtin.async_status
   - module: asyncjobs.named.async_alias
 author:
-  - asyncjobs.named contributors
+  - asyncjobs.named maintainers (@asyncjobs-named)
 extends_documentation_fragment:
   - action_common_attributes
   - action_common_attributes.flow
@@ -232,22 +232,21 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
     STATUS_ARGUMENT_SPEC, STATUS_MUTUALLY_EXCLUSIVE, STATUS_REQUIRED_ONE_OF,
-    JobError, cleanup, job_status, validate)
+    PRIVATE_ARGUMENT_SPEC, JobError, cleanup, job_status, require_async_dir, validate)
 
 
 def run(params, check_mode):
     validate(alias=params['alias'], jid=params['jid'])
     if params['mode'] == 'status':
-        return job_status(params['_async_dir'], jid=params['jid'], alias=params['alias'])
-    return cleanup(params['_async_dir'], params['mode'], jid=params['jid'],
+        return job_status(require_async_dir(params), jid=params['jid'], alias=params['alias'])
+    return cleanup(require_async_dir(params), params['mode'], jid=params['jid'],
                    alias=params['alias'], force=params['force'], check_mode=check_mode)
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(STATUS_ARGUMENT_SPEC,
-                           # passed in by the action plugin, as to async_status
-                           _async_dir=dict(type='path', required=True)),
+                           **PRIVATE_ARGUMENT_SPEC),
         mutually_exclusive=STATUS_MUTUALLY_EXCLUSIVE,
         required_one_of=STATUS_REQUIRED_ONE_OF,
         supports_check_mode=True,

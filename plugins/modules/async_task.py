@@ -129,7 +129,7 @@ seealso:
   - module: asyncjobs.named.async_kill
   - module: asyncjobs.named.async_status_id
 author:
-  - asyncjobs.named contributors
+  - asyncjobs.named maintainers (@asyncjobs-named)
 extends_documentation_fragment:
   - action_common_attributes
   - action_common_attributes.flow

@@ -64,7 +64,7 @@ seealso:
   - module: asyncjobs.named.async_task
   - module: asyncjobs.named.async_status_id
 author:
-  - asyncjobs.named contributors
+  - asyncjobs.named maintainers (@asyncjobs-named)
 extends_documentation_fragment:
   - action_common_attributes
   - action_common_attributes.flow
@@ -172,13 +172,13 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
-    RUNNING, JobError, validate)
+    PRIVATE_ARGUMENT_SPEC, RUNNING, JobError, require_async_dir, validate)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import (
     WAIT_ARGUMENT_SPEC, release, resolve, wait_for)
 
 
 def run(params, check_mode):
-    async_dir, alias = params['_async_dir'], params['alias']
+    async_dir, alias = require_async_dir(params), params['alias']
     validate(alias=alias, jid=params['jid'])
     jid = resolve(async_dir, jid=params['jid'], alias=alias)
     status = wait_for(async_dir, jid, 0 if check_mode else (params['timeout'] or 0))
@@ -192,7 +192,7 @@ def run(params, check_mode):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(WAIT_ARGUMENT_SPEC, _async_dir=dict(type='path', required=True)),
+        argument_spec=dict(WAIT_ARGUMENT_SPEC, **PRIVATE_ARGUMENT_SPEC),
         required_one_of=[('jid', 'alias')],
         supports_check_mode=True,
     )
