@@ -74,6 +74,12 @@ class ActionModule(AsyncJobsAction):
         waiting = budget is not None
         alias = args['alias']
         token = uuid.uuid4().hex
+        # Refuse what cannot be run before the name is claimed (and in check mode too).
+        job = dict(module=None, script=None)
+        if args['module'] is not None:
+            job['module'] = self._plain_module(args['module'], task_vars)
+        if args['script'] is not None:
+            job['script'] = self._find_script(args['script'])
 
         found = self._prepare(alias, token, waiting, task_vars)
         if self._task.check_mode:
@@ -83,7 +89,12 @@ class ActionModule(AsyncJobsAction):
         if attached:
             jid = found['ansible_job_id']
         else:
-            started = self._start(args, token, task_vars)
+            try:
+                started = self._start(args, job, token, task_vars)
+            except Exception:
+                # Do not leave the claim behind: the next run would wait for it in vain.
+                self._claim('abandon', alias, token, task_vars)
+                raise
             if started.get('failed') or not started.get('ansible_job_id'):
                 self._claim('abandon', alias, token, task_vars)
                 started.setdefault('msg', 'the job could not be started')
@@ -136,10 +147,10 @@ class ActionModule(AsyncJobsAction):
                       finished=bool(status.get('finished')))
         return native_types(result)
 
-    def _module_call(self, args, task_vars):
+    def _module_call(self, args, job):
         """(module name, module args) of the job."""
-        if args['module'] is not None:
-            return self._plain_module(args['module'], task_vars), dict(args['module_args'] or {})
+        if job['module'] is not None:
+            return job['module'], dict(args['module_args'] or {})
         margs = dict((o, args[o]) for o in COMMAND_OPTIONS if args[o] is not None)
         if args['shell'] is not None:
             margs.update(_raw_params=args['shell'], _uses_shell=True)
@@ -149,7 +160,7 @@ class ActionModule(AsyncJobsAction):
             margs.update(argv=args['argv'])
         else:
             margs.pop('executable', None)
-            argv = self._transfer_script(args['script'], task_vars)
+            argv = self._transfer_script(*job['script'])
             if args['executable']:
                 argv.insert(0, args['executable'])
             margs.update(argv=argv)
@@ -171,8 +182,8 @@ class ActionModule(AsyncJobsAction):
                 % name)
         return fqcn
 
-    def _transfer_script(self, script, task_vars):
-        """Copy the local script to the remote tmp dir; return the argv to run it."""
+    def _find_script(self, script):
+        """(local path, argv as given) of the script."""
         try:
             parts = shlex.split(script)
         except ValueError as e:
@@ -183,13 +194,17 @@ class ActionModule(AsyncJobsAction):
             source = self._find_needle('files', parts[0])
         except AnsibleError as e:
             raise AnsibleActionFail(to_text(e))
+        return source, parts
+
+    def _transfer_script(self, source, parts):
+        """Copy the local script to the remote tmp dir; return the argv to run it."""
         tmp = self._connection._shell.tmpdir or self._make_tmp_path()
         remote = self._connection._shell.join_path(tmp, parts[0].split('/')[-1])
         self._transfer_file(source, remote)
         self._fixup_perms2((tmp, remote), execute=True)
         return [remote] + parts[1:]
 
-    def _start(self, args, token, task_vars):
+    def _start(self, args, job, token, task_vars):
         """Start the job through Ansible's own async machinery (async_wrapper), in a
         remote tmp dir of its own that the wrapper removes when the job ends, with the
         claim token in its environment."""
@@ -200,7 +215,7 @@ class ActionModule(AsyncJobsAction):
         self._task.async_val = args['async']
         environment.append({CLAIM_ENV: token})
         try:
-            name, margs = self._module_call(args, task_vars)
+            name, margs = self._module_call(args, job)
             return self._execute_module(module_name=name, module_args=margs,
                                         task_vars=task_vars, wrap_async=True)
         finally:
