@@ -141,10 +141,12 @@ class ActionModule(AsyncJobsAction):
         else:
             msg = 'another run is starting the job named %r; would attach to it' % alias
         status = found.get('status') or {}
+        # The keys documented as always returned are there in check mode too.
+        result.update(native_prefill(found.get('ansible_job_id')))
         result.update(changed=action == 'start', msg=msg, ansible_job_alias=alias,
-                      ansible_job_id=found.get('ansible_job_id'), attached=action != 'start',
-                      state=status.get('state'), started=bool(status.get('started')),
-                      finished=bool(status.get('finished')))
+                      attached=action != 'start', state=status.get('state'),
+                      started=bool(status.get('started')), finished=bool(status.get('finished')),
+                      results_file=status.get('results_file'))
         return native_types(result)
 
     def _module_call(self, args, job):
