@@ -68,8 +68,9 @@ class ActionModule(AsyncJobsAction):
             given = [o for o in COMMAND_OPTIONS if args[o] is not None
                      and o not in ('stdin_add_newline', 'strip_empty_ends')]
             if given:
-                raise AnsibleActionFail('%s only apply to shell, cmd, argv and script; give a '
-                                        'module its options in module_args' % ', '.join(given))
+                raise AnsibleActionFail('%s %s only to shell, cmd, argv and script; give a '
+                                        'module its options in module_args'
+                                        % (', '.join(given), 'applies' if len(given) == 1 else 'apply'))
         budget = wait_budget(args)
         waiting = budget is not None
         alias = args['alias']
