@@ -159,13 +159,20 @@ def process_table(proc='/proc'):
     return table
 
 
-def job_processes(jid, table):
+def job_processes(jid, table, known=(), groups=()):
     """The processes of a job: its async_wrapper processes (watcher, runner), every
-    process in the runner's process group, and every descendant of either."""
+    process in the runner's process group, and every descendant of either.
+
+    Once the wrapper processes are gone nothing in the table ties the job's other
+    processes to it any more, so the pids (``known``) and process groups (``groups``)
+    found before are included too, while they live.
+    """
     prefix = jid_prefix(jid)
     wrappers = set(p['pid'] for p in table if is_wrapper_cmdline(p['args'], prefix))
-    groups = set(p['pgid'] for p in table if p['pid'] in wrappers and p['pgid'] == p['pid'])
+    groups = set(groups)
+    groups.update(p['pgid'] for p in table if p['pid'] in wrappers and p['pgid'] == p['pid'])
     members = set(wrappers)
+    members.update(known)
     members.update(p['pid'] for p in table if p['pgid'] in groups)
     children = {}
     for p in table:
@@ -233,6 +240,9 @@ def kill(async_dir, jid, sig='TERM', grace=5.0, check_mode=False, liveness=wrapp
     result.update(changed=True, pids=pids)
     if check_mode:
         return result
+    # Remembered: the wrappers die first, and a process that ignores the signal (or got
+    # none yet) must still be found for the SIGKILL after the grace.
+    groups = set(p['pgid'] for p in table if p['pid'] in pids and p['pgid'] == p['pid'])
     prefix = jid_prefix(jid)
     watchers = [p['pid'] for p in table
                 if p['pid'] in pids and is_wrapper_cmdline(p['args'], prefix)
@@ -242,7 +252,7 @@ def kill(async_dir, jid, sig='TERM', grace=5.0, check_mode=False, liveness=wrapp
     deadline = clock() + max(0.0, grace)
     left = pids
     while True:
-        left = job_processes(jid, process_table(proc))
+        left = job_processes(jid, process_table(proc), known=pids, groups=groups)
         left = [p for p in left if p in pids] + [p for p in left if p not in pids]
         if not left or clock() >= deadline:
             break
@@ -250,7 +260,7 @@ def kill(async_dir, jid, sig='TERM', grace=5.0, check_mode=False, liveness=wrapp
     if left:
         _send(left, signal.SIGKILL)
         for _i in range(50):
-            left = job_processes(jid, process_table(proc))
+            left = job_processes(jid, process_table(proc), known=pids, groups=groups)
             if not left:
                 break
             sleep(0.1)
