@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 
 import pytest
 
@@ -23,6 +25,13 @@ def r_load(out_dir, name):
     path = out_dir / ('%s.json' % name)
     assert path.exists(), 'not dumped: %s (have %s)' % (name, sorted(p.name for p in out_dir.iterdir()))
     return json.loads(path.read_text())
+
+
+def _touch_when(seen, path, timeout=120):
+    deadline = time.time() + timeout
+    while not seen.exists() and time.time() < deadline:
+        time.sleep(0.05)
+    path.touch()
 
 
 def _counter(out_dir):
@@ -49,8 +58,12 @@ def test_design_example_named_job_attach_after_crash(example, run_playbook, asyn
     """Examples 1 and 2: a first run starts and names the job and "dies" (end_play right
     after the name is registered); a second run of the same playbook while the job runs
     finds it by name, does not start it again, waits for it and cleans the name up."""
-    # job_sleep 6 (not 60): long enough for the second run to start while the job runs
-    run_playbook(example, extra_vars={'tag': 'first_', 'example_crash': True, 'job_sleep': 6})
+    # The job runs until the second run has looked it up (instead of `sleep 60`): a thread
+    # lets it finish once the second run has dumped its lookup, so that lookup is sure to
+    # see it running.
+    release = out_dir / 'release'
+    gate = {'job_wait': 'for i in $(seq 600); do [ -e "%s" ] && break; sleep 0.1; done' % release}
+    run_playbook(example, extra_vars=dict(gate, tag='first_', example_crash=True))
     _check_absent_lookup(r_load(out_dir, 'first_found'), ansible_version, status_spec)
     start = r_load(out_dir, 'first_start')
     jid = start['ansible_job_id']
@@ -69,7 +82,12 @@ def test_design_example_named_job_attach_after_crash(example, run_playbook, asyn
         assert os.readlink(link) == job_file  # the file module links to the given src
     assert not (out_dir / 'first_done.json').exists()  # the first run "died"
 
-    r = run_playbook(example, extra_vars={'tag': 'second_', 'job_sleep': 6})
+    assert not release.exists()
+    releaser = threading.Thread(target=_touch_when, args=(out_dir / 'second_found.json', release),
+                                daemon=True)
+    releaser.start()
+    r = run_playbook(example, extra_vars=dict(gate, tag='second_'))
+    releaser.join(5)
     found = r_load(out_dir, 'second_found')
     assert found['state'] == 'running', 'second run did not attach to the running job: %s' % found
     assert_flag(ansible_version, found, 'started', True)
