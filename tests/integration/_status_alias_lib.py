@@ -9,6 +9,7 @@ Everything here reads the real filesystem and real processes of the local target
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import json
 import os
@@ -17,7 +18,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 import yaml
 
 ALIAS_HELP = ('letters, digits, "_", "-" and ".", not starting with ".", at most 128 '
@@ -82,10 +82,11 @@ def assert_failed_with(result, msg, what=''):
 
 # --- RETURN documentation ---------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=None)
 def return_spec(installed_collection, module):
     """RETURN of an installed module, parsed as YAML (read from the file, not imported)."""
     path = installed_collection / 'plugins' / 'modules' / ('%s.py' % module)
-    tree = ast.parse(path.read_text())
+    tree = ast.parse(path.read_text(encoding='utf-8'))
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(getattr(t, 'id', None) == 'RETURN'
                                                 for t in node.targets):
@@ -194,7 +195,7 @@ def file_state(path):
 
 
 def write_json(path, data):
-    with open(path, 'w') as f:
+    with open(path, 'w', encoding='utf-8') as f:
         json.dump(data, f)
 
 
@@ -286,18 +287,8 @@ class Reaper:
             proc.wait()
 
 
-@pytest.fixture
-def reaper():
+def new_reaper(request):
+    """A Reaper that kills the test's jobs when the test ends (pass pytest's ``request``)."""
     r = Reaper()
-    yield r
-    r.close()
-
-
-@pytest.fixture(scope='session')
-def status_spec(installed_collection):
-    return return_spec(installed_collection, 'async_status_id')
-
-
-@pytest.fixture(scope='session')
-def alias_spec(installed_collection):
-    return return_spec(installed_collection, 'async_alias')
+    request.addfinalizer(r.close)
+    return r

@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-from _status_alias_lib import (  # noqa: F401  (fixtures)
-    alias_spec, assert_clean_failure, assert_failed_with, assert_flag, check_alias_return,
-    check_status_return, reaper, status_spec)
+from _status_alias_lib import (
+    assert_clean_failure, assert_failed_with, assert_flag, check_alias_return,
+    check_status_return, new_reaper, return_spec)
 
 
 def r_load(out_dir, name):
@@ -53,11 +53,14 @@ def _check_absent_lookup(found, version, spec):
 
 @pytest.mark.parametrize('example', ['status_example1.yml', 'status_example2.yml'])
 def test_design_example_named_job_attach_after_crash(example, run_playbook, async_dir, out_dir,
-                                                     ansible_version, status_spec, alias_spec,
-                                                     reaper):
+                                                     ansible_version, installed_collection,
+                                                     request):
     """Examples 1 and 2: a first run starts and names the job and "dies" (end_play right
     after the name is registered); a second run of the same playbook while the job runs
     finds it by name, does not start it again, waits for it and cleans the name up."""
+    status_spec = return_spec(installed_collection, 'async_status_id')
+    alias_spec = return_spec(installed_collection, 'async_alias')
+    reaper = new_reaper(request)
     # The job runs until the second run has looked it up (instead of `sleep 60`): a thread
     # lets it finish once the second run has dumped its lookup, so that lookup is sure to
     # see it running.
@@ -86,7 +89,7 @@ def test_design_example_named_job_attach_after_crash(example, run_playbook, asyn
     releaser = threading.Thread(target=_touch_when, args=(out_dir / 'second_found.json', release),
                                 daemon=True)
     releaser.start()
-    r = run_playbook(example, extra_vars=dict(gate, tag='second_'))
+    run_playbook(example, extra_vars=dict(gate, tag='second_'))
     releaser.join(5)
     found = r_load(out_dir, 'second_found')
     assert found['state'] == 'running', 'second run did not attach to the running job: %s' % found
@@ -114,7 +117,9 @@ def test_design_example_named_job_attach_after_crash(example, run_playbook, asyn
     assert _counter(out_dir) == ['ran'], 'the job must have run exactly once'
 
 
-def test_design_example3_wait_by_jid(run_playbook, async_dir, out_dir, ansible_version, status_spec):
+def test_design_example3_wait_by_jid(run_playbook, async_dir, out_dir, ansible_version,
+                                     installed_collection):
+    status_spec = return_spec(installed_collection, 'async_status_id')
     r = run_playbook('status_example3.yml')
     start, done = r.load('start'), r.load('done')
     jid = start['ansible_job_id']
@@ -144,7 +149,9 @@ def _assert_superset_of_native(native, ours, what, ignore=()):
             % (what, key, value, type(value).__name__, ours[key], type(ours[key]).__name__))
 
 
-def test_dropin_for_native_async_status(run_playbook, async_dir, ansible_version, status_spec):
+def test_dropin_for_native_async_status(run_playbook, async_dir, ansible_version,
+                                        installed_collection):
+    status_spec = return_spec(installed_collection, 'async_status_id')
     r = run_playbook('status_dropin.yml')
     d = r.dumps()
     jid = d['job']['ansible_job_id']

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 
-from _status_alias_lib import (  # noqa: F401  (fixtures)
-    alias_spec, assert_clean_failure, assert_failed_with, assert_flag, check_alias_return,
-    check_status_return, reaper, snapshot, status_spec, write_json)
+from _status_alias_lib import (
+    assert_clean_failure, assert_failed_with, assert_flag, check_alias_return,
+    check_status_return, new_reaper, return_spec, snapshot, write_json)
 
 KILLED = 'j300000000011.1'
 GONE = 'j300000000012.1'
@@ -19,8 +19,11 @@ NOT_ASYNC = ('job: %s is not an async job result: it has no ansible_job_id%s; re
              'result of a task run with async and poll: 0')
 
 
-def test_async_alias_cases(run_playbook, async_dir, ansible_version, alias_spec, status_spec,
-                           reaper):
+def test_async_alias_cases(run_playbook, async_dir, ansible_version, installed_collection,
+                           request):
+    status_spec = return_spec(installed_collection, 'async_status_id')
+    alias_spec = return_spec(installed_collection, 'async_alias')
+    reaper = new_reaper(request)
     os.makedirs(async_dir)
     write_json(os.path.join(async_dir, KILLED), dict(
         started=True, finished=True, failed=True, killed=True, ansible_job_id=KILLED,

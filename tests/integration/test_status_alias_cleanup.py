@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import os
 
-from _status_alias_lib import (  # noqa: F401  (fixtures)
-    assert_clean_failure, assert_failed_with, assert_flag, check_status_return, items, reaper,
-    snapshot, status_spec, write_json)
+from _status_alias_lib import (
+    assert_clean_failure, assert_failed_with, assert_flag, check_status_return, items,
+    new_reaper, return_spec, snapshot, write_json)
 
 OTHER = 'j300000000009.1'  # a finished job the test writes itself
 REFUSED = ('job %s%s is still running; refusing to remove %s, because a re-run would then '
            'start a duplicate. Use force: true to remove it anyway.')
 
 
-def test_cleanup_modes(run_playbook, async_dir, ansible_version, status_spec, reaper):
+def test_cleanup_modes(run_playbook, async_dir, ansible_version, installed_collection, request):
+    status_spec = return_spec(installed_collection, 'async_status_id')
+    reaper = new_reaper(request)
     r = run_playbook('status_start_jobs.yml', extra_vars={
         'jobs': {'R': 'sleep 60', 'Q': 'sleep 60', 'A': 'echo a', 'B': 'echo b'},
         'aliases': {'r': 'R', 'r2': 'R', 'a1': 'A', 'b': 'B'},
@@ -35,7 +37,7 @@ def test_cleanup_modes(run_playbook, async_dir, ansible_version, status_spec, re
     # the other link forms, made by hand: legacy relative, absolute, .tmp, other jobs' links
     os.symlink(jid['A'], at('%s.jid_a2' % jid['A']))
     os.symlink(p['A'], at('jid_a3'))
-    with open(p['A'] + '.tmp', 'w') as f:
+    with open(p['A'] + '.tmp', 'w', encoding='utf-8') as f:
         f.write('')
     os.symlink(jid['B'], at('%s.jid_b2' % jid['B']))
     write_json(at(OTHER), {'rc': 0, 'changed': True})
@@ -64,7 +66,7 @@ def test_cleanup_modes(run_playbook, async_dir, ansible_version, status_spec, re
     r = run_playbook('status_calls.yml', extra_vars={'calls': [c for _n, c in checks]})
     assert snapshot(d) == before, 'check mode or a refused clean-up changed the async dir'
     res = dict(zip([n for n, _c in checks], items(r.load('results'))))
-    for name, call in checks:
+    for name, _call in checks:
         assert_clean_failure(res[name], name)
 
     def ok(name, erased, by, mode, changed=True):
@@ -119,7 +121,7 @@ def test_cleanup_modes(run_playbook, async_dir, ansible_version, status_spec, re
     ]
     r = run_playbook('status_calls.yml', extra_vars={'calls': [c for _n, c in calls]})
     res = dict(zip([n for n, _c in calls], items(r.load('results'))))
-    for name, call in calls:
+    for name, _call in calls:
         assert_clean_failure(res[name], name)
 
     x = ok('alias', [at('jid_a1')], 'alias', 'cleanup')

@@ -116,4 +116,3 @@ def test_bad_input_changes_nothing(run_playbook, async_dir, test_dirs):
     for (call, msg), result in zip(alias_cases, results):
         assert_failed_with(result, msg, 'async_alias %r' % call)
         assert result.get('changed', False) is False, (call, result)
-

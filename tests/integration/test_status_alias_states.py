@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
-from _status_alias_lib import (  # noqa: F401  (fixtures)
+from _status_alias_lib import (
     ORPHAN_MSG, WHY_EMPTY, WHY_GONE, WHY_JSON, assert_clean_failure, assert_failed_with,
-    assert_flag, check_status_return, items, kill_job, reaper, snapshot, status_spec,
+    assert_flag, check_status_return, items, kill_job, new_reaper, return_spec, snapshot,
     write_json)
 
 # Job files the test writes itself; no real job has these prefixes.
@@ -24,7 +24,9 @@ KILLED_MSG = 'job %s was killed by asyncjobs.named.async_kill with SIGTERM' % KI
 GARBAGE = '{"started": 1, "finished": 0, "ansible_jo'
 
 
-def test_every_state(run_playbook, async_dir, ansible_version, status_spec, reaper):
+def test_every_state(run_playbook, async_dir, ansible_version, installed_collection, request):
+    status_spec = return_spec(installed_collection, 'async_status_id')
+    reaper = new_reaper(request)
     r = run_playbook('status_states_start.yml')
     jobs = r.load('jobs')
     jid = dict((name, job['ansible_job_id']) for name, job in jobs.items())
@@ -34,7 +36,7 @@ def test_every_state(run_playbook, async_dir, ansible_version, status_spec, reap
     # orphan: SIGKILL the watcher, the runner and the module (the runner's process group)
     killed = kill_job(jid['orphan'])
     assert len(killed) >= 2, 'expected the watcher and the runner of %s, found %s' % (jid['orphan'], killed)
-    with open(path['orphan']) as f:
+    with open(path['orphan'], encoding='utf-8') as f:
         assert '"started"' in f.read()  # its file still says started, never finished
 
     write_json(os.path.join(async_dir, KILLED), dict(
@@ -42,7 +44,7 @@ def test_every_state(run_playbook, async_dir, ansible_version, status_spec, reap
         msg=KILLED_MSG, signal='SIGTERM'))
     for j, content in ((EMPTY_DEAD, ''), (GARBAGE_DEAD, GARBAGE),
                        (EMPTY_ALIVE, ''), (GARBAGE_ALIVE, GARBAGE)):
-        with open(os.path.join(async_dir, j), 'w') as f:
+        with open(os.path.join(async_dir, j), 'w', encoding='utf-8') as f:
             f.write(content)
     os.symlink(KILLED, os.path.join(async_dir, 'jid_killed'))
     reaper.spawn_fake_wrapper(EMPTY_ALIVE.split('.')[0])
