@@ -1,0 +1,214 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Helpers shared by the integration tests of async_task, async_wait and async_kill
+(tests/integration/test_async_task.py, test_async_wait_kill.py). Not a test module.
+
+Everything here looks at the real files and processes of the local target.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+HERE = Path(__file__).resolve().parent
+PLAYBOOKS = HERE / 'playbooks'
+
+ALIAS_HELP = ('letters, digits, "_", "-" and ".", not starting with ".", at most 128 '
+              'characters')
+KILL_MSG = 'job %s was killed by asyncjobs.named.async_kill with %s'
+RETRYING = 'FAILED - RETRYING'
+
+
+# --- documented return values ----------------------------------------------------------------
+
+def documented_return(installed_collection, module):
+    """The RETURN block of an installed module, parsed."""
+    path = Path(installed_collection) / 'plugins' / 'modules' / ('%s.py' % module)
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and any(getattr(t, 'id', None) == 'RETURN'
+                                                for t in node.targets):
+            return yaml.safe_load(node.value.value)
+    raise AssertionError('no RETURN in %s' % path)
+
+
+def always_keys(installed_collection, module):
+    """The keys a module documents as ``returned: always``."""
+    doc = documented_return(installed_collection, module)
+    keys = sorted(k for k, v in doc.items() if v.get('returned') == 'always')
+    assert keys, 'no key of %s is documented as always returned' % module
+    return keys
+
+
+def assert_always(result, keys, what=''):
+    missing = [k for k in keys if k not in result]
+    assert not missing, '%s: documented (returned: always) but missing: %s\n%s' % (
+        what, missing, json.dumps(result, indent=1, sort_keys=True))
+
+
+def flag(version, value):
+    """started/finished as native async_status returns them: bool from 2.19, int before."""
+    return bool(value) if version >= (2, 19) else int(value)
+
+
+# --- files -----------------------------------------------------------------------------------
+
+def lines(path):
+    """The lines of a file; [] when it does not exist."""
+    try:
+        return Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def job_file(async_dir, jid):
+    with open(os.path.join(async_dir, jid)) as f:
+        return json.load(f)
+
+
+def alias_target(async_dir, alias):
+    """The jid the name points to, or None."""
+    try:
+        return os.readlink(os.path.join(async_dir, 'jid_' + alias))
+    except FileNotFoundError:
+        return None
+
+
+def wait_for(cond, timeout, what, proc=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = cond()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            pytest.fail('ansible-playbook exited (rc %s) before %s\n%s'
+                        % (proc.returncode, what, proc.output()))
+        time.sleep(0.1)
+    pytest.fail('timed out after %s s waiting for %s' % (timeout, what))
+
+
+# --- processes -------------------------------------------------------------------------------
+
+def processes(match):
+    """{pid: argv} of the live (non-zombie) processes whose argv matches."""
+    found = {}
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % name, 'rb') as f:
+                argv = [a for a in f.read().decode('utf-8', 'replace').split('\0') if a]
+            with open('/proc/%s/stat' % name) as f:
+                state = f.read().rsplit(')', 1)[1].split()[0]
+        except (IOError, OSError, IndexError):
+            continue
+        if state != 'Z' and argv and match(argv):
+            found[int(name)] = argv
+    return found
+
+
+def wrapper_processes(jid):
+    """async_wrapper processes of a job (watcher, runner), by the jid prefix in argv."""
+    prefix = jid.split('.', 1)[0]
+    return processes(lambda argv: any(a.endswith('async_wrapper.py') for a in argv)
+                     and prefix in argv)
+
+
+def sleep_processes(*durations):
+    """`sleep <duration>` processes for the given (unique) durations."""
+    wanted = set(str(d) for d in durations)
+    return processes(lambda argv: os.path.basename(argv[0]) == 'sleep' and len(argv) == 2
+                     and argv[1] in wanted)
+
+
+# --- ansible-playbook in the background ------------------------------------------------------
+
+class BackgroundPlaybook:
+    """An ansible-playbook started with Popen in a session of its own."""
+
+    def __init__(self, proc, log, cmd):
+        self.proc = proc
+        self.log = log
+        self.cmd = cmd
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def poll(self):
+        return self.proc.poll()
+
+    def output(self):
+        return self.log.read_text() if self.log.exists() else ''
+
+    def wait(self, timeout=300):
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail('ansible-playbook timed out after %s s\n%s' % (timeout, self.output()))
+
+    def kill(self, sig=signal.SIGKILL):
+        """Signal the whole process group (controller, workers, local module runs)."""
+        try:
+            os.killpg(self.proc.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def describe(self):
+        return 'command: %s\nrc: %s\n--- output ---\n%s' % (
+            ' '.join(self.cmd), self.proc.returncode, self.output())
+
+
+@pytest.fixture
+def start_playbook(request, ansible_playbook, installed_collection, session_dir, test_dirs):
+    """start_playbook(playbook, extra_vars=None, args=(), inventory='local') ->
+    BackgroundPlaybook. Runs like the run_playbook fixture (same extra vars, config and
+    environment), but in the background, in a new session, with stdout+stderr to a log.
+    Whatever is still running at the end of the test is killed."""
+    started = []
+    collections = Path(installed_collection).parents[2]
+
+    def start(playbook, extra_vars=None, args=(), inventory='local'):
+        inv = request.getfixturevalue('ssh_inventory' if inventory == 'ssh' else 'local_inventory')
+        evars = {'out_dir': str(test_dirs.out_dir), 'ansible_async_dir': str(test_dirs.async_dir)}
+        evars.update(extra_vars or {})
+        evars = {k: v for k, v in evars.items() if v is not None}
+        name = uuid.uuid4().hex[:8]
+        evars_file = test_dirs.root / ('bg-vars-%s.json' % name)
+        evars_file.write_text(json.dumps(evars))
+        log = test_dirs.root / ('bg-%s.log' % name)
+        env = dict(os.environ)
+        env.update({
+            'ANSIBLE_CONFIG': str(session_dir / 'ansible.cfg'),
+            'ANSIBLE_COLLECTIONS_PATH': str(collections),
+            'ANSIBLE_COLLECTIONS_SCAN_SYS_PATH': 'False',
+            'ANSIBLE_FORCE_COLOR': '0',
+            'ANSIBLE_NOCOLOR': '1',
+            'ANSIBLE_HOST_KEY_CHECKING': 'False',
+            'ANSIBLE_RETRY_FILES_ENABLED': 'False',
+            'PYTHONDONTWRITEBYTECODE': '1',
+        })
+        cmd = [ansible_playbook, '-i', str(inv), '-e', '@%s' % evars_file] + list(args) \
+            + [str(PLAYBOOKS / playbook)]
+        with open(log, 'w') as out:
+            proc = subprocess.Popen(cmd, cwd=str(HERE), env=env, stdin=subprocess.DEVNULL,
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        bg = BackgroundPlaybook(proc, log, cmd)
+        started.append(bg)
+        return bg
+
+    yield start
+    for bg in started:
+        if bg.poll() is None:
+            bg.kill()
+            bg.proc.wait(10)
