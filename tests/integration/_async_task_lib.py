@@ -34,7 +34,7 @@ RETRYING = 'FAILED - RETRYING'
 def documented_return(installed_collection, module):
     """The RETURN block of an installed module, parsed."""
     path = Path(installed_collection) / 'plugins' / 'modules' / ('%s.py' % module)
-    for node in ast.parse(path.read_text()).body:
+    for node in ast.parse(path.read_text(encoding='utf-8')).body:
         if isinstance(node, ast.Assign) and any(getattr(t, 'id', None) == 'RETURN'
                                                 for t in node.targets):
             return yaml.safe_load(node.value.value)
@@ -65,13 +65,13 @@ def flag(version, value):
 def lines(path):
     """The lines of a file; [] when it does not exist."""
     try:
-        return Path(path).read_text().splitlines()
+        return Path(path).read_text(encoding='utf-8').splitlines()
     except FileNotFoundError:
         return []
 
 
 def job_file(async_dir, jid):
-    with open(os.path.join(async_dir, jid)) as f:
+    with open(os.path.join(async_dir, jid), encoding='utf-8') as f:
         return json.load(f)
 
 
@@ -107,7 +107,7 @@ def processes(match):
         try:
             with open('/proc/%s/cmdline' % name, 'rb') as f:
                 argv = [a for a in f.read().decode('utf-8', 'replace').split('\0') if a]
-            with open('/proc/%s/stat' % name) as f:
+            with open('/proc/%s/stat' % name, encoding='utf-8', errors='replace') as f:
                 state = f.read().rsplit(')', 1)[1].split()[0]
         except (IOError, OSError, IndexError):
             continue
@@ -148,7 +148,7 @@ class BackgroundPlaybook:
         return self.proc.poll()
 
     def output(self):
-        return self.log.read_text() if self.log.exists() else ''
+        return self.log.read_text(encoding='utf-8', errors='replace') if self.log.exists() else ''
 
     def wait(self, timeout=300):
         try:
@@ -169,12 +169,11 @@ class BackgroundPlaybook:
             ' '.join(self.cmd), self.proc.returncode, self.output())
 
 
-@pytest.fixture
-def start_playbook(request, ansible_playbook, installed_collection, session_dir, test_dirs):
-    """start_playbook(playbook, extra_vars=None, args=(), inventory='local') ->
-    BackgroundPlaybook. Runs like the run_playbook fixture (same extra vars, config and
+def background_starter(request, ansible_playbook, installed_collection, session_dir, test_dirs):
+    """A function start(playbook, extra_vars=None, args=(), inventory='local') ->
+    BackgroundPlaybook. It runs like the run_playbook fixture (same extra vars, config and
     environment), but in the background, in a new session, with stdout+stderr to a log.
-    Whatever is still running at the end of the test is killed."""
+    Whatever is still running when the test ends is killed (pass pytest's ``request``)."""
     started = []
     collections = Path(installed_collection).parents[2]
 
@@ -185,7 +184,7 @@ def start_playbook(request, ansible_playbook, installed_collection, session_dir,
         evars = {k: v for k, v in evars.items() if v is not None}
         name = uuid.uuid4().hex[:8]
         evars_file = test_dirs.root / ('bg-vars-%s.json' % name)
-        evars_file.write_text(json.dumps(evars))
+        evars_file.write_text(json.dumps(evars), encoding='utf-8')
         log = test_dirs.root / ('bg-%s.log' % name)
         env = dict(os.environ)
         env.update({
@@ -200,15 +199,18 @@ def start_playbook(request, ansible_playbook, installed_collection, session_dir,
         })
         cmd = [ansible_playbook, '-i', str(inv), '-e', '@%s' % evars_file] + list(args) \
             + [str(PLAYBOOKS / playbook)]
-        with open(log, 'w') as out:
+        with open(log, 'w', encoding='utf-8') as out:
             proc = subprocess.Popen(cmd, cwd=str(HERE), env=env, stdin=subprocess.DEVNULL,
                                     stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         bg = BackgroundPlaybook(proc, log, cmd)
         started.append(bg)
         return bg
 
-    yield start
-    for bg in started:
-        if bg.poll() is None:
-            bg.kill()
-            bg.proc.wait(10)
+    def reap():
+        for bg in started:
+            if bg.poll() is None:
+                bg.kill()
+                bg.proc.wait(10)
+
+    request.addfinalizer(reap)
+    return start

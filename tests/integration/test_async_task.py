@@ -21,10 +21,16 @@ import uuid
 import pytest
 
 from _async_task_lib import (ALIAS_HELP, KILL_MSG, RETRYING, alias_target, always_keys,
-                             assert_always, flag, job_file, lines, sleep_processes,
-                             start_playbook, wait_for, wrapper_processes)
+                             assert_always, background_starter, flag, job_file, lines,
+                             sleep_processes, wait_for, wrapper_processes)
 
-__all__ = ['start_playbook']  # a fixture
+
+@pytest.fixture
+def start_playbook(request, ansible_playbook, installed_collection, session_dir, test_dirs):
+    """ansible-playbook in the background: see _async_task_lib.background_starter."""
+    return background_starter(request, ansible_playbook, installed_collection, session_dir,
+                              test_dirs)
+
 
 ACTION_PLUGIN_MSG = ("module %r has a controller-side action plugin, which async_task cannot "
                      "run as a job; use shell, cmd, argv or script, or a module without an "
@@ -54,7 +60,7 @@ def _check_finished(res, async_dir, alias, version, keys, attached=False):
 
 def test_forms_and_options(run_playbook, async_dir, test_dirs, ansible_version, task_keys):
     marker = test_dirs.root / 'marker'
-    marker.write_text('')
+    marker.write_text('', encoding='utf-8')
     counter = test_dirs.root / 'counter'
     r = run_playbook('task_forms.yml', extra_vars={'marker': str(marker), 'counter': str(counter)})
     res = r.dumps()
@@ -167,7 +173,7 @@ def test_concurrent_controllers_start_one_job(start_playbook, async_dir, test_di
     for run in runs:
         assert run.wait(240) == 0, run.describe()
     assert lines(counter) == ['run']
-    results = [json.loads((out_dir / ('result-%d.json' % i)).read_text())
+    results = [json.loads((out_dir / ('result-%d.json' % i)).read_text(encoding='utf-8'))
                for i in range(4)]
     jids = set(res['ansible_job_id'] for res in results)
     assert len(jids) == 1, results
@@ -338,6 +344,6 @@ def test_ssh_become(run_playbook, test_dirs, ssh_target, ansible_version, task_k
         for res in ('waited', 'script', 'started', 'long'):
             path = test_dirs.out_dir / ('%s.json' % res)
             if path.exists():
-                jf = os.path.join(job_dir, json.loads(path.read_text())['ansible_job_id'])
+                jf = os.path.join(job_dir, json.loads(path.read_text(encoding='utf-8'))['ansible_job_id'])
                 if os.path.exists(jf):
                     os.unlink(jf)

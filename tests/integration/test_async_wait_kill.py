@@ -19,10 +19,15 @@ import uuid
 import pytest
 
 from _async_task_lib import (ALIAS_HELP, KILL_MSG, RETRYING, alias_target, always_keys,
-                             assert_always, flag, job_file, sleep_processes, start_playbook,
-                             wait_for, wrapper_processes)
+                             assert_always, background_starter, flag, job_file,
+                             sleep_processes, wait_for, wrapper_processes)
 
-__all__ = ['start_playbook']  # a fixture
+
+@pytest.fixture
+def start_playbook(request, ansible_playbook, installed_collection, session_dir, test_dirs):
+    """ansible-playbook in the background: see _async_task_lib.background_starter."""
+    return background_starter(request, ansible_playbook, installed_collection, session_dir,
+                              test_dirs)
 
 
 @pytest.fixture(scope='module')
@@ -91,7 +96,7 @@ def test_two_waiters_progress_and_interrupt(run_playbook, start_playbook, async_
     for run in (one, two):
         assert run.wait(120) == 0, run.describe()
         assert RETRYING not in run.output()
-    results = [json.loads((out_dir / ('result-%s.json' % t)).read_text())
+    results = [json.loads((out_dir / ('result-%s.json' % t)).read_text(encoding='utf-8'))
                for t in ('one', 'two')]
     for res in results:
         assert_always(res, wait_keys)
