@@ -21,7 +21,7 @@ import time
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
     ABSENT, KILLED, RUNNING, JobError, alias_path, atomic_write_json, find_alias,
     is_wrapper_cmdline, jid_prefix, ps_env, job_path, job_status, links_to, read_job,
-    set_alias, wrapper_liveness, JID_RE)
+    set_alias, wrapper_liveness, JID_RE, _legacy_alias_links)
 
 # Environment variable carrying a claim's token into the job's processes, so a
 # job started by a controller that died before naming it can still be found.
@@ -347,9 +347,15 @@ def find_claimed_job(async_dir, token, proc='/proc'):
 
 
 def _free_name(async_dir, alias):
-    link = alias_path(async_dir, alias)
-    if os.path.islink(link):
-        os.unlink(link)
+    """Drop the name: ``jid_<alias>`` and any link of the older form ``<jid>.jid_<alias>``,
+    which would otherwise name the old job again once the new job's name is released."""
+    for link in [alias_path(async_dir, alias)] + _legacy_alias_links(async_dir, alias):
+        if os.path.islink(link):
+            try:
+                os.unlink(link)
+            except OSError as e:
+                if e.errno != errno.ENOENT:
+                    raise
 
 
 def prepare(async_dir, alias, token, waiting, check_mode=False, liveness=wrapper_liveness,
