@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fixtures shared by the unit tests of plugins/module_utils/_async_jobs.py.
+"""Fixtures shared by the unit tests of plugins/module_utils/_async_jobs.py and
+_async_control.py.
 
 Everything works on real files in real temporary directories and, for liveness, on
 real processes; nothing of the filesystem is mocked. The ``liveness=`` callables
@@ -133,12 +134,14 @@ def wrapper_argv(prefix, tmpdir='/tmp/ansible-tmp-1700000000.12-345-67890'):
 
 
 class FakeWrapper:
-    """A real running process whose command line is async_wrapper's for a fresh jid."""
+    """A real running process whose command line is async_wrapper's for a fresh jid
+    (``env``: extra environment variables, as a claim token)."""
 
-    def __init__(self):
+    def __init__(self, env=None):
         self.prefix = unique_prefix()
         self.jid = self.prefix + '.4242'
-        self.proc = subprocess.Popen(wrapper_argv(self.prefix))
+        self.proc = subprocess.Popen(wrapper_argv(self.prefix),
+                                     env=dict(os.environ, **env) if env else None)
         self.pid = self.proc.pid
         self._wait_for_exec()
 
@@ -216,6 +219,55 @@ def make_proc(root, processes, mounts=None, self_dir=True):
     return root
 
 
+def make_stat_proc(root, processes, self_dir=True):
+    """Build a fake proc tree with what ``process_table`` reads: ``processes`` maps a pid
+    to a dict with ``args`` (argv list, or None for no cmdline file), ``ppid``, ``pgid``,
+    optional ``state`` (default 'S'), ``comm`` (the name in parentheses in ``stat``;
+    default the base name of args[0]), ``environ`` (a dict written as /proc's NUL-separated
+    ``environ``) and ``stat`` (False: no stat file, a process that just exited)."""
+    root = str(root)
+    os.mkdir(root)
+    for pid, p in processes.items():
+        d = os.path.join(root, str(pid))
+        os.mkdir(d)
+        args = p.get('args')
+        if args is not None:
+            with open(os.path.join(d, 'cmdline'), 'wb') as f:
+                f.write(''.join(a + '\0' for a in args).encode())
+        if p.get('stat', True):
+            comm = p.get('comm', os.path.basename(args[0])[:15] if args else 'kworker/0:1')
+            with open(os.path.join(d, 'stat'), 'w') as f:
+                f.write('%s (%s) %s %d %d %d 0 -1 4194560 120 0 0 0 3 1 0 0 20 0 1 0 '
+                        '12345 1000000 100 18446744073709551615\n'
+                        % (pid, comm, p.get('state', 'S'), p['ppid'], p['pgid'], p['pgid']))
+        if p.get('environ') is not None:
+            with open(os.path.join(d, 'environ'), 'wb') as f:
+                f.write(''.join('%s=%s\0' % kv for kv in sorted(p['environ'].items())).encode())
+    if self_dir:
+        os.mkdir(os.path.join(root, 'self'))
+    return root
+
+
+class FakeClock:
+    """A clock and a sleep to inject (``clock=c.clock, sleep=c.sleep``): sleeping only
+    moves the clock on, and records the duration; ``on_sleep(n)`` runs after the n-th."""
+
+    def __init__(self, now=1000.0, on_sleep=None):
+        self.now = now
+        self.sleeps = []
+        self.on_sleep = on_sleep
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        assert seconds >= 0, seconds
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.on_sleep is not None:
+            self.on_sleep(len(self.sleeps))
+
+
 def proc_mounts_line(proc, options):
     return 'proc %s proc %s 0 0\n' % (proc, options)
 
@@ -241,4 +293,5 @@ def h():
         RUNNING_BOOL=RUNNING_BOOL, write_job=write_job, snapshot=snapshot,
         temp_leftovers=temp_leftovers, unique_prefix=unique_prefix,
         wrapper_argv=wrapper_argv, FakeWrapper=FakeWrapper, make_proc=make_proc,
-        proc_mounts_line=proc_mounts_line, unprivileged=unprivileged)
+        proc_mounts_line=proc_mounts_line, unprivileged=unprivileged,
+        make_stat_proc=make_stat_proc, FakeClock=FakeClock)

@@ -1,0 +1,986 @@
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""_async_control claims (exactly-once start of a named job): alias_lock, claim_path,
+read_claim, find_claimed_job, _free_name, prepare, bind, abandon.
+
+The lock is checked across real processes; claimed jobs are found in fake proc trees
+(with ``environ`` files) and in the real /proc with a real process carrying the claim
+token in its environment; a concurrency test has several processes claim one name at
+the same moment.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import fcntl
+import json
+import multiprocessing
+import os
+import select
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_control as ac
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
+
+HAS_PROC = os.path.isdir('/proc/self')
+needs_proc = pytest.mark.skipif(not HAS_PROC, reason='no /proc on this machine')
+
+JID = 'j123456789012.4242'
+NEW = 'j555555555555.55'
+OTHER = 'j999999999999.77'
+RUNNING = {'started': 1, 'finished': 0, 'ansible_job_id': JID}
+SUCCEEDED = {'started': 1, 'finished': 1, 'ansible_job_id': JID, 'rc': 0, 'stdout': 'done'}
+FAILED = {'started': 1, 'finished': 1, 'ansible_job_id': JID, 'rc': 1, 'failed': True}
+KILLED = {'started': True, 'finished': True, 'ansible_job_id': JID, 'killed': True,
+          'failed': True, 'msg': 'killed'}
+TIMED_OUT = {'msg': 'Timeout exceeded', 'failed': True, 'child_pid': 1}
+
+TMP = '/root/.ansible/tmp/ansible-tmp-1700000000.12-345-67890'
+WRAPPER = TMP + '/async_wrapper.py'
+MODULE = TMP + '/AnsiballZ_command.py'
+
+
+def wrapper_args(prefix):
+    return ['/usr/bin/python3', WRAPPER, prefix, '30', MODULE, '_']
+
+
+def link(async_dir, name, target):
+    path = os.path.join(async_dir, name)
+    os.symlink(target, path)
+    return path
+
+
+def target(async_dir, alias):
+    try:
+        return os.readlink(aj.alias_path(async_dir, alias))
+    except OSError:
+        return None
+
+
+def write_claim(async_dir, alias, token, when=1000.0, **extra):
+    data = dict(token=token, time=when, pid=12345)
+    data.update(extra)
+    aj.atomic_write_json(ac.claim_path(async_dir, alias), data)
+    return data
+
+
+def claim_of(async_dir, alias):
+    path = ac.claim_path(async_dir, alias)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def without_lock(snap):
+    return dict((k, v) for k, v in snap.items() if not k.endswith('.lock'))
+
+
+@pytest.fixture
+def noproc(tmp_path, h):
+    """An empty fake proc tree: no claimed job anywhere."""
+    return h.make_stat_proc(tmp_path / 'proc', {})
+
+
+# --- alias_lock ---------------------------------------------------------------------------------
+
+HOLDER = r'''
+import sys
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import alias_lock
+with alias_lock(sys.argv[1], sys.argv[2]):
+    print('locked', flush=True)
+    sys.stdin.readline()
+print('released', flush=True)
+'''
+
+
+def holder(async_dir, alias):
+    """A process holding the lock of ``alias`` until a line is written to its stdin."""
+    p = subprocess.Popen([sys.executable, '-c', HOLDER, async_dir, alias],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
+                         universal_newlines=True)
+    return p
+
+
+def readline(p, timeout):
+    """A line of the process's output, or None when none comes within ``timeout``."""
+    ready, _w, _x = select.select([p.stdout], [], [], timeout)
+    return p.stdout.readline().strip() if ready else None
+
+
+def try_flock(path):
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError as e:
+        assert e.errno in (errno.EAGAIN, errno.EWOULDBLOCK)
+        return False
+    finally:
+        os.close(fd)
+
+
+def test_alias_lock_held_by_another_process(async_dir):
+    p = holder(async_dir, 'build')
+    try:
+        assert readline(p, 15) == 'locked'
+        path = os.path.join(async_dir, '.jid_build.lock')
+        assert try_flock(path) is False
+        assert try_flock(path) is False
+        p.stdin.write('go\n')
+        p.stdin.flush()
+        assert readline(p, 15) == 'released'
+        assert try_flock(path) is True
+    finally:
+        p.stdin.close()
+        p.wait(15)
+    assert p.returncode == 0
+
+
+def test_alias_lock_blocks_another_process(async_dir):
+    with ac.alias_lock(async_dir, 'build'):
+        p = holder(async_dir, 'build')
+        try:
+            assert readline(p, 0.5) is None  # it waits for us
+        except BaseException:
+            p.kill()
+            p.wait()
+            raise
+    try:
+        assert readline(p, 15) == 'locked'
+        p.stdin.write('go\n')
+        p.stdin.flush()
+        assert readline(p, 15) == 'released'
+    finally:
+        p.stdin.close()
+        p.wait(15)
+
+
+def test_alias_lock_other_name_not_blocked(async_dir):
+    p = holder(async_dir, 'build')
+    try:
+        assert readline(p, 15) == 'locked'
+        done = []
+
+        def other():
+            with ac.alias_lock(async_dir, 'deploy'):
+                done.append(True)
+
+        t = threading.Thread(target=other)
+        t.daemon = True
+        t.start()
+        t.join(5)
+        assert done == [True]
+        assert try_flock(os.path.join(async_dir, '.jid_build.lock')) is False
+    finally:
+        p.stdin.close()
+        p.wait(15)
+
+
+def test_alias_lock_file(async_dir):
+    lock = ac.alias_lock(async_dir, 'build')
+    assert lock.path == os.path.join(async_dir, '.jid_build.lock')
+    assert lock.fd is None
+    with lock as entered:
+        assert entered is lock
+        assert isinstance(lock.fd, int)
+        assert try_flock(lock.path) is False
+        st = os.stat(lock.path)
+        assert stat.S_ISREG(st.st_mode)
+        assert stat.S_IMODE(st.st_mode) == 0o600
+    assert try_flock(lock.path) is True
+    with pytest.raises(OSError):
+        os.fstat(lock.fd)  # closed
+    assert os.listdir(async_dir) == ['.jid_build.lock']  # the lock file stays, empty
+    assert os.path.getsize(lock.path) == 0
+
+
+def test_alias_lock_released_on_error(async_dir):
+    with pytest.raises(KeyError):
+        with ac.alias_lock(async_dir, 'build'):
+            raise KeyError('not swallowed')
+    assert try_flock(os.path.join(async_dir, '.jid_build.lock')) is True
+
+
+@pytest.mark.parametrize('umask', [0o022, 0o000, 0o077])
+def test_alias_lock_creates_async_dir_0700(tmp_path, umask):
+    d = str(tmp_path / 'home' / '.ansible_async')
+    old = os.umask(umask)
+    try:
+        with ac.alias_lock(d, 'build'):
+            pass
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(os.path.join(d, '.jid_build.lock')).st_mode) == 0o600 & ~umask
+
+
+def test_alias_lock_keeps_existing_dir_mode(async_dir):
+    os.chmod(async_dir, 0o755)
+    with ac.alias_lock(async_dir, 'build'):
+        pass
+    assert stat.S_IMODE(os.stat(async_dir).st_mode) == 0o755
+
+
+def test_alias_lock_reuses_existing_lock_file(async_dir):
+    path = os.path.join(async_dir, '.jid_build.lock')
+    with open(path, 'w') as f:
+        f.write('left over')
+    os.chmod(path, 0o644)
+    with ac.alias_lock(async_dir, 'build'):
+        assert try_flock(path) is False
+    with open(path) as f:
+        assert f.read() == 'left over'
+
+
+def test_alias_lock_async_dir_is_a_file(tmp_path):
+    f = tmp_path / 'file'
+    f.write_text('x')
+    with pytest.raises(OSError):
+        with ac.alias_lock(str(f), 'build'):
+            pass
+
+
+# --- claim_path / read_claim ---------------------------------------------------------------------
+
+def test_claim_path(async_dir):
+    assert ac.claim_path(async_dir, 'build') == os.path.join(async_dir, '.jid_build.claim')
+    assert ac.claim_path('/a/b', 'x.y-z') == '/a/b/.jid_x.y-z.claim'
+
+
+def test_read_claim(async_dir):
+    data = write_claim(async_dir, 'build', 'tok', when=1234.5)
+    assert ac.read_claim(async_dir, 'build') == data
+    assert ac.read_claim(async_dir, 'other') is None
+
+
+@pytest.mark.parametrize('content', [
+    '', 'not json', '{"token": "t"', '[]', '["token"]', '"token"', 'null', '42',
+    '{}', '{"time": 1000, "pid": 1}', '{"Token": "t"}',
+])
+def test_read_claim_unusable(async_dir, content):
+    with open(ac.claim_path(async_dir, 'build'), 'w') as f:
+        f.write(content)
+    assert ac.read_claim(async_dir, 'build') is None
+
+
+def test_read_claim_token_only(async_dir):
+    with open(ac.claim_path(async_dir, 'build'), 'w') as f:
+        f.write('{"token": "t"}')
+    assert ac.read_claim(async_dir, 'build') == {'token': 't'}
+
+
+def test_read_claim_missing_dir(tmp_path):
+    assert ac.read_claim(str(tmp_path / 'nowhere'), 'build') is None
+
+
+def test_read_claim_is_a_directory(async_dir):
+    os.mkdir(ac.claim_path(async_dir, 'build'))
+    assert ac.read_claim(async_dir, 'build') is None
+
+
+def test_read_claim_binary(async_dir):
+    with open(ac.claim_path(async_dir, 'build'), 'wb') as f:
+        f.write(b'\xff\xfe{"token": 1}')
+    assert ac.read_claim(async_dir, 'build') is None
+
+
+# --- find_claimed_job ---------------------------------------------------------------------------
+
+PREFIX = 'j123456789012'
+TOKEN = 'c0ffee0123456789'
+
+
+def claimed_tree(tmp_path, h, **more):
+    processes = {
+        1: dict(args=['/sbin/init'], ppid=0, pgid=1, environ={'PATH': '/bin'}),
+        300: dict(args=['sleep', '300'], ppid=1, pgid=300,
+                  environ={ac.CLAIM_ENV: TOKEN}),  # not a wrapper: ignored
+        400: dict(args=wrapper_args('j400'), ppid=1, pgid=399,
+                  environ={ac.CLAIM_ENV: 'another-token'}),
+        401: dict(args=wrapper_args('j401'), ppid=1, pgid=401),  # no environ readable
+    }
+    processes.update(more)
+    return h.make_stat_proc(tmp_path / 'proc', processes)
+
+
+def test_find_claimed_job(async_dir, tmp_path, h):
+    proc = claimed_tree(tmp_path, h, **{'500': dict(
+        args=wrapper_args(PREFIX), ppid=1, pgid=499,
+        environ={'HOME': '/root', ac.CLAIM_ENV: TOKEN, 'LANG': 'C'})})
+    h.write_job(async_dir, 'j400.1', RUNNING)
+    h.write_job(async_dir, PREFIX + '.500', RUNNING)
+    assert ac.find_claimed_job(async_dir, TOKEN, proc) == PREFIX + '.500'
+    assert ac.find_claimed_job(async_dir, 'another-token', proc) == 'j400.1'
+
+
+@pytest.mark.parametrize('token', ['wrong', TOKEN[:-1], TOKEN + '0', '', TOKEN.upper()])
+def test_find_claimed_job_wrong_token(async_dir, tmp_path, h, token):
+    proc = claimed_tree(tmp_path, h, **{'500': dict(
+        args=wrapper_args(PREFIX), ppid=1, pgid=499, environ={ac.CLAIM_ENV: TOKEN})})
+    h.write_job(async_dir, PREFIX + '.500', RUNNING)
+    assert ac.find_claimed_job(async_dir, token, proc) is None
+
+
+def test_find_claimed_job_other_variable_with_the_token(async_dir, tmp_path, h):
+    proc = claimed_tree(tmp_path, h, **{'500': dict(
+        args=wrapper_args(PREFIX), ppid=1, pgid=499,
+        environ={'X' + ac.CLAIM_ENV: TOKEN, 'OTHER': TOKEN})})
+    h.write_job(async_dir, PREFIX + '.500', RUNNING)
+    assert ac.find_claimed_job(async_dir, TOKEN, proc) is None
+
+
+def test_find_claimed_job_without_job_file(async_dir, tmp_path, h):
+    """The wrapper has not written its job file yet (or it is gone): nothing; names that
+    merely start with the prefix are not its job file."""
+    proc = claimed_tree(tmp_path, h, **{'500': dict(
+        args=wrapper_args(PREFIX), ppid=1, pgid=499, environ={ac.CLAIM_ENV: TOKEN})})
+    for name in (PREFIX + '0.500', PREFIX + '.500.tmp', 'jid_' + PREFIX + '.500',
+                 PREFIX + '.x', '.' + PREFIX + '.500.abc.tmp', PREFIX + '.'):
+        h.write_job(async_dir, name, RUNNING)
+    link(async_dir, PREFIX + '.500.jid_build', PREFIX + '.500')
+    assert ac.find_claimed_job(async_dir, TOKEN, proc) is None
+
+
+def test_find_claimed_job_first_of_several_files(async_dir, tmp_path, h):
+    proc = claimed_tree(tmp_path, h, **{'500': dict(
+        args=wrapper_args(PREFIX), ppid=1, pgid=499, environ={ac.CLAIM_ENV: TOKEN})})
+    h.write_job(async_dir, PREFIX + '.9', RUNNING)
+    h.write_job(async_dir, PREFIX + '.10', RUNNING)
+    assert ac.find_claimed_job(async_dir, TOKEN, proc) == PREFIX + '.10'
+
+
+def test_find_claimed_job_looks_past_a_wrapper_without_file(async_dir, tmp_path, h):
+    """Two wrappers carry the token (a retried start); only one has a job file."""
+    proc = claimed_tree(tmp_path, h, **{
+        '500': dict(args=wrapper_args('j500'), ppid=1, pgid=499, environ={ac.CLAIM_ENV: TOKEN}),
+        '600': dict(args=wrapper_args('j600'), ppid=1, pgid=599, environ={ac.CLAIM_ENV: TOKEN}),
+    })
+    h.write_job(async_dir, 'j600.600', RUNNING)
+    assert ac.find_claimed_job(async_dir, TOKEN, proc) == 'j600.600'
+
+
+@pytest.mark.parametrize('args', [
+    # 2.21's command line
+    ['/usr/bin/python3', WRAPPER, PREFIX, '30', 'true', MODULE, '/usr/bin/python3', MODULE],
+    ['python3', 'async_wrapper.py', PREFIX, '30', 'module.py', '_'],
+])
+def test_find_claimed_job_command_line_forms(async_dir, tmp_path, h, args):
+    proc = claimed_tree(tmp_path, h, **{'500': dict(args=args, ppid=1, pgid=499,
+                                                     environ={ac.CLAIM_ENV: TOKEN})})
+    h.write_job(async_dir, PREFIX + '.500', RUNNING)
+    assert ac.find_claimed_job(async_dir, TOKEN, proc) == PREFIX + '.500'
+
+
+@pytest.mark.parametrize('args', [
+    ['/usr/bin/python3', WRAPPER],  # nothing after the wrapper: no prefix
+    ['/usr/bin/python3', WRAPPER + '.bak', PREFIX, '30'],
+    ['/usr/bin/python3', MODULE, PREFIX],
+    [],
+])
+def test_find_claimed_job_not_a_wrapper(async_dir, tmp_path, h, args):
+    proc = claimed_tree(tmp_path, h, **{'500': dict(args=args, ppid=1, pgid=499,
+                                                     environ={ac.CLAIM_ENV: TOKEN})})
+    h.write_job(async_dir, PREFIX + '.500', RUNNING)
+    assert ac.find_claimed_job(async_dir, TOKEN, proc) is None
+
+
+def test_find_claimed_job_empty_proc(async_dir, noproc):
+    assert ac.find_claimed_job(async_dir, TOKEN, noproc) is None
+
+
+@needs_proc
+def test_find_claimed_job_real_process(async_dir, h):
+    token = 'tok-%d' % os.getpid()
+    wrapper = h.FakeWrapper(env={ac.CLAIM_ENV: token})
+    try:
+        h.write_job(async_dir, wrapper.prefix + '.%d' % wrapper.pid, RUNNING)
+        assert ac.find_claimed_job(async_dir, token) == wrapper.prefix + '.%d' % wrapper.pid
+        assert ac.find_claimed_job(async_dir, token + 'x') is None
+        assert ac.find_claimed_job(async_dir, 'other') is None
+    finally:
+        wrapper.kill()
+    assert ac.find_claimed_job(async_dir, token) is None  # gone with its process
+
+
+@needs_proc
+def test_find_claimed_job_real_process_without_token(async_dir, fake_wrapper, h):
+    h.write_job(async_dir, fake_wrapper.jid, RUNNING)
+    assert ac.find_claimed_job(async_dir, 'tok') is None
+
+
+# --- _free_name ---------------------------------------------------------------------------------
+
+def test_free_name(async_dir, h):
+    job = h.write_job(async_dir, JID, SUCCEEDED)
+    link(async_dir, 'jid_build', JID)
+    link(async_dir, 'jid_other', JID)
+    ac._free_name(async_dir, 'build')
+    assert sorted(os.listdir(async_dir)) == [JID, 'jid_other']
+    assert os.path.exists(job)
+
+
+def test_free_name_dangling(async_dir):
+    link(async_dir, 'jid_build', JID)
+    ac._free_name(async_dir, 'build')
+    assert os.listdir(async_dir) == []
+
+
+def test_free_name_absent_or_not_a_link(async_dir, h):
+    ac._free_name(async_dir, 'build')
+    h.write_job(async_dir, 'jid_build', 'a regular file is never removed')
+    ac._free_name(async_dir, 'build')
+    assert os.listdir(async_dir) == ['jid_build']
+
+
+def test_free_name_legacy_form(async_dir, h):
+    """The older form <jid>.jid_<alias> is a name of the job too: freed as well, or it
+    would point the name at the old job again once the new job's name is released."""
+    h.write_job(async_dir, JID, SUCCEEDED)
+    link(async_dir, JID + '.jid_build', JID)
+    link(async_dir, JID + '.jid_other', JID)
+    ac._free_name(async_dir, 'build')
+    assert aj.find_alias(async_dir, 'build') == (None, None)
+    assert sorted(os.listdir(async_dir)) == [JID, JID + '.jid_other']
+
+
+# --- prepare ------------------------------------------------------------------------------------
+
+def absent_status(alias='build'):
+    return dict(started=0, finished=0, killed=False, pid_missing=False, state='absent',
+                ansible_job_id=None, ansible_job_alias=alias, results_file=None)
+
+
+def test_prepare_absent_starts_and_claims(async_dir, noproc, h):
+    c = h.FakeClock(now=1234.5)
+    result = ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, clock=c.clock,
+                        proc=noproc)
+    assert result == dict(action='start', status=absent_status())
+    assert claim_of(async_dir, 'build') == dict(token='tokA', time=1234.5, pid=os.getpid())
+    assert sorted(os.listdir(async_dir)) == ['.jid_build.claim', '.jid_build.lock']
+    assert h.temp_leftovers(async_dir) == []
+
+
+def test_prepare_absent_waiting_starts_too(async_dir, noproc, h):
+    result = ac.prepare(async_dir, 'build', 'tokA', True, liveness=h.never, proc=noproc)
+    assert result['action'] == 'start'
+
+
+def test_prepare_creates_missing_async_dir(tmp_path, noproc, h):
+    d = str(tmp_path / 'home' / '.ansible_async')
+    result = ac.prepare(d, 'build', 'tokA', False, liveness=h.never, proc=noproc)
+    assert result['action'] == 'start'
+    assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
+    assert claim_of(d, 'build')['token'] == 'tokA'
+
+
+@pytest.mark.parametrize('name', ['dangling', 'dangling_legacy'])
+def test_prepare_dangling_name_starts(async_dir, noproc, h, name):
+    """A name whose job file is gone is absent: it is dropped and the name claimed."""
+    if name == 'dangling':
+        link(async_dir, 'jid_build', JID)
+    else:
+        link(async_dir, JID + '.jid_build', JID)
+    result = ac.prepare(async_dir, 'build', 'tokA', True, liveness=h.never, proc=noproc)
+    assert result['action'] == 'start'
+    assert result['status']['state'] == 'absent'
+    assert claim_of(async_dir, 'build')['token'] == 'tokA'
+    assert aj.find_alias(async_dir, 'build') == (None, None)
+    assert sorted(os.listdir(async_dir)) == ['.jid_build.claim', '.jid_build.lock']
+
+
+@pytest.mark.parametrize('waiting', [False, True])
+def test_prepare_running_attaches(async_dir, noproc, h, waiting):
+    h.write_job(async_dir, JID, RUNNING)
+    link(async_dir, 'jid_build', JID)
+    before = h.snapshot(async_dir)
+    result = ac.prepare(async_dir, 'build', 'tokA', waiting, liveness=h.alive, proc=noproc)
+    assert result == dict(action='attach', ansible_job_id=JID, status=aj.job_status(
+        async_dir, alias='build', liveness=h.alive))
+    assert result['status']['state'] == 'running'
+    assert without_lock(h.snapshot(async_dir)) == before
+
+
+def test_prepare_running_unknown_liveness_attaches(async_dir, noproc, h):
+    h.write_job(async_dir, JID, RUNNING)
+    link(async_dir, 'jid_build', JID)
+    result = ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.unknown, proc=noproc)
+    assert result['action'] == 'attach'
+    assert result['status']['warnings'] == [h.UNKNOWN_WHY]
+
+
+@pytest.mark.parametrize('data,liveness,state', [
+    (SUCCEEDED, 'never', 'succeeded'),
+    (FAILED, 'never', 'failed'),
+    (TIMED_OUT, 'never', 'timed_out'),
+    (RUNNING, 'dead', 'orphaned'),
+])
+def test_prepare_finished_and_waiting_attaches(async_dir, noproc, h, data, liveness, state):
+    """The caller waits: the outcome of the finished, uncollected job is returned."""
+    h.write_job(async_dir, JID, data)
+    link(async_dir, 'jid_build', JID)
+    before = h.snapshot(async_dir)
+    live = h.dead if liveness == 'dead' else h.never
+    result = ac.prepare(async_dir, 'build', 'tokA', True, liveness=live, proc=noproc)
+    assert result['action'] == 'attach'
+    assert result['ansible_job_id'] == JID
+    assert result['status']['state'] == state
+    assert 'recovered_claim' not in result
+    assert without_lock(h.snapshot(async_dir)) == before
+
+
+@pytest.mark.parametrize('data,liveness,state', [
+    (SUCCEEDED, 'never', 'succeeded'),
+    (FAILED, 'never', 'failed'),
+    (TIMED_OUT, 'never', 'timed_out'),
+    (RUNNING, 'dead', 'orphaned'),
+    (KILLED, 'never', 'killed'),
+])
+def test_prepare_finished_not_waiting_frees_name_and_starts(async_dir, noproc, h, data,
+                                                           liveness, state):
+    job = h.write_job(async_dir, JID, data)
+    link(async_dir, 'jid_build', JID)
+    link(async_dir, 'jid_keep', JID)
+    live = h.dead if liveness == 'dead' else h.never
+    c = h.FakeClock()
+    result = ac.prepare(async_dir, 'build', 'tokA', False, liveness=live, clock=c.clock,
+                        proc=noproc)
+    assert result['action'] == 'start'
+    assert result['status']['state'] == state
+    assert result['status']['ansible_job_id'] == JID
+    assert target(async_dir, 'build') is None  # the name is free
+    assert target(async_dir, 'keep') == JID  # other names of the job stay
+    assert os.path.exists(job)  # the job file stays
+    assert claim_of(async_dir, 'build') == dict(token='tokA', time=1000.0, pid=os.getpid())
+
+
+def test_prepare_killed_and_waiting_starts(async_dir, noproc, h):
+    """A killed job's outcome is not waited for: a new job is started."""
+    h.write_job(async_dir, JID, KILLED)
+    link(async_dir, 'jid_build', JID)
+    result = ac.prepare(async_dir, 'build', 'tokA', True, liveness=h.never, proc=noproc)
+    assert result['action'] == 'start'
+    assert result['status']['state'] == 'killed'
+    assert target(async_dir, 'build') is None
+    assert claim_of(async_dir, 'build')['token'] == 'tokA'
+
+
+def test_prepare_finished_legacy_name_freed(async_dir, noproc, h):
+    """Named in the older form <jid>.jid_<alias>: once the new job's name is released,
+    the name must not lead back to the old job."""
+    h.write_job(async_dir, JID, SUCCEEDED)
+    link(async_dir, JID + '.jid_build', JID)
+    assert ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.never,
+                      proc=noproc)['action'] == 'start'
+    h.write_job(async_dir, NEW, RUNNING)
+    assert ac.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)['bound'] is True
+    aj.atomic_write_json(os.path.join(async_dir, NEW), dict(SUCCEEDED, ansible_job_id=NEW))
+    ac.release(async_dir, NEW, 'build')
+    assert aj.job_status(async_dir, alias='build', liveness=h.never)['state'] == 'absent'
+    result = ac.prepare(async_dir, 'build', 'tokB', True, liveness=h.never, proc=noproc)
+    assert result['action'] == 'start'
+
+
+@pytest.mark.parametrize('age', [0, 1, 59.94])
+def test_prepare_fresh_claim_by_other(async_dir, noproc, h, age):
+    h.write_job(async_dir, JID, SUCCEEDED)
+    link(async_dir, 'jid_build', JID)
+    claim = write_claim(async_dir, 'build', 'tokA', when=1000.0)
+    before = h.snapshot(async_dir)
+    c = h.FakeClock(now=1000.0 + age)
+    result = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=c.clock,
+                        proc=noproc)
+    assert result == dict(action='claimed', status=None, claim_age=round(age, 1))
+    assert without_lock(h.snapshot(async_dir)) == without_lock(before)
+    assert claim_of(async_dir, 'build') == claim
+
+
+def test_prepare_fresh_claim_wins_over_running_job(async_dir, noproc, h):
+    """The claim is looked at first: its owner is about to name a new job."""
+    h.write_job(async_dir, JID, RUNNING)
+    link(async_dir, 'jid_build', JID)
+    write_claim(async_dir, 'build', 'tokA', when=1000.0)
+    c = h.FakeClock(now=1010.0)
+    result = ac.prepare(async_dir, 'build', 'tokB', True, liveness=h.never, clock=c.clock,
+                        proc=noproc)
+    assert result == dict(action='claimed', status=None, claim_age=10.0)
+
+
+@pytest.mark.parametrize('stale_after,age', [(60.0, 60.0), (60.0, 3600), (5, 5.01), (0, 0)])
+def test_prepare_stale_claim_taken_over(async_dir, noproc, h, stale_after, age):
+    write_claim(async_dir, 'build', 'tokA', when=1000.0)
+    c = h.FakeClock(now=1000.0 + age)
+    kwargs = dict(stale_after=stale_after)
+    result = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=c.clock,
+                        proc=noproc, **kwargs)
+    assert result == dict(action='start', status=absent_status())
+    assert claim_of(async_dir, 'build') == dict(token='tokB', time=1000.0 + age,
+                                                pid=os.getpid())
+
+
+def test_prepare_default_stale_after(async_dir, noproc, h):
+    write_claim(async_dir, 'build', 'tokA', when=1000.0)
+    fresh = h.FakeClock(now=1000.0 + ac.CLAIM_STALE_AFTER - 0.5)
+    stale = h.FakeClock(now=1000.0 + ac.CLAIM_STALE_AFTER)
+    assert ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=fresh.clock,
+                      proc=noproc)['action'] == 'claimed'
+    assert ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=stale.clock,
+                      proc=noproc)['action'] == 'start'
+
+
+def test_prepare_stale_claim_then_running_name_attaches(async_dir, noproc, h):
+    """A stale claim does not hide a job running under the name."""
+    h.write_job(async_dir, JID, RUNNING)
+    link(async_dir, 'jid_build', JID)
+    write_claim(async_dir, 'build', 'tokA', when=0.0)
+    result = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.alive, proc=noproc)
+    assert (result['action'], result['ansible_job_id']) == ('attach', JID)
+
+
+@pytest.mark.parametrize('claim', [{'token': 'tokA'}, {'token': 'tokA', 'time': 0}])
+def test_prepare_claim_without_time_is_stale(async_dir, noproc, h, claim):
+    aj.atomic_write_json(ac.claim_path(async_dir, 'build'), claim)
+    result = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, proc=noproc)
+    assert result['action'] == 'start'
+
+
+@pytest.mark.parametrize('content', ['garbage', '{"time": 1000}', '[]'])
+def test_prepare_unreadable_claim_is_ignored(async_dir, noproc, h, content):
+    with open(ac.claim_path(async_dir, 'build'), 'w') as f:
+        f.write(content)
+    c = h.FakeClock()
+    result = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=c.clock,
+                        proc=noproc)
+    assert result['action'] == 'start'
+    assert claim_of(async_dir, 'build')['token'] == 'tokB'
+
+
+def test_prepare_own_claim_again(async_dir, noproc, h):
+    """Our own claim (a retry of the same run) does not stop us: start, claim renewed."""
+    write_claim(async_dir, 'build', 'tokA', when=1000.0)
+    c = h.FakeClock(now=1001.0)
+    result = ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, clock=c.clock,
+                        proc=noproc)
+    assert result['action'] == 'start'
+    assert claim_of(async_dir, 'build')['time'] == 1001.0
+
+
+def test_prepare_own_claim_with_running_name_attaches(async_dir, noproc, h):
+    h.write_job(async_dir, JID, RUNNING)
+    link(async_dir, 'jid_build', JID)
+    write_claim(async_dir, 'build', 'tokA')
+    result = ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.alive, proc=noproc)
+    assert (result['action'], result['ansible_job_id']) == ('attach', JID)
+
+
+def recovered_tree(tmp_path, h, token):
+    return h.make_stat_proc(tmp_path / 'proc', {
+        500: dict(args=wrapper_args(PREFIX), ppid=1, pgid=499, environ={ac.CLAIM_ENV: token}),
+        501: dict(args=wrapper_args(PREFIX), ppid=500, pgid=501, environ={ac.CLAIM_ENV: token}),
+    })
+
+
+@pytest.mark.parametrize('age', [1, 3600])
+def test_prepare_recovers_claimed_job(async_dir, tmp_path, h, age):
+    """The claim's owner started the job and died before naming it: the job is found by
+    the token in its environment, named, and attached to, fresh claim or stale."""
+    proc = recovered_tree(tmp_path, h, 'tokA')
+    h.write_job(async_dir, JID, RUNNING)
+    h.write_job(async_dir, OTHER, SUCCEEDED)
+    link(async_dir, 'jid_build', OTHER)  # the name still has the previous job
+    write_claim(async_dir, 'build', 'tokA', when=1000.0)
+    c = h.FakeClock(now=1000.0 + age)
+    result = ac.prepare(async_dir, 'build', 'tokB', True, liveness=h.alive, clock=c.clock,
+                        proc=proc)
+    assert result == dict(action='attach', ansible_job_id=JID, recovered_claim=True,
+                          status=aj.job_status(async_dir, jid=JID, liveness=h.alive))
+    assert result['status']['state'] == 'running'
+    assert target(async_dir, 'build') == JID
+    assert claim_of(async_dir, 'build') is None
+
+
+def test_prepare_recovers_claimed_job_that_finished(async_dir, tmp_path, h):
+    """Its wrapper still runs (cleaning up) while the file says finished: attached too,
+    whatever ``waiting`` is."""
+    proc = recovered_tree(tmp_path, h, 'tokA')
+    h.write_job(async_dir, JID, SUCCEEDED)
+    write_claim(async_dir, 'build', 'tokA')
+    result = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, proc=proc)
+    assert (result['action'], result['recovered_claim']) == ('attach', True)
+    assert result['status']['state'] == 'succeeded'
+    assert target(async_dir, 'build') == JID
+
+
+def test_prepare_recovery_check_mode_writes_nothing(async_dir, tmp_path, h):
+    proc = recovered_tree(tmp_path, h, 'tokA')
+    h.write_job(async_dir, JID, RUNNING)
+    write_claim(async_dir, 'build', 'tokA')
+    before = h.snapshot(async_dir)
+    result = ac.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.alive,
+                        proc=proc)
+    assert (result['action'], result['ansible_job_id'], result['recovered_claim']) == (
+        'attach', JID, True)
+    assert without_lock(h.snapshot(async_dir)) == before
+
+
+def test_prepare_other_token_in_env_not_recovered(async_dir, tmp_path, h):
+    proc = recovered_tree(tmp_path, h, 'tokC')
+    h.write_job(async_dir, JID, RUNNING)
+    write_claim(async_dir, 'build', 'tokA', when=1000.0)
+    c = h.FakeClock(now=1002.0)
+    result = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.alive, clock=c.clock,
+                        proc=proc)
+    assert result == dict(action='claimed', status=None, claim_age=2.0)
+
+
+def test_prepare_own_claim_is_not_recovered(async_dir, tmp_path, h):
+    """The env scan is for another run's claim only."""
+    proc = recovered_tree(tmp_path, h, 'tokA')
+    h.write_job(async_dir, JID, RUNNING)
+    write_claim(async_dir, 'build', 'tokA')
+    result = ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, proc=proc)
+    assert result['action'] == 'start'
+    assert target(async_dir, 'build') is None
+
+
+@needs_proc
+def test_prepare_recovers_claimed_real_process(async_dir, h):
+    token = 'tok-real-%d' % os.getpid()
+    wrapper = h.FakeWrapper(env={ac.CLAIM_ENV: token})
+    try:
+        h.write_job(async_dir, wrapper.jid, dict(RUNNING, ansible_job_id=wrapper.jid))
+        write_claim(async_dir, 'build', token, when=time.time())
+        result = ac.prepare(async_dir, 'build', 'tokB', False)  # real /proc and liveness
+        assert (result['action'], result['ansible_job_id'], result['recovered_claim']) == (
+            'attach', wrapper.jid, True)
+        assert result['status']['state'] == 'running'
+        assert target(async_dir, 'build') == wrapper.jid
+        assert claim_of(async_dir, 'build') is None
+    finally:
+        wrapper.kill()
+
+
+@pytest.mark.parametrize('setup', ['absent', 'finished', 'killed', 'stale_claim'])
+def test_prepare_check_mode_writes_nothing(async_dir, noproc, h, setup):
+    if setup in ('finished', 'killed'):
+        h.write_job(async_dir, JID, SUCCEEDED if setup == 'finished' else KILLED)
+        link(async_dir, 'jid_build', JID)
+    elif setup == 'stale_claim':
+        write_claim(async_dir, 'build', 'tokA', when=0.0)
+    before = h.snapshot(async_dir)
+    result = ac.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.never,
+                        proc=noproc)
+    assert result['action'] == 'start'
+    # only the name's lock file may appear
+    assert without_lock(h.snapshot(async_dir)) == before
+
+
+def test_prepare_check_mode_attach_and_claimed(async_dir, noproc, h):
+    h.write_job(async_dir, JID, RUNNING)
+    link(async_dir, 'jid_build', JID)
+    before = h.snapshot(async_dir)
+    assert ac.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.alive,
+                      proc=noproc)['action'] == 'attach'
+    assert without_lock(h.snapshot(async_dir)) == before
+    write_claim(async_dir, 'build', 'tokA', when=time.time())
+    before = h.snapshot(async_dir)
+    assert ac.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.alive,
+                      proc=noproc)['action'] == 'claimed'
+    assert h.snapshot(async_dir) == before
+
+
+def test_prepare_invalid_name_target_fails(async_dir, outside, noproc, h):
+    elsewhere = h.write_job(outside, JID, SUCCEEDED)
+    link(async_dir, 'jid_build', elsewhere)
+    with pytest.raises(aj.JobError) as exc:
+        ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, proc=noproc)
+    assert 'points outside the async dir' in exc.value.msg
+    assert claim_of(async_dir, 'build') is None
+
+
+# --- bind ---------------------------------------------------------------------------------------
+
+def test_bind_ours(async_dir, noproc, h):
+    assert ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.never,
+                      proc=noproc)['action'] == 'start'
+    h.write_job(async_dir, NEW, RUNNING)
+    result = ac.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)
+    assert result == dict(bound=True, ansible_job_id=NEW, ansible_job_alias='build',
+                          alias_file=aj.alias_path(async_dir, 'build'))
+    assert target(async_dir, 'build') == NEW
+    assert claim_of(async_dir, 'build') is None
+    assert h.temp_leftovers(async_dir) == []
+    # the next run attaches to it
+    result = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.alive, proc=noproc)
+    assert (result['action'], result['ansible_job_id']) == ('attach', NEW)
+
+
+def test_bind_without_claim(async_dir, h):
+    h.write_job(async_dir, NEW, RUNNING)
+    result = ac.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)
+    assert result['bound'] is True
+    assert target(async_dir, 'build') == NEW
+    assert claim_of(async_dir, 'build') is None
+
+
+@pytest.mark.parametrize('old', [SUCCEEDED, RUNNING])
+def test_bind_replaces_previous_name(async_dir, h, old):
+    """The name of the previous job (even a running one) is taken: the claim made it ours."""
+    h.write_job(async_dir, JID, old)
+    link(async_dir, 'jid_build', JID)
+    h.write_job(async_dir, NEW, RUNNING)
+    write_claim(async_dir, 'build', 'tokA')
+    result = ac.bind(async_dir, 'build', 'tokA', NEW, liveness=h.alive)
+    assert result['bound'] is True
+    assert target(async_dir, 'build') == NEW
+    assert os.path.exists(os.path.join(async_dir, JID))
+
+
+@pytest.mark.parametrize('name', [None, JID])
+def test_bind_taken_over(async_dir, h, name):
+    """Our claim went stale and another run took it: the name is left to that run."""
+    h.write_job(async_dir, JID, SUCCEEDED)
+    h.write_job(async_dir, NEW, RUNNING)
+    if name:
+        link(async_dir, 'jid_build', name)
+    claim = write_claim(async_dir, 'build', 'tokB')
+    before = h.snapshot(async_dir)
+    result = ac.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)
+    assert result == dict(bound=False, ansible_job_id=NEW, ansible_job_alias='build')
+    assert target(async_dir, 'build') == name
+    assert claim_of(async_dir, 'build') == claim
+    assert without_lock(h.snapshot(async_dir)) == before
+
+
+def test_bind_missing_job_file(async_dir, h):
+    write_claim(async_dir, 'build', 'tokA')
+    with pytest.raises(aj.JobError) as exc:
+        ac.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)
+    assert exc.value.msg.startswith('job %s has no state file' % NEW)
+    assert claim_of(async_dir, 'build')['token'] == 'tokA'
+    assert target(async_dir, 'build') is None
+
+
+def test_stale_takeover_flow(async_dir, noproc, h):
+    """A claims, stalls; B takes over after stale_after and starts; A's late bind loses,
+    B's wins; a third run attaches to B's job."""
+    ca = h.FakeClock(now=1000.0)
+    assert ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, clock=ca.clock,
+                      proc=noproc)['action'] == 'start'
+    cb = h.FakeClock(now=1030.0)
+    assert ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=cb.clock,
+                      proc=noproc) == dict(action='claimed', status=None, claim_age=30.0)
+    cb.now = 1061.0
+    assert ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=cb.clock,
+                      proc=noproc)['action'] == 'start'
+    h.write_job(async_dir, JID, RUNNING)
+    h.write_job(async_dir, NEW, RUNNING)
+    assert ac.bind(async_dir, 'build', 'tokA', JID, liveness=h.alive)['bound'] is False
+    assert target(async_dir, 'build') is None
+    assert ac.bind(async_dir, 'build', 'tokB', NEW, liveness=h.alive)['bound'] is True
+    assert target(async_dir, 'build') == NEW
+    result = ac.prepare(async_dir, 'build', 'tokC', False, liveness=h.alive, proc=noproc)
+    assert (result['action'], result['ansible_job_id']) == ('attach', NEW)
+
+
+# --- abandon ------------------------------------------------------------------------------------
+
+def test_abandon_ours(async_dir, noproc, h):
+    assert ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.never,
+                      proc=noproc)['action'] == 'start'
+    assert ac.abandon(async_dir, 'build', 'tokA') == dict(abandoned=True)
+    assert claim_of(async_dir, 'build') is None
+    # the name is free for the next run at once
+    assert ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never,
+                      proc=noproc)['action'] == 'start'
+
+
+def test_abandon_other_kept(async_dir, h):
+    claim = write_claim(async_dir, 'build', 'tokB')
+    assert ac.abandon(async_dir, 'build', 'tokA') == dict(abandoned=False)
+    assert claim_of(async_dir, 'build') == claim
+
+
+@pytest.mark.parametrize('content', [None, 'garbage'])
+def test_abandon_no_claim(async_dir, content):
+    if content:
+        with open(ac.claim_path(async_dir, 'build'), 'w') as f:
+            f.write(content)
+    assert ac.abandon(async_dir, 'build', 'tokA') == dict(abandoned=False)
+    if content:
+        with open(ac.claim_path(async_dir, 'build')) as f:
+            assert f.read() == content
+
+
+def test_abandon_leaves_the_name(async_dir, h):
+    h.write_job(async_dir, JID, RUNNING)
+    link(async_dir, 'jid_build', JID)
+    write_claim(async_dir, 'build', 'tokA')
+    assert ac.abandon(async_dir, 'build', 'tokA')['abandoned'] is True
+    assert target(async_dir, 'build') == JID
+
+
+# --- concurrency --------------------------------------------------------------------------------
+
+def _contender(async_dir, alias, token, proc, barrier, results):
+    try:
+        barrier.wait(30)
+        result = ac.prepare(async_dir, alias, token, False, liveness=_dead, proc=proc)
+        results.put((token, result['action']))
+    except BaseException as e:  # report, do not hang the test
+        results.put((token, 'error: %r' % (e,)))
+
+
+def _dead(jid, owner_uid=None):
+    return False, [], None
+
+
+@pytest.mark.skipif('fork' not in multiprocessing.get_all_start_methods(),
+                    reason='needs the fork start method')
+@pytest.mark.parametrize('round_, dir_exists', [(1, False), (2, True), (3, True)])
+def test_prepare_concurrent_exactly_one_starts(tmp_path, noproc, h, round_, dir_exists):
+    """N processes prepare one absent name at the same moment, with different tokens:
+    exactly one may start, the others see its fresh claim."""
+    n = 6
+    async_dir = str(tmp_path / 'async')
+    if dir_exists:
+        os.mkdir(async_dir)
+    ctx = multiprocessing.get_context('fork')
+    barrier = ctx.Barrier(n)
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_contender,
+                         args=(async_dir, 'build', 'tok%d' % i, noproc, barrier, results))
+             for i in range(n)]
+    for p in procs:
+        p.start()
+    try:
+        got = dict(results.get(timeout=30) for _i in range(n))
+    finally:
+        for p in procs:
+            p.join(30)
+            if p.is_alive():
+                p.kill()
+                p.join()
+    assert [p.exitcode for p in procs] == [0] * n
+    starters = [t for t, action in got.items() if action == 'start']
+    assert len(starters) == 1, got
+    assert sorted(got.values()) == ['claimed'] * (n - 1) + ['start'], got
+    assert claim_of(async_dir, 'build')['token'] == starters[0]
+    assert h.temp_leftovers(async_dir) == []
+    # the winner binds its job: everyone now attaches to it
+    h.write_job(async_dir, NEW, RUNNING)
+    assert ac.bind(async_dir, 'build', starters[0], NEW, liveness=h.alive)['bound'] is True
+    for i in range(n):
+        result = ac.prepare(async_dir, 'build', 'tok%d' % i, False, liveness=h.alive,
+                            proc=noproc)
+        assert (result['action'], result['ansible_job_id']) == ('attach', NEW)

@@ -1,0 +1,596 @@
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""_async_control.kill (and _send), on real process trees shaped like async jobs.
+
+A real job here is what async_wrapper leaves running: a watcher (a python process whose
+command line carries ``.../async_wrapper.py <jid prefix>``, not a group leader) that
+forked a runner (same command line) which leads its own process group and started
+``sleep`` children in it, a shell with a background grandchild, and a child in a
+session of its own (a descendant outside the group). The test process makes itself a
+child subreaper while such a job runs, so that every process of the tree ends up its
+child and is reaped by it, which also shows which signal ended each process.
+
+The paths kill takes when processes never exit are checked on fake proc trees whose pids
+are above the kernel's highest pid (so ``os.kill`` on them only gets ESRCH).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ctypes
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_control as ac
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
+
+pytestmark = pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='needs Linux /proc')
+
+PR_SET_CHILD_SUBREAPER = 36
+TMP = '/x/ansible-tmp-1700000000.12-345-67890'
+
+# The watcher; it forks the runner. AJ_MODE: normal, ignore_term (SIGTERM ignored, by
+# its children too, as an ignored signal stays ignored across exec), children_ignore_term
+# (the runner dies of SIGTERM, but its first child and the one in its own session ignore
+# it) or finish_on_term (the runner writes a finished result into the job file on SIGTERM
+# and exits 0).
+JOB_SCRIPT = r'''
+import json, os, signal, subprocess, sys, time
+state, mode, job = os.environ['AJ_STATE'], os.environ['AJ_MODE'], os.environ['AJ_JOB']
+runner = os.fork()
+if runner:
+    # The watcher. It does not reap the runner (async_wrapper's polls waitpid): a reaping
+    # watcher could take the runner's exit status before its own SIGKILL lands, and the
+    # test could not see how the runner ended.
+    while True:
+        time.sleep(60)
+os.setpgid(0, 0)
+if mode == 'ignore_term':
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+elif mode == 'finish_on_term':
+    def finish(signum, frame):
+        with open(job + '.tmp', 'w') as f:
+            json.dump({'started': 1, 'finished': 1, 'ansible_job_id': os.environ['AJ_JID'],
+                       'rc': 0, 'stdout': 'finished in time', 'changed': True}, f)
+        os.rename(job + '.tmp', job)
+        os._exit(0)
+    signal.signal(signal.SIGTERM, finish)
+def ignore():
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+stubborn = ignore if mode == 'children_ignore_term' else None
+children = [subprocess.Popen(['sleep', '300'], preexec_fn=stubborn),
+            subprocess.Popen(['sleep', '300'])]
+shell = subprocess.Popen(['sh', '-c', 'sleep 300 & echo $! > "$AJ_STATE/gc.tmp"; '
+                          'mv "$AJ_STATE/gc.tmp" "$AJ_STATE/grandchild"; wait'])
+apart = subprocess.Popen(['sleep', '300'], start_new_session=True, preexec_fn=stubborn)
+path = os.path.join(state, 'grandchild')
+while not os.path.exists(path):
+    time.sleep(0.005)
+with open(path) as f:
+    grandchild = int(f.read())
+pids = dict(watcher=os.getppid(), runner=os.getpid(), children=[c.pid for c in children],
+            shell=shell.pid, grandchild=grandchild, apart=apart.pid)
+with open(os.path.join(state, 'pids.tmp'), 'w') as f:
+    json.dump(pids, f)
+os.rename(os.path.join(state, 'pids.tmp'), os.path.join(state, 'pids.json'))
+while True:
+    time.sleep(1)
+'''
+
+
+def proc_state(pid):
+    """The state letter of a process, or None when it is gone."""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            stat = f.read()
+    except (IOError, OSError):
+        return None
+    return stat[stat.rfind(')') + 2:].split()[0]
+
+
+def dead(pid):
+    return proc_state(pid) in (None, 'Z')
+
+
+class RealJob:
+    """A running async-job-shaped process tree and its running job file."""
+
+    def __init__(self, h, async_dir, state_dir, mode='normal'):
+        self.prefix = h.unique_prefix()
+        self.jid = self.prefix + '.4242'
+        self.path = h.write_job(async_dir, self.jid, {'started': 1, 'finished': 0,
+                                                       'ansible_job_id': self.jid})
+        os.mkdir(state_dir)
+        env = dict(os.environ, AJ_STATE=state_dir, AJ_MODE=mode, AJ_JOB=self.path,
+                   AJ_JID=self.jid)
+        self.watcher = subprocess.Popen(
+            [sys.executable, '-c', JOB_SCRIPT, TMP + '/async_wrapper.py', self.prefix, '30',
+             TMP + '/AnsiballZ_command.py', '_'], env=env)
+        pids_file = os.path.join(state_dir, 'pids.json')
+        deadline = time.time() + 15
+        while not os.path.exists(pids_file):
+            if self.watcher.poll() is not None or time.time() > deadline:
+                self.cleanup()
+                raise AssertionError('the job tree did not start')
+            time.sleep(0.005)
+        with open(pids_file) as f:
+            p = json.load(f)
+        assert p['watcher'] == self.watcher.pid
+        self.runner = p['runner']
+        self.children = p['children']
+        self.shell = p['shell']
+        self.grandchild = p['grandchild']
+        self.apart = p['apart']
+
+    def roles(self, ended):
+        """``ended`` keyed by role, for readable assertion messages."""
+        names = dict([(self.watcher.pid, 'watcher'), (self.runner, 'runner'),
+                      (self.shell, 'shell'), (self.grandchild, 'grandchild'),
+                      (self.apart, 'apart')]
+                     + [(pid, 'child%d' % i) for i, pid in enumerate(self.children)])
+        return dict((names[pid], how) for pid, how in ended.items())
+
+    @property
+    def pids(self):
+        return sorted([self.watcher.pid, self.runner, self.shell, self.grandchild, self.apart]
+                      + self.children)
+
+    def reap(self, timeout=10):
+        """Wait for every process of the tree to end; returns {pid: how it ended}: a
+        signal name, 'exit <code>', or None when it was not our child to reap."""
+        ended = {}
+        deadline = time.time() + timeout
+        self.watcher.wait(timeout)
+        ended[self.watcher.pid] = (signal.Signals(-self.watcher.returncode).name
+                                   if self.watcher.returncode < 0
+                                   else 'exit %d' % self.watcher.returncode)
+        for pid in self.pids:
+            if pid == self.watcher.pid:
+                continue
+            while True:
+                try:
+                    done, status = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:  # not ours (no subreaper): wait until it is dead
+                    if dead(pid):
+                        ended[pid] = None
+                        break
+                else:
+                    if done:
+                        ended[pid] = (signal.Signals(os.WTERMSIG(status)).name
+                                      if os.WIFSIGNALED(status)
+                                      else 'exit %d' % os.WEXITSTATUS(status))
+                        break
+                assert time.time() < deadline, 'process %d did not end' % pid
+                time.sleep(0.005)
+        return ended
+
+    def cleanup(self):
+        """Whatever the test did: SIGKILL what is left of the tree and reap it."""
+        others = getattr(self, 'children', []) + [
+            getattr(self, n, None) for n in ('runner', 'shell', 'grandchild', 'apart')]
+        for pid in others:
+            if pid and not dead(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        if self.watcher.poll() is None:
+            self.watcher.kill()
+        self.watcher.wait()
+        if hasattr(self, 'apart'):
+            self.reap()
+
+
+@pytest.fixture
+def subreaper():
+    """Make this process a child subreaper while the test runs (orphans of the job tree
+    become its children, so they can be reaped and their end seen)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    ok = libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
+    try:
+        yield ok
+    finally:
+        if ok:
+            libc.prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+
+
+@pytest.fixture
+def real_job(h, async_dir, tmp_path, subreaper):
+    jobs = []
+
+    def start(mode='normal'):
+        job = RealJob(h, async_dir, str(tmp_path / ('state%d' % len(jobs))), mode)
+        jobs.append(job)
+        return job
+
+    start.subreaper = subreaper
+    try:
+        yield start
+    finally:
+        for job in jobs:
+            job.cleanup()
+
+
+def killed_msg(jid, name='SIGTERM'):
+    return 'job %s was killed by asyncjobs.named.async_kill with %s' % (jid, name)
+
+
+def read(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+# --- real jobs ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('sig', ['TERM', 15, 'sigterm'])
+def test_kill_real_job(async_dir, h, real_job, fake_wrapper, sig):
+    job = real_job()
+    bystander = subprocess.Popen(['sleep', '300'])  # in the test's own process group
+    try:
+        t0 = time.time()
+        result = ac.kill(async_dir, job.jid, sig, grace=10)
+        elapsed = time.time() - t0
+        # every process of the job is dead when kill returns
+        assert [pid for pid in job.pids if not dead(pid)] == []
+        # and nothing else was touched: another job's wrapper, a process of our group
+        assert proc_state(fake_wrapper.pid) not in (None, 'Z')
+        assert proc_state(bystander.pid) not in (None, 'Z')
+        assert proc_state(os.getpid()) == 'R'
+    finally:
+        bystander.kill()
+        bystander.wait()
+    assert elapsed < 5  # no need to wait out the grace: all exited on SIGTERM
+
+    msg = killed_msg(job.jid)
+    assert read(job.path) == dict(started=True, finished=True, failed=True, killed=True,
+                                  ansible_job_id=job.jid, msg=msg, signal='SIGTERM')
+    assert h.temp_leftovers(async_dir) == []
+    assert result == dict(
+        started=1, finished=1, failed=True, killed=True, pid_missing=False, state='killed',
+        ansible_job_id=job.jid, results_file=job.path, msg=msg, signal='SIGTERM',
+        changed=True, pids=job.pids)
+
+    ended = job.roles(job.reap())
+    # the watcher is stopped first with SIGKILL (it must not report a timeout meanwhile);
+    # the rest got the signal asked for and needed no more
+    assert ended.pop('watcher') == 'SIGKILL'
+    if real_job.subreaper:
+        assert ended == dict((role, 'SIGTERM') for role in ended)
+    for pid in job.pids:
+        assert proc_state(pid) is None or not real_job.subreaper
+
+
+def test_kill_real_job_ignoring_sigterm_gets_sigkill(async_dir, h, real_job):
+    job = real_job('ignore_term')
+    t0 = time.time()
+    result = ac.kill(async_dir, job.jid, 'TERM', grace=0.3)
+    elapsed = time.time() - t0
+    assert [pid for pid in job.pids if not dead(pid)] == []
+    assert 0.3 <= elapsed < 5
+    msg = killed_msg(job.jid)  # no "did not exit": SIGKILL did it
+    assert read(job.path)['msg'] == msg
+    assert (result['state'], result['msg'], result['pids'], result['signal']) == (
+        'killed', msg, job.pids, 'SIGTERM')
+    ended = job.roles(job.reap())
+    if real_job.subreaper:
+        assert ended == dict((role, 'SIGKILL') for role in ended)
+
+
+def test_kill_real_job_children_ignoring_sigterm_get_sigkill(async_dir, h, real_job):
+    """The wrappers are gone after the first signal, but the processes that ignored it
+    (one in the runner's group, one in a session of its own) still get the SIGKILL."""
+    job = real_job('children_ignore_term')
+    t0 = time.time()
+    result = ac.kill(async_dir, job.jid, 'TERM', grace=0.3)
+    elapsed = time.time() - t0
+    assert [pid for pid in job.pids if not dead(pid)] == []
+    assert 0.3 <= elapsed < 5
+    assert (result['state'], result['msg'], result['pids']) == (
+        'killed', killed_msg(job.jid), job.pids)
+    ended = job.roles(job.reap())
+    if real_job.subreaper:
+        stubborn = ('child0', 'apart', 'watcher')
+        assert ended == dict((role, 'SIGKILL' if role in stubborn else 'SIGTERM')
+                             for role in ended)
+
+
+def test_kill_real_job_finishing_during_grace_keeps_its_result(async_dir, h, real_job):
+    """The runner writes its result on SIGTERM and exits: the job was not killed."""
+    job = real_job('finish_on_term')
+    result = ac.kill(async_dir, job.jid, 'TERM', grace=10)
+    assert [pid for pid in job.pids if not dead(pid)] == []
+    data = read(job.path)
+    assert data == {'started': 1, 'finished': 1, 'ansible_job_id': job.jid, 'rc': 0,
+                    'stdout': 'finished in time', 'changed': True}
+    assert result == dict(data, started=1, finished=1, killed=False, pid_missing=False,
+                          state='succeeded', results_file=job.path, changed=True,
+                          pids=job.pids, signal='SIGTERM')
+    ended = job.roles(job.reap())
+    if real_job.subreaper:
+        assert ended.pop('runner') == 'exit 0'
+        assert ended.pop('watcher') == 'SIGKILL'
+        assert ended == dict((role, 'SIGTERM') for role in ended)
+
+
+def test_kill_real_job_check_mode(async_dir, h, real_job):
+    job = real_job()
+    before = h.snapshot(async_dir)
+    result = ac.kill(async_dir, job.jid, 'KILL', grace=0, check_mode=True)
+    assert result == dict(started=1, finished=0, killed=False, pid_missing=False,
+                          state='running', ansible_job_id=job.jid, results_file=job.path,
+                          changed=True, pids=job.pids, signal='SIGKILL')
+    time.sleep(0.05)
+    assert [pid for pid in job.pids if dead(pid)] == []
+    assert h.snapshot(async_dir) == before
+    # and for real afterwards
+    result = ac.kill(async_dir, job.jid, 'KILL', grace=0)
+    assert result['msg'] == killed_msg(job.jid, 'SIGKILL')
+    assert [pid for pid in job.pids if not dead(pid)] == []
+
+
+def test_kill_real_finished_job_is_not_changed(async_dir, h, fake_wrapper):
+    """The file says finished: whatever still runs under its prefix is left alone."""
+    h.write_job(async_dir, fake_wrapper.jid, {'started': 1, 'finished': 1, 'rc': 0})
+    before = h.snapshot(async_dir)
+    result = ac.kill(async_dir, fake_wrapper.jid, 'KILL', grace=0)
+    assert result['changed'] is False
+    assert (result['pids'], result['signal'], result['state']) == ([], 'SIGKILL', 'succeeded')
+    assert h.snapshot(async_dir) == before
+    time.sleep(0.05)
+    assert fake_wrapper.proc.poll() is None
+
+
+# --- no process to signal, or nothing to do -----------------------------------------------------
+
+@pytest.mark.parametrize('data,state', [
+    ({'started': 1, 'finished': 1, 'rc': 0}, 'succeeded'),
+    ({'started': 1, 'finished': 1, 'failed': True, 'rc': 1}, 'failed'),
+    ({'started': True, 'finished': True, 'killed': True, 'failed': True, 'msg': 'x'}, 'killed'),
+    ({'msg': 'Timeout exceeded', 'failed': True}, 'timed_out'),
+])
+def test_kill_finished_job_is_not_changed(async_dir, tmp_path, h, data, state):
+    h.write_job(async_dir, 'j1.1', data)
+    before = h.snapshot(async_dir)
+    proc = h.make_stat_proc(tmp_path / 'proc', {})
+    result = ac.kill(async_dir, 'j1.1', 'TERM', liveness=h.never, proc=proc,
+                     sleep=h.never, clock=h.never)
+    assert result == dict(aj.job_status(async_dir, jid='j1.1', liveness=h.never),
+                          changed=False, pids=[], signal='SIGTERM')
+    assert result['state'] == state
+    assert h.snapshot(async_dir) == before
+
+
+def test_kill_orphaned_job_is_not_changed(async_dir, tmp_path, h):
+    h.write_job(async_dir, 'j1.1', h.RUNNING_INT)
+    before = h.snapshot(async_dir)
+    result = ac.kill(async_dir, 'j1.1', 'TERM', liveness=h.dead,
+                     proc=str(tmp_path / 'never-read'), sleep=h.never)
+    assert (result['state'], result['changed'], result['pids']) == ('orphaned', False, [])
+    assert h.snapshot(async_dir) == before
+
+
+def test_kill_unknown_jid(async_dir, h):
+    with pytest.raises(aj.JobError) as exc:
+        ac.kill(async_dir, 'j1.1', liveness=h.never)
+    assert exc.value.msg == 'could not find job'
+
+
+def test_kill_bad_signal_fails_first(async_dir, h):
+    with pytest.raises(aj.JobError) as exc:
+        ac.kill(async_dir, 'j1.1', 'FOO', liveness=h.never)
+    assert exc.value.msg == ('invalid signal \'FOO\': give a signal name such as TERM, INT, '
+                             'KILL or a number')
+
+
+def test_kill_running_without_processes(async_dir, tmp_path, h):
+    """Liveness saw the wrapper, but its processes are gone by the time of the scan: the
+    job is marked killed, with no pid."""
+    path = h.write_job(async_dir, 'j1.1', h.RUNNING_INT)
+    proc = h.make_stat_proc(tmp_path / 'proc', {})
+    c = h.FakeClock()
+    result = ac.kill(async_dir, 'j1.1', 'INT', grace=3, liveness=h.alive, proc=proc,
+                     sleep=c.sleep, clock=c.clock)
+    assert c.sleeps == []
+    assert (result['state'], result['changed'], result['pids'], result['signal']) == (
+        'killed', True, [], 'SIGINT')
+    assert read(path)['msg'] == killed_msg('j1.1', 'SIGINT')
+
+
+# --- fake proc trees: processes that exit late or never -----------------------------------------
+
+BASE = 4194400  # above any pid_max (at most 2**22): os.kill gets ESRCH, nothing is hit
+PREFIX = 'j123456789012'
+JID = PREFIX + '.4242'
+WRAPPER_ARGS = ['/usr/bin/python3', TMP + '/async_wrapper.py', PREFIX, '30',
+                TMP + '/AnsiballZ_command.py', '_']
+TREE = {
+    BASE + 1: dict(args=WRAPPER_ARGS, ppid=1, pgid=BASE),          # watcher
+    BASE + 2: dict(args=WRAPPER_ARGS, ppid=BASE + 1, pgid=BASE + 2),  # runner
+    BASE + 3: dict(args=['sleep', '300'], ppid=BASE + 2, pgid=BASE + 2),
+    BASE + 9: dict(args=['unrelated'], ppid=1, pgid=BASE + 9),
+}
+TREE_PIDS = [BASE + 1, BASE + 2, BASE + 3]
+
+
+def test_fake_pids_are_impossible():
+    with open('/proc/sys/kernel/pid_max') as f:
+        assert int(f.read()) < BASE
+    with pytest.raises(ProcessLookupError):
+        os.kill(BASE + 1, 0)
+
+
+def fake_tree(tmp_path, h):
+    return h.make_stat_proc(tmp_path / 'proc', TREE)
+
+
+def vanish(proc, pids):
+    for pid in pids:
+        d = os.path.join(proc, str(pid))
+        for name in os.listdir(d):
+            os.unlink(os.path.join(d, name))
+        os.rmdir(d)
+
+
+def test_kill_fake_never_exit(async_dir, tmp_path, h):
+    """Processes that survive even SIGKILL: grace, then up to 50 more looks, then the
+    job is marked killed all the same, saying which processes stayed."""
+    path = h.write_job(async_dir, JID, h.RUNNING_INT)
+    proc = fake_tree(tmp_path, h)
+    c = h.FakeClock()
+    result = ac.kill(async_dir, JID, 'TERM', grace=2, liveness=h.alive, proc=proc,
+                     sleep=c.sleep, clock=c.clock)
+    assert result['pids'] == TREE_PIDS
+    grace_sleeps = len(c.sleeps) - 50
+    assert 19 <= grace_sleeps <= 21  # 2 s of 0.1 s sleeps
+    assert set(c.sleeps) == {0.1}
+    msg = (killed_msg(JID) + '; processes %s did not exit even after SIGKILL' % TREE_PIDS)
+    assert result['msg'] == msg
+    assert read(path) == dict(started=True, finished=True, failed=True, killed=True,
+                              ansible_job_id=JID, msg=msg, signal='SIGTERM')
+    assert result['state'] == 'killed'
+
+
+@pytest.mark.parametrize('grace', [0, -1])
+def test_kill_fake_no_grace(async_dir, tmp_path, h, grace):
+    h.write_job(async_dir, JID, h.RUNNING_INT)
+    proc = fake_tree(tmp_path, h)
+    c = h.FakeClock()
+    ac.kill(async_dir, JID, 'TERM', grace=grace, liveness=h.alive, proc=proc, sleep=c.sleep,
+            clock=c.clock)
+    assert len(c.sleeps) == 50  # SIGKILL right away, then the looks
+
+
+@pytest.mark.parametrize('after', [1, 5])
+def test_kill_fake_exit_during_grace(async_dir, tmp_path, h, after):
+    path = h.write_job(async_dir, JID, h.RUNNING_INT)
+    proc = fake_tree(tmp_path, h)
+
+    def on_sleep(n):
+        if n == after:
+            vanish(proc, TREE_PIDS)
+
+    c = h.FakeClock(on_sleep=on_sleep)
+    result = ac.kill(async_dir, JID, 'HUP', grace=2, liveness=h.alive, proc=proc,
+                     sleep=c.sleep, clock=c.clock)
+    assert len(c.sleeps) == after
+    assert result['msg'] == killed_msg(JID, 'SIGHUP')
+    assert result['pids'] == TREE_PIDS
+    assert read(path)['signal'] == 'SIGHUP'
+
+
+def test_kill_fake_exit_after_sigkill(async_dir, tmp_path, h):
+    path = h.write_job(async_dir, JID, h.RUNNING_INT)
+    proc = fake_tree(tmp_path, h)
+    c = h.FakeClock()
+
+    def on_sleep(n):
+        if c.now >= 1002.3:
+            vanish(proc, TREE_PIDS)
+
+    c.on_sleep = on_sleep
+    result = ac.kill(async_dir, JID, 'TERM', grace=2, liveness=h.alive, proc=proc,
+                     sleep=c.sleep, clock=c.clock)
+    assert 22 <= len(c.sleeps) <= 24
+    assert result['msg'] == killed_msg(JID)
+    assert read(path)['killed'] is True
+
+
+def test_kill_fake_partial_exit(async_dir, tmp_path, h):
+    """Only the ones still there are named."""
+    h.write_job(async_dir, JID, h.RUNNING_INT)
+    proc = fake_tree(tmp_path, h)
+    c = h.FakeClock(on_sleep=lambda n: n == 1 and vanish(proc, [BASE + 1, BASE + 3]))
+    result = ac.kill(async_dir, JID, 'TERM', grace=1, liveness=h.alive, proc=proc,
+                     sleep=c.sleep, clock=c.clock)
+    assert result['msg'].endswith('; processes [%d] did not exit even after SIGKILL'
+                                  % (BASE + 2))
+    assert result['pids'] == TREE_PIDS
+
+
+def test_kill_fake_finishes_during_grace(async_dir, tmp_path, h):
+    path = h.write_job(async_dir, JID, h.RUNNING_INT)
+    proc = fake_tree(tmp_path, h)
+    done = {'started': 1, 'finished': 1, 'rc': 0, 'stdout': 'made it'}
+
+    def on_sleep(n):
+        if n == 2:
+            aj.atomic_write_json(path, done)
+            vanish(proc, TREE_PIDS)
+
+    c = h.FakeClock(on_sleep=on_sleep)
+    result = ac.kill(async_dir, JID, 'TERM', grace=5, liveness=h.alive, proc=proc,
+                     sleep=c.sleep, clock=c.clock)
+    assert read(path) == done
+    assert result['state'] == 'succeeded'
+    assert (result['stdout'], result['changed'], result['pids'], result['signal']) == (
+        'made it', True, TREE_PIDS, 'SIGTERM')
+    assert 'msg' not in result
+
+
+def test_kill_fake_new_process_during_grace(async_dir, tmp_path, h):
+    """A process the job starts after the first scan is found: it gets the SIGKILL too,
+    and is named when it stays."""
+    h.write_job(async_dir, JID, h.RUNNING_INT)
+    proc = fake_tree(tmp_path, h)
+
+    def on_sleep(n):
+        if n == 1:
+            vanish(proc, TREE_PIDS[:1] + TREE_PIDS[2:])
+            d = os.path.join(proc, str(BASE + 7))
+            os.mkdir(d)
+            with open(os.path.join(d, 'stat'), 'w') as f:
+                f.write('%d (late) S %d %d 0\n' % (BASE + 7, BASE + 2, BASE + 2))
+            with open(os.path.join(d, 'cmdline'), 'wb') as f:
+                f.write(b'late\0')
+
+    c = h.FakeClock(on_sleep=on_sleep)
+    result = ac.kill(async_dir, JID, 'TERM', grace=1, liveness=h.alive, proc=proc,
+                     sleep=c.sleep, clock=c.clock)
+    assert result['pids'] == TREE_PIDS
+    assert result['msg'].endswith('; processes [%d, %d] did not exit even after SIGKILL'
+                                  % (BASE + 2, BASE + 7))
+
+
+# --- _send --------------------------------------------------------------------------------------
+
+def test_send_ignores_gone_processes():
+    ac._send([BASE + 1, BASE + 2], signal.SIGTERM)  # no error: ESRCH
+
+
+def test_send_signals_each(tmp_path):
+    procs = [subprocess.Popen(['sleep', '300']) for _i in range(2)]
+    try:
+        ac._send([p.pid for p in procs] + [BASE + 1], signal.SIGUSR1)
+        assert [p.wait(10) for p in procs] == [-signal.SIGUSR1] * 2
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+
+def test_send_other_errors_raise(h):
+    """Not permitted (EPERM) is an error, not a gone process."""
+    if os.geteuid() != 0:
+        with pytest.raises(PermissionError):
+            ac._send([1], 0)
+        return
+    # As root with the effective uid of nobody, the real uid is still 0: only a process
+    # of a third user is out of reach.
+    other = subprocess.Popen(['sleep', '300'], user=12345, group=12345)
+    try:
+        with h.unprivileged():
+            with pytest.raises(PermissionError):
+                ac._send([other.pid], signal.SIGTERM)
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()

@@ -1,0 +1,449 @@
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""_async_control: resolve, wait_for, release (and _nolock), on real job files.
+
+Waiting runs on an injected fake clock and sleep (``h.FakeClock``): the sleep moves the
+clock on and may rewrite the job file at its n-th call, so no test really waits, except
+one that checks the real clock and sleep with a thread finishing the job.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import threading
+import time
+
+import pytest
+
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_control as ac
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
+
+JID = 'j123456789012.4242'
+OTHER = 'j999999999999.77'
+RUNNING = {'started': 1, 'finished': 0, 'ansible_job_id': JID}
+SUCCEEDED = {'started': 1, 'finished': 1, 'ansible_job_id': JID, 'rc': 0, 'stdout': 'done',
+             'changed': True}
+FAILED = {'started': 1, 'finished': 1, 'ansible_job_id': JID, 'rc': 3, 'failed': True,
+          'msg': 'non-zero return code'}
+KILLED = {'started': 1, 'finished': 1, 'ansible_job_id': JID, 'killed': True, 'failed': True,
+          'msg': 'killed'}
+TIMED_OUT = {'msg': 'Timeout exceeded', 'failed': True, 'child_pid': 1}
+
+
+def link(async_dir, name, target):
+    path = os.path.join(async_dir, name)
+    os.symlink(target, path)
+    return path
+
+
+# --- resolve ------------------------------------------------------------------------------------
+
+def test_resolve_jid(async_dir, h):
+    h.write_job(async_dir, JID, RUNNING)
+    assert ac.resolve(async_dir, jid=JID) == JID
+
+
+def test_resolve_jid_wins_over_alias(async_dir, h):
+    """With both (the modules forbid it), the jid is used and the alias ignored."""
+    h.write_job(async_dir, JID, RUNNING)
+    assert ac.resolve(async_dir, jid=JID, alias='no-such-name') == JID
+
+
+@pytest.mark.parametrize('content', [RUNNING, SUCCEEDED, '', 'not json'])
+def test_resolve_jid_whatever_the_content(async_dir, h, content):
+    h.write_job(async_dir, JID, content)
+    assert ac.resolve(async_dir, jid=JID) == JID
+
+
+@pytest.mark.parametrize('missing_dir', [False, True])
+def test_resolve_unknown_jid(tmp_path, async_dir, missing_dir):
+    d = str(tmp_path / 'nowhere') if missing_dir else async_dir
+    with pytest.raises(aj.JobError) as exc:
+        ac.resolve(d, jid=JID)
+    assert exc.value.msg == 'could not find job'
+    assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1}
+
+
+def test_resolve_alias(async_dir, h):
+    h.write_job(async_dir, JID, RUNNING)
+    link(async_dir, 'jid_build', JID)
+    assert ac.resolve(async_dir, alias='build') == JID
+
+
+def test_resolve_alias_absolute_link(async_dir, h):
+    h.write_job(async_dir, JID, SUCCEEDED)
+    link(async_dir, 'jid_build', os.path.join(async_dir, JID))
+    assert ac.resolve(async_dir, alias='build') == JID
+
+
+def test_resolve_legacy_alias(async_dir, h):
+    h.write_job(async_dir, JID, SUCCEEDED)
+    link(async_dir, JID + '.jid_build', JID)
+    assert ac.resolve(async_dir, alias='build') == JID
+
+
+def test_resolve_primary_alias_before_legacy(async_dir, h):
+    h.write_job(async_dir, JID, SUCCEEDED)
+    h.write_job(async_dir, OTHER, RUNNING)
+    link(async_dir, JID + '.jid_build', JID)
+    link(async_dir, 'jid_build', OTHER)
+    assert ac.resolve(async_dir, alias='build') == OTHER
+
+
+def absent_error(alias, async_dir):
+    return ('no job named %r in %s' % (alias, async_dir),
+            {'ansible_job_alias': alias, 'started': 0, 'finished': 0, 'state': 'absent'})
+
+
+@pytest.mark.parametrize('setup', ['nothing', 'dangling', 'dangling_legacy', 'other_name'])
+def test_resolve_alias_absent(async_dir, h, setup):
+    if setup == 'dangling':
+        link(async_dir, 'jid_build', JID)
+    elif setup == 'dangling_legacy':
+        link(async_dir, JID + '.jid_build', JID)
+    elif setup == 'other_name':
+        h.write_job(async_dir, JID, RUNNING)
+        link(async_dir, 'jid_build2', JID)
+        link(async_dir, JID + '.jid_xbuild', JID)
+    with pytest.raises(aj.JobError) as exc:
+        ac.resolve(async_dir, alias='build')
+    assert (exc.value.msg, exc.value.result) == absent_error('build', async_dir)
+
+
+def test_resolve_alias_missing_async_dir(tmp_path):
+    d = str(tmp_path / 'nowhere')
+    with pytest.raises(aj.JobError) as exc:
+        ac.resolve(d, alias='build')
+    assert (exc.value.msg, exc.value.result) == absent_error('build', d)
+    assert not os.path.exists(d)
+
+
+def test_resolve_alias_outside_refused(async_dir, outside, h):
+    target = h.write_job(outside, JID, RUNNING)
+    link(async_dir, 'jid_build', target)
+    with pytest.raises(aj.JobError) as exc:
+        ac.resolve(async_dir, alias='build')
+    assert exc.value.msg.startswith("alias 'build' points outside the async dir")
+
+
+# --- wait_for -----------------------------------------------------------------------------------
+
+def no_sleep(seconds):
+    raise AssertionError('must not sleep (%r)' % (seconds,))
+
+
+@pytest.mark.parametrize('data,state', [
+    (SUCCEEDED, 'succeeded'), (FAILED, 'failed'), (KILLED, 'killed'), (TIMED_OUT, 'timed_out'),
+])
+def test_wait_finished_returns_at_once(async_dir, h, data, state):
+    h.write_job(async_dir, JID, data)
+    c = h.FakeClock()
+    status = ac.wait_for(async_dir, JID, 3600, liveness=h.never, clock=c.clock, sleep=no_sleep)
+    assert status['state'] == state
+    assert status['finished'] == 1
+    assert status['waited'] == 0
+    assert status == dict(aj.job_status(async_dir, jid=JID, liveness=h.never), waited=0)
+
+
+def test_wait_orphaned_returns_at_once(async_dir, h):
+    h.write_job(async_dir, JID, RUNNING)
+    c = h.FakeClock()
+    status = ac.wait_for(async_dir, JID, 3600, liveness=h.dead, clock=c.clock, sleep=no_sleep)
+    assert status['state'] == 'orphaned'
+    assert status['waited'] == 0
+
+
+def test_wait_unknown_jid(async_dir, h):
+    c = h.FakeClock()
+    with pytest.raises(aj.JobError) as exc:
+        ac.wait_for(async_dir, JID, 10, liveness=h.never, clock=c.clock, sleep=no_sleep)
+    assert exc.value.msg == 'could not find job'
+
+
+@pytest.mark.parametrize('n', [1, 3, 10])
+@pytest.mark.parametrize('data,state', [(SUCCEEDED, 'succeeded'), (FAILED, 'failed'),
+                                        (TIMED_OUT, 'timed_out')])
+def test_wait_returns_when_job_finishes(async_dir, h, n, data, state):
+    """The file is rewritten finished during the n-th sleep: the wait ends right after it,
+    with no liveness scan (the file says finished)."""
+    path = h.write_job(async_dir, JID, RUNNING)
+    live = h.Recorder()
+
+    def finish(count):
+        if count == n:
+            aj.atomic_write_json(path, data)
+
+    c = h.FakeClock(on_sleep=finish)
+    status = ac.wait_for(async_dir, JID, 60, liveness=live, clock=c.clock, sleep=c.sleep,
+                         interval=0.25, liveness_interval=1000)
+    assert status['state'] == state
+    assert status['finished'] == 1
+    assert c.sleeps == [0.25] * n
+    assert status['waited'] == 0.25 * n
+    assert len(live.calls) == 1  # the first status only
+    assert live.calls[0][0] == JID
+    if data is SUCCEEDED:
+        assert (status['rc'], status['stdout']) == (0, 'done')
+
+
+def test_wait_times_out_leaving_running(async_dir, h):
+    path = h.write_job(async_dir, JID, RUNNING)
+    before = h.snapshot(async_dir)
+    c = h.FakeClock()
+    status = ac.wait_for(async_dir, JID, 2, liveness=h.alive, clock=c.clock, sleep=c.sleep,
+                         interval=0.25, liveness_interval=1)
+    assert status['state'] == 'running'
+    assert (status['started'], status['finished']) == (1, 0)
+    assert status['results_file'] == path
+    assert status['waited'] == 2
+    assert c.sleeps == [0.25] * 8
+    assert c.now == 1002
+    assert h.snapshot(async_dir) == before
+
+
+def test_wait_last_sleep_is_cut_to_the_deadline(async_dir, h):
+    h.write_job(async_dir, JID, RUNNING)
+    c = h.FakeClock()
+    status = ac.wait_for(async_dir, JID, 1.1, liveness=h.alive, clock=c.clock, sleep=c.sleep,
+                         interval=0.25, liveness_interval=1)
+    assert status['state'] == 'running'
+    assert c.sleeps[:4] == [0.25] * 4
+    assert len(c.sleeps) == 5
+    assert c.sleeps[4] == pytest.approx(0.1)
+    assert sum(c.sleeps) == pytest.approx(1.1)
+    assert status['waited'] == 1.1
+
+
+@pytest.mark.parametrize('seconds', [0, -5])
+def test_wait_zero_or_negative_seconds_does_not_sleep(async_dir, h, seconds):
+    h.write_job(async_dir, JID, RUNNING)
+    c = h.FakeClock()
+    status = ac.wait_for(async_dir, JID, seconds, liveness=h.alive, clock=c.clock,
+                         sleep=no_sleep)
+    assert status['state'] == 'running'
+    assert status['waited'] == 0
+
+
+@pytest.mark.parametrize('liveness_interval,calls', [
+    (0, 13), (0.25, 13), (0.5, 7), (1, 4), (1.25, 3), (2.5, 2), (10, 1),
+])
+def test_wait_liveness_at_most_every_interval(async_dir, h, liveness_interval, calls):
+    """The file is read after every sleep, the process table scanned (liveness) only
+    when liveness_interval has passed since the last scan."""
+    h.write_job(async_dir, JID, RUNNING)
+    c = h.FakeClock()
+    times = []
+
+    def live(jid, owner_uid=None):
+        times.append(c.now)
+        return True, [1], None
+
+    status = ac.wait_for(async_dir, JID, 3, liveness=live, clock=c.clock, sleep=c.sleep,
+                         interval=0.25, liveness_interval=liveness_interval)
+    assert status['state'] == 'running'
+    assert len(c.sleeps) == 12
+    assert len(times) == calls
+    assert times[0] == 1000
+    gaps = [b - a for a, b in zip(times, times[1:])]
+    assert all(g >= liveness_interval for g in gaps), gaps
+
+
+def test_wait_default_intervals(async_dir, h):
+    """POLL_INTERVAL between reads, liveness no more often than LIVENESS_INTERVAL."""
+    h.write_job(async_dir, JID, RUNNING)
+    c = h.FakeClock()
+    live = h.Recorder()
+    ac.wait_for(async_dir, JID, 2 * ac.LIVENESS_INTERVAL, liveness=live, clock=c.clock,
+                sleep=c.sleep)
+    assert max(c.sleeps) <= ac.POLL_INTERVAL
+    assert c.sleeps[0] == ac.POLL_INTERVAL
+    assert 2 <= len(live.calls) <= 3
+
+
+def test_wait_ends_when_wrapper_dies(async_dir, h):
+    """Liveness turns false at a scan: the job is orphaned and the wait ends there."""
+    h.write_job(async_dir, JID, RUNNING)
+    c = h.FakeClock()
+    answers = []
+
+    def live(jid, owner_uid=None):
+        answers.append(c.now)
+        return (c.now < 1002), [], None
+
+    status = ac.wait_for(async_dir, JID, 60, liveness=live, clock=c.clock, sleep=c.sleep,
+                         interval=0.25, liveness_interval=1)
+    assert status['state'] == 'orphaned'
+    assert status['pid_missing'] is True
+    assert answers == [1000, 1001, 1002]
+    assert status['waited'] == 2
+
+
+def test_wait_job_file_removed_mid_wait(async_dir, h):
+    path = h.write_job(async_dir, JID, RUNNING)
+
+    def remove(count):
+        if count == 2:
+            os.unlink(path)
+
+    c = h.FakeClock(on_sleep=remove)
+    with pytest.raises(aj.JobError) as exc:
+        ac.wait_for(async_dir, JID, 60, liveness=h.alive, clock=c.clock, sleep=c.sleep,
+                    interval=0.25, liveness_interval=100)
+    assert exc.value.msg == 'could not find job'
+    assert len(c.sleeps) == 2
+
+
+def test_wait_unparsable_file_mid_wait_keeps_waiting(async_dir, h):
+    """A half-written (unparsable) file is not finished: the wait goes on until the
+    result is there."""
+    path = h.write_job(async_dir, JID, RUNNING)
+
+    def rewrite(count):
+        if count == 2:
+            with open(path, 'w') as f:
+                f.write('{"started": 1, "fini')
+        elif count == 4:
+            aj.atomic_write_json(path, SUCCEEDED)
+
+    c = h.FakeClock(on_sleep=rewrite)
+    status = ac.wait_for(async_dir, JID, 60, liveness=h.alive, clock=c.clock, sleep=c.sleep,
+                         interval=0.25, liveness_interval=100)
+    assert status['state'] == 'succeeded'
+    assert len(c.sleeps) == 4
+
+
+def test_wait_waited_is_rounded(async_dir, h):
+    h.write_job(async_dir, JID, RUNNING)
+    ticks = iter([0.0, 0.0, 0.1234567, 0.1234567, 0.1234567])
+
+    def clock():
+        return next(ticks)
+
+    status = ac.wait_for(async_dir, JID, 0.1, liveness=h.alive, clock=clock,
+                         sleep=lambda s: None, interval=0.25, liveness_interval=100)
+    assert status['waited'] == 0.123
+
+
+def test_wait_real_clock_and_sleep(async_dir, h):
+    """Default clock and sleep: a thread finishes the job 0.3 s in."""
+    path = h.write_job(async_dir, JID, RUNNING)
+    timer = threading.Timer(0.3, aj.atomic_write_json, (path, SUCCEEDED))
+    timer.start()
+    try:
+        t0 = time.time()
+        status = ac.wait_for(async_dir, JID, 10, liveness=h.alive)
+        elapsed = time.time() - t0
+    finally:
+        timer.cancel()
+        timer.join()
+    assert status['state'] == 'succeeded'
+    assert 0.25 <= status['waited'] <= elapsed + 0.01
+    assert elapsed < 3
+
+
+# --- release ------------------------------------------------------------------------------------
+
+def names(async_dir):
+    return sorted(n for n in os.listdir(async_dir) if 'jid_' in n and not n.endswith('.lock'))
+
+
+def test_release_by_alias(async_dir, h):
+    job = h.write_job(async_dir, JID, SUCCEEDED)
+    jl = link(async_dir, 'jid_build', JID)
+    link(async_dir, 'jid_other', JID)
+    assert ac.release(async_dir, JID, 'build') == [jl]
+    assert names(async_dir) == ['jid_other']
+    with open(job) as f:
+        assert json.load(f) == SUCCEEDED
+
+
+def test_release_by_legacy_alias(async_dir, h):
+    h.write_job(async_dir, JID, SUCCEEDED)
+    legacy = link(async_dir, JID + '.jid_build', JID)
+    assert ac.release(async_dir, JID, 'build') == [legacy]
+    assert names(async_dir) == []
+    assert os.path.exists(os.path.join(async_dir, JID))
+
+
+def test_release_by_alias_given_to_another_job(async_dir, h):
+    """Another run named a new job meanwhile: the name is left alone."""
+    h.write_job(async_dir, JID, SUCCEEDED)
+    h.write_job(async_dir, OTHER, RUNNING)
+    link(async_dir, 'jid_build', OTHER)
+    before = h.snapshot(async_dir)
+    assert ac.release(async_dir, JID, 'build') == []
+    after = h.snapshot(async_dir)
+    after.pop('.jid_build.lock')  # the name's lock was taken
+    assert after == before
+
+
+@pytest.mark.parametrize('setup', ['nothing', 'dangling_to_other'])
+def test_release_by_alias_absent(async_dir, h, setup):
+    h.write_job(async_dir, JID, SUCCEEDED)
+    if setup == 'dangling_to_other':
+        link(async_dir, 'jid_build', OTHER)
+    assert ac.release(async_dir, JID, 'build') == []
+    assert os.path.exists(os.path.join(async_dir, JID))
+    assert (os.path.islink(os.path.join(async_dir, 'jid_build'))
+            == (setup == 'dangling_to_other'))
+
+
+def test_release_by_alias_takes_the_lock(async_dir, h):
+    h.write_job(async_dir, JID, SUCCEEDED)
+    link(async_dir, 'jid_build', JID)
+    ac.release(async_dir, JID, 'build')
+    assert os.path.isfile(os.path.join(async_dir, '.jid_build.lock'))
+
+
+def test_release_by_jid_every_name(async_dir, h):
+    job = h.write_job(async_dir, JID, SUCCEEDED)
+    h.write_job(async_dir, OTHER, SUCCEEDED)
+    expected = sorted([
+        link(async_dir, 'jid_a', JID),
+        link(async_dir, 'jid_b', os.path.join(async_dir, JID)),
+        link(async_dir, JID + '.jid_c', JID),
+    ])
+    link(async_dir, 'jid_d', OTHER)
+    link(async_dir, OTHER + '.jid_e', OTHER)
+    assert ac.release(async_dir, JID) == expected
+    assert names(async_dir) == [OTHER + '.jid_e', 'jid_d']
+    with open(job) as f:
+        assert json.load(f) == SUCCEEDED
+    assert not any(n.endswith('.lock') for n in os.listdir(async_dir))  # no lock by jid
+
+
+def test_release_by_jid_without_names(async_dir, h):
+    h.write_job(async_dir, JID, SUCCEEDED)
+    before = h.snapshot(async_dir)
+    assert ac.release(async_dir, JID) == []
+    assert h.snapshot(async_dir) == before
+
+
+def test_release_by_jid_missing_async_dir(tmp_path):
+    assert ac.release(str(tmp_path / 'nowhere'), JID) == []
+
+
+def test_release_never_touches_files_outside(async_dir, outside, h):
+    """A name in the async dir pointing at a same-named file elsewhere is not the job's."""
+    h.write_job(async_dir, JID, SUCCEEDED)
+    elsewhere = h.write_job(outside, JID, SUCCEEDED)
+    link(async_dir, 'jid_far', elsewhere)
+    mine = link(async_dir, 'jid_mine', JID)
+    assert ac.release(async_dir, JID) == [mine]
+    assert os.path.islink(os.path.join(async_dir, 'jid_far'))
+    assert os.path.exists(elsewhere)
+
+
+# --- _nolock ------------------------------------------------------------------------------------
+
+def test_nolock():
+    lock = ac._nolock()
+    with lock as entered:
+        assert entered is lock
+    with pytest.raises(KeyError):
+        with ac._nolock():
+            raise KeyError('not swallowed')
