@@ -16,7 +16,7 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import (
     CLAIM_ENV, CLAIM_STALE_AFTER)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
-    SLICE_SECONDS, AsyncJobsAction, native_prefill, native_types, wait_budget)
+    SLICE_SECONDS, AsyncJobsAction, action_fail, native_prefill, native_types, wait_budget)
 
 COMMAND_OPTIONS = ('chdir', 'executable', 'creates', 'removes', 'stdin', 'stdin_add_newline',
                    'strip_empty_ends')
@@ -190,13 +190,13 @@ class ActionModule(AsyncJobsAction):
         try:
             parts = shlex.split(script)
         except ValueError as e:
-            raise AnsibleActionFail('script: cannot split %r: %s' % (script, e))
+            raise action_fail('script: cannot split %r: %s' % (script, e))
         if not parts:
             raise AnsibleActionFail('script must name a local script file')
         try:
             source = self._find_needle('files', parts[0])
         except AnsibleError as e:
-            raise AnsibleActionFail(to_text(e))
+            raise action_fail(to_text(e))
         return source, parts
 
     def _transfer_script(self, source, parts):

@@ -21,7 +21,7 @@ import time
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
     ABSENT, KILLED, RUNNING, JobError, alias_path, atomic_write_json, find_alias,
     is_wrapper_cmdline, jid_prefix, ps_env, job_path, job_status, links_to, read_job,
-    set_alias, wrapper_liveness, JID_RE, _legacy_alias_links)
+    set_alias, wrapper_liveness, JID_RE, _legacy_alias_links, inside_dir, link_target)
 
 # Environment variable carrying a claim's token into the job's processes, so a
 # job started by a controller that died before naming it can still be found.
@@ -103,8 +103,10 @@ def release(async_dir, jid, alias=None):
     path = os.path.normpath(job_path(async_dir, jid))
     with alias_lock(async_dir, alias) if alias else _nolock():
         if alias is not None:
-            link, target = find_alias(async_dir, alias)
-            links = [link] if link and target == path else []
+            # The name in both forms, each only while it still points to this job.
+            links = [link for link in [alias_path(async_dir, alias)]
+                     + _legacy_alias_links(async_dir, alias)
+                     if _names(async_dir, link, jid)]
         else:
             links = links_to(async_dir, path)
         for link in links:
@@ -114,6 +116,13 @@ def release(async_dir, jid, alias=None):
                 if e.errno != errno.ENOENT:
                     raise
     return links
+
+
+def _names(async_dir, link, jid):
+    """True when ``link`` is a link to job ``jid``'s file in the async dir."""
+    target = link_target(async_dir, link)
+    return (target is not None and os.path.basename(target) == jid
+            and inside_dir(async_dir, target))
 
 
 class _nolock:
@@ -368,7 +377,8 @@ def prepare(async_dir, alias, token, waiting, check_mode=False, liveness=wrapper
     ``bind``), or ``claimed`` (another run holds a fresh claim: ask again soon),
     and ``status``: the status of the job found under the name.
     """
-    with alias_lock(async_dir, alias):
+    # Check mode only reads: no lock file, no async dir created.
+    with (_nolock() if check_mode else alias_lock(async_dir, alias)):
         claim = read_claim(async_dir, alias)
         if claim and claim['token'] != token:
             jid = find_claimed_job(async_dir, claim['token'], proc)
@@ -379,7 +389,10 @@ def prepare(async_dir, alias, token, waiting, check_mode=False, liveness=wrapper
                 status = job_status(async_dir, jid=jid, liveness=liveness)
                 return dict(action='attach', ansible_job_id=jid, status=status,
                             recovered_claim=True)
-            age = clock() - float(claim.get('time', 0))
+            try:
+                age = clock() - float(claim.get('time'))
+            except (TypeError, ValueError):
+                age = stale_after  # a claim with no readable time is taken over
             if age < stale_after:
                 return dict(action='claimed', status=None, claim_age=round(age, 1))
         status = job_status(async_dir, alias=alias, liveness=liveness)

@@ -628,6 +628,17 @@ def test_prepare_stale_claim_taken_over(async_dir, noproc, h, stale_after, age):
                                                 pid=os.getpid())
 
 
+@pytest.mark.parametrize('when', [None, 'yesterday', [1]])
+def test_prepare_claim_without_readable_time_taken_over(async_dir, noproc, h, when):
+    with open(ac.claim_path(async_dir, 'build'), 'w') as f:
+        json.dump(dict(token='tokA', time=when), f)
+    c = h.FakeClock(now=1000.0)
+    result = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=c.clock,
+                        proc=noproc)
+    assert result == dict(action='start', status=absent_status())
+    assert claim_of(async_dir, 'build') == dict(token='tokB', time=1000.0, pid=os.getpid())
+
+
 def test_prepare_default_stale_after(async_dir, noproc, h):
     write_claim(async_dir, 'build', 'tokA', when=1000.0)
     fresh = h.FakeClock(now=1000.0 + ac.CLAIM_STALE_AFTER - 0.5)
@@ -781,8 +792,16 @@ def test_prepare_check_mode_writes_nothing(async_dir, noproc, h, setup):
     result = ac.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.never,
                         proc=noproc)
     assert result['action'] == 'start'
-    # only the name's lock file may appear
-    assert without_lock(h.snapshot(async_dir)) == before
+    # check mode only reads: not even the name's lock file appears
+    assert h.snapshot(async_dir) == before
+
+
+def test_prepare_check_mode_creates_no_async_dir(tmp_path, noproc, h):
+    missing = str(tmp_path / 'nowhere')
+    result = ac.prepare(missing, 'build', 'tokB', False, check_mode=True, liveness=h.never,
+                        proc=noproc)
+    assert result['action'] == 'start'
+    assert not os.path.exists(missing)
 
 
 def test_prepare_check_mode_attach_and_claimed(async_dir, noproc, h):

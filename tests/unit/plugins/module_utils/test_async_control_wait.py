@@ -369,6 +369,17 @@ def test_release_by_legacy_alias(async_dir, h):
     assert os.path.exists(os.path.join(async_dir, JID))
 
 
+def test_release_by_alias_both_forms(async_dir, h):
+    """Both forms of the name go, or the older one would name the collected job again."""
+    h.write_job(async_dir, JID, SUCCEEDED)
+    h.write_job(async_dir, OTHER, SUCCEEDED)
+    primary = link(async_dir, 'jid_build', JID)
+    legacy = link(async_dir, JID + '.jid_build', JID)
+    link(async_dir, OTHER + '.jid_build', OTHER)
+    assert ac.release(async_dir, JID, 'build') == [primary, legacy]
+    assert names(async_dir) == [OTHER + '.jid_build']
+
+
 def test_release_by_alias_given_to_another_job(async_dir, h):
     """Another run named a new job meanwhile: the name is left alone."""
     h.write_job(async_dir, JID, SUCCEEDED)
