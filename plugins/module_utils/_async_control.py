@@ -59,12 +59,12 @@ def resolve(async_dir, jid=None, alias=None):
     """The jid of the job given by jid or alias; JobError when there is none."""
     if jid is not None:
         if not os.path.exists(job_path(async_dir, jid)):
-            raise JobError('could not find job', ansible_job_id=jid, started=1, finished=1)
+            raise JobError('could not find job', ansible_job_id=jid, started=True, finished=True)
         return jid
     _link, path = find_alias(async_dir, alias)
     if path is None or not os.path.exists(path):
         raise JobError('no job named %r in %s' % (alias, async_dir), ansible_job_alias=alias,
-                       started=0, finished=0, state=ABSENT)
+                       started=False, finished=False, state=ABSENT)
     return os.path.basename(path)
 
 

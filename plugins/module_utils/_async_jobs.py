@@ -397,7 +397,8 @@ def job_status(async_dir, jid=None, alias=None, liveness=wrapper_liveness):
     """Status of a job, looked up by jid or alias.
 
     Returns a dict with the job file's own keys merged with ``started``,
-    ``finished`` (ints, as native async_status returns them), ``killed``,
+    ``finished`` (bools, as the module of ansible-core 2.19+ returns them; the action
+    plugin gives them the type of the controller's native async_status), ``killed``,
     ``pid_missing``, ``ansible_job_id``, ``results_file`` and ``state`` (and
     ``ansible_job_alias`` by alias). Raises JobError("could not find job") for an
     unknown jid, as native async_status fails.
@@ -415,7 +416,7 @@ def job_status(async_dir, jid=None, alias=None, liveness=wrapper_liveness):
     if not job.exists:
         if alias is not None:
             return _absent(alias, jid, path)
-        raise JobError('could not find job', ansible_job_id=jid, started=1, finished=1)
+        raise JobError('could not find job', ansible_job_id=jid, started=True, finished=True)
 
     alive, warning = True, None
     if not job.finished:
@@ -425,7 +426,7 @@ def job_status(async_dir, jid=None, alias=None, liveness=wrapper_liveness):
         if not job.exists:
             if alias is not None:
                 return _absent(alias, jid, path)
-            raise JobError('could not find job', ansible_job_id=jid, started=1, finished=1)
+            raise JobError('could not find job', ansible_job_id=jid, started=True, finished=True)
     result = describe(job, jid, alive)
     if warning and result['state'] == RUNNING:
         result['warnings'] = [warning]
@@ -441,8 +442,8 @@ def describe(job, jid, alive):
     if job.parsed and job.finished:
         result = dict(job.data)
         result.update(base)
-        result['started'] = 1
-        result['finished'] = 1
+        result['started'] = True
+        result['finished'] = True
         state = finished_state(job.data)
         result['killed'] = state == KILLED
         result['state'] = state
@@ -457,18 +458,18 @@ def describe(job, jid, alive):
         result = dict(job.data or {})
         result.update(base)
         result.update(
-            started=1, finished=1, failed=True, pid_missing=True, state=ORPHANED,
+            started=True, finished=True, failed=True, pid_missing=True, state=ORPHANED,
             msg=('job %s never finished: %s (killed, crashed or the host rebooted); '
                  'its result is lost' % (jid, why)))
         return result
     result = dict(job.data or {})
     result.update(base)
-    result.update(started=1, finished=0, state=RUNNING)
+    result.update(started=True, finished=False, state=RUNNING)
     return result
 
 
 def _absent(alias, jid, path):
-    return dict(started=0, finished=0, killed=False, pid_missing=False, state=ABSENT,
+    return dict(started=False, finished=False, killed=False, pid_missing=False, state=ABSENT,
                 ansible_job_id=jid, ansible_job_alias=alias, results_file=path)
 
 
