@@ -138,7 +138,10 @@ demo: build
 	$(TEST_ENV) $(VENV)/bin/ansible-playbook -i examples/inventory.yml examples/demo.yml
 
 # Runs the module alone, outside Ansible, on this machine (no action plugin involved).
-debug-module: build
+# Builds only when nothing is installed yet: a rebuild would pull the collection from under
+# a playbook that is running (the usual moment to look at a job by hand).
+debug-module:
+	@test -f $(COLLECTIONS)/ansible_collections/asyncjobs/named/MANIFEST.json || $(MAKE) --no-print-directory build
 	@if [ -n "$(JID)" ]; then key=jid; val='$(JID)'; \
 	elif [ -n "$(ALIAS)" ]; then key=alias; val='$(ALIAS)'; \
 	else echo "usage: make debug-module ALIAS=name|JID=jid [ASYNC_DIR=dir]" >&2; exit 2; fi; \
