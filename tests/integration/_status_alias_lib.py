@@ -102,9 +102,9 @@ def _check_type(key, doc, value, version, nullable):
     t = doc['type']
     if key in ('started', 'finished'):
         expected = bool if tuple(version) >= (2, 19) else int
-        assert type(value) is expected, what
+        assert value.__class__ is expected, what  # exact type: bool is a subclass of int
     elif t == 'bool':
-        assert type(value) is bool, what
+        assert value.__class__ is bool, what  # exact type, not just an int
     elif t == 'str':
         assert isinstance(value, str), what
     elif t == 'list':

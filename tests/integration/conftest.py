@@ -185,7 +185,8 @@ def ansible_playbook():
 @pytest.fixture(scope='session')
 def ansible_version(ansible_playbook):
     """ansible-core version of the controller under test, as a tuple of ints, e.g. (2, 19, 14)."""
-    out = subprocess.run([ansible_playbook, '--version'], capture_output=True, text=True).stdout
+    out = subprocess.run([ansible_playbook, '--version'], capture_output=True, text=True,
+                         check=False).stdout  # a failure shows in the assert below
     m = re.search(r'core (\d+)\.(\d+)\.(\d+)', out)
     assert m, out
     return tuple(int(x) for x in m.groups())
@@ -330,8 +331,9 @@ def run_playbook(request, ansible_playbook, installed_collection, session_dir, t
 
         cmd = [ansible_playbook, '-i', str(inv), '-e', '@%s' % evars_file] + list(args) + [str(pb)]
         try:
+            # check=False: the return code is checked below, with the output, when check is set
             proc = subprocess.run(cmd, cwd=str(HERE), env=run_env, stdin=subprocess.DEVNULL,
-                                  capture_output=True, text=True, timeout=timeout)
+                                  capture_output=True, text=True, timeout=timeout, check=False)
             result = PlaybookResult(proc.returncode, proc.stdout, proc.stderr, cmd, test_dirs.out_dir)
         except subprocess.TimeoutExpired as e:
             def _s(b):
@@ -351,7 +353,8 @@ def pytest_report_header(config):
     pb = shutil.which('ansible-playbook', path=bindir)
     version = '?'
     if pb:
-        out = subprocess.run([pb, '--version'], capture_output=True, text=True).stdout
+        out = subprocess.run([pb, '--version'], capture_output=True, text=True,
+                             check=False).stdout  # best effort: only for the report header
         version = out.splitlines()[0] if out else '?'
     return ['ansible-playbook: %s (%s)' % (pb, version),
             'TARGET_PYTHON: %s' % TARGET_PYTHON,

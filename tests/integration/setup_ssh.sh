@@ -181,6 +181,7 @@ for _ in $(seq 60); do
 done
 [ -n "$ok" ] || { tail -n 20 "$SSH_DIR/sshd.log" >&2 || true; die "sshd on 127.0.0.1:$PORT does not accept $LOGIN_USER's key"; }
 # become as used by the tests: ajssh -> sudo -> ajjob, with ACL support for the shared tmp files
+# shellcheck disable=SC2029  # intended: JOB_USER is our fixed local name (ajjob), to be expanded here, on the client
 who=$(ssh "${ssh_opts[@]}" "$LOGIN_USER@127.0.0.1" "sudo -n -u $JOB_USER id -un" </dev/null)
 [ "$who" = "$JOB_USER" ] || die "passwordless sudo from $LOGIN_USER to $JOB_USER does not work (got '$who')"
 probe=$(mktemp /var/tmp/aj-acl-probe.XXXXXX)

@@ -47,8 +47,8 @@ def test_every_state(run_playbook, async_dir, ansible_version, installed_collect
         with open(os.path.join(async_dir, j), 'w', encoding='utf-8') as f:
             f.write(content)
     os.symlink(KILLED, os.path.join(async_dir, 'jid_killed'))
-    reaper.spawn_fake_wrapper(EMPTY_ALIVE.split('.')[0])
-    reaper.spawn_fake_wrapper(GARBAGE_ALIVE.split('.')[0])
+    reaper.spawn_fake_wrapper(EMPTY_ALIVE.split('.', maxsplit=1)[0])
+    reaper.spawn_fake_wrapper(GARBAGE_ALIVE.split('.', maxsplit=1)[0])
 
     # the dangling name: its link is there, its job file is not
     assert os.readlink(os.path.join(async_dir, 'jid_dangling')) == jid['dangling']

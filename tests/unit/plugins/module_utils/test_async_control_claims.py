@@ -377,7 +377,7 @@ def test_find_claimed_job_looks_past_a_wrapper_without_file(async_dir, tmp_path,
 ])
 def test_find_claimed_job_command_line_forms(async_dir, tmp_path, h, args):
     proc = claimed_tree(tmp_path, h, **{'500': dict(args=args, ppid=1, pgid=499,
-                                                     environ={ac.CLAIM_ENV: TOKEN})})
+                                                    environ={ac.CLAIM_ENV: TOKEN})})
     h.write_job(async_dir, PREFIX + '.500', RUNNING)
     assert ac.find_claimed_job(async_dir, TOKEN, proc) == PREFIX + '.500'
 
@@ -390,7 +390,7 @@ def test_find_claimed_job_command_line_forms(async_dir, tmp_path, h, args):
 ])
 def test_find_claimed_job_not_a_wrapper(async_dir, tmp_path, h, args):
     proc = claimed_tree(tmp_path, h, **{'500': dict(args=args, ppid=1, pgid=499,
-                                                     environ={ac.CLAIM_ENV: TOKEN})})
+                                                    environ={ac.CLAIM_ENV: TOKEN})})
     h.write_job(async_dir, PREFIX + '.500', RUNNING)
     assert ac.find_claimed_job(async_dir, TOKEN, proc) is None
 
@@ -547,7 +547,7 @@ def test_prepare_finished_and_waiting_attaches(async_dir, noproc, h, data, liven
     (KILLED, 'never', 'killed'),
 ])
 def test_prepare_finished_not_waiting_frees_name_and_starts(async_dir, noproc, h, data,
-                                                           liveness, state):
+                                                            liveness, state):
     job = h.write_job(async_dir, JID, data)
     link(async_dir, 'jid_build', JID)
     link(async_dir, 'jid_keep', JID)

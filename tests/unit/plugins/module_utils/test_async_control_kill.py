@@ -107,7 +107,7 @@ class RealJob:
         self.prefix = h.unique_prefix()
         self.jid = self.prefix + '.4242'
         self.path = h.write_job(async_dir, self.jid, {'started': 1, 'finished': 0,
-                                                       'ansible_job_id': self.jid})
+                                                      'ansible_job_id': self.jid})
         os.mkdir(state_dir)
         env = dict(os.environ, AJ_STATE=state_dir, AJ_MODE=mode, AJ_JOB=self.path,
                    AJ_JID=self.jid)

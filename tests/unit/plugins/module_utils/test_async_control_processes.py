@@ -340,8 +340,8 @@ def test_job_processes_zombies():
 
 
 def test_job_processes_all_zombies():
-    table = [proc(100, 1, 99, WRAPPER_ARGS, state='Z'), proc(101, 100, 101, WRAPPER_ARGS,
-                                                           state='Z')]
+    table = [proc(100, 1, 99, WRAPPER_ARGS, state='Z'),
+             proc(101, 100, 101, WRAPPER_ARGS, state='Z')]
     assert ac.job_processes(JID, table) == []
 
 
@@ -432,7 +432,7 @@ def test_job_processes_real(fake_wrapper):
 def test_signal_number_good(value, number):
     result = ac.signal_number(value)
     assert result == number
-    assert type(result) is int  # a plain int, for os.kill and JSON
+    assert result.__class__ is int  # exactly a plain int (not a Signals enum), for os.kill and JSON
 
 
 def bad_msg(value):
@@ -475,7 +475,7 @@ def test_signal_number_bad_exact_message(value, msg):
 ])
 def test_signal_name(number, name):
     assert ac.signal_name(number) == name
-    assert type(ac.signal_name(number)) is str
+    assert ac.signal_name(number).__class__ is str  # exactly str, not a subclass
 
 
 @pytest.mark.parametrize('value', ['TERM', 'sigint', 'kill', '1', 'IOT', 'usr2'])
