@@ -210,9 +210,13 @@ class ActionModule(AsyncJobsAction):
     def _start(self, args, job, token, task_vars):
         """Start the job through Ansible's own async machinery (async_wrapper), in a
         remote tmp dir of its own that the wrapper removes when the job ends, with the
-        claim token in its environment."""
+        claim token in its environment.
+
+        The async reply tells the plugin to keep its tmp dir (the job's, which the wrapper
+        removes itself); the plugin's own tmp dir is still removed when the task ends."""
         shell = self._connection._shell
         saved_tmp, saved_async = shell.tmpdir, self._task.async_val
+        saved_cleanup = self._cleanup_remote_tmp
         environment = self._task.environment
         shell.tmpdir = None
         self._task.async_val = args['async']
@@ -225,6 +229,7 @@ class ActionModule(AsyncJobsAction):
             environment.remove({CLAIM_ENV: token})
             self._task.async_val = saved_async
             shell.tmpdir = saved_tmp
+            self._cleanup_remote_tmp = saved_cleanup
 
 
 def merge_hash_safe(base, extra):

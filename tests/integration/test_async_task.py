@@ -209,7 +209,9 @@ def test_controller_killed_mid_wait_rerun_attaches(start_playbook, run_playbook,
 
 def test_finished_uncollected(run_playbook, async_dir, test_dirs, ansible_version, task_keys):
     counter = test_dirs.root / 'counter'
-    r = run_playbook('task_uncollected.yml', extra_vars={'counter': str(counter)})
+    remote_tmp = test_dirs.root / 'remote-tmp'
+    r = run_playbook('task_uncollected.yml', extra_vars={'counter': str(counter)},
+                     env={'ANSIBLE_REMOTE_TMP': str(remote_tmp)})
     first, restarted, collected, after = (r.load(n) for n in ('first', 'restarted', 'collected', 'after'))
     # no budget: the finished, uncollected job's name is freed and a new job started
     assert first['attached'] is False and restarted['attached'] is False
@@ -222,6 +224,11 @@ def test_finished_uncollected(run_playbook, async_dir, test_dirs, ansible_versio
     assert lines(counter) == ['run', 'run']
     assert after['state'] == 'absent'
     assert job_file(async_dir, first['ansible_job_id'])['stdout'] == 'run 1'
+    # No remote tmp dir is left behind: the tasks' own are removed when each task ends,
+    # the jobs' ones by their watchers (which look every few seconds, as native async's do).
+    assert remote_tmp.is_dir()
+    wait_for(lambda: not list(remote_tmp.iterdir()), 20,
+             'every remote tmp dir under %s to be removed' % remote_tmp)
 
 
 def test_failures(run_playbook, async_dir, ansible_version, task_keys):
