@@ -22,9 +22,9 @@ description:
   - A missing name, a finished job or an already killed job is left as it is (ok, not
     changed). A job that finishes on its own while being stopped keeps its real result.
   - The job's remote tmp dir (where Ansible copied the module, which the watcher would
-    have removed when the job ended) is left in place, as after any job whose watcher dies:
-    this module deletes nothing outside the async dir. Ansible's remote tmp path is the
-    place to clean up after many killed jobs.
+    have removed when the job ended) is left in place, as after any job whose watcher dies,
+    because this module deletes nothing outside the async dir. Ansible's remote tmp path
+    is the place to clean up after many killed jobs.
 options:
   jid:
     description:
