@@ -19,9 +19,11 @@ import subprocess
 import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
-    ABSENT, KILLED, RUNNING, JobError, alias_path, atomic_write_json, find_alias,
-    is_wrapper_cmdline, jid_prefix, ps_env, job_path, job_status, links_to, read_job,
-    set_alias, wrapper_liveness, JID_RE, _legacy_alias_links, inside_dir, link_target)
+    ABSENT, KILLED, RUNNING, JobError, alias_path, find_alias, is_wrapper_cmdline, jid_prefix,
+    ps_env, job_path, job_status, read_job, wrapper_liveness, JID_RE, _legacy_alias_links,
+    inside_dir, link_target)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
+    atomic_write_json, links_to, set_alias)
 
 # Environment variable carrying a claim's token into the job's processes, so a
 # job started by a controller that died before naming it can still be found.

@@ -116,7 +116,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
-    ALIAS_ARGUMENT_SPEC, PRIVATE_ARGUMENT_SPEC, JobError, require_async_dir, set_alias, validate)
+    ALIAS_ARGUMENT_SPEC, PRIVATE_ARGUMENT_SPEC, JobError, require_async_dir, validate)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import set_alias
 
 
 def main():

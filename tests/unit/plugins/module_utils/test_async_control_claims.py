@@ -30,6 +30,7 @@ import pytest
 
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_control as ac
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as chg
 
 HAS_PROC = os.path.isdir('/proc/self')
 needs_proc = pytest.mark.skipif(not HAS_PROC, reason='no /proc on this machine')
@@ -69,7 +70,7 @@ def target(async_dir, alias):
 def write_claim(async_dir, alias, token, when=1000.0, **extra):
     data = dict(token=token, time=when, pid=12345)
     data.update(extra)
-    aj.atomic_write_json(ac.claim_path(async_dir, alias), data)
+    chg.atomic_write_json(ac.claim_path(async_dir, alias), data)
     return data
 
 
@@ -584,7 +585,7 @@ def test_prepare_finished_legacy_name_freed(async_dir, noproc, h):
                       proc=noproc)['action'] == 'start'
     h.write_job(async_dir, NEW, RUNNING)
     assert ac.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)['bound'] is True
-    aj.atomic_write_json(os.path.join(async_dir, NEW), dict(SUCCEEDED, ansible_job_id=NEW))
+    chg.atomic_write_json(os.path.join(async_dir, NEW), dict(SUCCEEDED, ansible_job_id=NEW))
     ac.release(async_dir, NEW, 'build')
     assert aj.job_status(async_dir, alias='build', liveness=h.never)['state'] == 'absent'
     result = ac.prepare(async_dir, 'build', 'tokB', True, liveness=h.never, proc=noproc)
@@ -660,7 +661,7 @@ def test_prepare_stale_claim_then_running_name_attaches(async_dir, noproc, h):
 
 @pytest.mark.parametrize('claim', [{'token': 'tokA'}, {'token': 'tokA', 'time': 0}])
 def test_prepare_claim_without_time_is_stale(async_dir, noproc, h, claim):
-    aj.atomic_write_json(ac.claim_path(async_dir, 'build'), claim)
+    chg.atomic_write_json(ac.claim_path(async_dir, 'build'), claim)
     result = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, proc=noproc)
     assert result['action'] == 'start'
 

@@ -31,6 +31,7 @@ import pytest
 
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_control as ac
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as chg
 
 pytestmark = pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='needs Linux /proc')
 
@@ -522,7 +523,7 @@ def test_kill_fake_finishes_during_grace(async_dir, tmp_path, h):
 
     def on_sleep(n):
         if n == 2:
-            aj.atomic_write_json(path, done)
+            chg.atomic_write_json(path, done)
             vanish(proc, TREE_PIDS)
 
     c = h.FakeClock(on_sleep=on_sleep)

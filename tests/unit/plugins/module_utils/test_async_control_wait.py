@@ -21,6 +21,7 @@ import pytest
 
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_control as ac
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as chg
 
 JID = 'j123456789012.4242'
 OTHER = 'j999999999999.77'
@@ -175,7 +176,7 @@ def test_wait_returns_when_job_finishes(async_dir, h, n, data, state):
 
     def finish(count):
         if count == n:
-            aj.atomic_write_json(path, data)
+            chg.atomic_write_json(path, data)
 
     c = h.FakeClock(on_sleep=finish)
     status = ac.wait_for(async_dir, JID, 60, liveness=live, clock=c.clock, sleep=c.sleep,
@@ -307,7 +308,7 @@ def test_wait_unparsable_file_mid_wait_keeps_waiting(async_dir, h):
             with open(path, 'w') as f:
                 f.write('{"started": 1, "fini')
         elif count == 4:
-            aj.atomic_write_json(path, SUCCEEDED)
+            chg.atomic_write_json(path, SUCCEEDED)
 
     c = h.FakeClock(on_sleep=rewrite)
     status = ac.wait_for(async_dir, JID, 60, liveness=h.alive, clock=c.clock, sleep=c.sleep,
@@ -331,7 +332,7 @@ def test_wait_waited_is_rounded(async_dir, h):
 def test_wait_real_clock_and_sleep(async_dir, h):
     """Default clock and sleep: a thread finishes the job 0.3 s in."""
     path = h.write_job(async_dir, JID, RUNNING)
-    timer = threading.Timer(0.3, aj.atomic_write_json, (path, SUCCEEDED))
+    timer = threading.Timer(0.3, chg.atomic_write_json, (path, SUCCEEDED))
     timer.start()
     try:
         t0 = time.time()

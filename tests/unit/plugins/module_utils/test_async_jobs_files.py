@@ -15,6 +15,7 @@ import re
 import pytest
 
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as ac
 
 TIMED_OUT = {'msg': 'Timeout exceeded', 'failed': True, 'child_pid': 1}
 SUCCEEDED = {'started': 1, 'finished': 1, 'rc': 0, 'stdout': 'Hello', 'changed': True}
@@ -266,9 +267,9 @@ def test_owner(async_dir, h):
 def test_exists(async_dir, h):
     h.write_job(async_dir, 'j1.2', '{}')
     os.symlink('gone', os.path.join(async_dir, 'dangling'))
-    assert aj._exists(os.path.join(async_dir, 'j1.2'))
-    assert aj._exists(os.path.join(async_dir, 'dangling'))
-    assert not aj._exists(os.path.join(async_dir, 'nope'))
+    assert ac._exists(os.path.join(async_dir, 'j1.2'))
+    assert ac._exists(os.path.join(async_dir, 'dangling'))
+    assert not ac._exists(os.path.join(async_dir, 'nope'))
 
 
 # --- _remove -------------------------------------------------------------------------------------
@@ -276,7 +277,7 @@ def test_exists(async_dir, h):
 @pytest.mark.parametrize('check_mode', [False, True])
 def test_remove_file(async_dir, h, check_mode):
     path = h.write_job(async_dir, 'j1.2', '{}')
-    assert aj._remove(async_dir, path, check_mode) is True
+    assert ac._remove(async_dir, path, check_mode) is True
     assert os.path.exists(path) is check_mode
 
 
@@ -285,7 +286,7 @@ def test_remove_link_not_its_target(async_dir, outside, h, check_mode):
     target = h.write_job(outside, 'j1.2', '{}')
     link = os.path.join(async_dir, 'jid_x')
     os.symlink(target, link)
-    assert aj._remove(async_dir, link, check_mode) is True
+    assert ac._remove(async_dir, link, check_mode) is True
     assert os.path.lexists(link) is check_mode
     assert os.path.exists(target)
 
@@ -293,22 +294,22 @@ def test_remove_link_not_its_target(async_dir, outside, h, check_mode):
 def test_remove_link_to_directory(async_dir, outside):
     link = os.path.join(async_dir, 'jid_x')
     os.symlink(outside, link)
-    assert aj._remove(async_dir, link, False) is True
+    assert ac._remove(async_dir, link, False) is True
     assert not os.path.lexists(link)
     assert os.path.isdir(outside)
 
 
 def test_remove_missing(async_dir):
     path = os.path.join(async_dir, 'j1.2')
-    assert aj._remove(async_dir, path, False) is False
-    assert aj._remove(async_dir, path, True) is True  # check mode does not look
+    assert ac._remove(async_dir, path, False) is False
+    assert ac._remove(async_dir, path, True) is True  # check mode does not look
 
 
 @pytest.mark.parametrize('check_mode', [False, True])
 def test_remove_outside_refused(async_dir, outside, h, check_mode):
     path = h.write_job(outside, 'j1.2', '{}')
     with pytest.raises(aj.JobError) as exc:
-        aj._remove(async_dir, path, check_mode)
+        ac._remove(async_dir, path, check_mode)
     assert exc.value.msg == 'refusing to remove %s: it is outside the async dir %s' % (
         path, async_dir)
     assert os.path.exists(path)
@@ -318,7 +319,7 @@ def test_remove_outside_through_dotdot_refused(async_dir, outside, h):
     h.write_job(outside, 'j1.2', '{}')
     path = os.path.join(async_dir, '..', 'outside', 'j1.2')
     with pytest.raises(aj.JobError):
-        aj._remove(async_dir, path, False)
+        ac._remove(async_dir, path, False)
     assert os.path.exists(path)
 
 
@@ -327,7 +328,7 @@ def test_remove_directory_refused(async_dir, check_mode):
     path = os.path.join(async_dir, 'j1.2')
     os.mkdir(path)
     with pytest.raises(aj.JobError) as exc:
-        aj._remove(async_dir, path, check_mode)
+        ac._remove(async_dir, path, check_mode)
     assert exc.value.msg == 'refusing to remove %s: it is a directory' % path
     assert os.path.isdir(path)
 
@@ -335,7 +336,7 @@ def test_remove_directory_refused(async_dir, check_mode):
 # --- _temp_name ----------------------------------------------------------------------------------
 
 def test_temp_name(async_dir):
-    names = set(aj._temp_name(async_dir, 'jid_x') for dummy in range(50))
+    names = set(ac._temp_name(async_dir, 'jid_x') for dummy in range(50))
     assert len(names) == 50
     for name in names:
         assert os.path.dirname(name) == async_dir
@@ -350,7 +351,7 @@ def test_temp_name(async_dir):
 
 def test_atomic_symlink_creates(async_dir, h):
     link = os.path.join(async_dir, 'jid_x')
-    aj._atomic_symlink(async_dir, 'j1.2', link)
+    ac._atomic_symlink(async_dir, 'j1.2', link)
     assert os.readlink(link) == 'j1.2'
     assert h.temp_leftovers(async_dir) == []
 
@@ -358,7 +359,7 @@ def test_atomic_symlink_creates(async_dir, h):
 def test_atomic_symlink_replaces(async_dir, h):
     link = os.path.join(async_dir, 'jid_x')
     os.symlink('j1.1', link)
-    aj._atomic_symlink(async_dir, 'j2.2', link)
+    ac._atomic_symlink(async_dir, 'j2.2', link)
     assert os.readlink(link) == 'j2.2'
     assert sorted(os.listdir(async_dir)) == ['jid_x']
 
@@ -369,7 +370,7 @@ def test_atomic_symlink_failure_leaves_no_temp(async_dir, h):
     os.mkdir(link)
     h.write_job(link, 'keep', '{}')
     with pytest.raises(OSError):
-        aj._atomic_symlink(async_dir, 'j1.2', link)
+        ac._atomic_symlink(async_dir, 'j1.2', link)
     assert sorted(os.listdir(async_dir)) == ['jid_x']
     assert os.listdir(link) == ['keep']
 
@@ -383,7 +384,7 @@ def test_atomic_symlink_failure_leaves_no_temp(async_dir, h):
 ])
 def test_atomic_write_json_creates(async_dir, h, data):
     path = os.path.join(async_dir, 'j1.2')
-    aj.atomic_write_json(path, data)
+    ac.atomic_write_json(path, data)
     with open(path) as f:
         assert json.load(f) == data
     assert h.temp_leftovers(async_dir) == []
@@ -393,7 +394,7 @@ def test_atomic_write_json_creates(async_dir, h, data):
 def test_atomic_write_json_replaces(async_dir, h):
     path = h.write_job(async_dir, 'j1.2', {'started': 1, 'finished': 0})
     ino = os.stat(path).st_ino
-    aj.atomic_write_json(path, SUCCEEDED)
+    ac.atomic_write_json(path, SUCCEEDED)
     assert aj.read_job(path).data == SUCCEEDED
     assert os.stat(path).st_ino != ino  # renamed over, not rewritten in place
     assert h.temp_leftovers(async_dir) == []
@@ -402,7 +403,7 @@ def test_atomic_write_json_replaces(async_dir, h):
 def test_atomic_write_json_failure_keeps_original(async_dir, h):
     path = h.write_job(async_dir, 'j1.2', {'started': 1, 'finished': 0})
     with pytest.raises(TypeError):
-        aj.atomic_write_json(path, {'bad': object()})
+        ac.atomic_write_json(path, {'bad': object()})
     assert aj.read_job(path).data == {'started': 1, 'finished': 0}
     assert h.temp_leftovers(async_dir) == []
     assert os.listdir(async_dir) == ['j1.2']
@@ -410,7 +411,7 @@ def test_atomic_write_json_failure_keeps_original(async_dir, h):
 
 def test_atomic_write_json_missing_dir(tmp_path):
     with pytest.raises(OSError):
-        aj.atomic_write_json(str(tmp_path / 'nope' / 'j1.2'), {})
+        ac.atomic_write_json(str(tmp_path / 'nope' / 'j1.2'), {})
     assert not (tmp_path / 'nope').exists()
 
 
@@ -422,8 +423,8 @@ def test_remove_permission_denied_is_raised(world_readable_tmp, h):
     try:
         with h.unprivileged():
             with pytest.raises(OSError):
-                aj._remove(d, path, False)
-            assert aj._remove(d, path, True) is True  # check mode does not try
+                ac._remove(d, path, False)
+            assert ac._remove(d, path, True) is True  # check mode does not try
     finally:
         os.chmod(d, 0o755)
     assert os.path.exists(path)

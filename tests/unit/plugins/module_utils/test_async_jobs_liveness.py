@@ -197,6 +197,25 @@ def test_scan_proc_fake(tmp_path, h, prefix, pids):
     assert aj.scan_proc(prefix, proc) == (pids, True)
 
 
+def test_scan_proc_long_cmdline(tmp_path, h):
+    # A wrapper whose command line is longer than one read (the prefix at its end).
+    argv = ['/usr/bin/python3', WRAPPER, '30', MODULE] + ['x' * 1000] * 100 + [PREFIX]
+    proc = h.make_proc(tmp_path / 'proc', {7: argv, 8: ['y' * 200000]})
+    assert aj.scan_proc(PREFIX, proc) == ([7], True)
+
+
+@pytest.mark.parametrize('content', [b'', b'a\0b\0', b'\xff' * 65536, b'z' * 200001])
+def test_read_small(tmp_path, content):
+    path = tmp_path / 'f'
+    path.write_bytes(content)
+    assert aj._read_small(str(path)) == content
+
+
+def test_read_small_missing(tmp_path):
+    with pytest.raises(OSError):
+        aj._read_small(str(tmp_path / 'nope'))
+
+
 def test_scan_proc_empty(tmp_path, h):
     proc = h.make_proc(tmp_path / 'proc', {})
     assert aj.scan_proc(PREFIX, proc) == ([], True)

@@ -12,6 +12,7 @@ import os
 import pytest
 
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as ac
 
 
 def outside_msg(alias, async_dir, target):
@@ -242,27 +243,27 @@ def test_links_to(async_dir, outside, h):
         os.symlink(target, os.path.join(async_dir, name))
     h.write_job(async_dir, 'jid_file', '{}')  # a regular file named like an alias
     expected = sorted(os.path.join(async_dir, n) for n in pointing)
-    assert aj.links_to(async_dir, job) == expected
-    assert aj.links_to(async_dir, job + '/.') == expected  # normalised
-    assert aj.links_to(async_dir, os.path.join(async_dir, 'j3.4')) == sorted(
+    assert ac.links_to(async_dir, job) == expected
+    assert ac.links_to(async_dir, job + '/.') == expected  # normalised
+    assert ac.links_to(async_dir, os.path.join(async_dir, 'j3.4')) == sorted(
         os.path.join(async_dir, n) for n in ('jid_other', 'j3.4.jid_other'))
 
 
 def test_links_to_dangling(async_dir):
     # the job file need not exist: full_cleanup of a dangling alias uses this
     os.symlink('j1.2', os.path.join(async_dir, 'jid_x'))
-    assert aj.links_to(async_dir, os.path.join(async_dir, 'j1.2')) == [
+    assert ac.links_to(async_dir, os.path.join(async_dir, 'j1.2')) == [
         os.path.join(async_dir, 'jid_x')]
 
 
 def test_links_to_none(async_dir, h):
     job = h.write_job(async_dir, 'j1.2', h.RUNNING_INT)
-    assert aj.links_to(async_dir, job) == []
+    assert ac.links_to(async_dir, job) == []
 
 
 def test_links_to_missing_async_dir(tmp_path):
     d = str(tmp_path / 'nope')
-    assert aj.links_to(d, os.path.join(d, 'j1.2')) == []
+    assert ac.links_to(d, os.path.join(d, 'j1.2')) == []
 
 
 def test_links_to_through_symlinked_async_dir(linked_async, h):
@@ -270,7 +271,7 @@ def test_links_to_through_symlinked_async_dir(linked_async, h):
     h.write_job(real, 'j1.2', h.RUNNING_INT)
     os.symlink('j1.2', os.path.join(real, 'jid_rel'))
     os.symlink(os.path.join(link, 'j1.2'), os.path.join(real, 'jid_abs'))
-    assert aj.links_to(link, os.path.join(link, 'j1.2')) == [
+    assert ac.links_to(link, os.path.join(link, 'j1.2')) == [
         os.path.join(link, 'jid_abs'), os.path.join(link, 'jid_rel')]
 
 
@@ -279,7 +280,7 @@ def test_links_to_mixed_spellings_through_symlinked_async_dir(linked_async, h):
     h.write_job(real, 'j1.2', h.RUNNING_INT)
     os.symlink('j1.2', os.path.join(real, 'jid_rel'))
     os.symlink(os.path.join(real, 'j1.2'), os.path.join(real, 'jid_real'))
-    assert aj.links_to(link, os.path.join(link, 'j1.2')) == [
+    assert ac.links_to(link, os.path.join(link, 'j1.2')) == [
         os.path.join(link, 'jid_real'), os.path.join(link, 'jid_rel')]
 
 
@@ -295,7 +296,7 @@ def test_async_dir_is_a_file(tmp_path):
     with pytest.raises(OSError):
         aj.find_alias(d, 'x')
     with pytest.raises(OSError):
-        aj.links_to(d, os.path.join(d, 'j1.2'))
+        ac.links_to(d, os.path.join(d, 'j1.2'))
 
 
 def test_unsearchable_async_dir_is_an_error(world_readable_tmp, h):
@@ -310,7 +311,7 @@ def test_unsearchable_async_dir_is_an_error(world_readable_tmp, h):
             with pytest.raises(OSError):
                 aj.find_alias(d, 'x')
             with pytest.raises(OSError):
-                aj.links_to(d, os.path.join(d, 'j1.2'))
+                ac.links_to(d, os.path.join(d, 'j1.2'))
     finally:
         os.chmod(d, 0o755)
 

@@ -12,6 +12,7 @@ import os
 import pytest
 
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as ac
 
 JID = 'j123456789012.4242'
 SUCCEEDED = {'started': 1, 'finished': 1, 'ansible_job_id': JID, 'rc': 0, 'stdout': 'Hello',
@@ -228,7 +229,7 @@ def test_job_finishing_during_scan_is_not_orphaned(async_dir, h, final, state, a
 
     def finishing(jid, owner_uid=None):
         # the wrapper writes its result and exits while we look for it
-        aj.atomic_write_json(path, final)
+        ac.atomic_write_json(path, final)
         return answer
 
     result = aj.job_status(async_dir, jid=JID, liveness=finishing)
@@ -262,7 +263,7 @@ def test_job_file_written_during_scan_from_empty(async_dir, h):
     path = h.write_job(async_dir, JID, '')
 
     def starting(jid, owner_uid=None):
-        aj.atomic_write_json(path, RUNNING)
+        ac.atomic_write_json(path, RUNNING)
         return True, [1], None
 
     result = aj.job_status(async_dir, jid=JID, liveness=starting)
