@@ -38,7 +38,12 @@ description:
   - The remaining window - if a controller dies in the instant after async_wrapper started
     the job and before the name was bound (well under a second normally), and the job then
     finishes before any other run looks at the name, nothing ties that finished job to the
-    name; 60 seconds later the next run starts the job again.
+    name; 60 seconds later the next run starts the job again. Two cases outside normal
+    operation also lead to a second job. Where C(/proc/<pid>/environ) cannot be read (no
+    C(/proc), or another user's processes), a job whose controller died before naming it
+    is not found, so 60 seconds later the next run starts the job again. A run that takes
+    more than 60 seconds from its claim to the job's start (a very slow connection or
+    script transfer) is taken for dead, so another run starts the job too.
   - Honours C(become), C(environment), C(delegate_to) and the connection as a plain task
     would, including the async dir of the become user.
 options:
