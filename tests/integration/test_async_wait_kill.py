@@ -40,7 +40,7 @@ def kill_keys(installed_collection):
     return always_keys(installed_collection, 'async_kill')
 
 
-def test_wait_forms(run_playbook, async_dir, ansible_version, wait_keys, record_property):
+def test_wait_forms(run_playbook, async_dir, ansible_version, wait_keys):
     job_seconds = 2
     r = run_playbook('wait_forms.yml', extra_vars={'job_seconds': job_seconds})
     jobs = r.load('jobs')
@@ -70,8 +70,8 @@ def test_wait_forms(run_playbook, async_dir, ansible_version, wait_keys, record_
     assert kept['released'] == []
     assert alias_target(async_dir, 'kept') == kept['ansible_job_id']
     assert RETRYING not in r.stdout
-    first = r.load('by_var')
-    record_property('wait_first_waited', first['waited'])
+    # Shown with pytest -rP: how long the first wait took on this machine.
+    print('first wait: waited %s s' % r.load('by_var')['waited'])
 
 
 def test_two_waiters_progress_and_interrupt(run_playbook, start_playbook, async_dir, out_dir,
