@@ -18,21 +18,15 @@ import json
 import os
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
-    ALIAS_PREFIX, RUNNING, JobError, _summary, alias_path, find_alias, inside_dir, job_path,
-    job_status, link_target, wrapper_liveness)
+    ALIAS_PREFIX, RUNNING, JobError, _async_dir_names, _summary, alias_path, find_alias,
+    inside_dir, job_path, job_status, link_target, wrapper_liveness)
 
 
 def links_to(async_dir, job_file):
     """Every alias link in ``async_dir`` (both forms) that points to ``job_file``."""
     job_file = os.path.normpath(job_file)
     found = []
-    try:
-        names = os.listdir(async_dir)
-    except OSError as e:
-        if e.errno == errno.ENOENT:
-            return found
-        raise
-    for name in names:
+    for name in _async_dir_names(async_dir):
         if not (name.startswith(ALIAS_PREFIX) or ('.' + ALIAS_PREFIX) in name):
             continue
         path = os.path.join(async_dir, name)

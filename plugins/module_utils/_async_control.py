@@ -21,9 +21,9 @@ import time
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
     ABSENT, KILLED, RUNNING, JobError, alias_path, find_alias, is_wrapper_cmdline, jid_prefix,
     ps_env, job_path, job_status, read_job, wrapper_liveness, JID_RE, _legacy_alias_links,
-    inside_dir, link_target)
+    inside_dir, link_target, _read_small)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
-    atomic_write_json, links_to, set_alias)
+    atomic_write_json, links_to, set_alias, _remove)
 
 # Environment variable carrying a claim's token into the job's processes, so a
 # job started by a controller that died before naming it can still be found.
@@ -112,11 +112,7 @@ def release(async_dir, jid, alias=None):
         else:
             links = links_to(async_dir, path)
         for link in links:
-            try:
-                os.unlink(link)
-            except OSError as e:
-                if e.errno != errno.ENOENT:
-                    raise
+            _remove(async_dir, link, check_mode=False)
     return links
 
 
@@ -346,8 +342,7 @@ def find_claimed_job(async_dir, token, proc='/proc'):
         else:
             continue
         try:
-            with open(os.path.join(proc, str(p['pid']), 'environ'), 'rb') as f:
-                env = f.read().split(b'\0')
+            env = _read_small(os.path.join(proc, str(p['pid']), 'environ')).split(b'\0')
         except (IOError, OSError):
             continue
         if needle in env:

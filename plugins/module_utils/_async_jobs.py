@@ -154,17 +154,21 @@ def link_target(async_dir, link):
     return os.path.normpath(os.path.join(async_dir, target))
 
 
+def _async_dir_names(async_dir):
+    """The names in the async dir; none when it does not exist (yet)."""
+    try:
+        return os.listdir(async_dir)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            return []
+        raise
+
+
 def _legacy_alias_links(async_dir, alias):
     """Links of the form ``<jid>.jid_<alias>`` (needs a directory scan)."""
     suffix = '.' + ALIAS_PREFIX + alias
     found = []
-    try:
-        names = os.listdir(async_dir)
-    except OSError as e:
-        if e.errno == errno.ENOENT:
-            return found
-        raise
-    for name in names:
+    for name in _async_dir_names(async_dir):
         if name.endswith(suffix) and JID_RE.match(name[:-len(suffix)]):
             found.append(os.path.join(async_dir, name))
     return sorted(found)
