@@ -22,9 +22,8 @@ class ActionModule(AsyncJobsAction):
                                    required_one_of=STATUS_REQUIRED_ONE_OF)
         # Pre-filled as native async_status does, so the same keys always exist, even
         # when the module fails (e.g. "could not find job").
+        # (The module adds results_file, or erased, to "could not find job" as native's
+        # action plugin does: only the host knows the expanded async dir.)
         result.update(native_prefill(args['jid']))
-        if args['jid'] is not None and args['mode'] in ('status', 'cleanup'):
-            path = self._connection._shell.join_path(self.async_dir(), args['jid'])
-            result['results_file' if args['mode'] == 'status' else 'erased'] = path
         result = self.run_module('async_status_id', args, task_vars, result)
         return native_types(result)

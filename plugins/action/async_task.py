@@ -16,7 +16,10 @@ from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import (
     CLAIM_ENV, CLAIM_STALE_AFTER)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
-    SLICE_SECONDS, AsyncJobsAction, action_fail, native_prefill, native_types, wait_budget)
+    SLICE_SECONDS, AsyncJobsAction, action_fail, job_result, native_prefill, native_types,
+    wait_budget)
+from ansible_collections.asyncjobs.named.plugins.plugin_utils._start import (
+    OneStepStart, one_step_supported)
 
 COMMAND_OPTIONS = ('chdir', 'executable', 'creates', 'removes', 'stdin', 'stdin_add_newline',
                    'strip_empty_ends')
@@ -82,16 +85,70 @@ class ActionModule(AsyncJobsAction):
         if args['script'] is not None:
             job['script'] = self._find_script(args['script'])
 
-        found = self._prepare(alias, token, waiting, task_vars)
         if self._task.check_mode:
+            found = self._prepare(alias, token, waiting, task_vars)
             return self._check_mode_result(result, found, alias)
+        began = time.time()
+        if one_step_supported(self):
+            first = self._start_one_step(args, job, token, budget, task_vars)
+        else:
+            first = self._start_in_steps(args, job, token, waiting, task_vars)
+        if first.get('failed'):
+            return merge(result, first, alias=alias, attached=False)
+        attached = first['action'] == 'attach'
+        status = first['status']
+        jid = first['ansible_job_id']
+        if not waiting:
+            status.pop('changed', None)
+            return merge(result, job_result(jid, status), alias=alias, attached=attached,
+                         changed=not attached)
+        waited = self.wait_job(task_vars, budget, args['cleanup'], jid=jid, alias=alias,
+                               first=status, began=began)
+        return merge(result, waited, alias=alias, attached=attached)
 
-        attached = found['action'] == 'attach'
-        if attached:
+    def _start_one_step(self, args, job, token, budget, task_vars):
+        """Attach or start in one remote command (plugin_utils/_start.py); with a wait
+        budget, the first slice of the wait happens in that command too.
+
+        Returns async_claim's result (``action`` attach or start, ``status``), or a failed
+        result."""
+        waiting = budget is not None
+        deadline = time.time() + CLAIM_STALE_AFTER + 2 * SLICE_SECONDS
+        while True:
+            first_slice = min(SLICE_SECONDS, budget) if waiting else 0.0
+            claim_args = dict(alias=args['alias'], token=token, waiting=waiting,
+                              wait=first_slice, cleanup=args['cleanup'], _async_dir=self.async_dir(),
+                              hold=max(0.0, min(SLICE_SECONDS, deadline - time.time())))
+            starter = OneStepStart(self, task_vars, claim_args)
+            found = self._start(args, job, task_vars, starter=starter)
+            if not found.get('tmpdir_removed') and found.get('action') != 'start' \
+                    and starter.tmpdir:
+                # Nothing started, and the module could not remove the job's tmp dir (it
+                # belongs to the login user, the module ran as an unprivileged become user).
+                self._remove_tmp_path(starter.tmpdir)
+            if found.get('failed') or found.get('action') not in ('attach', 'start', 'claimed'):
+                found.setdefault('msg', 'the job could not be started')
+                return dict(found, failed=True)
+            if found['action'] == 'failed':
+                return dict(found['reply'], failed=True)
+            if found['action'] != 'claimed':
+                return found
+            if time.time() >= deadline:
+                raise AnsibleActionFail('another run has been starting the job named %r for %s s '
+                                        'and has not finished; try again later'
+                                        % (args['alias'], found.get('claim_age')))
+
+    def _start_in_steps(self, args, job, token, waiting, task_vars):
+        """Claim (async_claim prepare), start the job through ``_execute_module``, then name
+        it (async_claim bind) and read its status: where the one-step start is not possible
+        (Mitogen for Ansible replaces ``_execute_module``)."""
+        alias = args['alias']
+        found = self._prepare(alias, token, waiting, task_vars)
+        if found['action'] == 'attach':
             jid = found['ansible_job_id']
         else:
             try:
-                started = self._start(args, job, token, task_vars)
+                started = self._start(args, job, task_vars, token=token)
             except Exception:
                 # Do not leave the claim behind: the next run would wait for it in vain.
                 self._claim('abandon', alias, token, task_vars)
@@ -99,17 +156,13 @@ class ActionModule(AsyncJobsAction):
             if started.get('failed') or not started.get('ansible_job_id'):
                 self._claim('abandon', alias, token, task_vars)
                 started.setdefault('msg', 'the job could not be started')
-                return merge(result, started, alias=alias, attached=False)
+                return dict(started, failed=True)
             jid = started['ansible_job_id']
             self._claim('bind', alias, token, task_vars, jid=jid)
-
+        status = None
         if not waiting:
             status = self.run_module('async_status_id', dict(jid=jid), task_vars)
-            status.pop('changed', None)
-            return merge(result, native_types(merge_hash_safe(native_prefill(jid), status)),
-                         alias=alias, attached=attached, changed=not attached)
-        waited = self.wait_job(task_vars, budget, args['cleanup'], jid=jid, alias=alias)
-        return merge(result, waited, alias=alias, attached=attached)
+        return dict(action=found['action'], ansible_job_id=jid, status=status)
 
     # -- steps -------------------------------------------------------------
 
@@ -207,35 +260,36 @@ class ActionModule(AsyncJobsAction):
         self._fixup_perms2((tmp, remote), execute=True)
         return [remote] + parts[1:]
 
-    def _start(self, args, job, token, task_vars):
+    def _start(self, args, job, task_vars, token=None, starter=None):
         """Start the job through Ansible's own async machinery (async_wrapper), in a
-        remote tmp dir of its own that the wrapper removes when the job ends, with the
-        claim token in its environment.
+        remote tmp dir of its own that the wrapper removes when the job ends; with
+        ``starter`` (a OneStepStart) in one remote command with its claim and naming.
 
         The async reply tells the plugin to keep its tmp dir (the job's, which the wrapper
         removes itself); the plugin's own tmp dir is still removed when the task ends."""
         shell = self._connection._shell
         saved_tmp, saved_async = shell.tmpdir, self._task.async_val
         saved_cleanup = self._cleanup_remote_tmp
-        environment = self._task.environment
         shell.tmpdir = None
         self._task.async_val = args['async']
-        environment.append({CLAIM_ENV: token})
+        if starter is not None:
+            claim_env = None
+        else:
+            # The claim's token, for finding the job if this run dies before naming it.
+            claim_env = {CLAIM_ENV: token}
+            self._task.environment.append(claim_env)
         try:
+            if starter is not None:
+                return starter.run(lambda: self._module_call(args, job))
             name, margs = self._module_call(args, job)
             return self._execute_module(module_name=name, module_args=margs,
                                         task_vars=task_vars, wrap_async=True)
         finally:
-            environment.remove({CLAIM_ENV: token})
+            if claim_env is not None:
+                self._task.environment.remove(claim_env)
             self._task.async_val = saved_async
             shell.tmpdir = saved_tmp
             self._cleanup_remote_tmp = saved_cleanup
-
-
-def merge_hash_safe(base, extra):
-    merged = dict(base)
-    merged.update(extra)
-    return merged
 
 
 def merge(result, job_result, alias, attached, **extra):

@@ -69,7 +69,14 @@ def cleanup(async_dir, mode, jid=None, alias=None, force=False, check_mode=False
     running job, needs ``force``. Returns the status result (before cleanup) plus
     ``erased`` (list of removed paths) and ``changed``.
     """
-    status = job_status(async_dir, jid=jid, alias=alias, liveness=liveness)
+    try:
+        status = job_status(async_dir, jid=jid, alias=alias, liveness=liveness)
+    except JobError as e:
+        # "could not find job": plain cleanup by jid names the path it would have erased,
+        # as native async_status does.
+        if alias is None and mode == 'cleanup' and 'results_file' in e.result:
+            e.result['erased'] = e.result.pop('results_file')
+        raise
     jid = status['ansible_job_id']
     running = status['state'] == RUNNING
     if alias is not None:

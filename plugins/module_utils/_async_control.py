@@ -14,20 +14,27 @@ import errno
 import fcntl
 import json
 import os
+import re
+import shlex
+import shutil
 import signal
+import stat
 import subprocess
 import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
     ABSENT, KILLED, RUNNING, JobError, alias_path, find_alias, is_wrapper_cmdline, jid_prefix,
     ps_env, job_path, job_status, read_job, wrapper_liveness, JID_RE, _legacy_alias_links,
-    inside_dir, link_target, _read_small)
+    inside_dir, link_target, _read_small, _async_dir_names)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
     atomic_write_json, links_to, set_alias, _remove)
 
 # Environment variable carrying a claim's token into the job's processes, so a
 # job started by a controller that died before naming it can still be found.
 CLAIM_ENV = 'ASYNCJOBS_NAMED_CLAIM'
+# Environment variable carrying the async_wrapper command line that a one-step start
+# (async_claim mode=start) runs; set by the controller, never passed on to the job.
+WRAPPER_ENV = '_ASYNCJOBS_NAMED_WRAPPER'
 # A claim whose owner has not started and named its job after this many seconds
 # is taken over by the next run.
 CLAIM_STALE_AFTER = 60.0
@@ -35,6 +42,11 @@ CLAIM_STALE_AFTER = 60.0
 # (a scan of the process table) is checked.
 POLL_INTERVAL = 0.2
 LIVENESS_INTERVAL = 1.0
+# A one-step start waits this long for the lock of a name that another run holds.
+LOCK_TIMEOUT = 120.0
+# How long a started job's file is waited for while its wrapper's processes live.
+JOB_FILE_TIMEOUT = 30.0
+JID_PREFIX_RE = re.compile(r'^j?[0-9]+\Z')
 
 WAIT_ARGUMENT_SPEC = dict(
     jid=dict(type='str'),
@@ -61,7 +73,8 @@ def resolve(async_dir, jid=None, alias=None):
     """The jid of the job given by jid or alias; JobError when there is none."""
     if jid is not None:
         if not os.path.exists(job_path(async_dir, jid)):
-            raise JobError('could not find job', ansible_job_id=jid, started=True, finished=True)
+            raise JobError('could not find job', ansible_job_id=jid, started=True, finished=True,
+                           results_file=job_path(async_dir, jid))
         return jid
     _link, path = find_alias(async_dir, alias)
     if path is None or not os.path.exists(path):
@@ -293,11 +306,19 @@ def kill(async_dir, jid, sig='TERM', grace=5.0, check_mode=False, liveness=wrapp
 
 class alias_lock:
     """An exclusive flock on ``.jid_<alias>.lock`` in the async dir, so the checks
-    and changes of a name's claim are atomic across processes on this host."""
+    and changes of a name's claim are atomic across processes on this host.
 
-    def __init__(self, async_dir, alias):
+    With ``timeout`` (seconds) it gives up with a JobError when another process holds
+    the lock that long; without, it waits as long as it takes.
+    """
+
+    def __init__(self, async_dir, alias, timeout=None, clock=time.time, sleep=time.sleep):
         self.path = os.path.join(async_dir, '.jid_%s.lock' % alias)
         self.async_dir = async_dir
+        self.alias = alias
+        self.timeout = timeout
+        self.clock = clock
+        self.sleep = sleep
         self.fd = None
 
     def __enter__(self):
@@ -307,9 +328,32 @@ class alias_lock:
             except OSError as e:
                 if e.errno != errno.EEXIST:
                     raise
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        # Not inherited by children (the job's processes must not hold the lock).
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, 'O_CLOEXEC', 0), 0o600)
+        try:
+            if self.timeout is None:
+                fcntl.flock(self.fd, fcntl.LOCK_EX)
+            else:
+                self._lock_within(self.timeout)
+        except BaseException:
+            os.close(self.fd)
+            raise
         return self
+
+    def _lock_within(self, timeout):
+        deadline = self.clock() + timeout
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except (IOError, OSError) as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise
+            if self.clock() >= deadline:
+                raise JobError('another run has held the lock of the name %r (%s) for %d s; '
+                               'try again later' % (self.alias, self.path, timeout),
+                               ansible_job_alias=self.alias)
+            self.sleep(0.05)
 
     def __exit__(self, *exc):
         os.close(self.fd)  # releases the lock
@@ -327,6 +371,14 @@ def read_claim(async_dir, alias):
     except (IOError, OSError, ValueError):
         return None
     return claim if isinstance(claim, dict) and 'token' in claim else None
+
+
+def _drop_claim(async_dir, alias):
+    try:
+        os.unlink(claim_path(async_dir, alias))
+    except OSError as e:
+        if e.errno != errno.ENOENT:
+            raise
 
 
 def find_claimed_job(async_dir, token, proc='/proc'):
@@ -352,6 +404,38 @@ def find_claimed_job(async_dir, token, proc='/proc'):
     return None
 
 
+def job_of_prefix(async_dir, prefix):
+    """The jid of the job file in ``async_dir`` whose id starts with the async_wrapper jid
+    prefix ``prefix`` (``j123`` of ``j123.4242``), or None."""
+    for name in sorted(_async_dir_names(async_dir)):
+        if name.startswith(prefix + '.') and JID_RE.match(name):
+            return name
+    return None
+
+
+def await_job_of_prefix(async_dir, prefix, proc='/proc', clock=time.time, sleep=time.sleep,
+                        timeout=JOB_FILE_TIMEOUT):
+    """The jid of the job that async_wrapper started with ``prefix``, once its job file
+    exists. Its runner writes the file right after it starts; while a process of the
+    wrapper lives the file is waited for, up to ``timeout`` seconds. None when there is
+    no file and no process of that wrapper (nothing was started, or it died at once)."""
+    deadline = clock() + timeout
+    while True:
+        jid = job_of_prefix(async_dir, prefix)
+        if jid or clock() >= deadline:
+            return jid
+        alive, _pids, _why = prefix_liveness(prefix, proc)
+        if alive is False:
+            return job_of_prefix(async_dir, prefix)  # it may have written it meanwhile
+        sleep(0.05)
+
+
+def prefix_liveness(prefix, proc='/proc'):
+    """Whether an async_wrapper process for the jid prefix ``prefix`` is alive, as
+    wrapper_liveness answers it for a jid."""
+    return wrapper_liveness(prefix + '.0', proc)
+
+
 def _free_name(async_dir, alias):
     """Drop the name: ``jid_<alias>`` and any link of the older form ``<jid>.jid_<alias>``,
     which would otherwise name the old job again once the new job's name is released."""
@@ -364,9 +448,64 @@ def _free_name(async_dir, alias):
                     raise
 
 
+def _claimed_job(async_dir, claim, proc, clock, sleep):
+    """The job that another run's claim was for, if it exists.
+
+    A claim written by a one-step start carries the jid prefix of the async_wrapper it
+    was about to run: its job file is found by that prefix, even when the job has
+    finished since. An older claim (a start in several steps) is found by its token in
+    the environment of the job's processes, so only while the job runs."""
+    prefix = claim.get('jid_prefix')
+    if isinstance(prefix, str) and prefix:
+        return await_job_of_prefix(async_dir, prefix, proc, clock=clock, sleep=sleep)
+    return find_claimed_job(async_dir, claim['token'], proc)
+
+
+def _decide(async_dir, alias, token, waiting, check_mode, liveness, clock, sleep, proc,
+            stale_after):
+    """What to do with ``alias``; the caller holds the name's lock (except in check mode).
+
+    A claim of another run that is found while holding the lock is dead when it was
+    written by a one-step start (its writer held the lock for the claim's whole life): its
+    job is named and attached to, or, when nothing was started, the claim is dropped. A
+    claim of a start in several steps (whose writer does not hold the lock in between)
+    is waited for until it is ``stale_after`` seconds old.
+    """
+    claim = read_claim(async_dir, alias)
+    if claim and claim['token'] != token:
+        jid = _claimed_job(async_dir, claim, proc, clock, sleep)
+        if jid:
+            if not check_mode:
+                set_alias(async_dir, alias, jid, force=True, liveness=liveness)
+                _drop_claim(async_dir, alias)
+            status = job_status(async_dir, jid=jid, liveness=liveness)
+            return dict(action='attach', ansible_job_id=jid, status=status,
+                        recovered_claim=True)
+        if not claim.get('jid_prefix'):
+            try:
+                age = clock() - float(claim.get('time'))
+            except (TypeError, ValueError):
+                age = stale_after  # a claim with no readable time is taken over
+            if age < stale_after:
+                return dict(action='claimed', status=None, claim_age=round(age, 1))
+    status = job_status(async_dir, alias=alias, liveness=liveness)
+    state = status['state']
+    if state == RUNNING or (waiting and state not in (ABSENT, KILLED)):
+        return dict(action='attach', ansible_job_id=status['ansible_job_id'], status=status)
+    return dict(action='start', status=status)
+
+
+def _claim(async_dir, alias, token, clock, **extra):
+    """Free the name and claim it with ``token`` (under the name's lock)."""
+    _free_name(async_dir, alias)
+    atomic_write_json(claim_path(async_dir, alias),
+                      dict(token=token, time=clock(), pid=os.getpid(), **extra))
+
+
 def prepare(async_dir, alias, token, waiting, check_mode=False, liveness=wrapper_liveness,
-            clock=time.time, proc='/proc', stale_after=CLAIM_STALE_AFTER):
-    """Decide, under the name's lock, what async_task does with ``alias``.
+            clock=time.time, proc='/proc', stale_after=CLAIM_STALE_AFTER, sleep=time.sleep):
+    """Decide, under the name's lock, what async_task does with ``alias`` when it starts
+    the job in several steps (prepare, start, ``bind``).
 
     Returns a dict with ``action``: ``attach`` (with ``ansible_job_id``; the name's
     job is running, or finished and ``waiting`` so its outcome is returned),
@@ -376,31 +515,11 @@ def prepare(async_dir, alias, token, waiting, check_mode=False, liveness=wrapper
     """
     # Check mode only reads: no lock file, no async dir created.
     with (_nolock() if check_mode else alias_lock(async_dir, alias)):
-        claim = read_claim(async_dir, alias)
-        if claim and claim['token'] != token:
-            jid = find_claimed_job(async_dir, claim['token'], proc)
-            if jid:
-                if not check_mode:
-                    set_alias(async_dir, alias, jid, force=True, liveness=liveness)
-                    os.unlink(claim_path(async_dir, alias))
-                status = job_status(async_dir, jid=jid, liveness=liveness)
-                return dict(action='attach', ansible_job_id=jid, status=status,
-                            recovered_claim=True)
-            try:
-                age = clock() - float(claim.get('time'))
-            except (TypeError, ValueError):
-                age = stale_after  # a claim with no readable time is taken over
-            if age < stale_after:
-                return dict(action='claimed', status=None, claim_age=round(age, 1))
-        status = job_status(async_dir, alias=alias, liveness=liveness)
-        state = status['state']
-        if state == RUNNING or (waiting and state not in (ABSENT, KILLED)):
-            return dict(action='attach', ansible_job_id=status['ansible_job_id'], status=status)
-        if not check_mode:
-            _free_name(async_dir, alias)
-            atomic_write_json(claim_path(async_dir, alias),
-                              dict(token=token, time=clock(), pid=os.getpid()))
-        return dict(action='start', status=status)
+        found = _decide(async_dir, alias, token, waiting, check_mode, liveness, clock, sleep,
+                        proc, stale_after)
+        if found['action'] == 'start' and not check_mode:
+            _claim(async_dir, alias, token, clock)
+        return found
 
 
 def bind(async_dir, alias, token, jid, liveness=wrapper_liveness):
@@ -415,7 +534,7 @@ def bind(async_dir, alias, token, jid, liveness=wrapper_liveness):
             return dict(bound=False, ansible_job_id=jid, ansible_job_alias=alias)
         result = set_alias(async_dir, alias, jid, force=True, liveness=liveness)
         if claim:
-            os.unlink(claim_path(async_dir, alias))
+            _drop_claim(async_dir, alias)
         return dict(bound=True, ansible_job_id=jid, ansible_job_alias=alias,
                     alias_file=result['alias_file'])
 
@@ -425,6 +544,191 @@ def abandon(async_dir, alias, token):
     with alias_lock(async_dir, alias):
         claim = read_claim(async_dir, alias)
         if claim and claim['token'] == token:
-            os.unlink(claim_path(async_dir, alias))
+            _drop_claim(async_dir, alias)
             return dict(abandoned=True)
     return dict(abandoned=False)
+
+
+# --------------------------------------------------------------------------
+# One-step start: decide, claim, run async_wrapper and name the job in one process
+
+def wrapper_jid_prefix(wrapper_cmd):
+    """The jid prefix in an async_wrapper command line: the argument that follows the
+    one ending in ``async_wrapper.py`` (ansible-core 2.9 to 2.21). JobError otherwise."""
+    try:
+        args = shlex.split(wrapper_cmd)
+    except ValueError as e:
+        raise JobError('cannot read the async_wrapper command %r: %s' % (wrapper_cmd, e))
+    for i, arg in enumerate(args[:-1]):
+        if arg.endswith('async_wrapper.py') and JID_PREFIX_RE.match(args[i + 1]):
+            return args[i + 1]
+    raise JobError('%r is not an async_wrapper command (no job id prefix after '
+                   'async_wrapper.py)' % (wrapper_cmd,))
+
+
+def _reply(out):
+    """The JSON object that async_wrapper printed (a line starting with '{'), or None."""
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith('{'):
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(data, dict):
+                return data
+    return None
+
+
+def run_wrapper(wrapper_cmd, env=None):
+    """Run the async_wrapper command line in /bin/sh as Ansible would; return its reply.
+
+    The launcher prints one JSON line and exits once the job runs; the job's processes
+    detach (new session, standard streams on /dev/null), so this returns at once.
+    """
+    proc = subprocess.Popen(['/bin/sh', '-c', wrapper_cmd], stdin=_devnull(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
+                            env=env)
+    out, err = proc.communicate()
+    out = out.decode('utf-8', 'replace')
+    err = err.decode('utf-8', 'replace')
+    reply = _reply(out)
+    if reply is None:
+        reply = dict(failed=True, rc=proc.returncode,
+                     msg='async_wrapper did not start the job (rc %s): %s'
+                     % (proc.returncode, (err or out).strip() or 'no output'))
+    return reply
+
+
+def _devnull():
+    return open(os.devnull, 'rb')
+
+
+def start(async_dir, alias, token, waiting, wrapper_cmd, run=run_wrapper,
+          liveness=wrapper_liveness, clock=time.time, sleep=time.sleep, proc='/proc',
+          stale_after=CLAIM_STALE_AFTER, lock_timeout=LOCK_TIMEOUT, hold=0.0):
+    """Attach to the job named ``alias``, or start it with ``wrapper_cmd`` and name it,
+    all under the name's lock.
+
+    The claim written before the start carries the wrapper's jid prefix: if this process
+    dies before naming the job, the next run finds the job by it (``_decide``). Another
+    run's claim from a start in several steps is waited for, up to ``hold`` seconds.
+
+    Returns ``action`` (``attach``, ``start``, ``failed``: async_wrapper refused, or
+    ``claimed``: another run still holds a fresh claim), ``status`` (of the job found,
+    for ``attach``), ``ansible_job_id`` and, for ``start`` and ``failed``, ``reply``
+    (what async_wrapper printed).
+    """
+    prefix = wrapper_jid_prefix(wrapper_cmd)
+    deadline = clock() + max(0.0, hold)
+    while True:
+        with alias_lock(async_dir, alias, timeout=lock_timeout, clock=clock, sleep=sleep):
+            found = _decide(async_dir, alias, token, waiting, False, liveness, clock, sleep,
+                            proc, stale_after)
+            if found['action'] == 'start':
+                return _start_locked(async_dir, alias, token, wrapper_cmd, prefix, run,
+                                     liveness, clock, sleep, proc)
+            if found['action'] != 'claimed' or clock() >= deadline:
+                return found
+        sleep(0.2)
+
+
+def _start_locked(async_dir, alias, token, wrapper_cmd, prefix, run, liveness, clock, sleep,
+                  proc):
+    _claim(async_dir, alias, token, clock, jid_prefix=prefix)
+    try:
+        reply = run(wrapper_cmd)
+        jid = reply.get('ansible_job_id') if not reply.get('failed') else None
+        if jid is not None and (not isinstance(jid, str) or not JID_RE.match(jid)
+                                or not jid.startswith(prefix + '.')):
+            reply = dict(reply, failed=True,
+                         msg='async_wrapper returned an unexpected job id %r' % (jid,))
+            jid = None
+        if jid is not None and await_job_of_prefix(async_dir, prefix, proc, clock=clock,
+                                                   sleep=sleep) != jid:
+            reply = dict(reply, failed=True,
+                         msg='async_wrapper started job %s, but its processes ended without '
+                         'writing its job file %s' % (jid, job_path(async_dir, jid)))
+            jid = None
+    except BaseException:
+        # Whatever happened, a job of this prefix is named if it exists.
+        jid = job_of_prefix(async_dir, prefix)
+        if jid is None:
+            _drop_claim(async_dir, alias)
+        raise
+    if jid is None:
+        _drop_claim(async_dir, alias)
+        return dict(action='failed', reply=reply, status=None)
+    set_alias(async_dir, alias, jid, force=True, liveness=liveness)
+    _drop_claim(async_dir, alias)
+    return dict(action='start', ansible_job_id=jid, reply=reply, status=None)
+
+
+def remove_job_tmpdir(tmpdir, wrapper_cmd):
+    """Remove the remote tmp dir that Ansible made for a job that was not started.
+
+    Only the dir that holds the command's async_wrapper.py, named ``ansible-tmp-*`` like
+    every remote tmp dir of Ansible, is removed; anything else is a JobError.
+    """
+    tmpdir = os.path.normpath(tmpdir)
+    wrapper = [a for a in shlex.split(wrapper_cmd) if a.endswith('async_wrapper.py')]
+    if (not os.path.isabs(tmpdir) or not os.path.basename(tmpdir).startswith('ansible-tmp-')
+            or not wrapper or os.path.dirname(os.path.normpath(wrapper[0])) != tmpdir):
+        raise JobError('refusing to remove %s: it is not the remote tmp dir of the '
+                       'async_wrapper command' % tmpdir)
+    if os.path.islink(tmpdir):
+        raise JobError('refusing to remove %s: it is a symlink' % tmpdir)
+    shutil.rmtree(tmpdir, ignore_errors=True)
+    return not os.path.lexists(tmpdir)
+
+
+def make_executable(tmpdir, paths):
+    """``chmod u+rwx`` on ``paths``, each ``tmpdir`` itself or inside it, as Ansible's
+    permission fix-up does when no unprivileged become user needs access."""
+    tmpdir = os.path.normpath(tmpdir)
+    for path in paths:
+        path = os.path.normpath(path)
+        if path != tmpdir and os.path.dirname(path) != tmpdir:
+            raise JobError('refusing to change the mode of %s: it is not in the remote tmp '
+                           'dir %s' % (path, tmpdir))
+        st = os.lstat(path)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(path, stat.S_IMODE(st.st_mode) | stat.S_IRWXU)
+
+
+def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cleanup=True,
+                    tmpdir=None, remove_tmp=False, chmod=(), env=None, hold=0.0,
+                    liveness=wrapper_liveness, clock=time.time, sleep=time.sleep, proc='/proc',
+                    lock_timeout=LOCK_TIMEOUT):
+    """The host side of async_task's one-step start (async_claim mode=start).
+
+    Makes the job's files executable (``chmod``), attaches to the job named ``alias`` or
+    starts ``wrapper_cmd`` and names the job (``start``), removes the job's tmp dir when
+    nothing was started (``remove_tmp``), then returns the job's status; when the caller
+    waits (``waiting``), after waiting up to ``wait`` seconds for it, and with its names
+    freed (``cleanup``) once it is done. The result is ``start``'s plus ``status``
+    (``released`` in it when waiting) and ``tmpdir_removed``.
+    """
+    if chmod:
+        make_executable(tmpdir, chmod)
+    found = start(async_dir, alias, token, waiting, wrapper_cmd,
+                  run=lambda cmd: run_wrapper(cmd, env), liveness=liveness, clock=clock,
+                  sleep=sleep, proc=proc, lock_timeout=lock_timeout, hold=hold)
+    found['tmpdir_removed'] = False
+    if found['action'] != 'start' and remove_tmp and tmpdir:
+        found['tmpdir_removed'] = remove_job_tmpdir(tmpdir, wrapper_cmd)
+    if found['action'] not in ('start', 'attach'):
+        return found
+    jid = found['ansible_job_id']
+    if waiting:
+        status = wait_for(async_dir, jid, wait, liveness=liveness, clock=clock, sleep=sleep)
+        status['released'] = []
+        if cleanup and status['state'] != RUNNING:
+            status['released'] = release(async_dir, jid, alias)
+    elif found['action'] == 'attach':
+        status = found['status']
+    else:
+        status = job_status(async_dir, jid=jid, liveness=liveness)
+    status['ansible_job_alias'] = alias
+    found['status'] = status
+    return found

@@ -61,9 +61,11 @@ ALIAS_ARGUMENT_SPEC = dict(
 )
 
 
-# The async dir, passed to every module by its action plugin (as to async_status).
+# The async dir, passed to every module by its action plugin as the shell option
+# async_dir gives it (``~/.ansible_async`` by default), unexpanded: the module expands it
+# on the host by async_wrapper's own rule (require_async_dir).
 # Private: not documented, not required by the spec, checked by require_async_dir().
-PRIVATE_ARGUMENT_SPEC = dict(_async_dir=dict(type='path'))
+PRIVATE_ARGUMENT_SPEC = dict(_async_dir=dict(type='str'))
 
 
 class JobError(Exception):
@@ -96,11 +98,19 @@ def jid_error(jid):
 
 
 def require_async_dir(params):
-    """The async dir the action plugin passed in; JobError when the module runs without it."""
+    """The async dir the action plugin passed in, expanded as async_wrapper expands
+    ANSIBLE_ASYNC_DIR when it writes a job file: ``os.path.expanduser``, as the user the
+    module runs as (the become user), so both agree by construction. JobError when the
+    module runs without it."""
     if not params.get('_async_dir'):
         raise JobError('_async_dir is not set: the action plugin passes it; when running the '
                        'module alone, give it with the other arguments')
-    return params['_async_dir']
+    return expand_async_dir(params['_async_dir'])
+
+
+def expand_async_dir(async_dir):
+    """``async_dir`` as async_wrapper expands it (``~`` only; an absolute path as given)."""
+    return os.path.expanduser(async_dir)
 
 
 def validate(alias=None, jid=None):
@@ -417,7 +427,8 @@ def job_status(async_dir, jid=None, alias=None, liveness=wrapper_liveness):
     if not job.exists:
         if alias is not None:
             return _absent(alias, jid, path)
-        raise JobError('could not find job', ansible_job_id=jid, started=True, finished=True)
+        raise JobError('could not find job', ansible_job_id=jid, started=True, finished=True,
+                       results_file=path)
 
     alive, warning = True, None
     if not job.finished:
@@ -427,7 +438,8 @@ def job_status(async_dir, jid=None, alias=None, liveness=wrapper_liveness):
         if not job.exists:
             if alias is not None:
                 return _absent(alias, jid, path)
-            raise JobError('could not find job', ansible_job_id=jid, started=True, finished=True)
+            raise JobError('could not find job', ansible_job_id=jid, started=True, finished=True,
+                           results_file=path)
     result = describe(job, jid, alive)
     if warning and result['state'] == RUNNING:
         result['warnings'] = [warning]

@@ -237,13 +237,14 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import
 
 def run(params, check_mode):
     validate(alias=params['alias'], jid=params['jid'])
+    async_dir = require_async_dir(params)
     if params['mode'] == 'status':
-        return job_status(require_async_dir(params), jid=params['jid'], alias=params['alias'])
+        return job_status(async_dir, jid=params['jid'], alias=params['alias'])
     # Imported here so that a status poll, the common call, does not load it on the host
     # (Ansible still ships it with the module: it finds imports anywhere in the file).
     from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import cleanup
-    return cleanup(require_async_dir(params), params['mode'], jid=params['jid'],
-                   alias=params['alias'], force=params['force'], check_mode=check_mode)
+    return cleanup(async_dir, params['mode'], jid=params['jid'], alias=params['alias'],
+                   force=params['force'], check_mode=check_mode)
 
 
 def main():

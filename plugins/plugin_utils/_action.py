@@ -14,14 +14,14 @@ from ansible.release import __version__ as ansible_version
 from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import JobError, validate
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
+    FINISHED_STATES, RUNNING, JobError, validate)
 
 
 display = Display()
 
 # Longest wait inside one module run on the host; the action loops over slices.
 SLICE_SECONDS = 15.0
-STATES_DONE = ('succeeded', 'failed', 'timed_out', 'killed', 'orphaned')
 
 
 def _core_version():
@@ -57,6 +57,18 @@ def native_prefill(ansible_job_id=None):
     """The keys native async_status always returns, before the module's are merged."""
     return dict(started=False, finished=False, stdout='', stderr='', stdout_lines=[],
                 stderr_lines=[], ansible_job_id=ansible_job_id)
+
+
+def job_result(jid, status):
+    """The task result for a job's ``status``, as native async_status gives it: its pre-filled
+    keys, the status, ``stdout_lines``/``stderr_lines`` split as ActionBase splits a module's
+    (a status that arrives inside another module's result was not split), and
+    ``started``/``finished`` of the native type."""
+    result = merge_hash(native_prefill(jid), status)
+    for key in ('stdout', 'stderr'):
+        if key in status and key + '_lines' not in status:
+            result[key + '_lines'] = (status[key] or '').splitlines()
+    return native_types(result)
 
 
 def jid_of(job, task_vars):
@@ -101,13 +113,12 @@ class AsyncJobsAction(ActionBase):
     call one module."""
 
     def async_dir(self):
-        """The async dir exactly as native async_status finds it (shell option
-        ``async_dir``, expanded for the remote and become user)."""
-        # Cached: expanding ``~`` may cost a round trip to the host.
-        if getattr(self, '_asyncjobs_async_dir', None) is None:
-            async_dir = self.get_shell_option('async_dir', default='~/.ansible_async')
-            self._asyncjobs_async_dir = self._remote_expand_user(async_dir)
-        return self._asyncjobs_async_dir
+        """The async dir as the shell option ``async_dir`` gives it (``ANSIBLE_ASYNC_DIR``,
+        ``ansible_async_dir``, default ``~/.ansible_async``), unexpanded: the module expands
+        it on the host by the rule async_wrapper uses when it writes the job file
+        (``os.path.expanduser`` as the module's user, become included). That costs no round
+        trip, and our modules and the wrapper agree on the directory by construction."""
+        return self.get_shell_option('async_dir', default='~/.ansible_async')
 
     def validated_args(self, argument_spec, **constraints):
         _validation, args = self.validate_argument_spec(argument_spec=argument_spec, **constraints)
@@ -125,28 +136,32 @@ class AsyncJobsAction(ActionBase):
             module_name='asyncjobs.named.%s' % name, module_args=module_args, task_vars=task_vars)
         return merge_hash(result or {}, module_result)
 
-    def wait_job(self, task_vars, budget, cleanup, jid=None, alias=None):
+    def wait_job(self, task_vars, budget, cleanup, jid=None, alias=None, first=None, began=None):
         """Wait for a job on the host, one slice per module run, until it is done or
-        ``budget`` seconds (None: no limit) are spent. Returns the task result."""
-        start = time.time()
+        ``budget`` seconds (None: no limit) are spent. Returns the task result.
+
+        ``first`` is the job's status after a first slice already waited (by async_task's
+        start, since ``began``); the slices go on from there."""
+        start = time.time() if began is None else began
         host = (task_vars or {}).get('inventory_hostname', '')
-        while True:
-            spent = time.time() - start
-            remaining = None if budget is None else max(0.0, budget - spent)
+        status = first
+        while status is None or status.get('state') == RUNNING:
+            if status is not None:  # a slice ended with the job still running
+                spent = time.time() - start
+                if self._task.check_mode:
+                    break
+                if budget is not None and spent >= budget:
+                    status.update(failed=True, msg='Ran out of attempts.')
+                    break
+                display.v('%s: job %s%s still running after %.0f s%s' % (
+                    host, jid, (' (%s)' % alias) if alias else '', spent,
+                    '' if budget is None else ' of %.0f s' % budget))
+            remaining = None if budget is None else max(0.0, budget - (time.time() - start))
             slice_seconds = SLICE_SECONDS if remaining is None else min(SLICE_SECONDS, remaining)
             status = self.run_module('async_wait', dict(jid=jid, alias=alias, timeout=slice_seconds,
                                                         cleanup=cleanup), task_vars)
-            if status.get('state') not in STATES_DONE + ('running',):
+            if status.get('state') not in FINISHED_STATES + (RUNNING,):
                 return status  # the module failed: unknown name or jid, bad input
             jid = status['ansible_job_id']  # hold on to it, whatever happens to the name
-            if status['state'] != 'running' or self._task.check_mode:
-                break
-            spent = time.time() - start
-            if budget is not None and spent >= budget:
-                status.update(failed=True, msg='Ran out of attempts.')
-                break
-            display.v('%s: job %s%s still running after %.0f s%s' % (
-                host, jid, (' (%s)' % alias) if alias else '', spent,
-                '' if budget is None else ' of %.0f s' % budget))
         status['waited'] = round(time.time() - start, 3)
-        return native_types(merge_hash(native_prefill(jid), status))
+        return job_result(jid, status)

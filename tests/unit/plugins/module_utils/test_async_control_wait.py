@@ -66,7 +66,8 @@ def test_resolve_unknown_jid(tmp_path, async_dir, missing_dir):
     with pytest.raises(aj.JobError) as exc:
         ac.resolve(d, jid=JID)
     assert exc.value.msg == 'could not find job'
-    assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1}
+    assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1,
+                                'results_file': os.path.join(d, JID)}
 
 
 def test_resolve_alias(async_dir, h):

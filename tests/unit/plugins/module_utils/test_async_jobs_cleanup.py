@@ -103,7 +103,17 @@ def test_cleanup_by_jid_unknown(async_dir, h):
     with pytest.raises(aj.JobError) as exc:
         ac.cleanup(async_dir, 'cleanup', jid=JID, liveness=h.never)
     assert exc.value.msg == 'could not find job'
-    assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1}
+    # native async_status names the path it would have erased
+    assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1,
+                                'erased': os.path.join(async_dir, JID)}
+
+
+def test_full_cleanup_by_jid_unknown(async_dir, h):
+    with pytest.raises(aj.JobError) as exc:
+        ac.cleanup(async_dir, 'full_cleanup', jid=JID, liveness=h.never)
+    assert exc.value.msg == 'could not find job'
+    assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1,
+                                'results_file': os.path.join(async_dir, JID)}
 
 
 def test_cleanup_result_has_only_summary_keys(async_dir, h):

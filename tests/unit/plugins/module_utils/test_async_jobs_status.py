@@ -55,7 +55,8 @@ def test_unknown_jid(async_dir, h):
     with pytest.raises(aj.JobError) as exc:
         aj.job_status(async_dir, jid=JID, liveness=h.never)
     assert exc.value.msg == 'could not find job'
-    assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1}
+    assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1,
+                                'results_file': os.path.join(async_dir, JID)}
 
 
 def test_unknown_jid_missing_async_dir(tmp_path, h):
@@ -252,7 +253,8 @@ def test_job_file_removed_during_scan(async_dir, h, by):
         with pytest.raises(aj.JobError) as exc:
             aj.job_status(async_dir, jid=JID, liveness=removing)
         assert exc.value.msg == 'could not find job'
-        assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1}
+        assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1,
+                                'results_file': os.path.join(async_dir, JID)}
     else:
         assert aj.job_status(async_dir, alias='x', liveness=removing) == dict(
             started=0, finished=0, killed=False, pid_missing=False, state='absent',
