@@ -8,7 +8,7 @@ from __future__ import annotations
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
     STATUS_ARGUMENT_SPEC, STATUS_MUTUALLY_EXCLUSIVE, STATUS_REQUIRED_ONE_OF)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
-    AsyncJobsAction, native_prefill, native_types)
+    AsyncJobsAction, job_result, jobs_of, many_result, native_prefill, native_types)
 
 
 class ActionModule(AsyncJobsAction):
@@ -20,6 +20,15 @@ class ActionModule(AsyncJobsAction):
         args = self.validated_args(STATUS_ARGUMENT_SPEC,
                                    mutually_exclusive=STATUS_MUTUALLY_EXCLUSIVE,
                                    required_one_of=STATUS_REQUIRED_ONE_OF)
+        if args['jobs'] is not None:
+            refs = jobs_of(args['jobs'], task_vars or {})
+            res = self.run_module('async_status_id', dict(args, jobs=refs), task_vars)
+            if 'results' not in res or res.get('failed'):
+                result.update(res)  # bad or unknown job: the module says which
+                return result
+            result.update(many_result([job_result(r['ansible_job_id'], r)
+                                       for r in res['results']]))
+            return result
         # Pre-filled as native async_status does, so the same keys always exist, even
         # when the module fails (e.g. "could not find job").
         # (The module adds results_file, or erased, to "could not find job" as native's

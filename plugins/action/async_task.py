@@ -121,11 +121,7 @@ class ActionModule(AsyncJobsAction):
                               hold=max(0.0, min(SLICE_SECONDS, deadline - time.time())))
             starter = OneStepStart(self, task_vars, claim_args)
             found = self._start(args, job, task_vars, starter=starter)
-            if not found.get('tmpdir_removed') and found.get('action') != 'start' \
-                    and starter.tmpdir:
-                # Nothing started, and the module could not remove the job's tmp dir (it
-                # belongs to the login user, the module ran as an unprivileged become user).
-                self._remove_tmp_path(starter.tmpdir)
+            starter.remove_unused_tmpdir(found)
             if found.get('failed') or found.get('action') not in ('attach', 'start', 'claimed'):
                 found.setdefault('msg', 'the job could not be started')
                 return dict(found, failed=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import (
     WAIT_ARGUMENT_SPEC)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
-    AsyncJobsAction, jid_of, wait_budget)
+    AsyncJobsAction, jid_of, jobs_of, wait_budget)
 
 
 class ActionModule(AsyncJobsAction):
@@ -17,14 +17,19 @@ class ActionModule(AsyncJobsAction):
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
+        task_vars = task_vars or {}
         args = self.validated_args(WAIT_ARGUMENT_SPEC,
-                                   mutually_exclusive=[('jid', 'alias', 'job'),
+                                   mutually_exclusive=[('jid', 'alias', 'job', 'jobs'),
                                                        ('timeout', 'retries')],
-                                   required_one_of=[('jid', 'alias', 'job')])
+                                   required_one_of=[('jid', 'alias', 'job', 'jobs')])
+        budget = wait_budget(args)
+        if args['jobs'] is not None:
+            result.update(self.wait_jobs(task_vars, budget, args['cleanup'],
+                                         jobs_of(args['jobs'], task_vars)))
+            return result
         jid = args['jid']
         if args['job'] is not None:
-            jid = jid_of(args['job'], task_vars or {})
-        waited = self.wait_job(task_vars, wait_budget(args), args['cleanup'],
-                               jid=jid, alias=args['alias'])
-        result.update(waited)
+            jid = jid_of(args['job'], task_vars)
+        result.update(self.wait_job(task_vars, budget, args['cleanup'], jid=jid,
+                                    alias=args['alias']))
         return result

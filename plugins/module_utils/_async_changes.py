@@ -19,7 +19,7 @@ import os
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
     ALIAS_PREFIX, RUNNING, JobError, _async_dir_names, _summary, alias_path, find_alias,
-    inside_dir, job_path, job_status, link_target, wrapper_liveness)
+    inside_dir, job_path, job_status, link_target, ref_jid, ref_name, wrapper_liveness)
 
 
 def links_to(async_dir, job_file):
@@ -109,6 +109,33 @@ def cleanup(async_dir, mode, jid=None, alias=None, force=False, check_mode=False
     # By jid, plain cleanup is native async_status's: ``erased`` is the path removed.
     result['erased'] = path if (mode == 'cleanup' and alias is None) else erased
     return result
+
+
+def cleanup_many(async_dir, mode, refs, force=False, check_mode=False, liveness=wrapper_liveness):
+    """``cleanup`` of every job of ``refs`` (job_refs), in order. All are tried in check mode
+    first, so that a refusal or an unknown job (a JobError naming the entry) changes
+    nothing; so does a job given twice."""
+    seen = {}
+    for i, ref in enumerate(refs):
+        jid = ref_jid(async_dir, ref)
+        if jid is not None and jid in seen:
+            j = seen[jid]
+            raise JobError('%s is the same job as %s: give each job once'
+                           % (ref_name(i, ref), ref_name(j, refs[j])), ansible_job_id=jid)
+        seen[jid] = i
+    for dry in ([True] if check_mode else [True, False]):
+        results = []
+        for i, ref in enumerate(refs):
+            try:
+                result = cleanup(async_dir, mode, jid=ref.get('jid'),
+                                 alias=None if 'jid' in ref else ref['alias'], force=force,
+                                 check_mode=dry, liveness=liveness)
+            except JobError as e:
+                raise JobError('%s: %s' % (ref_name(i, ref), e.msg), **e.result)
+            if 'jid' in ref and 'alias' in ref:
+                result['ansible_job_alias'] = ref['alias']
+            results.append(result)
+    return results
 
 
 def _temp_name(directory, base):

@@ -24,7 +24,8 @@ import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
     ABSENT, KILLED, RUNNING, JobError, alias_path, find_alias, is_wrapper_cmdline, jid_prefix,
-    ps_env, job_path, job_status, read_job, wrapper_liveness, JID_RE, _legacy_alias_links,
+    ps_env, job_path, job_status, read_job, wrapper_liveness, liveness_snapshot, JID_RE,
+    _legacy_alias_links, ref_name,
     inside_dir, link_target, _read_small, _async_dir_names)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
     atomic_write_json, links_to, set_alias, _remove)
@@ -52,6 +53,7 @@ WAIT_ARGUMENT_SPEC = dict(
     jid=dict(type='str'),
     alias=dict(type='str'),
     job=dict(type='raw'),
+    jobs=dict(type='raw'),
     timeout=dict(type='float'),
     retries=dict(type='int'),
     delay=dict(type='float', default=5.0),
@@ -83,6 +85,23 @@ def resolve(async_dir, jid=None, alias=None):
     return os.path.basename(path)
 
 
+def resolve_refs(async_dir, refs):
+    """The jid of each job of ``refs`` (job_refs), as ``resolve`` finds it; a JobError names
+    the entry that has none, or that is the same job as an earlier one."""
+    jids = []
+    for i, ref in enumerate(refs):
+        try:
+            jid = resolve(async_dir, jid=ref.get('jid'), alias=None if 'jid' in ref else ref['alias'])
+        except JobError as e:
+            raise JobError('%s: %s' % (ref_name(i, ref), e.msg), **e.result)
+        if jid in jids:
+            j = jids.index(jid)
+            raise JobError('%s is the same job as %s: give each job once'
+                           % (ref_name(i, ref), ref_name(j, refs[j])), ansible_job_id=jid)
+        jids.append(jid)
+    return jids
+
+
 def wait_for(async_dir, jid, seconds, liveness=wrapper_liveness, clock=time.time,
              sleep=time.sleep, interval=POLL_INTERVAL, liveness_interval=LIVENESS_INTERVAL):
     """Wait up to ``seconds`` for job ``jid`` to leave the running state.
@@ -106,6 +125,46 @@ def wait_for(async_dir, jid, seconds, liveness=wrapper_liveness, clock=time.time
             checked = clock()
     status['waited'] = round(clock() - start, 3)
     return status
+
+
+def wait_for_all(async_dir, jids, seconds, liveness_for=liveness_snapshot, clock=time.time,
+                 sleep=time.sleep, interval=POLL_INTERVAL, liveness_interval=LIVENESS_INTERVAL):
+    """Wait up to ``seconds`` for every job of ``jids`` to leave the running state.
+
+    As ``wait_for``, for several jobs at once: their files are read every ``interval``
+    seconds, and the liveness of those still running is checked every
+    ``liveness_interval`` with one scan of the process table for all of them. Returns
+    their statuses, in the order of ``jids``.
+    """
+    start = clock()
+    deadline = start + max(0.0, seconds)
+    liveness = liveness_for(jids)
+    statuses = [job_status(async_dir, jid=jid, liveness=liveness) for jid in jids]
+    checked = clock()
+    while True:
+        running = [i for i, status in enumerate(statuses) if status['state'] == RUNNING]
+        now = clock()
+        if not running or now >= deadline:
+            break
+        sleep(min(interval, deadline - now))
+        if clock() - checked >= liveness_interval:
+            liveness = liveness_for([jids[i] for i in running])
+            due = running
+            checked = clock()
+        else:
+            due = [i for i in running if _ended(job_path(async_dir, jids[i]))]
+        for i in due:
+            statuses[i] = job_status(async_dir, jid=jids[i], liveness=liveness)
+    waited = round(clock() - start, 3)
+    for status in statuses:
+        status['waited'] = waited
+    return statuses
+
+
+def _ended(path):
+    """True when the job file at ``path`` is gone or says the job finished."""
+    job = read_job(path)
+    return not job.exists or job.finished
 
 
 def release(async_dir, jid, alias=None):

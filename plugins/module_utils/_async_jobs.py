@@ -17,6 +17,7 @@ import json
 import os
 import re
 import subprocess
+from collections.abc import Mapping, Sequence
 
 ALIAS_PREFIX = 'jid_'
 ALIAS_MAX_LEN = 128
@@ -47,11 +48,12 @@ SUMMARY_KEYS = ('started', 'finished', 'killed', 'pid_missing', 'state', 'ansibl
 STATUS_ARGUMENT_SPEC = dict(
     jid=dict(type='str'),
     alias=dict(type='str'),
+    jobs=dict(type='raw'),
     mode=dict(type='str', default='status', choices=['status', 'cleanup', 'full_cleanup']),
     force=dict(type='bool', default=False),
 )
-STATUS_MUTUALLY_EXCLUSIVE = [('jid', 'alias')]
-STATUS_REQUIRED_ONE_OF = [('jid', 'alias')]
+STATUS_MUTUALLY_EXCLUSIVE = [('jid', 'alias', 'jobs')]
+STATUS_REQUIRED_ONE_OF = [('jid', 'alias', 'jobs')]
 
 ALIAS_ARGUMENT_SPEC = dict(
     alias=dict(type='str', required=True),
@@ -124,6 +126,98 @@ def validate(alias=None, jid=None):
 def jid_prefix(jid):
     """The part of a jid that async_wrapper's command line carries ('j123' of 'j123.42')."""
     return jid.split('.', 1)[0]
+
+
+# The forms of an entry of a ``jobs`` option, as named in its error messages.
+JOB_FORMS = dict(result='a registered async result', jid='a job id', alias='a name',
+                 ref='a dict with jid and/or alias')
+
+
+def job_refs(jobs):
+    """The jobs of a ``jobs`` option as a list of dicts with ``jid`` and/or ``alias``.
+
+    ``jobs`` is a loop's registered result (a dict with ``results``) or a list of one form
+    of entries: registered async results (by their ``ansible_job_id``), job ids, names, or
+    dicts with ``jid`` and/or ``alias``. A string that looks like a job id is a job id.
+    JobError, naming the entry, for anything else, for mixed forms and for duplicates.
+    """
+    if isinstance(jobs, Mapping) and 'results' in jobs:
+        jobs = jobs['results']
+    if isinstance(jobs, (str, bytes)) or not isinstance(jobs, Sequence):
+        raise JobError('jobs must be a list (of job ids, names or registered async results) or '
+                       'a loop\'s registered result, not %s' % _kind(jobs))
+    if not jobs:
+        raise JobError('jobs is empty: give at least one job')
+    refs = []
+    first = None
+    seen = {}
+    for i, entry in enumerate(jobs):
+        form, ref = _job_ref(i, entry)
+        if first is None:
+            first = form
+        elif form != first:
+            raise JobError('jobs[%d] is %s, but jobs[0] is %s: give the jobs in one form'
+                           % (i, JOB_FORMS[form], JOB_FORMS[first]))
+        key = ('jid', ref['jid']) if 'jid' in ref else ('alias', ref['alias'])
+        if key in seen:
+            raise JobError('jobs[%d] is the same job as jobs[%d] (%s %s): give each job once'
+                           % (i, seen[key], 'job id' if key[0] == 'jid' else 'name', key[1]))
+        seen[key] = i
+        refs.append(ref)
+    return refs
+
+
+def _job_ref(i, entry):
+    """(form, ref) of one entry of ``jobs``; JobError naming it when it is none."""
+    if isinstance(entry, Mapping):
+        keys = set(entry)
+        if keys and keys <= set(('jid', 'alias')):
+            ref = dict((k, entry[k]) for k in ('jid', 'alias') if entry.get(k) is not None)
+            if not ref:
+                raise JobError('jobs[%d] gives neither jid nor alias' % i)
+            _check_ref(i, ref)
+            return 'ref', ref
+        jid = entry.get('ansible_job_id')
+        if not jid:
+            why = ' (the task that registered it was skipped)' if entry.get('skipped') else ''
+            raise JobError('jobs[%d] is not an async job result: it has no ansible_job_id%s'
+                           % (i, why))
+        ref = dict(jid=jid)
+        _check_ref(i, ref)
+        return 'result', ref
+    if isinstance(entry, str):
+        if JID_RE.match(entry):
+            return 'jid', dict(jid=entry)
+        ref = dict(alias=entry)
+        _check_ref(i, ref)
+        return 'alias', ref
+    raise JobError('jobs[%d] is %s, not a job id, a name or a registered async result'
+                   % (i, _kind(entry)))
+
+
+def _kind(value):
+    """What ``value`` is, in a message ('a number', not a Python class name, which on the
+    controller may be one of Ansible's tagged types)."""
+    if value is None:
+        return 'null'
+    if isinstance(value, bool):
+        return 'a boolean'
+    if isinstance(value, (int, float)):
+        return 'a number'
+    if isinstance(value, (str, bytes)):
+        return 'a string'
+    if isinstance(value, Mapping):
+        return 'a dict'
+    if isinstance(value, Sequence):
+        return 'a list'
+    return 'a %s' % type(value).__name__
+
+
+def _check_ref(i, ref):
+    for msg in (alias_error(ref['alias']) if 'alias' in ref else None,
+                jid_error(ref['jid']) if 'jid' in ref else None):
+        if msg:
+            raise JobError('jobs[%d]: %s' % (i, msg))
 
 
 # --------------------------------------------------------------------------
@@ -321,13 +415,33 @@ def _read_small(path):
         os.close(fd)
 
 
+def _wrapper_prefix(args, prefixes):
+    """The prefix of ``prefixes`` that async_wrapper's argument list ``args`` is for, or None."""
+    if not any(arg.endswith('async_wrapper.py') for arg in args):
+        return None
+    for arg in args:
+        if arg in prefixes:
+            return arg
+    return None
+
+
 def scan_proc(prefix, proc='/proc'):
-    """Look for the wrapper in ``/proc``.
+    """Look for the wrapper of the jid prefix ``prefix`` in ``/proc``.
 
     Returns (pids, complete): the matching pids, and whether every process could
     be inspected (False when some cmdline could not be read for lack of permission).
     """
-    pids = []
+    found, complete = scan_proc_prefixes([prefix], proc)
+    return found.get(prefix, []), complete
+
+
+def scan_proc_prefixes(prefixes, proc='/proc'):
+    """Look for the wrappers of several jid prefixes in one pass over ``/proc``.
+
+    Returns ({prefix: sorted pids}, complete), with only the prefixes found.
+    """
+    prefixes = frozenset(prefixes)
+    found = {}
     complete = True
     for name in os.listdir(proc):
         if not name.isdigit():
@@ -341,10 +455,10 @@ def scan_proc(prefix, proc='/proc'):
         # Most processes are not wrappers: skip them before decoding and splitting.
         if WRAPPER_MARK not in raw:
             continue
-        args = raw.decode('utf-8', 'replace').split('\0')
-        if is_wrapper_cmdline(args, prefix):
-            pids.append(int(name))
-    return sorted(pids), complete
+        prefix = _wrapper_prefix(raw.decode('utf-8', 'replace').split('\0'), prefixes)
+        if prefix is not None:
+            found.setdefault(prefix, []).append(int(name))
+    return dict((k, sorted(v)) for k, v in found.items()), complete
 
 
 def ps_env():
@@ -359,13 +473,22 @@ def scan_ps(prefix):
     Arguments are split on white space, which is enough to spot the wrapper path
     and the prefix (neither contains spaces in paths Ansible generates).
     """
+    found, complete = scan_ps_prefixes([prefix])
+    return found.get(prefix, []), complete
+
+
+def scan_ps_prefixes(prefixes):
+    """``scan_proc_prefixes`` from ``ps`` output."""
+    prefixes = frozenset(prefixes)
     out = subprocess.check_output(['ps', '-A', '-o', 'pid=', '-o', 'args='], env=ps_env())
-    pids = []
+    found = {}
     for line in out.decode('utf-8', 'replace').splitlines():
         fields = line.split()
-        if len(fields) > 1 and fields[0].isdigit() and is_wrapper_cmdline(fields[1:], prefix):
-            pids.append(int(fields[0]))
-    return sorted(pids), True
+        if len(fields) > 1 and fields[0].isdigit():
+            prefix = _wrapper_prefix(fields[1:], prefixes)
+            if prefix is not None:
+                found.setdefault(prefix, []).append(int(fields[0]))
+    return dict((k, sorted(v)) for k, v in found.items()), True
 
 
 def wrapper_liveness(jid, proc='/proc', owner_uid=None):
@@ -374,24 +497,44 @@ def wrapper_liveness(jid, proc='/proc', owner_uid=None):
     Returns (alive, pids, why): ``alive`` is True, False, or None when it cannot
     be determined (``why`` then says why).
     """
-    prefix = jid_prefix(jid)
+    return liveness_snapshot([jid], proc)(jid, owner_uid=owner_uid)
+
+
+def liveness_snapshot(jids, proc='/proc'):
+    """One scan of the process table for the wrappers of all ``jids``; returns a liveness
+    callable (like ``wrapper_liveness``) that answers for those jids from that scan."""
+    prefixes = dict((jid, jid_prefix(jid)) for jid in jids)
+    error = None
+    has_proc = os.path.isdir(os.path.join(proc, 'self'))
     try:
-        if os.path.isdir(os.path.join(proc, 'self')):
-            pids, complete = scan_proc(prefix, proc)
-            if not pids and complete and _proc_hidden(proc):
-                euid = os.geteuid()
-                if euid != 0 and owner_uid is not None and owner_uid != euid:
-                    complete = False
+        if has_proc:
+            found, complete = scan_proc_prefixes(prefixes.values(), proc)
         else:
-            pids, complete = scan_ps(prefix)
+            found, complete = scan_ps_prefixes(prefixes.values())
     except (OSError, subprocess.CalledProcessError) as e:
-        return None, [], 'could not list processes: %s' % e
-    if pids:
-        return True, pids, None
-    if not complete:
-        return None, [], ('could not read every process command line (no permission), '
-                          'so whether the job\'s async_wrapper is alive is unknown')
-    return False, [], None
+        found, complete, error = {}, False, 'could not list processes: %s' % e
+    hidden = []  # read from /proc/mounts once, and only when a wrapper is not found
+
+    def liveness(jid, owner_uid=None):
+        if jid not in prefixes:  # not scanned for: ask on its own
+            return wrapper_liveness(jid, proc, owner_uid=owner_uid)
+        if error:
+            return None, [], error
+        pids = found.get(prefixes[jid], [])
+        if pids:
+            return True, pids, None
+        known = complete
+        if known and has_proc and not hidden:
+            hidden.append(_proc_hidden(proc))
+        if known and has_proc and hidden[0]:
+            euid = os.geteuid()
+            if euid != 0 and owner_uid is not None and owner_uid != euid:
+                known = False
+        if not known:
+            return None, [], ('could not read every process command line (no permission), '
+                              'so whether the job\'s async_wrapper is alive is unknown')
+        return False, [], None
+    return liveness
 
 
 # --------------------------------------------------------------------------
@@ -446,6 +589,42 @@ def job_status(async_dir, jid=None, alias=None, liveness=wrapper_liveness):
     if alias is not None:
         result['ansible_job_alias'] = alias
     return result
+
+
+def ref_name(i, ref):
+    """How an error names entry ``i`` of a ``jobs`` option."""
+    return 'jobs[%d] (%s)' % (i, ', '.join(ref[k] for k in ('alias', 'jid') if k in ref))
+
+
+def ref_jid(async_dir, ref):
+    """The jid of a ref (job_refs): its own, or its name's (None for an absent name)."""
+    if 'jid' in ref:
+        return ref['jid']
+    _link, path = find_alias(async_dir, ref['alias'])
+    return os.path.basename(path) if path is not None else None
+
+
+def job_statuses(async_dir, refs, liveness_for=liveness_snapshot):
+    """The status of each job of ``refs`` (job_refs), in order, as ``job_status`` gives it
+    (by jid when the ref has one, else by name), with one scan of the process table for all.
+    A JobError names the entry it is about."""
+    jids = [None] * len(refs)
+    try:
+        for i, ref in enumerate(refs):
+            jids[i] = ref_jid(async_dir, ref)
+        liveness = liveness_for([j for j in jids if j])
+        statuses = []
+        for i, ref in enumerate(refs):
+            if 'jid' in ref:
+                status = job_status(async_dir, jid=ref['jid'], liveness=liveness)
+                if 'alias' in ref:
+                    status['ansible_job_alias'] = ref['alias']
+            else:
+                status = job_status(async_dir, alias=ref['alias'], liveness=liveness)
+            statuses.append(status)
+    except JobError as e:
+        raise JobError('%s: %s' % (ref_name(i, refs[i]), e.msg), **e.result)
+    return statuses
 
 
 def describe(job, jid, alive):

@@ -32,14 +32,29 @@ options:
   jid:
     description:
       - The job id, as returned by an async task in C(ansible_job_id).
-      - Exactly one of O(jid) and O(alias) is required.
+      - Exactly one of O(jid), O(alias) and O(jobs) is required.
     type: str
   alias:
     description:
       - The name of the job. Letters, digits, C(_), C(-) and C(.), not starting with C(.),
         at most 128 characters.
-      - Exactly one of O(jid) and O(alias) is required.
+      - Exactly one of O(jid), O(alias) and O(jobs) is required.
     type: str
+  jobs:
+    description:
+      - Several jobs, reported (or cleaned up, with O(mode)) in one task and one module run,
+        with one scan of the process table for all of them.
+      - A loop's registered result (of an C(async)/C(poll=0) task or of
+        M(asyncjobs.named.async_task)), a list of registered results, a list of job ids or
+        a list of names; or the name of a variable that holds one of these. A string that
+        looks like a job id (C(j123456789012.4242)) is a job id. Dicts with C(jid) and/or
+        C(alias) are read too.
+      - The entries must be of one form, and each job given once; anything else, or a job
+        id that is not found, fails the task with a message that names the entry, and
+        nothing is cleaned up.
+      - The task returns RV(results), one entry per job in the same order, and fails when
+        any job failed, naming each.
+    type: raw
   mode:
     description:
       - V(status) reports the job's status.
@@ -135,6 +150,18 @@ EXAMPLES = r'''
   retries: 100
   delay: 10
 
+- name: Start three jobs
+  ansible.builtin.command: /usr/local/bin/backup {{ item }}
+  async: 3600
+  poll: 0
+  loop: [users, orders, billing]
+  register: backups
+
+- name: The status of all three, in one task
+  asyncjobs.named.async_status_id:
+    jobs: "{{ backups }}"
+  register: backup_status
+
 - name: Remove the job file and every name pointing at it
   asyncjobs.named.async_status_id:
     jid: '{{ async_task_obj.ansible_job_id }}'
@@ -144,12 +171,12 @@ EXAMPLES = r'''
 RETURN = r'''
 started:
   description: Whether the job has started (false only when it is absent).
-  returned: always
+  returned: unless O(jobs) is given
   type: bool
   sample: true
 finished:
   description: Whether the job has finished (true for every state but running and absent).
-  returned: always
+  returned: unless O(jobs) is given
   type: bool
   sample: false
 state:
@@ -161,23 +188,23 @@ state:
     - V(timed_out) - killed by async_wrapper at the C(async) time limit.
     - V(killed) - stopped by M(asyncjobs.named.async_kill) or anything that wrote C(killed) into the file.
     - V(orphaned) - never finished and its wrapper is gone (killed, crashed, or the host rebooted).
-  returned: always
+  returned: unless O(jobs) is given
   type: str
   choices: [absent, running, succeeded, failed, timed_out, killed, orphaned]
   sample: running
 killed:
   description: Whether the job was killed.
-  returned: always
+  returned: unless O(jobs) is given
   type: bool
   sample: false
 pid_missing:
   description: True when the job is unfinished but its async_wrapper process is gone (RV(state=orphaned)).
-  returned: always
+  returned: unless O(jobs) is given
   type: bool
   sample: false
 ansible_job_id:
   description: The job id; null when looked up by an alias that does not exist.
-  returned: always
+  returned: unless O(jobs) is given
   type: str
   sample: j360874038559.4169
 ansible_job_alias:
@@ -187,7 +214,7 @@ ansible_job_alias:
   sample: blah
 results_file:
   description: Path of the job's state file; null when looked up by an alias that does not exist.
-  returned: always
+  returned: unless O(jobs) is given
   type: str
   sample: /home/user/.ansible_async/j360874038559.4169
 erased:
@@ -195,36 +222,48 @@ erased:
     - What was removed (in check mode, what would be).
     - With O(mode=cleanup) by O(jid) it is the job file's path, a string, as
       M(ansible.builtin.async_status) returns it; otherwise a list of paths.
-  returned: when O(mode) is V(cleanup) or V(full_cleanup)
+  returned: when O(mode) is V(cleanup) or V(full_cleanup), unless O(jobs) is given
   type: raw
   sample: [/home/user/.ansible_async/jid_blah]
 stdout:
   description: The job's standard output, when it has any; empty otherwise.
-  returned: always
+  returned: unless O(jobs) is given
   type: str
   sample: Hello
 stderr:
   description: The job's standard error, when it has any; empty otherwise.
-  returned: always
+  returned: unless O(jobs) is given
   type: str
   sample: ''
 stdout_lines:
   description: RV(stdout) split into lines.
-  returned: always
+  returned: unless O(jobs) is given
   type: list
   elements: str
   sample: [Hello]
 stderr_lines:
   description: RV(stderr) split into lines.
-  returned: always
+  returned: unless O(jobs) is given
   type: list
   elements: str
   sample: []
 msg:
-  description: Why the job is orphaned, or the job's own message.
+  description:
+    - Why the job is orphaned, or the job's own message.
+    - With O(jobs), when any failed, which ones - C(2 of 5 jobs failed) followed by each
+      job's id (and name) and message.
   returned: when the job is orphaned, or its result has one
   type: str
   sample: 'job j1.2 never finished: its async_wrapper process is gone (killed, crashed or the host rebooted); its result is lost'
+results:
+  description:
+    - With O(jobs), one entry per job, in the order of O(jobs), each what a call for that job
+      alone returns (RV(state), RV(ansible_job_id), RV(erased) in the clean-up modes, the
+      job's own result, ...).
+  returned: when O(jobs) is given
+  type: list
+  elements: dict
+  sample: [{ansible_job_id: j360874038559.4169, state: running, started: true, finished: false}]
 '''
 
 import traceback
@@ -232,12 +271,28 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
     STATUS_ARGUMENT_SPEC, STATUS_MUTUALLY_EXCLUSIVE, STATUS_REQUIRED_ONE_OF,
-    PRIVATE_ARGUMENT_SPEC, JobError, job_status, require_async_dir, validate)
+    PRIVATE_ARGUMENT_SPEC, JobError, job_refs, job_status, job_statuses, require_async_dir,
+    validate)
+
+
+def run_many(async_dir, params, check_mode):
+    """The status (or clean-up) of every job of ``jobs``; ``results`` in their order."""
+    refs = job_refs(params['jobs'])
+    if params['mode'] == 'status':
+        results = job_statuses(async_dir, refs)
+    else:
+        from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
+            cleanup_many)
+        results = cleanup_many(async_dir, params['mode'], refs, force=params['force'],
+                               check_mode=check_mode)
+    return dict(results=results, changed=any(bool(r.get('changed')) for r in results))
 
 
 def run(params, check_mode):
-    validate(alias=params['alias'], jid=params['jid'])
     async_dir = require_async_dir(params)
+    if params['jobs'] is not None:
+        return run_many(async_dir, params, check_mode)
+    validate(alias=params['alias'], jid=params['jid'])
     if params['mode'] == 'status':
         return job_status(async_dir, jid=params['jid'], alias=params['alias'])
     # Imported here so that a status poll, the common call, does not load it on the host
@@ -263,6 +318,9 @@ def main():
         module.fail_json(msg='%s: %s' % (type(e).__name__, e), exception=traceback.format_exc())
     for warning in result.pop('warnings', []):
         module.warn(warning)
+    for status in result.get('results', []):
+        for warning in status.pop('warnings', []):
+            module.warn('%s: %s' % (status['ansible_job_id'], warning))
     module.exit_json(**result)
 
 

@@ -26,15 +26,30 @@ description:
 options:
   jid:
     description:
-      - The job id. Exactly one of O(jid), O(alias) and O(job) is required.
+      - The job id. Exactly one of O(jid), O(alias), O(job) and O(jobs) is required.
     type: str
   alias:
     description:
-      - The job's name. Exactly one of O(jid), O(alias) and O(job) is required.
+      - The job's name. Exactly one of O(jid), O(alias), O(job) and O(jobs) is required.
     type: str
   job:
     description:
       - An async task's registered result, or the name of the variable it was registered as.
+    type: raw
+  jobs:
+    description:
+      - Several jobs, waited for together in one task, with one module run per slice for all
+        of them (native M(ansible.builtin.async_status) takes one job id at a time).
+      - A loop's registered result (of an C(async)/C(poll=0) task or of
+        M(asyncjobs.named.async_task)), a list of registered results, a list of job ids or
+        a list of names; or the name of a variable that holds one of these. A string that
+        looks like a job id (C(j123456789012.4242)) is a job id. Dicts with C(jid) and/or
+        C(alias) are read too.
+      - The entries must be of one form, and each job given once; anything else fails the
+        task before anything is waited for, with a message that names the entry.
+      - The task returns RV(results), one entry per job in the same order, and fails when
+        any job failed, naming each.
+      - Exactly one of O(jid), O(alias), O(job) and O(jobs) is required.
     type: raw
   retries:
     description:
@@ -102,12 +117,25 @@ EXAMPLES = r'''
     retries: 720
     delay: 5
   register: migrate_result
+
+- name: Start a migration on every database
+  ansible.builtin.command: /usr/local/bin/migrate {{ item }}
+  async: 3600
+  poll: 0
+  loop: [users, orders, billing]
+  register: migrations
+
+- name: Wait for all three in one task (fails when any failed, naming it)
+  asyncjobs.named.async_wait:
+    jobs: "{{ migrations }}"
+    timeout: 3600
+  register: migrated
 '''
 
 RETURN = r'''
 ansible_job_id:
   description: The job id.
-  returned: always
+  returned: unless O(jobs) is given
   type: str
   sample: j360874038559.4169
 ansible_job_alias:
@@ -117,32 +145,32 @@ ansible_job_alias:
   sample: migrate
 started:
   description: Whether the job started.
-  returned: always
+  returned: unless O(jobs) is given
   type: bool
   sample: true
 finished:
   description: Whether the job finished (false when the budget ran out).
-  returned: always
+  returned: unless O(jobs) is given
   type: bool
   sample: true
 state:
   description: The job's state (see M(asyncjobs.named.async_status_id)).
-  returned: always
+  returned: unless O(jobs) is given
   type: str
   sample: succeeded
 results_file:
   description: The job's state file.
-  returned: always
+  returned: unless O(jobs) is given
   type: str
   sample: /home/user/.ansible_async/j360874038559.4169
 waited:
   description: Seconds this task waited.
-  returned: always
+  returned: unless O(jobs) is given
   type: float
   sample: 10.2
 released:
   description: The names freed by O(cleanup).
-  returned: always
+  returned: unless O(jobs) is given
   type: list
   elements: str
   sample: [/home/user/.ansible_async/jid_migrate]
@@ -153,32 +181,60 @@ rc:
   sample: 0
 stdout:
   description: The job's standard output; empty when it has none.
-  returned: always
+  returned: unless O(jobs) is given
   type: str
   sample: done
 stderr:
   description: The job's standard error; empty when it has none.
-  returned: always
+  returned: unless O(jobs) is given
   type: str
   sample: ''
 msg:
-  description: The job's message, C(Timeout exceeded), or C(Ran out of attempts.) when the budget is spent.
+  description:
+    - The job's message, C(Timeout exceeded), or C(Ran out of attempts.) when the budget is spent.
+    - With O(jobs), when any failed, which ones - C(2 of 5 jobs failed) followed by each
+      job's id (and name) and message.
   returned: when there is one
   type: str
   sample: Ran out of attempts.
+results:
+  description:
+    - With O(jobs), one entry per job, in the order of O(jobs), each what a call for that job
+      alone returns - RV(state), RV(ansible_job_id), RV(waited), RV(released), the job's own
+      result, ... The entry of a job that failed has C(failed=true).
+  returned: when O(jobs) is given
+  type: list
+  elements: dict
+  sample: [{ansible_job_id: j360874038559.4169, state: succeeded, rc: 0, waited: 3.2}]
 '''
 
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
-    PRIVATE_ARGUMENT_SPEC, RUNNING, JobError, require_async_dir, validate)
+    PRIVATE_ARGUMENT_SPEC, RUNNING, JobError, job_refs, require_async_dir, validate)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import (
-    WAIT_ARGUMENT_SPEC, release, resolve, wait_for)
+    WAIT_ARGUMENT_SPEC, release, resolve, resolve_refs, wait_for, wait_for_all)
+
+
+def run_many(async_dir, params, check_mode):
+    """Wait for every job of ``jobs`` in one slice; ``results`` in their order."""
+    refs = job_refs(params['jobs'])
+    jids = resolve_refs(async_dir, refs)
+    statuses = wait_for_all(async_dir, jids, 0 if check_mode else (params['timeout'] or 0))
+    for ref, jid, status in zip(refs, jids, statuses):
+        status['released'] = []
+        if params['cleanup'] and status['state'] != RUNNING and not check_mode:
+            status['released'] = release(async_dir, jid, ref.get('alias'))
+        if 'alias' in ref:
+            status['ansible_job_alias'] = ref['alias']
+    return dict(results=statuses, changed=any(bool(s.get('changed')) for s in statuses))
 
 
 def run(params, check_mode):
     async_dir, alias = require_async_dir(params), params['alias']
+    if params['jobs'] is not None:
+        return run_many(async_dir, params, check_mode)
     validate(alias=alias, jid=params['jid'])
     jid = resolve(async_dir, jid=params['jid'], alias=alias)
     status = wait_for(async_dir, jid, 0 if check_mode else (params['timeout'] or 0))
@@ -193,7 +249,8 @@ def run(params, check_mode):
 def main():
     module = AnsibleModule(
         argument_spec=dict(WAIT_ARGUMENT_SPEC, **PRIVATE_ARGUMENT_SPEC),
-        required_one_of=[('jid', 'alias')],
+        required_one_of=[('jid', 'alias', 'jobs')],
+        mutually_exclusive=[('jid', 'jobs'), ('alias', 'jobs')],
         supports_check_mode=True,
     )
     try:
@@ -204,6 +261,9 @@ def main():
         module.fail_json(msg='%s: %s' % (type(e).__name__, e), exception=traceback.format_exc())
     for warning in result.pop('warnings', []):
         module.warn(warning)
+    for status in result.get('results', []):
+        for warning in status.pop('warnings', []):
+            module.warn('%s: %s' % (status['ansible_job_id'], warning))
     module.exit_json(**result)
 
 

@@ -15,7 +15,7 @@ from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
-    FINISHED_STATES, RUNNING, JobError, validate)
+    FINISHED_STATES, RUNNING, JobError, job_refs, validate)
 
 
 display = Display()
@@ -69,6 +69,41 @@ def job_result(jid, status):
         if key in status and key + '_lines' not in status:
             result[key + '_lines'] = (status[key] or '').splitlines()
     return native_types(result)
+
+
+def _job_name(status, ref):
+    """'j1.2 (build)': a job in a progress line or a message."""
+    alias = status.get('ansible_job_alias') or ref.get('alias')
+    return '%s%s' % (status.get('ansible_job_id'), (' (%s)' % alias) if alias else '')
+
+
+def many_result(results):
+    """The task result for the per-job ``results`` of a ``jobs`` option: changed when any
+    is, failed when any failed, with a message that names each job that failed."""
+    failed = [r for r in results if r.get('failed')]
+    out = dict(results=results, changed=any(bool(r.get('changed')) for r in results))
+    if failed:
+        out.update(failed=True, msg='%d of %d jobs failed: %s' % (
+            len(failed), len(results), '; '.join(
+                '%s: %s' % (_job_name(r, {}), r.get('msg') or 'state %s' % r.get('state'))
+                for r in failed)))
+    return out
+
+
+def jobs_of(jobs, task_vars):
+    """The jobs of a ``jobs`` option (refs of job_refs), checked on the controller; a string
+    is the name of a registered variable, as for ``job``."""
+    if isinstance(jobs, str):
+        if jobs not in task_vars:
+            raise action_fail('jobs: no variable named %r is defined for this host; give a list '
+                              'of job ids, names or registered async results, a loop\'s '
+                              'registered result, or the name of a variable that holds one'
+                              % str(jobs))
+        jobs = task_vars[jobs]
+    try:
+        return job_refs(jobs)
+    except JobError as e:
+        raise action_fail(e.msg)
 
 
 def jid_of(job, task_vars):
@@ -137,31 +172,74 @@ class AsyncJobsAction(ActionBase):
         return merge_hash(result or {}, module_result)
 
     def wait_job(self, task_vars, budget, cleanup, jid=None, alias=None, first=None, began=None):
-        """Wait for a job on the host, one slice per module run, until it is done or
+        """Wait for one job on the host, one slice per module run, until it is done or
         ``budget`` seconds (None: no limit) are spent. Returns the task result.
 
         ``first`` is the job's status after a first slice already waited (by async_task's
         start, since ``began``); the slices go on from there."""
-        start = time.time() if began is None else began
-        host = (task_vars or {}).get('inventory_hostname', '')
-        status = first
-        while status is None or status.get('state') == RUNNING:
-            if status is not None:  # a slice ended with the job still running
-                spent = time.time() - start
-                if self._task.check_mode:
-                    break
-                if budget is not None and spent >= budget:
-                    status.update(failed=True, msg='Ran out of attempts.')
-                    break
-                display.v('%s: job %s%s still running after %.0f s%s' % (
-                    host, jid, (' (%s)' % alias) if alias else '', spent,
-                    '' if budget is None else ' of %.0f s' % budget))
-            remaining = None if budget is None else max(0.0, budget - (time.time() - start))
-            slice_seconds = SLICE_SECONDS if remaining is None else min(SLICE_SECONDS, remaining)
-            status = self.run_module('async_wait', dict(jid=jid, alias=alias, timeout=slice_seconds,
-                                                        cleanup=cleanup), task_vars)
+        ref = dict((k, v) for k, v in (('jid', jid), ('alias', alias)) if v is not None)
+
+        def one_slice(refs, seconds):
+            status = self.run_module('async_wait', dict(refs[0], timeout=seconds, cleanup=cleanup),
+                                     task_vars)
             if status.get('state') not in FINISHED_STATES + (RUNNING,):
                 return status  # the module failed: unknown name or jid, bad input
-            jid = status['ansible_job_id']  # hold on to it, whatever happens to the name
-        status['waited'] = round(time.time() - start, 3)
-        return job_result(jid, status)
+            return [status]
+
+        done = self._wait_slices(task_vars, budget, [ref], one_slice,
+                                 first=None if first is None else [first], began=began)
+        if isinstance(done, Mapping):
+            return done
+        return job_result(done[0]['ansible_job_id'], done[0])
+
+    def wait_jobs(self, task_vars, budget, cleanup, refs):
+        """Wait for several jobs (refs of job_refs) on the host, all in one module run per
+        slice. Returns the task result: ``results`` in the order of ``refs``."""
+        def one_slice(pending, seconds):
+            res = self.run_module('async_wait', dict(jobs=pending, timeout=seconds,
+                                                     cleanup=cleanup), task_vars)
+            return res['results'] if 'results' in res and not res.get('failed') else res
+
+        done = self._wait_slices(task_vars, budget, refs, one_slice)
+        if isinstance(done, Mapping):
+            return done
+        return many_result([job_result(s['ansible_job_id'], s) for s in done])
+
+    def _wait_slices(self, task_vars, budget, refs, one_slice, first=None, began=None):
+        """Run ``one_slice(pending refs, seconds)`` (a module run that waits on the host and
+        returns the statuses of those jobs, or a failed result) until no job of ``refs``
+        runs or ``budget`` is spent. Returns the statuses in the order of ``refs``, each with
+        ``waited`` (seconds until it was seen done), or the failed result.
+
+        Each job is held by the jid first resolved, whatever happens to its name since;
+        ``first`` are statuses from a first slice already waited, since ``began``."""
+        start = time.time() if began is None else began
+        host = (task_vars or {}).get('inventory_hostname', '')
+        refs = list(refs)
+        done = [None] * len(refs)
+        pending = list(range(len(refs)))
+        statuses = first
+        while True:
+            if statuses is not None:  # a slice has ended
+                now = time.time()
+                for i, status in zip(pending, statuses):
+                    refs[i] = dict(refs[i], jid=status['ansible_job_id'])
+                    status['waited'] = round(now - start, 3)
+                    done[i] = status
+                pending = [i for i in pending if done[i]['state'] == RUNNING]
+                if not pending or self._task.check_mode:
+                    break
+                if budget is not None and now - start >= budget:
+                    for i in pending:
+                        done[i].update(failed=True, msg='Ran out of attempts.')
+                    break
+                display.v('%s: %s %s still running after %.0f s%s' % (
+                    host, 'job' if len(pending) == 1 else 'jobs',
+                    ', '.join(_job_name(done[i], refs[i]) for i in pending),
+                    now - start, '' if budget is None else ' of %.0f s' % budget))
+            remaining = None if budget is None else max(0.0, budget - (time.time() - start))
+            seconds = SLICE_SECONDS if remaining is None else min(SLICE_SECONDS, remaining)
+            statuses = one_slice([refs[i] for i in pending], seconds)
+            if isinstance(statuses, Mapping):
+                return statuses
+        return done

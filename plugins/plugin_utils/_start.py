@@ -84,6 +84,7 @@ class OneStepStart:
         self.remote_payload = None
         self.state = 'idle'     # 'ready' once the wrapper's files are in place, then 'fired'
         self.tmpdir = None      # the job's remote tmp dir
+        self.keep_tmp = False   # whether Ansible keeps it (keep_remote_files)
         self.unprivileged = action._is_become_unprivileged()
         self.pipelining = action._is_pipelining_enabled('new')
 
@@ -130,9 +131,9 @@ class OneStepStart:
         action = self.action
         shell = action._connection._shell
         tmpdir = self.tmpdir = shell.tmpdir
-        keep = not action._should_remove_tmp_path(tmpdir)
+        self.keep_tmp = not action._should_remove_tmp_path(tmpdir)
         args = dict(self.claim_args, mode='start', tmpdir=tmpdir,
-                    remove_tmp=not keep and not self.unprivileged,
+                    remove_tmp=not self.keep_tmp and not self.unprivileged,
                     chmod=[] if self.unprivileged else self.deferred + [
                         p for p in async_paths if p not in self.deferred])
         action._update_module_args(CLAIM_MODULE, args, self.task_vars)
@@ -140,6 +141,14 @@ class OneStepStart:
         if not self.pipelining:
             self.remote_payload = shell.join_path(tmpdir, 'AnsiballZ_async_claim.py')
             action._transfer_data(self.remote_payload, self.payload[1])
+
+    def remove_unused_tmpdir(self, result):
+        """Remove the job's tmp dir from the controller when no job was started in it and
+        the module could not remove it (it runs as an unprivileged become user, and the
+        dir belongs to the login user): one more remote command, on that path only."""
+        if (self.tmpdir and not self.keep_tmp and result.get('action') != 'start'
+                and not result.get('tmpdir_removed')):
+            self.action._remove_tmp_path(self.tmpdir, force=True)
 
     # -- running it ---------------------------------------------------------------------------
 

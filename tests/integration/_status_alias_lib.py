@@ -121,20 +121,25 @@ def _check_type(key, doc, value, version, nullable):
 # context (by: 'jid'|'alias', mode, state). A condition the test does not know fails, so
 # that a documentation change is reflected here.
 def _status_conditions(ctx, result):
+    single = not ctx['jobs']
     return {
         'always': True,
+        'unless O(jobs) is given': single,
+        'when O(jobs) is given': not single,
         'when looked up by O(alias)': ctx['by'] == 'alias',
-        'when O(mode) is V(cleanup) or V(full_cleanup)': ctx['mode'] in ('cleanup', 'full_cleanup'),
+        'when O(mode) is V(cleanup) or V(full_cleanup), unless O(jobs) is given': (
+            single and ctx['mode'] in ('cleanup', 'full_cleanup')),
         # "or its result has one" cannot be known from outside: required for orphaned only
         'when the job is orphaned, or its result has one': (
             True if result.get('state') == 'orphaned' else None),
     }
 
 
-def check_status_return(spec, result, version, by, mode='status'):
+def check_status_return(spec, result, version, by, mode='status', jobs=False):
     """Every key async_status_id's RETURN documents is in ``result`` when its
-    ``returned:`` condition holds, with the documented type and choices."""
-    ctx = dict(by=by, mode=mode)
+    ``returned:`` condition holds, with the documented type and choices. With ``jobs``,
+    ``result`` is the task's result for a ``jobs`` list (and ``by`` is not used)."""
+    ctx = dict(by=by, mode=mode, jobs=jobs)
     conditions = _status_conditions(ctx, result)
     absent_job = by == 'alias' and result.get('state') == 'absent'
     for key, doc in spec.items():
@@ -148,6 +153,8 @@ def check_status_return(spec, result, version, by, mode='status'):
         if key in result:
             _check_type(key, doc, result[key], version,
                         nullable=absent_job and key in ('ansible_job_id', 'results_file'))
+    if jobs:
+        return
     if mode in ('cleanup', 'full_cleanup') and 'erased' in result:
         if mode == 'cleanup' and by == 'jid':
             assert isinstance(result['erased'], str), result

@@ -164,28 +164,6 @@ def test_attach_to_running_job(run_playbook, async_dir, test_dirs, ansible_versi
     assert lines(counter) == ['run']
 
 
-def test_concurrent_controllers_start_one_job(start_playbook, async_dir, test_dirs,
-                                              ansible_version, task_keys, out_dir):
-    counter = test_dirs.root / 'counter'
-    runs = [start_playbook('task_once.yml',
-                           extra_vars={'counter': str(counter), 'tag': str(i), 'job_seconds': 6})
-            for i in range(4)]
-    for run in runs:
-        assert run.wait(240) == 0, run.describe()
-    assert lines(counter) == ['run']
-    results = [json.loads((out_dir / ('result-%d.json' % i)).read_text(encoding='utf-8'))
-               for i in range(4)]
-    jids = set(res['ansible_job_id'] for res in results)
-    assert len(jids) == 1, results
-    for res in results:
-        assert_always(res, task_keys)
-        assert res['stdout'] == 'job-output' and res['rc'] == 0 and res['state'] == 'succeeded'
-    assert sorted(res['attached'] for res in results) == [False, True, True, True]
-    assert alias_target(async_dir, 'once') is None
-    for run in runs:
-        assert RETRYING not in run.output()
-
-
 def test_controller_killed_mid_wait_rerun_attaches(start_playbook, run_playbook, async_dir,
                                                    test_dirs, ansible_version, task_keys):
     counter = test_dirs.root / 'counter'

@@ -190,9 +190,9 @@ def test_bad_input(run_playbook, async_dir):
     wait_bad, kill_bad = r.load('wait_bad'), r.load('kill_bad')
     jid_help = 'a job id looks like "j123456789012.4242" (optional "j", digits, ".", digits)'
     expected_wait = {
-        'nothing': 'one of the following is required: jid, alias, job',
-        'jid_and_alias': 'parameters are mutually exclusive: jid|alias|job',
-        'job_and_jid': 'parameters are mutually exclusive: jid|alias|job',
+        'nothing': 'one of the following is required: jid, alias, job, jobs',
+        'jid_and_alias': 'parameters are mutually exclusive: jid|alias|job|jobs',
+        'job_and_jid': 'parameters are mutually exclusive: jid|alias|job|jobs',
         'timeout_and_retries': 'parameters are mutually exclusive: timeout|retries',
         'bad_alias': "invalid alias 'a/b': use only %s" % ALIAS_HELP,
         'bad_jid': "invalid jid '12345': %s" % jid_help,

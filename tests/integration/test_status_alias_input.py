@@ -50,10 +50,10 @@ def test_bad_input_changes_nothing(run_playbook, async_dir, test_dirs):
         for mode in ('status', 'cleanup', 'full_cleanup'):
             status_cases.append((dict(jid=jid, mode=mode, force=True), bad_jid(jid)))
     status_cases += [
-        (dict(jid=JOB, alias='good'), 'parameters are mutually exclusive: jid|alias'),
-        (dict(jid=JOB, alias='good', mode='full_cleanup'), 'parameters are mutually exclusive: jid|alias'),
-        (dict(), 'one of the following is required: jid, alias'),
-        (dict(mode='full_cleanup', force=True), 'one of the following is required: jid, alias'),
+        (dict(jid=JOB, alias='good'), 'parameters are mutually exclusive: jid|alias|jobs'),
+        (dict(jid=JOB, alias='good', mode='full_cleanup'), 'parameters are mutually exclusive: jid|alias|jobs'),
+        (dict(), 'one of the following is required: jid, alias, jobs'),
+        (dict(mode='full_cleanup', force=True), 'one of the following is required: jid, alias, jobs'),
         (dict(alias='good', mode='bogus'),
          'value of mode must be one of: status, cleanup, full_cleanup, got: bogus'),
         (dict(jid=JOB, mode='delete'),

@@ -1,0 +1,221 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""async_task's one-step start (plugins/plugin_utils/_start.py) with real ansible-playbook runs.
+
+* What each task costs on the wire: remote commands (``EXEC`` lines at -vvv) and file
+  transfers (``PUT``) per task, ours beside native's in the same run, with pipelining on,
+  locally and over SSH with become to an unprivileged user.
+* A run that died between the claim and the naming: the next run finds the job by the
+  claim's jid prefix (running, or finished since) and starts nothing; a claim whose job
+  never started is dropped and the job starts.
+* 20 controllers at once on one name, locally and over SSH: exactly one job.
+* The attach path leaves no remote tmp dir behind (the module removes the one made for
+  the job it did not start; with an unprivileged become user the controller does).
+"""
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import uuid
+
+import pytest
+
+from _async_task_lib import (alias_target, background_starter, job_file, lines, wait_for,
+                             wrapper_processes)
+
+
+@pytest.fixture
+def start_playbook(request, ansible_playbook, installed_collection, session_dir, test_dirs):
+    """ansible-playbook in the background: see _async_task_lib.background_starter."""
+    return background_starter(request, ansible_playbook, installed_collection, session_dir,
+                              test_dirs)
+
+
+TASK_RE = re.compile(r'^TASK \[(.*)\] \*+$')
+EXEC_RE = re.compile(r'^<[^>]+> (?:SSH: )?EXEC (?!sftp |scp )')
+PUT_RE = re.compile(r'^<[^>]+> PUT ')
+OURS_RE = re.compile(r'_ASYNCJOBS_NAMED_WRAPPER=')
+
+
+def wire_costs(stdout):
+    """{task name: (remote commands, file transfers, one-step start commands)} of a -vvv run."""
+    costs = {}
+    task = None
+    for line in stdout.splitlines():
+        m = TASK_RE.match(line)
+        if m:
+            task = m.group(1)
+            costs.setdefault(task, [0, 0, 0])
+        elif task is not None and EXEC_RE.match(line):
+            costs[task][0] += 1
+            costs[task][2] += bool(OURS_RE.search(line))
+        elif task is not None and PUT_RE.match(line):
+            costs[task][1] += 1
+    return dict((k, tuple(v)) for k, v in costs.items() if k.startswith('C: '))
+
+
+@pytest.mark.parametrize('where', ['local', 'ssh'])
+def test_remote_commands_per_task(request, where, run_playbook, test_dirs):
+    """With pipelining on: a start costs one command less than native's (the permission
+    fix-up runs on the host), or native's own count with an unprivileged become user (one
+    more for the attach path, which then removes the job's tmp dir from the controller);
+    every other task one command, where native async_status needs two for a ``~`` async
+    dir."""
+    gate = test_dirs.root / 'gate'
+    gate.write_text('', encoding='utf-8')
+    os.chmod(str(gate), 0o644)
+    # A ~ async dir (as the default ~/.ansible_async), of our own, under the job user's home.
+    name = '.ajit-%s' % uuid.uuid4().hex[:10]
+    evars = {'gate': str(gate), 'ansible_async_dir': '~/' + name}
+    if where == 'ssh':
+        target = request.getfixturevalue('ssh_target')
+        home = target.home(target.job_user)
+        evars['as_job_user'] = True
+    else:
+        home = os.path.expanduser('~')
+    async_dir = os.path.join(home, name)
+    request.addfinalizer(lambda: shutil.rmtree(async_dir, ignore_errors=True))
+    try:
+        r = run_playbook('task_remote_commands.yml', inventory=where, extra_vars=evars,
+                         args=('-vvv',), env={'ANSIBLE_PIPELINING': 'True'})
+    finally:
+        gate.unlink()
+    costs = wire_costs(r.stdout)
+    native_start = costs['C: native start']
+    start = costs['C: async_task start']
+    attach = costs['C: async_task attach']
+    quick = costs['C: async_task start and wait (ends within the first slice)']
+    report = json.dumps(costs, indent=1, sort_keys=True)
+    print(report)
+
+    # Transfers: native's two (module, async_wrapper); ours goes on stdin.
+    assert native_start[1] == 2, report
+    assert start[1] == attach[1] == quick[1] == 2, report
+    # One Python process of ours per start, attach or start-and-wait; nothing else runs
+    # our module in those tasks (the wait of a job that ends in the first slice included).
+    assert start[2] == attach[2] == quick[2] == 1, report
+    if where == 'local':
+        assert native_start[0] == 4, report  # echo ~, mkdir, chmod, async_wrapper
+        assert start[0] == attach[0] == quick[0] == 3, report  # echo ~, mkdir, ours
+    else:
+        # become to an unprivileged user: Ansible's own permission fix-up runs
+        assert start[0] == quick[0] == native_start[0], report
+        assert attach[0] == native_start[0] + 1, report  # + removing the job's tmp dir
+    assert costs['C: native status by jid'][0] == 2, report  # echo ~ for the async dir
+    for task in ('C: async_alias', 'C: async_status_id by name', 'C: async_status_id by jid',
+                 'C: async_wait by name (one slice)', 'C: async_kill by name',
+                 'C: async_status_id cleanup by name', 'C: async_kill the native job'):
+        assert costs[task] == (1, 0, 0), (task, report)
+
+    started, attached, quick_res = r.load('started'), r.load('attached'), r.load('quick')
+    assert started['attached'] is False and attached['attached'] is True
+    assert attached['ansible_job_id'] == started['ansible_job_id']
+    assert started['results_file'] == os.path.join(async_dir, started['ansible_job_id'])
+    assert quick_res['state'] == 'succeeded' and quick_res['stdout'] == 'quick'
+    assert quick_res['stdout_lines'] == ['quick']
+
+
+# --- a run that died between the claim and the naming -----------------------------------------
+
+def _write_claim(async_dir, alias, prefix):
+    """The claim a one-step start writes before it runs async_wrapper (then dies)."""
+    with open(os.path.join(async_dir, '.jid_%s.claim' % alias), 'w', encoding='utf-8') as f:
+        json.dump({'token': 'dead-run', 'time': 0, 'pid': 999999999, 'jid_prefix': prefix}, f)
+
+
+@pytest.mark.parametrize('finished,waiting', [(False, False), (False, True), (True, True),
+                                              (True, False)])
+def test_claim_of_a_dead_run_finds_its_job(run_playbook, async_dir, test_dirs, finished,
+                                           waiting):
+    counter = test_dirs.root / 'counter'
+    evars = {'counter': str(counter), 'waiting': waiting, 'job_seconds': 0 if finished else 3}
+    r = run_playbook('task_recover_claim.yml', extra_vars=dict(evars, phase='start'))
+    jid = r.load('orphan')['ansible_job_id']
+    if finished:
+        wait_for(lambda: job_file(async_dir, jid).get('rc') == 0, 30, 'the job to finish')
+    _write_claim(async_dir, 'recovered', jid.split('.')[0])
+
+    r = run_playbook('task_recover_claim.yml', extra_vars=dict(evars, phase='recover'))
+    again = r.load('again')
+    assert again['ansible_job_id'] == jid and again['attached'] is True, again
+    assert again['changed'] is False or waiting
+    assert not os.path.exists(os.path.join(async_dir, '.jid_recovered.claim'))
+    if waiting:
+        assert again['state'] == 'succeeded' and again['stdout'] == 'job-output'
+        assert alias_target(async_dir, 'recovered') is None  # collected: name freed
+    else:
+        assert again['state'] == ('succeeded' if finished else 'running')
+        assert alias_target(async_dir, 'recovered') == jid
+    wait_for(lambda: not wrapper_processes(jid), 30, 'the job to end')
+    assert lines(counter) == ['run']
+
+
+def test_claim_of_a_dead_run_that_started_nothing(run_playbook, async_dir, test_dirs):
+    counter = test_dirs.root / 'counter'
+    os.makedirs(async_dir)
+    _write_claim(async_dir, 'recovered', 'j123456789')
+    r = run_playbook('task_recover_claim.yml', extra_vars={
+        'counter': str(counter), 'waiting': True, 'job_seconds': 0, 'phase': 'recover'})
+    again = r.load('again')
+    assert again['attached'] is False and again['state'] == 'succeeded'
+    assert not again['ansible_job_id'].startswith('j123456789.')
+    assert not os.path.exists(os.path.join(async_dir, '.jid_recovered.claim'))
+    assert lines(counter) == ['run']
+
+
+# --- many controllers on one name -----------------------------------------------------------
+
+@pytest.mark.parametrize('where', ['local', 'ssh'])
+def test_twenty_controllers_start_one_job(request, where, start_playbook, async_dir, test_dirs,
+                                          out_dir):
+    if where == 'ssh':
+        request.getfixturevalue('ssh_target')
+    counter = test_dirs.root / 'counter'
+    n = 20
+    runs = [start_playbook('task_once.yml', inventory=where,
+                           extra_vars={'counter': str(counter), 'tag': str(i), 'job_seconds': 8})
+            for i in range(n)]
+    for run in runs:
+        assert run.wait(300) == 0, run.describe()
+    assert lines(counter) == ['run']
+    results = [json.loads((out_dir / ('result-%d.json' % i)).read_text(encoding='utf-8'))
+               for i in range(n)]
+    assert len(set(res['ansible_job_id'] for res in results)) == 1, results
+    assert sorted(res['attached'] for res in results) == [False] + [True] * (n - 1)
+    for res in results:
+        assert res['stdout'] == 'job-output' and res['state'] == 'succeeded'
+    assert not [name for name in os.listdir(async_dir) if name.endswith('.claim')]
+
+
+# --- the attach path leaves no tmp dir ------------------------------------------------------
+
+@pytest.mark.parametrize('become_to', ['root', 'ajjob'])
+def test_attach_leaves_no_remote_tmp_dir(request, become_to, run_playbook, test_dirs, async_dir,
+                                         ssh_target):
+    """Each start makes a remote tmp dir for the job; when the job is not started (attach)
+    it is removed at once: by the module when it runs as root, by the controller when it
+    runs as an unprivileged become user (the dir is the login user's). Only the running
+    job's own tmp dir is left (its watcher removes it when it ends). Over SSH: on the local
+    connection remote tmp dirs live in the controller's own temp dir, removed at its exit."""
+    remote_tmp = tempfile.mkdtemp(prefix='ajit-rtmp-', dir='/tmp')
+    os.chmod(remote_tmp, 0o1777)
+    request.addfinalizer(lambda: shutil.rmtree(remote_tmp, ignore_errors=True))
+    gate = test_dirs.root / 'gate'
+    gate.write_text('', encoding='utf-8')
+    os.chmod(str(gate), 0o644)
+    # (an unprivileged become user's tmp dirs go to a system tmp dir: this one too)
+    evars = {'gate': str(gate), 'ansible_remote_tmp': remote_tmp, 'become_to': become_to,
+             'ansible_system_tmpdirs': [remote_tmp]}
+    try:
+        r = run_playbook('task_attach_tmp.yml', inventory='ssh', extra_vars=evars)
+        left = sorted(os.listdir(remote_tmp))
+    finally:
+        gate.unlink()
+    jid = r.load('started')['ansible_job_id']
+    assert [a['ansible_job_id'] for a in r.load('attached')] == [jid, jid]
+    assert [a['attached'] for a in r.load('attached')] == [True, True]
+    # The running job's own tmp dir, and nothing of the two attaches.
+    assert len(left) == 1 and left[0].startswith('ansible-tmp-'), left
+    wait_for(lambda: not wrapper_processes(jid), 30, 'the job to end')
