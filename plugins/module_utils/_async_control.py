@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 import signal
 import stat
 import subprocess
@@ -25,7 +24,7 @@ import time
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
     ABSENT, KILLED, RUNNING, JobError, alias_path, find_alias, is_wrapper_cmdline, jid_prefix,
     ps_env, job_path, job_status, read_job, wrapper_liveness, liveness_snapshot, JID_RE,
-    _legacy_alias_links, ref_name,
+    _legacy_alias_links, ref_name, require_async_dir, validate,
     inside_dir, link_target, _read_small, _async_dir_names)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
     atomic_write_json, links_to, set_alias, _remove)
@@ -737,6 +736,7 @@ def remove_job_tmpdir(tmpdir, wrapper_cmd):
                        'async_wrapper command' % tmpdir)
     if os.path.islink(tmpdir):
         raise JobError('refusing to remove %s: it is a symlink' % tmpdir)
+    import shutil  # here: the common path of a start (which starts the job) never needs it
     shutil.rmtree(tmpdir, ignore_errors=True)
     return not os.path.lexists(tmpdir)
 
@@ -791,3 +791,27 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
     status['ansible_job_alias'] = alias
     found['status'] = status
     return found
+
+
+def start_main(args, environ=None):
+    """The start runner's entry point (see plugins/plugin_utils/_start.py): the one-step
+    start with ``args`` (alias, token, waiting, wait, cleanup, tmpdir, remove_tmp, chmod,
+    hold, _async_dir) and the async_wrapper command line from the environment variable
+    WRAPPER_ENV, which the job does not get. Returns the result, failed with a message
+    for bad input."""
+    env = dict(os.environ if environ is None else environ)
+    wrapper_cmd = env.pop(WRAPPER_ENV, None)
+    try:
+        if not wrapper_cmd:
+            raise JobError('the start runner needs the async_wrapper command line in %s'
+                           % WRAPPER_ENV)
+        validate(alias=args['alias'])
+        result = start_named_job(
+            require_async_dir(args), args['alias'], args['token'], args['waiting'], wrapper_cmd,
+            wait=args.get('wait', 0.0), cleanup=args.get('cleanup', True),
+            tmpdir=args.get('tmpdir'), remove_tmp=args.get('remove_tmp', False),
+            chmod=args.get('chmod', ()), env=env, hold=args.get('hold', 0.0))
+    except JobError as e:
+        return dict(e.result, failed=True, msg=e.msg)
+    result['changed'] = result['action'] == 'start'
+    return result

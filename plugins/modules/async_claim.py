@@ -14,16 +14,11 @@ short_description: Host side of async_task's exactly-once start (internal)
 version_added: 0.1.0
 description:
   - Used by the M(asyncjobs.named.async_task) action; playbooks use that instead.
-  - With O(mode=start) (the one-step start) it does all of a start in one process on the
-    host, under an exclusive lock on the name - decide whether to attach to the job found
-    under O(alias) or to start a new one, claim the name, run the async_wrapper command
-    line that the controller passes in the environment variable
-    C(_ASYNCJOBS_NAMED_WRAPPER), name the job, drop the claim - and then reads (with
-    O(waiting), waits up to O(wait) seconds for) the job's status.
   - With O(mode=prepare) it decides, under an exclusive lock on the name, whether to attach
     to the job found under O(alias) or to start a new one; in the second case it claims
     the name with O(token). With O(mode=bind) it names the job just started and drops the
-    claim. These are the steps of a start where the one-step start is not possible.
+    claim. These are the steps of a start where the one-step start (which needs none of
+    this module) is not possible, and O(mode=prepare) is async_task's check mode.
   - A claim whose owner died before starting its job is taken over after 60 seconds. A job
     whose processes carry the claim token in their environment (C(ASYNCJOBS_NAMED_CLAIM))
     is named and attached to at once, even when its starter died before naming it.
@@ -38,10 +33,10 @@ options:
     required: true
   mode:
     description:
-      - V(start), V(prepare), V(bind), or V(abandon) (drop this run's claim when its job
-        could not be started).
+      - V(prepare), V(bind), or V(abandon) (drop this run's claim when its job could not be
+        started).
     type: str
-    choices: [start, prepare, bind, abandon]
+    choices: [prepare, bind, abandon]
     default: prepare
   waiting:
     description:
@@ -54,36 +49,10 @@ options:
     type: str
   hold:
     description:
-      - With O(mode=prepare) or O(mode=start), seconds to wait on the host for another
-        run's fresh claim to resolve.
+      - With O(mode=prepare), seconds to wait on the host for another run's fresh claim to
+        resolve.
     type: float
     default: 0
-  wait:
-    description:
-      - With O(mode=start) and O(waiting), seconds to wait on the host for the job to end.
-    type: float
-    default: 0
-  cleanup:
-    description:
-      - With O(mode=start) and O(waiting), free the job's name once it is done.
-    type: bool
-    default: true
-  tmpdir:
-    description:
-      - With O(mode=start), the remote tmp dir that Ansible made for the job.
-    type: str
-  remove_tmp:
-    description:
-      - With O(mode=start), remove O(tmpdir) when no job is started.
-    type: bool
-    default: false
-  chmod:
-    description:
-      - With O(mode=start), paths in O(tmpdir) (or O(tmpdir) itself) to C(chmod u+rwx)
-        before the job starts, as Ansible's permission fix-up would.
-    type: list
-    elements: str
-    default: []
 author:
   - asyncjobs.named maintainers (@asyncjobs-named)
 extends_documentation_fragment:
@@ -107,30 +76,15 @@ EXAMPLES = r'''
 
 RETURN = r'''
 action:
-  description:
-    - With O(mode=prepare) or O(mode=start), V(attach), V(start) or V(claimed) (another
-      run holds a fresh claim).
-    - With O(mode=start) also V(failed) (async_wrapper did not start the job).
-  returned: when O(mode) is V(prepare) or V(start)
+  description: With O(mode=prepare), V(attach), V(start) or V(claimed) (another run holds a fresh claim).
+  returned: when O(mode=prepare)
   type: str
   sample: start
 status:
-  description:
-    - With O(mode=prepare), the status of the job found under the name.
-    - With O(mode=start), the status of the job attached to or started, after the wait.
-  returned: when O(mode) is V(prepare) or V(start)
+  description: With O(mode=prepare), the status of the job found under the name.
+  returned: when O(mode=prepare)
   type: dict
   sample: {state: absent}
-reply:
-  description: With O(mode=start), what async_wrapper printed when it started the job.
-  returned: when O(mode=start) started a job or failed to
-  type: dict
-  sample: {started: true, finished: false, ansible_job_id: j360874038559.4169}
-tmpdir_removed:
-  description: With O(mode=start), whether O(tmpdir) was removed.
-  returned: when O(mode=start)
-  type: bool
-  sample: false
 recovered_claim:
   description: True when the job was found by the claim of a run that died before naming it.
   returned: when such a job was attached to
@@ -138,7 +92,7 @@ recovered_claim:
   sample: true
 claim_age:
   description: With V(claimed), the age of the other run's claim in seconds.
-  returned: when O(mode) is V(prepare) or V(start) and another run holds a fresh claim
+  returned: when O(mode=prepare) and another run holds a fresh claim
   type: float
   sample: 1.5
 ansible_job_id:
@@ -153,7 +107,6 @@ bound:
   sample: true
 '''
 
-import os
 import time
 import traceback
 
@@ -161,7 +114,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
     PRIVATE_ARGUMENT_SPEC, JobError, require_async_dir, validate)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import (
-    WRAPPER_ENV, abandon, bind, prepare, start_named_job)
+    abandon, bind, prepare)
 
 
 def run(params, check_mode):
@@ -171,8 +124,6 @@ def run(params, check_mode):
         result = abandon(async_dir, alias, token)
         result['changed'] = result['abandoned']
         return result
-    if params['mode'] == 'start':
-        return run_start(async_dir, alias, token, params, check_mode)
     if params['mode'] == 'bind':
         if not params['jid']:
             raise JobError('mode=bind needs jid')
@@ -189,36 +140,15 @@ def run(params, check_mode):
     return result
 
 
-def run_start(async_dir, alias, token, params, check_mode):
-    if check_mode:
-        raise JobError('mode=start does not run in check mode')
-    env = dict(os.environ)
-    wrapper_cmd = env.pop(WRAPPER_ENV, None)
-    if not wrapper_cmd:
-        raise JobError('mode=start needs the async_wrapper command line in %s' % WRAPPER_ENV)
-    result = start_named_job(
-        async_dir, alias, token, params['waiting'], wrapper_cmd, wait=params['wait'],
-        cleanup=params['cleanup'], tmpdir=params['tmpdir'], remove_tmp=params['remove_tmp'],
-        chmod=params['chmod'], env=env, hold=params['hold'])
-    result['changed'] = result['action'] == 'start'
-    return result
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
             alias=dict(type='str', required=True),
             token=dict(type='str', required=True, no_log=False),
-            mode=dict(type='str', default='prepare',
-                      choices=['start', 'prepare', 'bind', 'abandon']),
+            mode=dict(type='str', default='prepare', choices=['prepare', 'bind', 'abandon']),
             waiting=dict(type='bool', default=False),
             jid=dict(type='str'),
             hold=dict(type='float', default=0.0),
-            wait=dict(type='float', default=0.0),
-            cleanup=dict(type='bool', default=True),
-            tmpdir=dict(type='str'),
-            remove_tmp=dict(type='bool', default=False),
-            chmod=dict(type='list', elements='str', default=[]),
             **PRIVATE_ARGUMENT_SPEC
         ),
         supports_check_mode=True,

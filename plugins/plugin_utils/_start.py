@@ -11,34 +11,104 @@ async_wrapper, fixes their permissions and runs one command,
 async_task lets ansible-core do all of that, on every supported version, with two changes
 made here, on this action instance only, while the job is being started:
 
-* the wrapper command is not run as it is: the command run instead is the internal
-  module ``asyncjobs.named.async_claim`` (``mode: start``), piped on stdin when pipelining
-  is on (else transferred next to the job's files), with the wrapper command in the
-  environment variable ``WRAPPER_ENV``. On the host, that one Python process takes the
-  name's lock, decides whether to attach or to start, claims the name, runs the wrapper
-  command exactly as Ansible would have, names the job, and reads (or waits for) its
-  status;
+* the wrapper command is not run as it is. The command run instead is the *start
+  runner*: a small Python program (the collection's host-side module_utils, compressed,
+  with a loader of a few lines and the arguments, see ``runner_source``), piped on stdin
+  when pipelining is on (else transferred next to the job's files), with the wrapper
+  command in the environment variable ``WRAPPER_ENV``. On the host, that one Python
+  process takes the name's lock, decides whether to attach or to start, claims the name,
+  runs the wrapper command exactly as Ansible would have, names the job, and reads (or
+  waits for) its status (``_async_control.start_named_job``). It is not an Ansible module:
+  an AnsiballZ payload would cost a second interpreter start-up with ansible's own
+  module_utils, about as much again as the async_wrapper it runs;
 * the permission fix-up (``chmod u+rwx`` of the tmp dir and its files, one more remote
-  command) is done by that module on the host, unless the task becomes an unprivileged
-  user: then Ansible's own fix-up runs (ACLs and the like), our payload included.
+  command) is done by the runner on the host, unless the task becomes an unprivileged
+  user: then Ansible's own fix-up runs (ACLs and the like), the runner's file included.
 
 So a start costs the commands of a native start minus one; the transfers are native's,
-plus our payload when pipelining is off. Where ansible-core's own ``_execute_module`` is
+plus the runner when pipelining is off. Where ansible-core's own ``_execute_module`` is
 not the one in use (Mitogen for Ansible replaces it), ``one_step_supported`` is false and
 async_task starts in several steps instead.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import os
 import shlex
+import zlib
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_control
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import WRAPPER_ENV
 
-CLAIM_MODULE = 'asyncjobs.named.async_claim'
 WRAPPER_NAME = 'async_wrapper.py'
+RUNNER_NAME = 'asyncjobs_named_start.py'
+PACKAGE = 'ansible_collections.asyncjobs.named.plugins.module_utils'
+
+# The start runner. Python 3.6 compatible: it runs on the target, with the interpreter of
+# the job. Only the standard library and our own module_utils (which use nothing else).
+RUNNER_TEMPLATE = '''\
+import base64, json, sys, traceback, zlib
+SOURCES = json.loads(zlib.decompress(base64.b64decode(%(sources)r)).decode('utf-8'))
+PACKAGE = %(package)r
+ModuleSpec = type(sys.__spec__)  # importlib's, without importing importlib's modules
+
+
+class Loader(object):
+    """Imports the collection's module_utils from SOURCES, and their parent packages."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name in SOURCES or PACKAGE.startswith(name + '.') or name == PACKAGE:
+            return ModuleSpec(name, self, is_package=name not in SOURCES)
+        return None
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        if module.__name__ not in SOURCES:
+            module.__path__ = []
+            return
+        code = compile(SOURCES[module.__name__], '<%%s>' %% module.__name__, 'exec')
+        exec(code, module.__dict__)
+
+
+sys.meta_path.insert(0, Loader())
+try:
+    from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import (
+        start_main)
+    result = start_main(json.loads(%(args)r))
+except Exception as e:
+    result = dict(failed=True, msg='%%s: %%s' %% (type(e).__name__, e),
+                  exception=traceback.format_exc())
+sys.stdout.write(json.dumps(result))
+'''
+
+_sources = None
+
+
+def runner_sources():
+    """{module name: source} of the collection's module_utils, read once per process."""
+    global _sources
+    if _sources is None:
+        directory = os.path.dirname(os.path.abspath(_async_control.__file__))
+        found = {}
+        for name in sorted(os.listdir(directory)):
+            if name.startswith('_async') and name.endswith('.py'):
+                with open(os.path.join(directory, name), encoding='utf-8') as f:
+                    found['%s.%s' % (PACKAGE, name[:-3])] = f.read()
+        _sources = base64.b64encode(zlib.compress(json.dumps(found).encode('utf-8'), 9)).decode()
+    return _sources
+
+
+def runner_source(args):
+    """The start runner's source, with ``args`` (for start_main) in it."""
+    return RUNNER_TEMPLATE % dict(sources=runner_sources(), package=PACKAGE,
+                                  args=json.dumps(args))
 
 
 def one_step_supported(action):
@@ -51,37 +121,22 @@ def one_step_supported(action):
             and not getattr(connection._shell, '_IS_WINDOWS', False))
 
 
-def configure_module(action, name, module_args, task_vars):
-    """(shebang, payload bytes) of module ``name`` with ``module_args`` embedded, on every
-    ansible-core: ``_configure_module`` returns a 4-tuple before 2.19, (bits, path) after."""
-    built = action._configure_module(module_name=name, module_args=module_args,
-                                     task_vars=task_vars)
-    if len(built) == 4:
-        _style, shebang, data, _path = built
-    else:
-        bits, _path = built
-        shebang, data = bits.shebang, bits.b_module_data
-    if isinstance(data, str):
-        data = data.encode('utf-8')
-    return shebang, data
-
-
 class OneStepStart:
     """Start a job with ``action._execute_module(wrap_async=True)``, with the wrapper
-    command replaced by ``async_claim mode=start`` (see the module docstring).
+    command replaced by the start runner (see the module docstring).
 
-    ``claim_args`` are that module's arguments (alias, token, waiting, wait, ...); the
-    tmp dir, the paths to make executable and whether to remove the tmp dir are added
-    here. ``run()`` returns the module's result.
+    ``claim_args`` are the runner's arguments (alias, token, waiting, wait, cleanup, the
+    async dir); the tmp dir, the paths to make executable and whether to remove the tmp
+    dir are added here. ``run()`` returns the runner's result.
     """
 
     def __init__(self, action, task_vars, claim_args):
         self.action = action
         self.task_vars = task_vars
         self.claim_args = dict(claim_args)
-        self.deferred = []      # paths whose chmod u+rwx the module does
-        self.payload = None     # (shebang, bytes) of our module
-        self.remote_payload = None
+        self.deferred = []      # paths whose chmod u+rwx the runner does
+        self.args = None        # the runner's arguments, once the job's files are in place
+        self.remote_runner = None
         self.state = 'idle'     # 'ready' once the wrapper's files are in place, then 'fired'
         self.tmpdir = None      # the job's remote tmp dir
         self.keep_tmp = False   # whether Ansible keeps it (keep_remote_files)
@@ -94,13 +149,13 @@ class OneStepStart:
         paths = [p for p in remote_paths if p]
         is_async = any(p.endswith(WRAPPER_NAME) for p in paths)
         if is_async and self.state == 'idle':
-            self._prepare_payload(paths)
-            if self.remote_payload:
-                paths.append(self.remote_payload)
+            self._prepare(paths)
+            if self.remote_runner:
+                paths.append(self.remote_runner)
         if self.unprivileged or not execute:
             result = self._orig_fixup(paths, remote_user=remote_user, execute=execute)
         else:
-            # chmod u+rwx, as Ansible's fix-up does here, but on the host by our module.
+            # chmod u+rwx, as Ansible's fix-up does here, but on the host by the runner.
             self.deferred.extend(p for p in paths if p not in self.deferred)
             result = paths
         if is_async and self.state == 'idle':
@@ -114,47 +169,51 @@ class OneStepStart:
         if WRAPPER_NAME not in cmd:
             raise AnsibleActionFail('asyncjobs.named: unexpected command where the async_wrapper '
                                     'command was due: %s' % cmd)
-        shebang, data = self.payload
-        env = self.action._compute_environment_string()
-        env = ('%s %s' % (env, '%s=%s' % (WRAPPER_ENV, shlex.quote(cmd)))).strip()
-        new_cmd = self.action._connection._shell.build_module_command(
-            env, shebang, '' if self.pipelining else self.remote_payload).strip()
+        action = self.action
+        # The job's environment for the runner too, so that it expands the async dir
+        # exactly as the wrapper does (HOME included).
+        env = action._compute_environment_string()
+        env = ('%s %s=%s' % (env, WRAPPER_ENV, shlex.quote(cmd))).strip()
+        in_data = None
+        if self.pipelining:
+            in_data = runner_source(self.args).encode('utf-8')
+        # The job's interpreter, as ansible-core puts it in the wrapper command (unquoted:
+        # it may carry arguments), with -S: the runner needs no site-packages.
+        new_cmd = '%s %s -S' % (env, action._used_interpreter.replace('#!', '', 1).strip())
+        if not self.pipelining:
+            new_cmd += ' ' + shlex.quote(self.remote_runner)
         if len(args) >= 2:
-            args = (args[0], data if self.pipelining else None) + tuple(args[2:])
+            args = (args[0], in_data) + tuple(args[2:])
         else:
-            kwargs['in_data'] = data if self.pipelining else None
+            kwargs['in_data'] = in_data
         return self._orig_execute(new_cmd, *args, **kwargs)
 
-    # -- the payload --------------------------------------------------------------------------
-
-    def _prepare_payload(self, async_paths):
+    def _prepare(self, async_paths):
         action = self.action
         shell = action._connection._shell
         tmpdir = self.tmpdir = shell.tmpdir
         self.keep_tmp = not action._should_remove_tmp_path(tmpdir)
-        args = dict(self.claim_args, mode='start', tmpdir=tmpdir,
-                    remove_tmp=not self.keep_tmp and not self.unprivileged,
-                    chmod=[] if self.unprivileged else self.deferred + [
-                        p for p in async_paths if p not in self.deferred])
-        action._update_module_args(CLAIM_MODULE, args, self.task_vars)
-        self.payload = configure_module(action, CLAIM_MODULE, args, self.task_vars)
+        self.args = dict(self.claim_args, tmpdir=tmpdir,
+                         remove_tmp=not self.keep_tmp and not self.unprivileged,
+                         chmod=[] if self.unprivileged else self.deferred + [
+                             p for p in async_paths if p not in self.deferred])
         if not self.pipelining:
-            self.remote_payload = shell.join_path(tmpdir, 'AnsiballZ_async_claim.py')
-            action._transfer_data(self.remote_payload, self.payload[1])
+            self.remote_runner = shell.join_path(tmpdir, RUNNER_NAME)
+            action._transfer_data(self.remote_runner, runner_source(self.args))
+
+    # -- running it ---------------------------------------------------------------------------
 
     def remove_unused_tmpdir(self, result):
         """Remove the job's tmp dir from the controller when no job was started in it and
-        the module could not remove it (it runs as an unprivileged become user, and the
+        the runner could not remove it (it runs as an unprivileged become user, and the
         dir belongs to the login user): one more remote command, on that path only."""
         if (self.tmpdir and not self.keep_tmp and result.get('action') != 'start'
                 and not result.get('tmpdir_removed')):
             self.action._remove_tmp_path(self.tmpdir, force=True)
 
-    # -- running it ---------------------------------------------------------------------------
-
     def run(self, module_call):
-        """Start the task's async job (``action._task.async_val`` is its limit) through
-        async_claim; return async_claim's result. ``module_call()`` gives the job's (module
+        """Start the task's async job (``action._task.async_val`` is its limit) through the
+        start runner; return the runner's result. ``module_call()`` gives the job's (module
         name, module args); it runs with the hooks in place, so that the permission fix-up
         of files it transfers (a script) is deferred to the host too."""
         action = self.action

@@ -528,3 +528,42 @@ def test_start_concurrent_exactly_one_job(tmp_path, async_dir):
     assert name_of(async_dir, 'build') == jid
     assert sorted(n for n in os.listdir(async_dir) if aj.JID_RE.match(n)) == [jid]
     ac.kill(async_dir, jid, 'KILL', grace=0)
+
+
+# --- start_main: the start runner's entry point -----------------------------------------------
+
+def test_start_main_starts_the_job(job_dir, async_dir):
+    env = dict(os.environ, **{ac.WRAPPER_ENV: job_dir.cmd})
+    result = ac.start_main(dict(alias='build', token='tokA', waiting=True, wait=15.0,
+                                _async_dir=async_dir, tmpdir=job_dir.tmpdir, remove_tmp=True,
+                                chmod=[job_dir.module]), environ=env)
+    assert result['action'] == 'start' and result['changed'] is True
+    assert result['status']['state'] == 'succeeded' and result['status']['stdout'] == 'done'
+
+
+def test_start_main_expands_the_async_dir(job_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv('HOME', str(tmp_path))
+    env = dict(os.environ, **{ac.WRAPPER_ENV: job_dir.cmd.replace(
+        'ANSIBLE_ASYNC_DIR=%s' % shlex.quote(job_dir.async_dir), "ANSIBLE_ASYNC_DIR='~/jobs'")})
+    result = ac.start_main(dict(alias='build', token='tokA', waiting=True, wait=15.0,
+                                _async_dir='~/jobs'), environ=env)
+    jid = result['ansible_job_id']
+    # the runner and async_wrapper agree on the dir: ~ of the same user
+    assert result['status']['results_file'] == str(tmp_path / 'jobs' / jid)
+    assert (tmp_path / 'jobs' / jid).is_file()
+
+
+@pytest.mark.parametrize('args,env,msg', [
+    (dict(alias='build', token='t', waiting=False, _async_dir='/x'), {},
+     'the start runner needs the async_wrapper command line in %s' % ac.WRAPPER_ENV),
+    (dict(alias='../x', token='t', waiting=False, _async_dir='/x'), {ac.WRAPPER_ENV: 'true'},
+     'invalid alias \'../x\': use only letters, digits, "_", "-" and ".", not starting with '
+     '".", at most 128 characters'),
+    (dict(alias='build', token='t', waiting=False, _async_dir=''), {ac.WRAPPER_ENV: 'true'},
+     '_async_dir is not set: the action plugin passes it; when running the module alone, '
+     'give it with the other arguments'),
+])
+def test_start_main_bad_input(tmp_path, args, env, msg):
+    result = ac.start_main(args, environ=env)
+    assert result['failed'] is True and result['msg'] == msg
+    assert not os.path.exists('/x')

@@ -44,8 +44,8 @@ def test_argument_specs():
     assert aj.STATUS_ARGUMENT_SPEC['mode']['choices'] == ['status', 'cleanup', 'full_cleanup']
     assert aj.STATUS_ARGUMENT_SPEC['mode']['default'] == 'status'
     assert aj.STATUS_ARGUMENT_SPEC['force'] == dict(type='bool', default=False)
-    assert aj.STATUS_MUTUALLY_EXCLUSIVE == [('jid', 'alias')]
-    assert aj.STATUS_REQUIRED_ONE_OF == [('jid', 'alias')]
+    assert aj.STATUS_MUTUALLY_EXCLUSIVE == [('jid', 'alias', 'jobs')]
+    assert aj.STATUS_REQUIRED_ONE_OF == [('jid', 'alias', 'jobs')]
     assert aj.ALIAS_ARGUMENT_SPEC['alias'] == dict(type='str', required=True)
     assert {'alias', 'jid', 'force'} <= set(aj.ALIAS_ARGUMENT_SPEC)
 
