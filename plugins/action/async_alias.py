@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import ALIAS_ARGUMENT_SPEC
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import ALIAS_SPEC
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
     AsyncJobsAction, jid_of)
 
@@ -16,9 +16,7 @@ class ActionModule(AsyncJobsAction):
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        args = self.validated_args(ALIAS_ARGUMENT_SPEC,
-                                   mutually_exclusive=[('job', 'jid')],
-                                   required_one_of=[('job', 'jid')])
+        args = self.validated_args(ALIAS_SPEC)
         job = args.pop('job')
         if job is not None:
             args['jid'] = jid_of(job, task_vars or {})

@@ -5,10 +5,9 @@
 
 from __future__ import annotations
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import (
-    KILL_ARGUMENT_SPEC, ONE_JOB)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import KILL_SPEC
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
-    AsyncJobsAction, native_types)
+    AsyncJobsAction, action_fail, native_types)
 
 
 class ActionModule(AsyncJobsAction):
@@ -17,8 +16,7 @@ class ActionModule(AsyncJobsAction):
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        args = self.validated_args(KILL_ARGUMENT_SPEC, **ONE_JOB)
+        args = self.validated_args(KILL_SPEC)
         if args['grace'] < 0:
-            result.update(failed=True, msg='grace must be 0 or more, not %s' % args['grace'])
-            return result
+            raise action_fail('grace must be 0 or more, not %s' % args['grace'])
         return native_types(self.run_module('async_kill', args, task_vars, result))

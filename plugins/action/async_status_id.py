@@ -5,8 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
-    STATUS_ARGUMENT_SPEC, STATUS_MUTUALLY_EXCLUSIVE, STATUS_REQUIRED_ONE_OF)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import STATUS_SPEC
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
     AsyncJobsAction, job_result, jobs_of, many_result, native_prefill, native_types)
 
@@ -17,9 +16,7 @@ class ActionModule(AsyncJobsAction):
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
-        args = self.validated_args(STATUS_ARGUMENT_SPEC,
-                                   mutually_exclusive=STATUS_MUTUALLY_EXCLUSIVE,
-                                   required_one_of=STATUS_REQUIRED_ONE_OF)
+        args = self.validated_args(STATUS_SPEC)
         if args['jobs'] is not None:
             refs = jobs_of(args['jobs'], task_vars or {})
             res = self.run_module('async_status_id', dict(args, jobs=refs), task_vars)

@@ -2,7 +2,12 @@
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Action plugin of asyncjobs.named.async_task: start a named job exactly once, or
-attach to it, and optionally wait for it."""
+attach to it, and optionally wait for it.
+
+Only the controller's work is here: finding the module or script, transferring a script,
+starting the job (plugin_utils/_start.py), the steps of a start where that is not
+possible, and waiting. The pure parts are in plugin_utils/_task.py.
+"""
 
 from __future__ import annotations
 
@@ -10,50 +15,18 @@ import shlex
 import time
 import uuid
 
-from ansible.errors import AnsibleActionFail, AnsibleError
+from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import (
-    CLAIM_ENV, CLAIM_STALE_AFTER)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import (
+    CLAIM_ENV, CLAIM_STALE_AFTER, SLICE_SECONDS, TASK_SPEC)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
-    SLICE_SECONDS, AsyncJobsAction, action_fail, job_result, native_prefill, native_types,
-    wait_budget)
+    AsyncJobsAction, action_fail, job_result, wait_budget)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._start import (
     OneStepStart, one_step_supported)
-
-COMMAND_OPTIONS = ('chdir', 'executable', 'creates', 'removes', 'stdin', 'stdin_add_newline',
-                   'strip_empty_ends')
-FORMS = ('shell', 'cmd', 'argv', 'script', 'module')
-# Modules whose action plugin adds nothing that matters to a plain async run.
-PLAIN_ACTION_MODULES = ('ansible.builtin.command', 'ansible.legacy.command')
-
-ARGUMENT_SPEC = {
-    'alias': dict(type='str', required=True),
-    # The job's time limit in seconds, as the task keyword async means it.
-    'async': dict(type='int', required=True),
-    'shell': dict(type='str'),
-    'cmd': dict(type='str'),
-    'argv': dict(type='list', elements='str'),
-    'script': dict(type='str'),
-    'module': dict(type='str'),
-    'module_args': dict(type='dict'),
-    'chdir': dict(type='path'),
-    'executable': dict(type='path'),
-    'creates': dict(type='path'),
-    'removes': dict(type='path'),
-    'stdin': dict(type='str'),
-    'stdin_add_newline': dict(type='bool', default=True),
-    'strip_empty_ends': dict(type='bool', default=True),
-    'retries': dict(type='int'),
-    'delay': dict(type='float', default=5.0),
-    'timeout': dict(type='float'),
-    'cleanup': dict(type='bool', default=True),
-}
-CONSTRAINTS = dict(
-    mutually_exclusive=[FORMS, ('timeout', 'retries')],
-    required_one_of=[FORMS],
-    required_by=dict(module_args='module'),
-)
+from ansible_collections.asyncjobs.named.plugins.plugin_utils._task import (
+    PLAIN_ACTION_MODULES, check_mode_result, module_call, option_error, start_failure,
+    task_result)
 
 
 class ActionModule(AsyncJobsAction):
@@ -63,17 +36,10 @@ class ActionModule(AsyncJobsAction):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         task_vars = task_vars or {}
-        args = self.validated_args(ARGUMENT_SPEC, **CONSTRAINTS)
-        if args['async'] <= 0:
-            raise AnsibleActionFail('async must be a positive number of seconds (the job\'s '
-                                    'time limit), not %s' % args['async'])
-        if args['module'] is not None:
-            given = [o for o in COMMAND_OPTIONS if args[o] is not None
-                     and o not in ('stdin_add_newline', 'strip_empty_ends')]
-            if given:
-                raise AnsibleActionFail('%s %s only to shell, cmd, argv and script; give a '
-                                        'module its options in module_args'
-                                        % (', '.join(given), 'applies' if len(given) == 1 else 'apply'))
+        args = self.validated_args(TASK_SPEC)
+        error = option_error(args)
+        if error:
+            raise action_fail(error)
         budget = wait_budget(args)
         waiting = budget is not None
         alias = args['alias']
@@ -81,58 +47,59 @@ class ActionModule(AsyncJobsAction):
         # Refuse what cannot be run before the name is claimed (and in check mode too).
         job = dict(module=None, script=None)
         if args['module'] is not None:
-            job['module'] = self._plain_module(args['module'], task_vars)
+            job['module'] = self._plain_module(args['module'])
         if args['script'] is not None:
             job['script'] = self._find_script(args['script'])
 
         if self._task.check_mode:
             found = self._prepare(alias, token, waiting, task_vars)
-            return self._check_mode_result(result, found, alias)
+            result.update(check_mode_result(found, alias))
+            return result
         began = time.time()
         if one_step_supported(self):
             first = self._start_one_step(args, job, token, budget, task_vars)
         else:
             first = self._start_in_steps(args, job, token, waiting, task_vars)
         if first.get('failed'):
-            return merge(result, first, alias=alias, attached=False)
+            return task_result(result, first, alias=alias, attached=False)
         attached = first['action'] == 'attach'
         status = first['status']
         jid = first['ansible_job_id']
         if not waiting:
             status.pop('changed', None)
-            return merge(result, job_result(jid, status), alias=alias, attached=attached,
-                         changed=not attached)
+            return task_result(result, job_result(jid, status), alias=alias, attached=attached,
+                               changed=not attached)
         waited = self.wait_job(task_vars, budget, args['cleanup'], jid=jid, alias=alias,
                                first=status, began=began)
-        return merge(result, waited, alias=alias, attached=attached)
+        return task_result(result, waited, alias=alias, attached=attached)
+
+    # -- the two ways to start ---------------------------------------------------------
 
     def _start_one_step(self, args, job, token, budget, task_vars):
         """Attach or start in one remote command (plugin_utils/_start.py); with a wait
         budget, the first slice of the wait happens in that command too.
 
-        Returns async_claim's result (``action`` attach or start, ``status``), or a failed
-        result."""
+        Returns the start runner's result (``action`` attach or start, ``status``), or a
+        failed result."""
         waiting = budget is not None
         deadline = time.time() + CLAIM_STALE_AFTER + 2 * SLICE_SECONDS
         while True:
-            first_slice = min(SLICE_SECONDS, budget) if waiting else 0.0
             claim_args = dict(alias=args['alias'], token=token, waiting=waiting,
-                              wait=first_slice, cleanup=args['cleanup'], _async_dir=self.async_dir(),
+                              wait=min(SLICE_SECONDS, budget) if waiting else 0.0,
+                              cleanup=args['cleanup'], _async_dir=self.async_dir(),
                               hold=max(0.0, min(SLICE_SECONDS, deadline - time.time())))
             starter = OneStepStart(self, task_vars, claim_args)
             found = self._start(args, job, task_vars, starter=starter)
             starter.remove_unused_tmpdir(found)
-            if found.get('failed') or found.get('action') not in ('attach', 'start', 'claimed'):
-                found.setdefault('msg', 'the job could not be started')
-                return dict(found, failed=True)
-            if found['action'] == 'failed':
-                return dict(found['reply'], failed=True)
+            failure = start_failure(found)
+            if failure:
+                return failure
             if found['action'] != 'claimed':
                 return found
             if time.time() >= deadline:
-                raise AnsibleActionFail('another run has been starting the job named %r for %s s '
-                                        'and has not finished; try again later'
-                                        % (args['alias'], found.get('claim_age')))
+                raise action_fail('another run has been starting the job named %r for %s s and '
+                                  'has not finished; try again later'
+                                  % (args['alias'], found.get('claim_age')))
 
     def _start_in_steps(self, args, job, token, waiting, task_vars):
         """Claim (async_claim prepare), start the job through ``_execute_module``, then name
@@ -151,8 +118,8 @@ class ActionModule(AsyncJobsAction):
                 raise
             if started.get('failed') or not started.get('ansible_job_id'):
                 self._claim('abandon', alias, token, task_vars)
-                started.setdefault('msg', 'the job could not be started')
-                return dict(started, failed=True)
+                return dict(started, failed=True,
+                            msg=started.get('msg') or 'the job could not be started')
             jid = started['ansible_job_id']
             self._claim('bind', alias, token, task_vars, jid=jid)
         status = None
@@ -160,13 +127,13 @@ class ActionModule(AsyncJobsAction):
             status = self.run_module('async_status_id', dict(jid=jid), task_vars)
         return dict(action=found['action'], ansible_job_id=jid, status=status)
 
-    # -- steps -------------------------------------------------------------
+    # -- steps ----------------------------------------------------------------------------
 
     def _claim(self, mode, alias, token, task_vars, **extra):
         res = self.run_module('async_claim', dict(alias=alias, token=token, mode=mode, **extra),
                               task_vars)
         if res.get('failed'):
-            raise AnsibleActionFail(res.get('msg', 'async_claim failed'), result=res)
+            raise action_fail(res.get('msg', 'async_claim failed'), result=res)
         return res
 
     def _prepare(self, alias, token, waiting, task_vars):
@@ -178,57 +145,21 @@ class ActionModule(AsyncJobsAction):
             if found['action'] != 'claimed' or self._task.check_mode:
                 return found
             if time.time() >= deadline:
-                raise AnsibleActionFail('another run has been starting the job named %r for %s s '
-                                        'and has not finished; try again later'
-                                        % (alias, found.get('claim_age')))
+                raise action_fail('another run has been starting the job named %r for %s s and '
+                                  'has not finished; try again later'
+                                  % (alias, found.get('claim_age')))
 
-    def _check_mode_result(self, result, found, alias):
-        action = found['action']
-        if action == 'attach':
-            msg = 'would attach to job %s named %r' % (found['ansible_job_id'], alias)
-        elif action == 'start':
-            msg = 'would start a new job named %r' % alias
-        else:
-            msg = 'another run is starting the job named %r; would attach to it' % alias
-        status = found.get('status') or {}
-        # The keys documented as always returned are there in check mode too.
-        result.update(native_prefill(found.get('ansible_job_id')))
-        result.update(changed=action == 'start', msg=msg, ansible_job_alias=alias,
-                      attached=action != 'start', state=status.get('state'),
-                      started=bool(status.get('started')), finished=bool(status.get('finished')),
-                      results_file=status.get('results_file'))
-        return native_types(result)
-
-    def _module_call(self, args, job):
-        """(module name, module args) of the job."""
-        if job['module'] is not None:
-            return job['module'], dict(args['module_args'] or {})
-        margs = dict((o, args[o]) for o in COMMAND_OPTIONS if args[o] is not None)
-        if args['shell'] is not None:
-            margs.update(_raw_params=args['shell'], _uses_shell=True)
-        elif args['cmd'] is not None:
-            margs.update(_raw_params=args['cmd'])
-        elif args['argv'] is not None:
-            margs.update(argv=args['argv'])
-        else:
-            margs.pop('executable', None)
-            argv = self._transfer_script(*job['script'])
-            if args['executable']:
-                argv.insert(0, args['executable'])
-            margs.update(argv=argv)
-        return 'ansible.legacy.command', margs
-
-    def _plain_module(self, name, task_vars):
+    def _plain_module(self, name):
         loader = self._shared_loader_obj
         context = loader.module_loader.find_plugin_with_context(
             name, collection_list=self._task.collections)
         if not context.resolved:
-            raise AnsibleActionFail('module %r was not found' % name)
+            raise action_fail('module %r was not found' % name)
         fqcn = context.resolved_fqcn
         if fqcn not in PLAIN_ACTION_MODULES and (
                 loader.action_loader.has_plugin(fqcn, collection_list=self._task.collections)
                 or loader.action_loader.has_plugin(name, collection_list=self._task.collections)):
-            raise AnsibleActionFail(
+            raise action_fail(
                 'module %r has a controller-side action plugin, which async_task cannot run as '
                 'a job; use shell, cmd, argv or script, or a module without an action plugin'
                 % name)
@@ -241,7 +172,7 @@ class ActionModule(AsyncJobsAction):
         except ValueError as e:
             raise action_fail('script: cannot split %r: %s' % (script, e))
         if not parts:
-            raise AnsibleActionFail('script must name a local script file')
+            raise action_fail('script must name a local script file')
         try:
             source = self._find_needle('files', parts[0])
         except AnsibleError as e:
@@ -256,6 +187,10 @@ class ActionModule(AsyncJobsAction):
         self._fixup_perms2((tmp, remote), execute=True)
         return [remote] + parts[1:]
 
+    def _module_call(self, args, job):
+        script_argv = self._transfer_script(*job['script']) if job['script'] else None
+        return module_call(args, module=job['module'], script_argv=script_argv)
+
     def _start(self, args, job, task_vars, token=None, starter=None):
         """Start the job through Ansible's own async machinery (async_wrapper), in a
         remote tmp dir of its own that the wrapper removes when the job ends; with
@@ -268,9 +203,8 @@ class ActionModule(AsyncJobsAction):
         saved_cleanup = self._cleanup_remote_tmp
         shell.tmpdir = None
         self._task.async_val = args['async']
-        if starter is not None:
-            claim_env = None
-        else:
+        claim_env = None
+        if starter is None:
             # The claim's token, for finding the job if this run dies before naming it.
             claim_env = {CLAIM_ENV: token}
             self._task.environment.append(claim_env)
@@ -286,9 +220,3 @@ class ActionModule(AsyncJobsAction):
             self._task.async_val = saved_async
             shell.tmpdir = saved_tmp
             self._cleanup_remote_tmp = saved_cleanup
-
-
-def merge(result, job_result, alias, attached, **extra):
-    result.update(job_result)
-    result.update(ansible_job_alias=alias, attached=attached, **extra)
-    return result

@@ -5,8 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import (
-    WAIT_ARGUMENT_SPEC)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import WAIT_SPEC
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
     AsyncJobsAction, jid_of, jobs_of, wait_budget)
 
@@ -18,10 +17,7 @@ class ActionModule(AsyncJobsAction):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         task_vars = task_vars or {}
-        args = self.validated_args(WAIT_ARGUMENT_SPEC,
-                                   mutually_exclusive=[('jid', 'alias', 'job', 'jobs'),
-                                                       ('timeout', 'retries')],
-                                   required_one_of=[('jid', 'alias', 'job', 'jobs')])
+        args = self.validated_args(WAIT_SPEC)
         budget = wait_budget(args)
         if args['jobs'] is not None:
             result.update(self.wait_jobs(task_vars, budget, args['cleanup'],

@@ -1,45 +1,36 @@
 # -*- coding: utf-8 -*-
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Changes to the async dir: clean-up, names (alias links) and atomic writes.
+"""Changes to the async dir: the lock of a name, atomic writes, names (alias links),
+clean-up and release. Every removal goes through ``remove_entry``.
 
-Private to the collection. Kept apart from _async_jobs, which holds what a status
-call needs, so that a status poll does not load (compile) this code on the host.
-Runs on the target: Python 3.6 compatible.
+Private to the collection. Runs on the target: Python 3.6 compatible (no f-strings
+with '=', no walrus, no newer stdlib).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import binascii
 import errno
+import fcntl
 import json
 import os
+import time
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
-    ALIAS_PREFIX, RUNNING, JobError, _async_dir_names, _summary, alias_path, find_alias,
-    inside_dir, job_path, job_status, link_target, ref_jid, ref_name, wrapper_liveness)
-
-
-def links_to(async_dir, job_file):
-    """Every alias link in ``async_dir`` (both forms) that points to ``job_file``."""
-    job_file = os.path.normpath(job_file)
-    found = []
-    for name in _async_dir_names(async_dir):
-        if not (name.startswith(ALIAS_PREFIX) or ('.' + ALIAS_PREFIX) in name):
-            continue
-        path = os.path.join(async_dir, name)
-        target = link_target(async_dir, path)
-        # Both are entries of the async dir: the same name is the same job file, even
-        # when one path goes through a symlink to the dir and the other does not.
-        if (target is not None and os.path.basename(target) == os.path.basename(job_file)
-                and inside_dir(async_dir, target)):
-            found.append(path)
-    return sorted(found)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
+    ALIAS_PREFIX, JobError, alias_path, async_dir_names, find_alias, inside_dir, job_path,
+    legacy_alias_links, link_target, ref_jid, ref_name, temp_base, temp_name)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
+    RUNNING, job_status, summary)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
+    wrapper_liveness)
 
 
-def _remove(async_dir, path, check_mode):
+# --------------------------------------------------------------------------
+# Writing and removing entries
+
+def remove_entry(async_dir, path, check_mode):
     """Remove one entry of the async dir (a file or a link itself, never its target)."""
     if not inside_dir(async_dir, path):
         raise JobError('refusing to remove %s: it is outside the async dir %s' % (path, async_dir))
@@ -55,96 +46,16 @@ def _remove(async_dir, path, check_mode):
     return True
 
 
-def _exists(path):
-    return os.path.lexists(path)
-
-
-def cleanup(async_dir, mode, jid=None, alias=None, force=False, check_mode=False,
-            liveness=wrapper_liveness):
-    """Clean up a job.
-
-    ``cleanup`` by alias removes the alias link only; by jid it removes the job
-    file (as native). ``full_cleanup`` removes the job file, its ``.tmp`` and every
-    alias link to it. Removing the name of a running job, or full_cleanup of a
-    running job, needs ``force``. Returns the status result (before cleanup) plus
-    ``erased`` (list of removed paths) and ``changed``.
-    """
-    try:
-        status = job_status(async_dir, jid=jid, alias=alias, liveness=liveness)
-    except JobError as e:
-        # "could not find job": plain cleanup by jid names the path it would have erased,
-        # as native async_status does.
-        if alias is None and mode == 'cleanup' and 'results_file' in e.result:
-            e.result['erased'] = e.result.pop('results_file')
-        raise
-    jid = status['ansible_job_id']
-    running = status['state'] == RUNNING
-    if alias is not None:
-        link, path = find_alias(async_dir, alias)
-    else:
-        link, path = None, job_path(async_dir, jid)
-
-    if running and not force and (alias is not None or mode == 'full_cleanup'):
-        what = 'its alias' if mode == 'cleanup' else 'its job file and aliases'
-        name = (' (alias %r)' % alias) if alias is not None else ''
-        raise JobError('job %s%s is still running; refusing to remove %s, because a re-run '
-                       'would then start a duplicate. Use force: true to remove it anyway.'
-                       % (jid, name, what), **_summary(status))
-
-    if mode == 'cleanup' and alias is not None:
-        victims = [link] if link else []
-    elif mode == 'cleanup':
-        victims = [path]
-    else:
-        victims = []
-        if path is not None:
-            victims = [p for p in (path, path + '.tmp') if _exists(p)]
-            victims.extend(links_to(async_dir, path))
-            if link and link not in victims:
-                victims.append(link)
-
-    erased = [p for p in victims if _remove(async_dir, p, check_mode)]
-    result = _summary(status)
-    result['changed'] = bool(erased)
-    # By jid, plain cleanup is native async_status's: ``erased`` is the path removed.
-    result['erased'] = path if (mode == 'cleanup' and alias is None) else erased
-    return result
-
-
-def cleanup_many(async_dir, mode, refs, force=False, check_mode=False, liveness=wrapper_liveness):
-    """``cleanup`` of every job of ``refs`` (job_refs), in order. All are tried in check mode
-    first, so that a refusal or an unknown job (a JobError naming the entry) changes
-    nothing; so does a job given twice."""
-    seen = {}
-    for i, ref in enumerate(refs):
-        jid = ref_jid(async_dir, ref)
-        if jid is not None and jid in seen:
-            j = seen[jid]
-            raise JobError('%s is the same job as %s: give each job once'
-                           % (ref_name(i, ref), ref_name(j, refs[j])), ansible_job_id=jid)
-        seen[jid] = i
-    for dry in ([True] if check_mode else [True, False]):
-        results = []
-        for i, ref in enumerate(refs):
-            try:
-                result = cleanup(async_dir, mode, jid=ref.get('jid'),
-                                 alias=None if 'jid' in ref else ref['alias'], force=force,
-                                 check_mode=dry, liveness=liveness)
-            except JobError as e:
-                raise JobError('%s: %s' % (ref_name(i, ref), e.msg), **e.result)
-            if 'jid' in ref and 'alias' in ref:
-                result['ansible_job_alias'] = ref['alias']
-            results.append(result)
-    return results
-
-
-def _temp_name(directory, base):
-    return os.path.join(directory, '.%s.%s.tmp' % (base, binascii.hexlify(os.urandom(6)).decode()))
+def temp_files_of(async_dir, base):
+    """Temp files that atomic writes of ``base`` (a job file, a name) left behind when the
+    writer was killed between writing and renaming."""
+    return sorted(os.path.join(async_dir, name) for name in async_dir_names(async_dir)
+                  if temp_base(name) == base)
 
 
 def _atomic_symlink(async_dir, target, link):
     """Point ``link`` at ``target`` with no moment where ``link`` is missing."""
-    tmp = _temp_name(async_dir, os.path.basename(link))
+    tmp = os.path.join(async_dir, temp_name(os.path.basename(link)))
     os.symlink(target, tmp)
     try:
         os.rename(tmp, link)
@@ -155,7 +66,7 @@ def _atomic_symlink(async_dir, target, link):
 
 def atomic_write_json(path, data):
     """Write JSON to ``path`` through a temp file in the same dir and a rename."""
-    tmp = _temp_name(os.path.dirname(path), os.path.basename(path))
+    tmp = os.path.join(os.path.dirname(path), temp_name(os.path.basename(path)))
     try:
         with open(tmp, 'w') as f:
             json.dump(data, f)
@@ -168,6 +79,93 @@ def atomic_write_json(path, data):
         except OSError:
             pass
         raise
+
+
+# --------------------------------------------------------------------------
+# The lock of a name
+
+class alias_lock:
+    """An exclusive flock on ``.jid_<alias>.lock`` in the async dir, so the checks
+    and changes of a name's claim are atomic across processes on this host.
+
+    With ``timeout`` (seconds) it gives up with a JobError when another process holds
+    the lock that long; without, it waits as long as it takes.
+    """
+
+    def __init__(self, async_dir, alias, timeout=None, clock=time.time, sleep=time.sleep):
+        self.path = os.path.join(async_dir, '.jid_%s.lock' % alias)
+        self.async_dir = async_dir
+        self.alias = alias
+        self.timeout = timeout
+        self.clock = clock
+        self.sleep = sleep
+        self.fd = None
+
+    def __enter__(self):
+        if not os.path.isdir(self.async_dir):
+            try:
+                os.makedirs(self.async_dir, 0o700)
+            except OSError as e:
+                if e.errno != errno.EEXIST:
+                    raise
+        # Not inherited by children (the job's processes must not hold the lock).
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, 'O_CLOEXEC', 0), 0o600)
+        try:
+            if self.timeout is None:
+                fcntl.flock(self.fd, fcntl.LOCK_EX)
+            else:
+                self._lock_within(self.timeout)
+        except BaseException:
+            os.close(self.fd)
+            raise
+        return self
+
+    def _lock_within(self, timeout):
+        deadline = self.clock() + timeout
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except (IOError, OSError) as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise
+            if self.clock() >= deadline:
+                raise JobError('another run has held the lock of the name %r (%s) for %d s; '
+                               'try again later' % (self.alias, self.path, timeout),
+                               ansible_job_alias=self.alias)
+            self.sleep(0.05)
+
+    def __exit__(self, *exc):
+        os.close(self.fd)  # releases the lock
+        return False
+
+
+class nolock:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+# --------------------------------------------------------------------------
+# Names
+
+def links_to(async_dir, job_file):
+    """Every alias link in ``async_dir`` (both forms) that points to ``job_file``."""
+    job_file = os.path.normpath(job_file)
+    found = []
+    for name in async_dir_names(async_dir):
+        if not (name.startswith(ALIAS_PREFIX) or ('.' + ALIAS_PREFIX) in name):
+            continue
+        path = os.path.join(async_dir, name)
+        target = link_target(async_dir, path)
+        # Both are entries of the async dir: the same name is the same job file, even
+        # when one path goes through a symlink to the dir and the other does not.
+        if (target is not None and os.path.basename(target) == os.path.basename(job_file)
+                and inside_dir(async_dir, target)):
+            found.append(path)
+    return sorted(found)
 
 
 def set_alias(async_dir, alias, jid, force=False, check_mode=False, liveness=wrapper_liveness):
@@ -199,3 +197,122 @@ def set_alias(async_dir, alias, jid, force=False, check_mode=False, liveness=wra
     if not check_mode:
         _atomic_symlink(async_dir, jid, link)
     return result
+
+
+def names_job(async_dir, link, jid):
+    """True when ``link`` is a link to job ``jid``'s file in the async dir."""
+    target = link_target(async_dir, link)
+    return (target is not None and os.path.basename(target) == jid
+            and inside_dir(async_dir, target))
+
+
+def free_name(async_dir, alias):
+    """Drop the name: ``jid_<alias>`` and any link of the older form ``<jid>.jid_<alias>``,
+    which would otherwise name the old job again once the new job's name is released."""
+    for link in [alias_path(async_dir, alias)] + legacy_alias_links(async_dir, alias):
+        if os.path.islink(link):
+            remove_entry(async_dir, link, check_mode=False)
+
+
+def release(async_dir, jid, alias=None):
+    """Free the names of a finished job whose outcome has been returned.
+
+    By alias: that name, only while it still points to ``jid`` (another run may
+    have given it to a new job meanwhile). Without one: every name of the job.
+    The job file stays. Returns the removed links.
+    """
+    path = os.path.normpath(job_path(async_dir, jid))
+    with alias_lock(async_dir, alias) if alias else nolock():
+        if alias is not None:
+            # The name in both forms, each only while it still points to this job.
+            links = [link for link in [alias_path(async_dir, alias)]
+                     + legacy_alias_links(async_dir, alias)
+                     if names_job(async_dir, link, jid)]
+        else:
+            links = links_to(async_dir, path)
+        for link in links:
+            remove_entry(async_dir, link, check_mode=False)
+    return links
+
+
+# --------------------------------------------------------------------------
+# Clean-up
+
+def cleanup(async_dir, mode, jid=None, alias=None, force=False, check_mode=False,
+            liveness=wrapper_liveness):
+    """Clean up a job.
+
+    ``cleanup`` by alias removes the alias link only; by jid it removes the job
+    file (as native). ``full_cleanup`` removes the job file, its temp files (native's
+    ``.tmp``, and ours of an interrupted atomic write) and every alias link to it. Removing the name of a running job, or full_cleanup of a
+    running job, needs ``force``. Returns the status result (before cleanup) plus
+    ``erased`` (list of removed paths) and ``changed``.
+    """
+    try:
+        status = job_status(async_dir, jid=jid, alias=alias, liveness=liveness)
+    except JobError as e:
+        # "could not find job": plain cleanup by jid names the path it would have erased,
+        # as native async_status does.
+        if alias is None and mode == 'cleanup' and 'results_file' in e.result:
+            e.result['erased'] = e.result.pop('results_file')
+        raise
+    jid = status['ansible_job_id']
+    running = status['state'] == RUNNING
+    if alias is not None:
+        link, path = find_alias(async_dir, alias)
+    else:
+        link, path = None, job_path(async_dir, jid)
+
+    if running and not force and (alias is not None or mode == 'full_cleanup'):
+        what = 'its alias' if mode == 'cleanup' else 'its job file and aliases'
+        name = (' (alias %r)' % alias) if alias is not None else ''
+        raise JobError('job %s%s is still running; refusing to remove %s, because a re-run '
+                       'would then start a duplicate. Use force: true to remove it anyway.'
+                       % (jid, name, what), **summary(status))
+
+    if mode == 'cleanup' and alias is not None:
+        victims = [link] if link else []
+    elif mode == 'cleanup':
+        victims = [path]
+    else:
+        victims = []
+        if path is not None:
+            victims = [p for p in (path, path + '.tmp') if os.path.lexists(p)]
+            victims.extend(temp_files_of(async_dir, os.path.basename(path)))
+            victims.extend(links_to(async_dir, path))
+            if link and link not in victims:
+                victims.append(link)
+
+    erased = [p for p in victims if remove_entry(async_dir, p, check_mode)]
+    result = summary(status)
+    result['changed'] = bool(erased)
+    # By jid, plain cleanup is native async_status's: ``erased`` is the path removed.
+    result['erased'] = path if (mode == 'cleanup' and alias is None) else erased
+    return result
+
+
+def cleanup_many(async_dir, mode, refs, force=False, check_mode=False, liveness=wrapper_liveness):
+    """``cleanup`` of every job of ``refs`` (job_refs), in order. All are tried in check mode
+    first, so that a refusal or an unknown job (a JobError naming the entry) changes
+    nothing; so does a job given twice."""
+    seen = {}
+    for i, ref in enumerate(refs):
+        jid = ref_jid(async_dir, ref)
+        if jid is not None and jid in seen:
+            j = seen[jid]
+            raise JobError('%s is the same job as %s: give each job once'
+                           % (ref_name(i, ref), ref_name(j, refs[j])), ansible_job_id=jid)
+        seen[jid] = i
+    for dry in ([True] if check_mode else [True, False]):
+        results = []
+        for i, ref in enumerate(refs):
+            try:
+                result = cleanup(async_dir, mode, jid=ref.get('jid'),
+                                 alias=None if 'jid' in ref else ref['alias'], force=force,
+                                 check_mode=dry, liveness=liveness)
+            except JobError as e:
+                raise JobError('%s: %s' % (ref_name(i, ref), e.msg), **e.result)
+            if 'jid' in ref and 'alias' in ref:
+                result['ansible_job_alias'] = ref['alias']
+            results.append(result)
+    return results

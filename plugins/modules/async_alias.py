@@ -112,33 +112,24 @@ previous_job_id:
   sample: j98765432101.4242
 '''
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
-    ALIAS_ARGUMENT_SPEC, PRIVATE_ARGUMENT_SPEC, JobError, require_async_dir, validate)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
+    JobError, require_async_dir, validate)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import set_alias
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import ALIAS_SPEC
+
+
+def run(params, check_mode):
+    if not params['jid']:
+        raise JobError('jid is required when the module runs without its action plugin '
+                       '(the action turns job into jid)')
+    validate(alias=params['alias'], jid=params['jid'])
+    return set_alias(require_async_dir(params), params['alias'], params['jid'],
+                     force=params['force'], check_mode=check_mode)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(ALIAS_ARGUMENT_SPEC,
-                           **PRIVATE_ARGUMENT_SPEC),
-        supports_check_mode=True,
-    )
-    p = module.params
-    try:
-        if not p['jid']:
-            raise JobError('jid is required when the module runs without its action plugin '
-                           '(the action turns job into jid)')
-        validate(alias=p['alias'], jid=p['jid'])
-        result = set_alias(require_async_dir(p), p['alias'], p['jid'], force=p['force'],
-                           check_mode=module.check_mode)
-    except JobError as e:
-        module.fail_json(**dict(e.result, msg=e.msg))
-    except Exception as e:  # pylint: disable=broad-except
-        module.fail_json(msg='%s: %s' % (type(e).__name__, e), exception=traceback.format_exc())
-    module.exit_json(**result)
+    run_module(ALIAS_SPEC, run)
 
 
 if __name__ == '__main__':

@@ -107,14 +107,12 @@ bound:
   sample: true
 '''
 
-import time
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
-    PRIVATE_ARGUMENT_SPEC, JobError, require_async_dir, validate)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
+    JobError, require_async_dir, validate)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_claims import (
     abandon, bind, prepare)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import CLAIM_SPEC
 
 
 def run(params, check_mode):
@@ -130,36 +128,14 @@ def run(params, check_mode):
         result = bind(async_dir, alias, token, params['jid'])
         result['changed'] = result['bound']
         return result
-    deadline = time.time() + max(0.0, params['hold'])
-    while True:
-        result = prepare(async_dir, alias, token, params['waiting'], check_mode=check_mode)
-        if result['action'] != 'claimed' or time.time() >= deadline:
-            break
-        time.sleep(0.2)
+    result = prepare(async_dir, alias, token, params['waiting'], check_mode=check_mode,
+                     hold=params['hold'])
     result['changed'] = result['action'] == 'start' and not check_mode
     return result
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            alias=dict(type='str', required=True),
-            token=dict(type='str', required=True, no_log=False),
-            mode=dict(type='str', default='prepare', choices=['prepare', 'bind', 'abandon']),
-            waiting=dict(type='bool', default=False),
-            jid=dict(type='str'),
-            hold=dict(type='float', default=0.0),
-            **PRIVATE_ARGUMENT_SPEC
-        ),
-        supports_check_mode=True,
-    )
-    try:
-        result = run(module.params, module.check_mode)
-    except JobError as e:
-        module.fail_json(**dict(e.result, msg=e.msg))
-    except Exception as e:  # pylint: disable=broad-except
-        module.fail_json(msg='%s: %s' % (type(e).__name__, e), exception=traceback.format_exc())
-    module.exit_json(**result)
+    run_module(CLAIM_SPEC, run)
 
 
 if __name__ == '__main__':

@@ -119,24 +119,29 @@ msg:
   sample: job j360874038559.4169 was killed by asyncjobs.named.async_kill with SIGTERM
 '''
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
-    PRIVATE_ARGUMENT_SPEC, JobError, job_status, require_async_dir, validate)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import (
-    KILL_ARGUMENT_SPEC, ONE_JOB, kill, signal_name, signal_number)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
+    JobError, require_async_dir, validate)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
+    ABSENT, job_status)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_kill import (
+    kill, signal_name, signal_number)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import KILL_SPEC
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_wait import resolve
 
 
 def run(params, check_mode):
-    async_dir, alias, jid = require_async_dir(params), params['alias'], params['jid']
-    validate(alias=alias, jid=jid)
+    async_dir, alias = require_async_dir(params), params['alias']
+    validate(alias=alias, jid=params['jid'])
     number = signal_number(params['signal'])
-    if alias is not None:
-        status = job_status(async_dir, alias=alias)
-        if status['ansible_job_id'] is None or status['state'] == 'absent':
-            return dict(status, changed=False, pids=[], signal=signal_name(number))
-        jid = status['ansible_job_id']
+    try:
+        jid = resolve(async_dir, jid=params['jid'], alias=alias)
+    except JobError as e:
+        if alias is None or e.result.get('state') != ABSENT:
+            raise
+        # A name with no job: nothing to stop (ok, not changed), reported as absent.
+        return dict(job_status(async_dir, alias=alias), changed=False, pids=[],
+                    signal=signal_name(number), job_failed=False)
     result = kill(async_dir, jid, number, params['grace'], check_mode=check_mode)
     if alias is not None:
         result['ansible_job_alias'] = alias
@@ -146,18 +151,7 @@ def run(params, check_mode):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(KILL_ARGUMENT_SPEC, **PRIVATE_ARGUMENT_SPEC),
-        supports_check_mode=True,
-        **ONE_JOB
-    )
-    try:
-        result = run(module.params, module.check_mode)
-    except JobError as e:
-        module.fail_json(**dict(e.result, msg=e.msg))
-    except Exception as e:  # pylint: disable=broad-except
-        module.fail_json(msg='%s: %s' % (type(e).__name__, e), exception=traceback.format_exc())
-    module.exit_json(**result)
+    run_module(KILL_SPEC, run)
 
 
 if __name__ == '__main__':

@@ -266,13 +266,12 @@ results:
   sample: [{ansible_job_id: j360874038559.4169, state: running, started: true, finished: false}]
 '''
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
-    STATUS_ARGUMENT_SPEC, STATUS_MUTUALLY_EXCLUSIVE, STATUS_REQUIRED_ONE_OF,
-    PRIVATE_ARGUMENT_SPEC, JobError, job_refs, job_status, job_statuses, require_async_dir,
-    validate)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
+    job_refs, require_async_dir, validate)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
+    job_status, job_statuses)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import STATUS_SPEC
 
 
 def run_many(async_dir, params, check_mode):
@@ -303,25 +302,7 @@ def run(params, check_mode):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(STATUS_ARGUMENT_SPEC,
-                           **PRIVATE_ARGUMENT_SPEC),
-        mutually_exclusive=STATUS_MUTUALLY_EXCLUSIVE,
-        required_one_of=STATUS_REQUIRED_ONE_OF,
-        supports_check_mode=True,
-    )
-    try:
-        result = run(module.params, module.check_mode)
-    except JobError as e:
-        module.fail_json(**dict(e.result, msg=e.msg))
-    except Exception as e:  # pylint: disable=broad-except
-        module.fail_json(msg='%s: %s' % (type(e).__name__, e), exception=traceback.format_exc())
-    for warning in result.pop('warnings', []):
-        module.warn(warning)
-    for status in result.get('results', []):
-        for warning in status.pop('warnings', []):
-            module.warn('%s: %s' % (status['ansible_job_id'], warning))
-    module.exit_json(**result)
+    run_module(STATUS_SPEC, run)
 
 
 if __name__ == '__main__':

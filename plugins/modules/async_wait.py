@@ -208,13 +208,14 @@ results:
   sample: [{ansible_job_id: j360874038559.4169, state: succeeded, rc: 0, waited: 3.2}]
 '''
 
-import traceback
-
-from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
-    PRIVATE_ARGUMENT_SPEC, RUNNING, JobError, job_refs, require_async_dir, validate)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import (
-    WAIT_ARGUMENT_SPEC, release, resolve, resolve_refs, wait_for, wait_for_all)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
+    job_refs, require_async_dir, validate)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import RUNNING
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import release
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import WAIT_SPEC
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_wait import (
+    resolve, resolve_refs, wait_for, wait_for_all)
 
 
 def run_many(async_dir, params, check_mode):
@@ -247,24 +248,7 @@ def run(params, check_mode):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(WAIT_ARGUMENT_SPEC, **PRIVATE_ARGUMENT_SPEC),
-        required_one_of=[('jid', 'alias', 'jobs')],
-        mutually_exclusive=[('jid', 'jobs'), ('alias', 'jobs')],
-        supports_check_mode=True,
-    )
-    try:
-        result = run(module.params, module.check_mode)
-    except JobError as e:
-        module.fail_json(**dict(e.result, msg=e.msg))
-    except Exception as e:  # pylint: disable=broad-except
-        module.fail_json(msg='%s: %s' % (type(e).__name__, e), exception=traceback.format_exc())
-    for warning in result.pop('warnings', []):
-        module.warn(warning)
-    for status in result.get('results', []):
-        for warning in status.pop('warnings', []):
-            module.warn('%s: %s' % (status['ansible_job_id'], warning))
-    module.exit_json(**result)
+    run_module(WAIT_SPEC, run)
 
 
 if __name__ == '__main__':

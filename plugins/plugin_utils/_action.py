@@ -14,14 +14,14 @@ from ansible.release import __version__ as ansible_version
 from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_jobs import (
-    FINISHED_STATES, RUNNING, JobError, job_refs, validate)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
+    JobError, job_refs, validate)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
+    FINISHED_STATES, RUNNING)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import SLICE_SECONDS
 
 
 display = Display()
-
-# Longest wait inside one module run on the host; the action loops over slices.
-SLICE_SECONDS = 15.0
 
 
 def _core_version():
@@ -32,14 +32,15 @@ def _core_version():
 BOOL_STATES = _core_version() >= (2, 19)
 
 
-def action_fail(msg):
-    """AnsibleActionFail for ``msg``, with no traceback in the task result.
+def action_fail(msg, result=None):
+    """AnsibleActionFail for ``msg`` (and the keys of ``result``), with no traceback in the
+    task result: the one way every action plugin of the collection fails.
 
     Before 2.19, AnsibleActionFail stores ``traceback.format_exc()`` as ``exception``: raised
     while handling a JobError that is a full traceback of it (shown at -vvv, registered with
     the result), and 'NoneType: None' otherwise. The message says it all: drop it.
     """
-    error = AnsibleActionFail(msg)
+    error = AnsibleActionFail(msg, result=result or {})
     if isinstance(getattr(error, 'result', None), dict):
         error.result.pop('exception', None)  # 2.19: a copy, and never a traceback anyway
     return error
@@ -155,8 +156,10 @@ class AsyncJobsAction(ActionBase):
         trip, and our modules and the wrapper agree on the directory by construction."""
         return self.get_shell_option('async_dir', default='~/.ansible_async')
 
-    def validated_args(self, argument_spec, **constraints):
-        _validation, args = self.validate_argument_spec(argument_spec=argument_spec, **constraints)
+    def validated_args(self, spec):
+        """The task's arguments, checked against ``spec`` (the module's ArgumentSpec, which
+        the module checks them against again on the host), and its alias and jid."""
+        _validation, args = self.validate_argument_spec(**spec.validation())
         try:
             validate(alias=args.get('alias'), jid=args.get('jid'))
         except JobError as e:
@@ -180,6 +183,9 @@ class AsyncJobsAction(ActionBase):
         ref = dict((k, v) for k, v in (('jid', jid), ('alias', alias)) if v is not None)
 
         def one_slice(refs, seconds):
+            if len(refs[0]) > 1:
+                # Held by its jid, its name kept for cleanup: a jobs entry takes both.
+                return self._wait_refs(refs, seconds, cleanup, task_vars)
             status = self.run_module('async_wait', dict(refs[0], timeout=seconds, cleanup=cleanup),
                                      task_vars)
             if status.get('state') not in FINISHED_STATES + (RUNNING,):
@@ -195,15 +201,18 @@ class AsyncJobsAction(ActionBase):
     def wait_jobs(self, task_vars, budget, cleanup, refs):
         """Wait for several jobs (refs of job_refs) on the host, all in one module run per
         slice. Returns the task result: ``results`` in the order of ``refs``."""
-        def one_slice(pending, seconds):
-            res = self.run_module('async_wait', dict(jobs=pending, timeout=seconds,
-                                                     cleanup=cleanup), task_vars)
-            return res['results'] if 'results' in res and not res.get('failed') else res
-
-        done = self._wait_slices(task_vars, budget, refs, one_slice)
+        done = self._wait_slices(
+            task_vars, budget, refs,
+            lambda pending, seconds: self._wait_refs(pending, seconds, cleanup, task_vars))
         if isinstance(done, Mapping):
             return done
         return many_result([job_result(s['ansible_job_id'], s) for s in done])
+
+    def _wait_refs(self, refs, seconds, cleanup, task_vars):
+        """One slice of async_wait for ``refs``: their statuses, or the failed result."""
+        res = self.run_module('async_wait', dict(jobs=refs, timeout=seconds, cleanup=cleanup),
+                              task_vars)
+        return res['results'] if 'results' in res and not res.get('failed') else res
 
     def _wait_slices(self, task_vars, budget, refs, one_slice, first=None, began=None):
         """Run ``one_slice(pending refs, seconds)`` (a module run that waits on the host and

@@ -18,7 +18,7 @@ made here, on this action instance only, while the job is being started:
   command in the environment variable ``WRAPPER_ENV``. On the host, that one Python
   process takes the name's lock, decides whether to attach or to start, claims the name,
   runs the wrapper command exactly as Ansible would have, names the job, and reads (or
-  waits for) its status (``_async_control.start_named_job``). It is not an Ansible module:
+  waits for) its status (``_async_start.start_named_job``). It is not an Ansible module:
   an AnsiballZ payload would cost a second interpreter start-up with ansible's own
   module_utils, about as much again as the async_wrapper it runs;
 * the permission fix-up (``chmod u+rwx`` of the tmp dir and its files, one more remote
@@ -39,11 +39,11 @@ import os
 import shlex
 import zlib
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_control
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import WRAPPER_ENV
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import WRAPPER_ENV
+from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import action_fail
 
 WRAPPER_NAME = 'async_wrapper.py'
 RUNNER_NAME = 'asyncjobs_named_start.py'
@@ -79,7 +79,7 @@ class Loader(object):
 
 sys.meta_path.insert(0, Loader())
 try:
-    from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import (
+    from ansible_collections.asyncjobs.named.plugins.module_utils._async_start import (
         start_main)
     result = start_main(json.loads(%(args)r))
 except Exception as e:
@@ -95,7 +95,7 @@ def runner_sources():
     """{module name: source} of the collection's module_utils, read once per process."""
     global _sources
     if _sources is None:
-        directory = os.path.dirname(os.path.abspath(_async_control.__file__))
+        directory = os.path.dirname(os.path.abspath(_async_specs.__file__))
         found = {}
         for name in sorted(os.listdir(directory)):
             if name.startswith('_async') and name.endswith('.py'):
@@ -167,7 +167,7 @@ class OneStepStart:
             return self._orig_execute(cmd, *args, **kwargs)
         self.state = 'fired'
         if WRAPPER_NAME not in cmd:
-            raise AnsibleActionFail('asyncjobs.named: unexpected command where the async_wrapper '
+            raise action_fail('asyncjobs.named: unexpected command where the async_wrapper '
                                     'command was due: %s' % cmd)
         action = self.action
         # The job's environment for the runner too, so that it expands the async dir
@@ -229,6 +229,6 @@ class OneStepStart:
             del action._fixup_perms2
             del action._low_level_execute_command
         if self.state != 'fired':
-            raise AnsibleActionFail('asyncjobs.named: ansible-core did not run the async_wrapper '
+            raise action_fail('asyncjobs.named: ansible-core did not run the async_wrapper '
                                     'command through the one-step start; nothing was started')
         return result

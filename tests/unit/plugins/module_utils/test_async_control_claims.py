@@ -28,9 +28,11 @@ import time
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_control as ac
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as chg
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_claims as claims
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
 
 HAS_PROC = os.path.isdir('/proc/self')
 needs_proc = pytest.mark.skipif(not HAS_PROC, reason='no /proc on this machine')
@@ -62,7 +64,7 @@ def link(async_dir, name, target):
 
 def target(async_dir, alias):
     try:
-        return os.readlink(aj.alias_path(async_dir, alias))
+        return os.readlink(names.alias_path(async_dir, alias))
     except OSError:
         return None
 
@@ -70,12 +72,12 @@ def target(async_dir, alias):
 def write_claim(async_dir, alias, token, when=1000.0, **extra):
     data = dict(token=token, time=when, pid=12345)
     data.update(extra)
-    chg.atomic_write_json(ac.claim_path(async_dir, alias), data)
+    changes.atomic_write_json(claims.claim_path(async_dir, alias), data)
     return data
 
 
 def claim_of(async_dir, alias):
-    path = ac.claim_path(async_dir, alias)
+    path = claims.claim_path(async_dir, alias)
     if not os.path.exists(path):
         return None
     with open(path) as f:
@@ -96,7 +98,7 @@ def noproc(tmp_path, h):
 
 HOLDER = r'''
 import sys
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_control import alias_lock
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import alias_lock
 with alias_lock(sys.argv[1], sys.argv[2]):
     print('locked', flush=True)
     sys.stdin.readline()
@@ -149,7 +151,7 @@ def test_alias_lock_held_by_another_process(async_dir):
 
 
 def test_alias_lock_blocks_another_process(async_dir):
-    with ac.alias_lock(async_dir, 'build'):
+    with changes.alias_lock(async_dir, 'build'):
         p = holder(async_dir, 'build')
         try:
             assert readline(p, 0.5) is None  # it waits for us
@@ -174,7 +176,7 @@ def test_alias_lock_other_name_not_blocked(async_dir):
         done = []
 
         def other():
-            with ac.alias_lock(async_dir, 'deploy'):
+            with changes.alias_lock(async_dir, 'deploy'):
                 done.append(True)
 
         t = threading.Thread(target=other)
@@ -189,7 +191,7 @@ def test_alias_lock_other_name_not_blocked(async_dir):
 
 
 def test_alias_lock_file(async_dir):
-    lock = ac.alias_lock(async_dir, 'build')
+    lock = changes.alias_lock(async_dir, 'build')
     assert lock.path == os.path.join(async_dir, '.jid_build.lock')
     assert lock.fd is None
     with lock as entered:
@@ -208,7 +210,7 @@ def test_alias_lock_file(async_dir):
 
 def test_alias_lock_released_on_error(async_dir):
     with pytest.raises(KeyError):
-        with ac.alias_lock(async_dir, 'build'):
+        with changes.alias_lock(async_dir, 'build'):
             raise KeyError('not swallowed')
     assert try_flock(os.path.join(async_dir, '.jid_build.lock')) is True
 
@@ -218,7 +220,7 @@ def test_alias_lock_creates_async_dir_0700(tmp_path, umask):
     d = str(tmp_path / 'home' / '.ansible_async')
     old = os.umask(umask)
     try:
-        with ac.alias_lock(d, 'build'):
+        with changes.alias_lock(d, 'build'):
             pass
     finally:
         os.umask(old)
@@ -228,7 +230,7 @@ def test_alias_lock_creates_async_dir_0700(tmp_path, umask):
 
 def test_alias_lock_keeps_existing_dir_mode(async_dir):
     os.chmod(async_dir, 0o755)
-    with ac.alias_lock(async_dir, 'build'):
+    with changes.alias_lock(async_dir, 'build'):
         pass
     assert stat.S_IMODE(os.stat(async_dir).st_mode) == 0o755
 
@@ -238,7 +240,7 @@ def test_alias_lock_reuses_existing_lock_file(async_dir):
     with open(path, 'w') as f:
         f.write('left over')
     os.chmod(path, 0o644)
-    with ac.alias_lock(async_dir, 'build'):
+    with changes.alias_lock(async_dir, 'build'):
         assert try_flock(path) is False
     with open(path) as f:
         assert f.read() == 'left over'
@@ -248,21 +250,21 @@ def test_alias_lock_async_dir_is_a_file(tmp_path):
     f = tmp_path / 'file'
     f.write_text('x')
     with pytest.raises(OSError):
-        with ac.alias_lock(str(f), 'build'):
+        with changes.alias_lock(str(f), 'build'):
             pass
 
 
 # --- claim_path / read_claim ---------------------------------------------------------------------
 
 def test_claim_path(async_dir):
-    assert ac.claim_path(async_dir, 'build') == os.path.join(async_dir, '.jid_build.claim')
-    assert ac.claim_path('/a/b', 'x.y-z') == '/a/b/.jid_x.y-z.claim'
+    assert claims.claim_path(async_dir, 'build') == os.path.join(async_dir, '.jid_build.claim')
+    assert claims.claim_path('/a/b', 'x.y-z') == '/a/b/.jid_x.y-z.claim'
 
 
 def test_read_claim(async_dir):
     data = write_claim(async_dir, 'build', 'tok', when=1234.5)
-    assert ac.read_claim(async_dir, 'build') == data
-    assert ac.read_claim(async_dir, 'other') is None
+    assert claims.read_claim(async_dir, 'build') == data
+    assert claims.read_claim(async_dir, 'other') is None
 
 
 @pytest.mark.parametrize('content', [
@@ -270,30 +272,30 @@ def test_read_claim(async_dir):
     '{}', '{"time": 1000, "pid": 1}', '{"Token": "t"}',
 ])
 def test_read_claim_unusable(async_dir, content):
-    with open(ac.claim_path(async_dir, 'build'), 'w') as f:
+    with open(claims.claim_path(async_dir, 'build'), 'w') as f:
         f.write(content)
-    assert ac.read_claim(async_dir, 'build') is None
+    assert claims.read_claim(async_dir, 'build') is None
 
 
 def test_read_claim_token_only(async_dir):
-    with open(ac.claim_path(async_dir, 'build'), 'w') as f:
+    with open(claims.claim_path(async_dir, 'build'), 'w') as f:
         f.write('{"token": "t"}')
-    assert ac.read_claim(async_dir, 'build') == {'token': 't'}
+    assert claims.read_claim(async_dir, 'build') == {'token': 't'}
 
 
 def test_read_claim_missing_dir(tmp_path):
-    assert ac.read_claim(str(tmp_path / 'nowhere'), 'build') is None
+    assert claims.read_claim(str(tmp_path / 'nowhere'), 'build') is None
 
 
 def test_read_claim_is_a_directory(async_dir):
-    os.mkdir(ac.claim_path(async_dir, 'build'))
-    assert ac.read_claim(async_dir, 'build') is None
+    os.mkdir(claims.claim_path(async_dir, 'build'))
+    assert claims.read_claim(async_dir, 'build') is None
 
 
 def test_read_claim_binary(async_dir):
-    with open(ac.claim_path(async_dir, 'build'), 'wb') as f:
+    with open(claims.claim_path(async_dir, 'build'), 'wb') as f:
         f.write(b'\xff\xfe{"token": 1}')
-    assert ac.read_claim(async_dir, 'build') is None
+    assert claims.read_claim(async_dir, 'build') is None
 
 
 # --- find_claimed_job ---------------------------------------------------------------------------
@@ -306,9 +308,9 @@ def claimed_tree(tmp_path, h, **more):
     processes = {
         1: dict(args=['/sbin/init'], ppid=0, pgid=1, environ={'PATH': '/bin'}),
         300: dict(args=['sleep', '300'], ppid=1, pgid=300,
-                  environ={ac.CLAIM_ENV: TOKEN}),  # not a wrapper: ignored
+                  environ={specs.CLAIM_ENV: TOKEN}),  # not a wrapper: ignored
         400: dict(args=wrapper_args('j400'), ppid=1, pgid=399,
-                  environ={ac.CLAIM_ENV: 'another-token'}),
+                  environ={specs.CLAIM_ENV: 'another-token'}),
         401: dict(args=wrapper_args('j401'), ppid=1, pgid=401),  # no environ readable
     }
     processes.update(more)
@@ -318,57 +320,57 @@ def claimed_tree(tmp_path, h, **more):
 def test_find_claimed_job(async_dir, tmp_path, h):
     proc = claimed_tree(tmp_path, h, **{'500': dict(
         args=wrapper_args(PREFIX), ppid=1, pgid=499,
-        environ={'HOME': '/root', ac.CLAIM_ENV: TOKEN, 'LANG': 'C'})})
+        environ={'HOME': '/root', specs.CLAIM_ENV: TOKEN, 'LANG': 'C'})})
     h.write_job(async_dir, 'j400.1', RUNNING)
     h.write_job(async_dir, PREFIX + '.500', RUNNING)
-    assert ac.find_claimed_job(async_dir, TOKEN, proc) == PREFIX + '.500'
-    assert ac.find_claimed_job(async_dir, 'another-token', proc) == 'j400.1'
+    assert claims.find_claimed_job(async_dir, TOKEN, proc) == PREFIX + '.500'
+    assert claims.find_claimed_job(async_dir, 'another-token', proc) == 'j400.1'
 
 
 @pytest.mark.parametrize('token', ['wrong', TOKEN[:-1], TOKEN + '0', '', TOKEN.upper()])
 def test_find_claimed_job_wrong_token(async_dir, tmp_path, h, token):
     proc = claimed_tree(tmp_path, h, **{'500': dict(
-        args=wrapper_args(PREFIX), ppid=1, pgid=499, environ={ac.CLAIM_ENV: TOKEN})})
+        args=wrapper_args(PREFIX), ppid=1, pgid=499, environ={specs.CLAIM_ENV: TOKEN})})
     h.write_job(async_dir, PREFIX + '.500', RUNNING)
-    assert ac.find_claimed_job(async_dir, token, proc) is None
+    assert claims.find_claimed_job(async_dir, token, proc) is None
 
 
 def test_find_claimed_job_other_variable_with_the_token(async_dir, tmp_path, h):
     proc = claimed_tree(tmp_path, h, **{'500': dict(
         args=wrapper_args(PREFIX), ppid=1, pgid=499,
-        environ={'X' + ac.CLAIM_ENV: TOKEN, 'OTHER': TOKEN})})
+        environ={'X' + specs.CLAIM_ENV: TOKEN, 'OTHER': TOKEN})})
     h.write_job(async_dir, PREFIX + '.500', RUNNING)
-    assert ac.find_claimed_job(async_dir, TOKEN, proc) is None
+    assert claims.find_claimed_job(async_dir, TOKEN, proc) is None
 
 
 def test_find_claimed_job_without_job_file(async_dir, tmp_path, h):
     """The wrapper has not written its job file yet (or it is gone): nothing; names that
     merely start with the prefix are not its job file."""
     proc = claimed_tree(tmp_path, h, **{'500': dict(
-        args=wrapper_args(PREFIX), ppid=1, pgid=499, environ={ac.CLAIM_ENV: TOKEN})})
+        args=wrapper_args(PREFIX), ppid=1, pgid=499, environ={specs.CLAIM_ENV: TOKEN})})
     for name in (PREFIX + '0.500', PREFIX + '.500.tmp', 'jid_' + PREFIX + '.500',
                  PREFIX + '.x', '.' + PREFIX + '.500.abc.tmp', PREFIX + '.'):
         h.write_job(async_dir, name, RUNNING)
     link(async_dir, PREFIX + '.500.jid_build', PREFIX + '.500')
-    assert ac.find_claimed_job(async_dir, TOKEN, proc) is None
+    assert claims.find_claimed_job(async_dir, TOKEN, proc) is None
 
 
 def test_find_claimed_job_first_of_several_files(async_dir, tmp_path, h):
     proc = claimed_tree(tmp_path, h, **{'500': dict(
-        args=wrapper_args(PREFIX), ppid=1, pgid=499, environ={ac.CLAIM_ENV: TOKEN})})
+        args=wrapper_args(PREFIX), ppid=1, pgid=499, environ={specs.CLAIM_ENV: TOKEN})})
     h.write_job(async_dir, PREFIX + '.9', RUNNING)
     h.write_job(async_dir, PREFIX + '.10', RUNNING)
-    assert ac.find_claimed_job(async_dir, TOKEN, proc) == PREFIX + '.10'
+    assert claims.find_claimed_job(async_dir, TOKEN, proc) == PREFIX + '.10'
 
 
 def test_find_claimed_job_looks_past_a_wrapper_without_file(async_dir, tmp_path, h):
     """Two wrappers carry the token (a retried start); only one has a job file."""
     proc = claimed_tree(tmp_path, h, **{
-        '500': dict(args=wrapper_args('j500'), ppid=1, pgid=499, environ={ac.CLAIM_ENV: TOKEN}),
-        '600': dict(args=wrapper_args('j600'), ppid=1, pgid=599, environ={ac.CLAIM_ENV: TOKEN}),
+        '500': dict(args=wrapper_args('j500'), ppid=1, pgid=499, environ={specs.CLAIM_ENV: TOKEN}),
+        '600': dict(args=wrapper_args('j600'), ppid=1, pgid=599, environ={specs.CLAIM_ENV: TOKEN}),
     })
     h.write_job(async_dir, 'j600.600', RUNNING)
-    assert ac.find_claimed_job(async_dir, TOKEN, proc) == 'j600.600'
+    assert claims.find_claimed_job(async_dir, TOKEN, proc) == 'j600.600'
 
 
 @pytest.mark.parametrize('args', [
@@ -378,9 +380,9 @@ def test_find_claimed_job_looks_past_a_wrapper_without_file(async_dir, tmp_path,
 ])
 def test_find_claimed_job_command_line_forms(async_dir, tmp_path, h, args):
     proc = claimed_tree(tmp_path, h, **{'500': dict(args=args, ppid=1, pgid=499,
-                                                    environ={ac.CLAIM_ENV: TOKEN})})
+                                                    environ={specs.CLAIM_ENV: TOKEN})})
     h.write_job(async_dir, PREFIX + '.500', RUNNING)
-    assert ac.find_claimed_job(async_dir, TOKEN, proc) == PREFIX + '.500'
+    assert claims.find_claimed_job(async_dir, TOKEN, proc) == PREFIX + '.500'
 
 
 @pytest.mark.parametrize('args', [
@@ -391,33 +393,33 @@ def test_find_claimed_job_command_line_forms(async_dir, tmp_path, h, args):
 ])
 def test_find_claimed_job_not_a_wrapper(async_dir, tmp_path, h, args):
     proc = claimed_tree(tmp_path, h, **{'500': dict(args=args, ppid=1, pgid=499,
-                                                    environ={ac.CLAIM_ENV: TOKEN})})
+                                                    environ={specs.CLAIM_ENV: TOKEN})})
     h.write_job(async_dir, PREFIX + '.500', RUNNING)
-    assert ac.find_claimed_job(async_dir, TOKEN, proc) is None
+    assert claims.find_claimed_job(async_dir, TOKEN, proc) is None
 
 
 def test_find_claimed_job_empty_proc(async_dir, noproc):
-    assert ac.find_claimed_job(async_dir, TOKEN, noproc) is None
+    assert claims.find_claimed_job(async_dir, TOKEN, noproc) is None
 
 
 @needs_proc
 def test_find_claimed_job_real_process(async_dir, h):
     token = 'tok-%d' % os.getpid()
-    wrapper = h.FakeWrapper(env={ac.CLAIM_ENV: token})
+    wrapper = h.FakeWrapper(env={specs.CLAIM_ENV: token})
     try:
         h.write_job(async_dir, wrapper.prefix + '.%d' % wrapper.pid, RUNNING)
-        assert ac.find_claimed_job(async_dir, token) == wrapper.prefix + '.%d' % wrapper.pid
-        assert ac.find_claimed_job(async_dir, token + 'x') is None
-        assert ac.find_claimed_job(async_dir, 'other') is None
+        assert claims.find_claimed_job(async_dir, token) == wrapper.prefix + '.%d' % wrapper.pid
+        assert claims.find_claimed_job(async_dir, token + 'x') is None
+        assert claims.find_claimed_job(async_dir, 'other') is None
     finally:
         wrapper.kill()
-    assert ac.find_claimed_job(async_dir, token) is None  # gone with its process
+    assert claims.find_claimed_job(async_dir, token) is None  # gone with its process
 
 
 @needs_proc
 def test_find_claimed_job_real_process_without_token(async_dir, fake_wrapper, h):
     h.write_job(async_dir, fake_wrapper.jid, RUNNING)
-    assert ac.find_claimed_job(async_dir, 'tok') is None
+    assert claims.find_claimed_job(async_dir, 'tok') is None
 
 
 # --- _free_name ---------------------------------------------------------------------------------
@@ -426,21 +428,21 @@ def test_free_name(async_dir, h):
     job = h.write_job(async_dir, JID, SUCCEEDED)
     link(async_dir, 'jid_build', JID)
     link(async_dir, 'jid_other', JID)
-    ac._free_name(async_dir, 'build')
+    changes.free_name(async_dir, 'build')
     assert sorted(os.listdir(async_dir)) == [JID, 'jid_other']
     assert os.path.exists(job)
 
 
 def test_free_name_dangling(async_dir):
     link(async_dir, 'jid_build', JID)
-    ac._free_name(async_dir, 'build')
+    changes.free_name(async_dir, 'build')
     assert os.listdir(async_dir) == []
 
 
 def test_free_name_absent_or_not_a_link(async_dir, h):
-    ac._free_name(async_dir, 'build')
+    changes.free_name(async_dir, 'build')
     h.write_job(async_dir, 'jid_build', 'a regular file is never removed')
-    ac._free_name(async_dir, 'build')
+    changes.free_name(async_dir, 'build')
     assert os.listdir(async_dir) == ['jid_build']
 
 
@@ -450,8 +452,8 @@ def test_free_name_legacy_form(async_dir, h):
     h.write_job(async_dir, JID, SUCCEEDED)
     link(async_dir, JID + '.jid_build', JID)
     link(async_dir, JID + '.jid_other', JID)
-    ac._free_name(async_dir, 'build')
-    assert aj.find_alias(async_dir, 'build') == (None, None)
+    changes.free_name(async_dir, 'build')
+    assert names.find_alias(async_dir, 'build') == (None, None)
     assert sorted(os.listdir(async_dir)) == [JID, JID + '.jid_other']
 
 
@@ -464,7 +466,7 @@ def absent_status(alias='build'):
 
 def test_prepare_absent_starts_and_claims(async_dir, noproc, h):
     c = h.FakeClock(now=1234.5)
-    result = ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, clock=c.clock,
+    result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, clock=c.clock,
                         proc=noproc)
     assert result == dict(action='start', status=absent_status())
     assert claim_of(async_dir, 'build') == dict(token='tokA', time=1234.5, pid=os.getpid())
@@ -473,13 +475,13 @@ def test_prepare_absent_starts_and_claims(async_dir, noproc, h):
 
 
 def test_prepare_absent_waiting_starts_too(async_dir, noproc, h):
-    result = ac.prepare(async_dir, 'build', 'tokA', True, liveness=h.never, proc=noproc)
+    result = claims.prepare(async_dir, 'build', 'tokA', True, liveness=h.never, proc=noproc)
     assert result['action'] == 'start'
 
 
 def test_prepare_creates_missing_async_dir(tmp_path, noproc, h):
     d = str(tmp_path / 'home' / '.ansible_async')
-    result = ac.prepare(d, 'build', 'tokA', False, liveness=h.never, proc=noproc)
+    result = claims.prepare(d, 'build', 'tokA', False, liveness=h.never, proc=noproc)
     assert result['action'] == 'start'
     assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
     assert claim_of(d, 'build')['token'] == 'tokA'
@@ -492,11 +494,11 @@ def test_prepare_dangling_name_starts(async_dir, noproc, h, name):
         link(async_dir, 'jid_build', JID)
     else:
         link(async_dir, JID + '.jid_build', JID)
-    result = ac.prepare(async_dir, 'build', 'tokA', True, liveness=h.never, proc=noproc)
+    result = claims.prepare(async_dir, 'build', 'tokA', True, liveness=h.never, proc=noproc)
     assert result['action'] == 'start'
     assert result['status']['state'] == 'absent'
     assert claim_of(async_dir, 'build')['token'] == 'tokA'
-    assert aj.find_alias(async_dir, 'build') == (None, None)
+    assert names.find_alias(async_dir, 'build') == (None, None)
     assert sorted(os.listdir(async_dir)) == ['.jid_build.claim', '.jid_build.lock']
 
 
@@ -505,8 +507,8 @@ def test_prepare_running_attaches(async_dir, noproc, h, waiting):
     h.write_job(async_dir, JID, RUNNING)
     link(async_dir, 'jid_build', JID)
     before = h.snapshot(async_dir)
-    result = ac.prepare(async_dir, 'build', 'tokA', waiting, liveness=h.alive, proc=noproc)
-    assert result == dict(action='attach', ansible_job_id=JID, status=aj.job_status(
+    result = claims.prepare(async_dir, 'build', 'tokA', waiting, liveness=h.alive, proc=noproc)
+    assert result == dict(action='attach', ansible_job_id=JID, status=files.job_status(
         async_dir, alias='build', liveness=h.alive))
     assert result['status']['state'] == 'running'
     assert without_lock(h.snapshot(async_dir)) == before
@@ -515,7 +517,7 @@ def test_prepare_running_attaches(async_dir, noproc, h, waiting):
 def test_prepare_running_unknown_liveness_attaches(async_dir, noproc, h):
     h.write_job(async_dir, JID, RUNNING)
     link(async_dir, 'jid_build', JID)
-    result = ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.unknown, proc=noproc)
+    result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.unknown, proc=noproc)
     assert result['action'] == 'attach'
     assert result['status']['warnings'] == [h.UNKNOWN_WHY]
 
@@ -532,7 +534,7 @@ def test_prepare_finished_and_waiting_attaches(async_dir, noproc, h, data, liven
     link(async_dir, 'jid_build', JID)
     before = h.snapshot(async_dir)
     live = h.dead if liveness == 'dead' else h.never
-    result = ac.prepare(async_dir, 'build', 'tokA', True, liveness=live, proc=noproc)
+    result = claims.prepare(async_dir, 'build', 'tokA', True, liveness=live, proc=noproc)
     assert result['action'] == 'attach'
     assert result['ansible_job_id'] == JID
     assert result['status']['state'] == state
@@ -554,7 +556,7 @@ def test_prepare_finished_not_waiting_frees_name_and_starts(async_dir, noproc, h
     link(async_dir, 'jid_keep', JID)
     live = h.dead if liveness == 'dead' else h.never
     c = h.FakeClock()
-    result = ac.prepare(async_dir, 'build', 'tokA', False, liveness=live, clock=c.clock,
+    result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=live, clock=c.clock,
                         proc=noproc)
     assert result['action'] == 'start'
     assert result['status']['state'] == state
@@ -569,7 +571,7 @@ def test_prepare_killed_and_waiting_starts(async_dir, noproc, h):
     """A killed job's outcome is not waited for: a new job is started."""
     h.write_job(async_dir, JID, KILLED)
     link(async_dir, 'jid_build', JID)
-    result = ac.prepare(async_dir, 'build', 'tokA', True, liveness=h.never, proc=noproc)
+    result = claims.prepare(async_dir, 'build', 'tokA', True, liveness=h.never, proc=noproc)
     assert result['action'] == 'start'
     assert result['status']['state'] == 'killed'
     assert target(async_dir, 'build') is None
@@ -581,14 +583,14 @@ def test_prepare_finished_legacy_name_freed(async_dir, noproc, h):
     the name must not lead back to the old job."""
     h.write_job(async_dir, JID, SUCCEEDED)
     link(async_dir, JID + '.jid_build', JID)
-    assert ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.never,
+    assert claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.never,
                       proc=noproc)['action'] == 'start'
     h.write_job(async_dir, NEW, RUNNING)
-    assert ac.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)['bound'] is True
-    chg.atomic_write_json(os.path.join(async_dir, NEW), dict(SUCCEEDED, ansible_job_id=NEW))
-    ac.release(async_dir, NEW, 'build')
-    assert aj.job_status(async_dir, alias='build', liveness=h.never)['state'] == 'absent'
-    result = ac.prepare(async_dir, 'build', 'tokB', True, liveness=h.never, proc=noproc)
+    assert claims.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)['bound'] is True
+    changes.atomic_write_json(os.path.join(async_dir, NEW), dict(SUCCEEDED, ansible_job_id=NEW))
+    changes.release(async_dir, NEW, 'build')
+    assert files.job_status(async_dir, alias='build', liveness=h.never)['state'] == 'absent'
+    result = claims.prepare(async_dir, 'build', 'tokB', True, liveness=h.never, proc=noproc)
     assert result['action'] == 'start'
 
 
@@ -599,7 +601,7 @@ def test_prepare_fresh_claim_by_other(async_dir, noproc, h, age):
     claim = write_claim(async_dir, 'build', 'tokA', when=1000.0)
     before = h.snapshot(async_dir)
     c = h.FakeClock(now=1000.0 + age)
-    result = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=c.clock,
+    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=c.clock,
                         proc=noproc)
     assert result == dict(action='claimed', status=None, claim_age=round(age, 1))
     assert without_lock(h.snapshot(async_dir)) == without_lock(before)
@@ -612,7 +614,7 @@ def test_prepare_fresh_claim_wins_over_running_job(async_dir, noproc, h):
     link(async_dir, 'jid_build', JID)
     write_claim(async_dir, 'build', 'tokA', when=1000.0)
     c = h.FakeClock(now=1010.0)
-    result = ac.prepare(async_dir, 'build', 'tokB', True, liveness=h.never, clock=c.clock,
+    result = claims.prepare(async_dir, 'build', 'tokB', True, liveness=h.never, clock=c.clock,
                         proc=noproc)
     assert result == dict(action='claimed', status=None, claim_age=10.0)
 
@@ -622,7 +624,7 @@ def test_prepare_stale_claim_taken_over(async_dir, noproc, h, stale_after, age):
     write_claim(async_dir, 'build', 'tokA', when=1000.0)
     c = h.FakeClock(now=1000.0 + age)
     kwargs = dict(stale_after=stale_after)
-    result = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=c.clock,
+    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=c.clock,
                         proc=noproc, **kwargs)
     assert result == dict(action='start', status=absent_status())
     assert claim_of(async_dir, 'build') == dict(token='tokB', time=1000.0 + age,
@@ -631,10 +633,10 @@ def test_prepare_stale_claim_taken_over(async_dir, noproc, h, stale_after, age):
 
 @pytest.mark.parametrize('when', [None, 'yesterday', [1]])
 def test_prepare_claim_without_readable_time_taken_over(async_dir, noproc, h, when):
-    with open(ac.claim_path(async_dir, 'build'), 'w') as f:
+    with open(claims.claim_path(async_dir, 'build'), 'w') as f:
         json.dump(dict(token='tokA', time=when), f)
     c = h.FakeClock(now=1000.0)
-    result = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=c.clock,
+    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=c.clock,
                         proc=noproc)
     assert result == dict(action='start', status=absent_status())
     assert claim_of(async_dir, 'build') == dict(token='tokB', time=1000.0, pid=os.getpid())
@@ -642,11 +644,11 @@ def test_prepare_claim_without_readable_time_taken_over(async_dir, noproc, h, wh
 
 def test_prepare_default_stale_after(async_dir, noproc, h):
     write_claim(async_dir, 'build', 'tokA', when=1000.0)
-    fresh = h.FakeClock(now=1000.0 + ac.CLAIM_STALE_AFTER - 0.5)
-    stale = h.FakeClock(now=1000.0 + ac.CLAIM_STALE_AFTER)
-    assert ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=fresh.clock,
+    fresh = h.FakeClock(now=1000.0 + specs.CLAIM_STALE_AFTER - 0.5)
+    stale = h.FakeClock(now=1000.0 + specs.CLAIM_STALE_AFTER)
+    assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=fresh.clock,
                       proc=noproc)['action'] == 'claimed'
-    assert ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=stale.clock,
+    assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=stale.clock,
                       proc=noproc)['action'] == 'start'
 
 
@@ -655,23 +657,23 @@ def test_prepare_stale_claim_then_running_name_attaches(async_dir, noproc, h):
     h.write_job(async_dir, JID, RUNNING)
     link(async_dir, 'jid_build', JID)
     write_claim(async_dir, 'build', 'tokA', when=0.0)
-    result = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.alive, proc=noproc)
+    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.alive, proc=noproc)
     assert (result['action'], result['ansible_job_id']) == ('attach', JID)
 
 
 @pytest.mark.parametrize('claim', [{'token': 'tokA'}, {'token': 'tokA', 'time': 0}])
 def test_prepare_claim_without_time_is_stale(async_dir, noproc, h, claim):
-    chg.atomic_write_json(ac.claim_path(async_dir, 'build'), claim)
-    result = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, proc=noproc)
+    changes.atomic_write_json(claims.claim_path(async_dir, 'build'), claim)
+    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, proc=noproc)
     assert result['action'] == 'start'
 
 
 @pytest.mark.parametrize('content', ['garbage', '{"time": 1000}', '[]'])
 def test_prepare_unreadable_claim_is_ignored(async_dir, noproc, h, content):
-    with open(ac.claim_path(async_dir, 'build'), 'w') as f:
+    with open(claims.claim_path(async_dir, 'build'), 'w') as f:
         f.write(content)
     c = h.FakeClock()
-    result = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=c.clock,
+    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=c.clock,
                         proc=noproc)
     assert result['action'] == 'start'
     assert claim_of(async_dir, 'build')['token'] == 'tokB'
@@ -681,7 +683,7 @@ def test_prepare_own_claim_again(async_dir, noproc, h):
     """Our own claim (a retry of the same run) does not stop us: start, claim renewed."""
     write_claim(async_dir, 'build', 'tokA', when=1000.0)
     c = h.FakeClock(now=1001.0)
-    result = ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, clock=c.clock,
+    result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, clock=c.clock,
                         proc=noproc)
     assert result['action'] == 'start'
     assert claim_of(async_dir, 'build')['time'] == 1001.0
@@ -691,14 +693,14 @@ def test_prepare_own_claim_with_running_name_attaches(async_dir, noproc, h):
     h.write_job(async_dir, JID, RUNNING)
     link(async_dir, 'jid_build', JID)
     write_claim(async_dir, 'build', 'tokA')
-    result = ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.alive, proc=noproc)
+    result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.alive, proc=noproc)
     assert (result['action'], result['ansible_job_id']) == ('attach', JID)
 
 
 def recovered_tree(tmp_path, h, token):
     return h.make_stat_proc(tmp_path / 'proc', {
-        500: dict(args=wrapper_args(PREFIX), ppid=1, pgid=499, environ={ac.CLAIM_ENV: token}),
-        501: dict(args=wrapper_args(PREFIX), ppid=500, pgid=501, environ={ac.CLAIM_ENV: token}),
+        500: dict(args=wrapper_args(PREFIX), ppid=1, pgid=499, environ={specs.CLAIM_ENV: token}),
+        501: dict(args=wrapper_args(PREFIX), ppid=500, pgid=501, environ={specs.CLAIM_ENV: token}),
     })
 
 
@@ -712,10 +714,10 @@ def test_prepare_recovers_claimed_job(async_dir, tmp_path, h, age):
     link(async_dir, 'jid_build', OTHER)  # the name still has the previous job
     write_claim(async_dir, 'build', 'tokA', when=1000.0)
     c = h.FakeClock(now=1000.0 + age)
-    result = ac.prepare(async_dir, 'build', 'tokB', True, liveness=h.alive, clock=c.clock,
+    result = claims.prepare(async_dir, 'build', 'tokB', True, liveness=h.alive, clock=c.clock,
                         proc=proc)
     assert result == dict(action='attach', ansible_job_id=JID, recovered_claim=True,
-                          status=aj.job_status(async_dir, jid=JID, liveness=h.alive))
+                          status=files.job_status(async_dir, jid=JID, liveness=h.alive))
     assert result['status']['state'] == 'running'
     assert target(async_dir, 'build') == JID
     assert claim_of(async_dir, 'build') is None
@@ -727,7 +729,7 @@ def test_prepare_recovers_claimed_job_that_finished(async_dir, tmp_path, h):
     proc = recovered_tree(tmp_path, h, 'tokA')
     h.write_job(async_dir, JID, SUCCEEDED)
     write_claim(async_dir, 'build', 'tokA')
-    result = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, proc=proc)
+    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, proc=proc)
     assert (result['action'], result['recovered_claim']) == ('attach', True)
     assert result['status']['state'] == 'succeeded'
     assert target(async_dir, 'build') == JID
@@ -738,7 +740,7 @@ def test_prepare_recovery_check_mode_writes_nothing(async_dir, tmp_path, h):
     h.write_job(async_dir, JID, RUNNING)
     write_claim(async_dir, 'build', 'tokA')
     before = h.snapshot(async_dir)
-    result = ac.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.alive,
+    result = claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.alive,
                         proc=proc)
     assert (result['action'], result['ansible_job_id'], result['recovered_claim']) == (
         'attach', JID, True)
@@ -750,7 +752,7 @@ def test_prepare_other_token_in_env_not_recovered(async_dir, tmp_path, h):
     h.write_job(async_dir, JID, RUNNING)
     write_claim(async_dir, 'build', 'tokA', when=1000.0)
     c = h.FakeClock(now=1002.0)
-    result = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.alive, clock=c.clock,
+    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.alive, clock=c.clock,
                         proc=proc)
     assert result == dict(action='claimed', status=None, claim_age=2.0)
 
@@ -760,7 +762,7 @@ def test_prepare_own_claim_is_not_recovered(async_dir, tmp_path, h):
     proc = recovered_tree(tmp_path, h, 'tokA')
     h.write_job(async_dir, JID, RUNNING)
     write_claim(async_dir, 'build', 'tokA')
-    result = ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, proc=proc)
+    result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, proc=proc)
     assert result['action'] == 'start'
     assert target(async_dir, 'build') is None
 
@@ -768,11 +770,11 @@ def test_prepare_own_claim_is_not_recovered(async_dir, tmp_path, h):
 @needs_proc
 def test_prepare_recovers_claimed_real_process(async_dir, h):
     token = 'tok-real-%d' % os.getpid()
-    wrapper = h.FakeWrapper(env={ac.CLAIM_ENV: token})
+    wrapper = h.FakeWrapper(env={specs.CLAIM_ENV: token})
     try:
         h.write_job(async_dir, wrapper.jid, dict(RUNNING, ansible_job_id=wrapper.jid))
         write_claim(async_dir, 'build', token, when=time.time())
-        result = ac.prepare(async_dir, 'build', 'tokB', False)  # real /proc and liveness
+        result = claims.prepare(async_dir, 'build', 'tokB', False)  # real /proc and liveness
         assert (result['action'], result['ansible_job_id'], result['recovered_claim']) == (
             'attach', wrapper.jid, True)
         assert result['status']['state'] == 'running'
@@ -790,7 +792,7 @@ def test_prepare_check_mode_writes_nothing(async_dir, noproc, h, setup):
     elif setup == 'stale_claim':
         write_claim(async_dir, 'build', 'tokA', when=0.0)
     before = h.snapshot(async_dir)
-    result = ac.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.never,
+    result = claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.never,
                         proc=noproc)
     assert result['action'] == 'start'
     # check mode only reads: not even the name's lock file appears
@@ -799,7 +801,7 @@ def test_prepare_check_mode_writes_nothing(async_dir, noproc, h, setup):
 
 def test_prepare_check_mode_creates_no_async_dir(tmp_path, noproc, h):
     missing = str(tmp_path / 'nowhere')
-    result = ac.prepare(missing, 'build', 'tokB', False, check_mode=True, liveness=h.never,
+    result = claims.prepare(missing, 'build', 'tokB', False, check_mode=True, liveness=h.never,
                         proc=noproc)
     assert result['action'] == 'start'
     assert not os.path.exists(missing)
@@ -809,12 +811,12 @@ def test_prepare_check_mode_attach_and_claimed(async_dir, noproc, h):
     h.write_job(async_dir, JID, RUNNING)
     link(async_dir, 'jid_build', JID)
     before = h.snapshot(async_dir)
-    assert ac.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.alive,
+    assert claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.alive,
                       proc=noproc)['action'] == 'attach'
     assert without_lock(h.snapshot(async_dir)) == before
     write_claim(async_dir, 'build', 'tokA', when=time.time())
     before = h.snapshot(async_dir)
-    assert ac.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.alive,
+    assert claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.alive,
                       proc=noproc)['action'] == 'claimed'
     assert h.snapshot(async_dir) == before
 
@@ -822,8 +824,8 @@ def test_prepare_check_mode_attach_and_claimed(async_dir, noproc, h):
 def test_prepare_invalid_name_target_fails(async_dir, outside, noproc, h):
     elsewhere = h.write_job(outside, JID, SUCCEEDED)
     link(async_dir, 'jid_build', elsewhere)
-    with pytest.raises(aj.JobError) as exc:
-        ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, proc=noproc)
+    with pytest.raises(names.JobError) as exc:
+        claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, proc=noproc)
     assert 'points outside the async dir' in exc.value.msg
     assert claim_of(async_dir, 'build') is None
 
@@ -831,23 +833,23 @@ def test_prepare_invalid_name_target_fails(async_dir, outside, noproc, h):
 # --- bind ---------------------------------------------------------------------------------------
 
 def test_bind_ours(async_dir, noproc, h):
-    assert ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.never,
+    assert claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.never,
                       proc=noproc)['action'] == 'start'
     h.write_job(async_dir, NEW, RUNNING)
-    result = ac.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)
+    result = claims.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)
     assert result == dict(bound=True, ansible_job_id=NEW, ansible_job_alias='build',
-                          alias_file=aj.alias_path(async_dir, 'build'))
+                          alias_file=names.alias_path(async_dir, 'build'))
     assert target(async_dir, 'build') == NEW
     assert claim_of(async_dir, 'build') is None
     assert h.temp_leftovers(async_dir) == []
     # the next run attaches to it
-    result = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.alive, proc=noproc)
+    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.alive, proc=noproc)
     assert (result['action'], result['ansible_job_id']) == ('attach', NEW)
 
 
 def test_bind_without_claim(async_dir, h):
     h.write_job(async_dir, NEW, RUNNING)
-    result = ac.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)
+    result = claims.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)
     assert result['bound'] is True
     assert target(async_dir, 'build') == NEW
     assert claim_of(async_dir, 'build') is None
@@ -860,7 +862,7 @@ def test_bind_replaces_previous_name(async_dir, h, old):
     link(async_dir, 'jid_build', JID)
     h.write_job(async_dir, NEW, RUNNING)
     write_claim(async_dir, 'build', 'tokA')
-    result = ac.bind(async_dir, 'build', 'tokA', NEW, liveness=h.alive)
+    result = claims.bind(async_dir, 'build', 'tokA', NEW, liveness=h.alive)
     assert result['bound'] is True
     assert target(async_dir, 'build') == NEW
     assert os.path.exists(os.path.join(async_dir, JID))
@@ -875,7 +877,7 @@ def test_bind_taken_over(async_dir, h, name):
         link(async_dir, 'jid_build', name)
     claim = write_claim(async_dir, 'build', 'tokB')
     before = h.snapshot(async_dir)
-    result = ac.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)
+    result = claims.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)
     assert result == dict(bound=False, ansible_job_id=NEW, ansible_job_alias='build')
     assert target(async_dir, 'build') == name
     assert claim_of(async_dir, 'build') == claim
@@ -884,8 +886,8 @@ def test_bind_taken_over(async_dir, h, name):
 
 def test_bind_missing_job_file(async_dir, h):
     write_claim(async_dir, 'build', 'tokA')
-    with pytest.raises(aj.JobError) as exc:
-        ac.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)
+    with pytest.raises(names.JobError) as exc:
+        claims.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)
     assert exc.value.msg.startswith('job %s has no state file' % NEW)
     assert claim_of(async_dir, 'build')['token'] == 'tokA'
     assert target(async_dir, 'build') is None
@@ -895,50 +897,50 @@ def test_stale_takeover_flow(async_dir, noproc, h):
     """A claims, stalls; B takes over after stale_after and starts; A's late bind loses,
     B's wins; a third run attaches to B's job."""
     ca = h.FakeClock(now=1000.0)
-    assert ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, clock=ca.clock,
+    assert claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, clock=ca.clock,
                       proc=noproc)['action'] == 'start'
     cb = h.FakeClock(now=1030.0)
-    assert ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=cb.clock,
+    assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=cb.clock,
                       proc=noproc) == dict(action='claimed', status=None, claim_age=30.0)
     cb.now = 1061.0
-    assert ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=cb.clock,
+    assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=cb.clock,
                       proc=noproc)['action'] == 'start'
     h.write_job(async_dir, JID, RUNNING)
     h.write_job(async_dir, NEW, RUNNING)
-    assert ac.bind(async_dir, 'build', 'tokA', JID, liveness=h.alive)['bound'] is False
+    assert claims.bind(async_dir, 'build', 'tokA', JID, liveness=h.alive)['bound'] is False
     assert target(async_dir, 'build') is None
-    assert ac.bind(async_dir, 'build', 'tokB', NEW, liveness=h.alive)['bound'] is True
+    assert claims.bind(async_dir, 'build', 'tokB', NEW, liveness=h.alive)['bound'] is True
     assert target(async_dir, 'build') == NEW
-    result = ac.prepare(async_dir, 'build', 'tokC', False, liveness=h.alive, proc=noproc)
+    result = claims.prepare(async_dir, 'build', 'tokC', False, liveness=h.alive, proc=noproc)
     assert (result['action'], result['ansible_job_id']) == ('attach', NEW)
 
 
 # --- abandon ------------------------------------------------------------------------------------
 
 def test_abandon_ours(async_dir, noproc, h):
-    assert ac.prepare(async_dir, 'build', 'tokA', False, liveness=h.never,
+    assert claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.never,
                       proc=noproc)['action'] == 'start'
-    assert ac.abandon(async_dir, 'build', 'tokA') == dict(abandoned=True)
+    assert claims.abandon(async_dir, 'build', 'tokA') == dict(abandoned=True)
     assert claim_of(async_dir, 'build') is None
     # the name is free for the next run at once
-    assert ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never,
+    assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never,
                       proc=noproc)['action'] == 'start'
 
 
 def test_abandon_other_kept(async_dir, h):
     claim = write_claim(async_dir, 'build', 'tokB')
-    assert ac.abandon(async_dir, 'build', 'tokA') == dict(abandoned=False)
+    assert claims.abandon(async_dir, 'build', 'tokA') == dict(abandoned=False)
     assert claim_of(async_dir, 'build') == claim
 
 
 @pytest.mark.parametrize('content', [None, 'garbage'])
 def test_abandon_no_claim(async_dir, content):
     if content:
-        with open(ac.claim_path(async_dir, 'build'), 'w') as f:
+        with open(claims.claim_path(async_dir, 'build'), 'w') as f:
             f.write(content)
-    assert ac.abandon(async_dir, 'build', 'tokA') == dict(abandoned=False)
+    assert claims.abandon(async_dir, 'build', 'tokA') == dict(abandoned=False)
     if content:
-        with open(ac.claim_path(async_dir, 'build')) as f:
+        with open(claims.claim_path(async_dir, 'build')) as f:
             assert f.read() == content
 
 
@@ -946,7 +948,7 @@ def test_abandon_leaves_the_name(async_dir, h):
     h.write_job(async_dir, JID, RUNNING)
     link(async_dir, 'jid_build', JID)
     write_claim(async_dir, 'build', 'tokA')
-    assert ac.abandon(async_dir, 'build', 'tokA')['abandoned'] is True
+    assert claims.abandon(async_dir, 'build', 'tokA')['abandoned'] is True
     assert target(async_dir, 'build') == JID
 
 
@@ -955,7 +957,7 @@ def test_abandon_leaves_the_name(async_dir, h):
 def _contender(async_dir, alias, token, proc, barrier, results):
     try:
         barrier.wait(30)
-        result = ac.prepare(async_dir, alias, token, False, liveness=_dead, proc=proc)
+        result = claims.prepare(async_dir, alias, token, False, liveness=_dead, proc=proc)
         results.put((token, result['action']))
     except BaseException as e:  # report, do not hang the test
         results.put((token, 'error: %r' % (e,)))
@@ -999,8 +1001,8 @@ def test_prepare_concurrent_exactly_one_starts(tmp_path, noproc, h, round_, dir_
     assert h.temp_leftovers(async_dir) == []
     # the winner binds its job: everyone now attaches to it
     h.write_job(async_dir, NEW, RUNNING)
-    assert ac.bind(async_dir, 'build', starters[0], NEW, liveness=h.alive)['bound'] is True
+    assert claims.bind(async_dir, 'build', starters[0], NEW, liveness=h.alive)['bound'] is True
     for i in range(n):
-        result = ac.prepare(async_dir, 'build', 'tok%d' % i, False, liveness=h.alive,
+        result = claims.prepare(async_dir, 'build', 'tok%d' % i, False, liveness=h.alive,
                             proc=noproc)
         assert (result['action'], result['ansible_job_id']) == ('attach', NEW)

@@ -29,9 +29,10 @@ import time
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_control as ac
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as chg
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_kill as killing
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 
 pytestmark = pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='needs Linux /proc')
 
@@ -237,7 +238,7 @@ def test_kill_real_job(async_dir, h, real_job, fake_wrapper, sig):
     bystander = subprocess.Popen(['sleep', '300'])  # in the test's own process group
     try:
         t0 = time.time()
-        result = ac.kill(async_dir, job.jid, sig, grace=10)
+        result = killing.kill(async_dir, job.jid, sig, grace=10)
         elapsed = time.time() - t0
         # every process of the job is dead when kill returns
         assert [pid for pid in job.pids if not dead(pid)] == []
@@ -272,7 +273,7 @@ def test_kill_real_job(async_dir, h, real_job, fake_wrapper, sig):
 def test_kill_real_job_ignoring_sigterm_gets_sigkill(async_dir, h, real_job):
     job = real_job('ignore_term')
     t0 = time.time()
-    result = ac.kill(async_dir, job.jid, 'TERM', grace=0.3)
+    result = killing.kill(async_dir, job.jid, 'TERM', grace=0.3)
     elapsed = time.time() - t0
     assert [pid for pid in job.pids if not dead(pid)] == []
     assert 0.3 <= elapsed < 5
@@ -290,7 +291,7 @@ def test_kill_real_job_children_ignoring_sigterm_get_sigkill(async_dir, h, real_
     (one in the runner's group, one in a session of its own) still get the SIGKILL."""
     job = real_job('children_ignore_term')
     t0 = time.time()
-    result = ac.kill(async_dir, job.jid, 'TERM', grace=0.3)
+    result = killing.kill(async_dir, job.jid, 'TERM', grace=0.3)
     elapsed = time.time() - t0
     assert [pid for pid in job.pids if not dead(pid)] == []
     assert 0.3 <= elapsed < 5
@@ -306,7 +307,7 @@ def test_kill_real_job_children_ignoring_sigterm_get_sigkill(async_dir, h, real_
 def test_kill_real_job_finishing_during_grace_keeps_its_result(async_dir, h, real_job):
     """The runner writes its result on SIGTERM and exits: the job was not killed."""
     job = real_job('finish_on_term')
-    result = ac.kill(async_dir, job.jid, 'TERM', grace=10)
+    result = killing.kill(async_dir, job.jid, 'TERM', grace=10)
     assert [pid for pid in job.pids if not dead(pid)] == []
     data = read(job.path)
     assert data == {'started': 1, 'finished': 1, 'ansible_job_id': job.jid, 'rc': 0,
@@ -324,7 +325,7 @@ def test_kill_real_job_finishing_during_grace_keeps_its_result(async_dir, h, rea
 def test_kill_real_job_check_mode(async_dir, h, real_job):
     job = real_job()
     before = h.snapshot(async_dir)
-    result = ac.kill(async_dir, job.jid, 'KILL', grace=0, check_mode=True)
+    result = killing.kill(async_dir, job.jid, 'KILL', grace=0, check_mode=True)
     assert result == dict(started=1, finished=0, killed=False, pid_missing=False,
                           state='running', ansible_job_id=job.jid, results_file=job.path,
                           changed=True, pids=job.pids, signal='SIGKILL')
@@ -332,7 +333,7 @@ def test_kill_real_job_check_mode(async_dir, h, real_job):
     assert [pid for pid in job.pids if dead(pid)] == []
     assert h.snapshot(async_dir) == before
     # and for real afterwards
-    result = ac.kill(async_dir, job.jid, 'KILL', grace=0)
+    result = killing.kill(async_dir, job.jid, 'KILL', grace=0)
     assert result['msg'] == killed_msg(job.jid, 'SIGKILL')
     assert [pid for pid in job.pids if not dead(pid)] == []
 
@@ -341,7 +342,7 @@ def test_kill_real_finished_job_is_not_changed(async_dir, h, fake_wrapper):
     """The file says finished: whatever still runs under its prefix is left alone."""
     h.write_job(async_dir, fake_wrapper.jid, {'started': 1, 'finished': 1, 'rc': 0})
     before = h.snapshot(async_dir)
-    result = ac.kill(async_dir, fake_wrapper.jid, 'KILL', grace=0)
+    result = killing.kill(async_dir, fake_wrapper.jid, 'KILL', grace=0)
     assert result['changed'] is False
     assert (result['pids'], result['signal'], result['state']) == ([], 'SIGKILL', 'succeeded')
     assert h.snapshot(async_dir) == before
@@ -361,9 +362,9 @@ def test_kill_finished_job_is_not_changed(async_dir, tmp_path, h, data, state):
     h.write_job(async_dir, 'j1.1', data)
     before = h.snapshot(async_dir)
     proc = h.make_stat_proc(tmp_path / 'proc', {})
-    result = ac.kill(async_dir, 'j1.1', 'TERM', liveness=h.never, proc=proc,
+    result = killing.kill(async_dir, 'j1.1', 'TERM', liveness=h.never, proc=proc,
                      sleep=h.never, clock=h.never)
-    assert result == dict(aj.job_status(async_dir, jid='j1.1', liveness=h.never),
+    assert result == dict(files.job_status(async_dir, jid='j1.1', liveness=h.never),
                           changed=False, pids=[], signal='SIGTERM')
     assert result['state'] == state
     assert h.snapshot(async_dir) == before
@@ -372,21 +373,21 @@ def test_kill_finished_job_is_not_changed(async_dir, tmp_path, h, data, state):
 def test_kill_orphaned_job_is_not_changed(async_dir, tmp_path, h):
     h.write_job(async_dir, 'j1.1', h.RUNNING_INT)
     before = h.snapshot(async_dir)
-    result = ac.kill(async_dir, 'j1.1', 'TERM', liveness=h.dead,
+    result = killing.kill(async_dir, 'j1.1', 'TERM', liveness=h.dead,
                      proc=str(tmp_path / 'never-read'), sleep=h.never)
     assert (result['state'], result['changed'], result['pids']) == ('orphaned', False, [])
     assert h.snapshot(async_dir) == before
 
 
 def test_kill_unknown_jid(async_dir, h):
-    with pytest.raises(aj.JobError) as exc:
-        ac.kill(async_dir, 'j1.1', liveness=h.never)
+    with pytest.raises(names.JobError) as exc:
+        killing.kill(async_dir, 'j1.1', liveness=h.never)
     assert exc.value.msg == 'could not find job'
 
 
 def test_kill_bad_signal_fails_first(async_dir, h):
-    with pytest.raises(aj.JobError) as exc:
-        ac.kill(async_dir, 'j1.1', 'FOO', liveness=h.never)
+    with pytest.raises(names.JobError) as exc:
+        killing.kill(async_dir, 'j1.1', 'FOO', liveness=h.never)
     assert exc.value.msg == ('invalid signal \'FOO\': give a signal name such as TERM, INT, '
                              'KILL or a number')
 
@@ -397,7 +398,7 @@ def test_kill_running_without_processes(async_dir, tmp_path, h):
     path = h.write_job(async_dir, 'j1.1', h.RUNNING_INT)
     proc = h.make_stat_proc(tmp_path / 'proc', {})
     c = h.FakeClock()
-    result = ac.kill(async_dir, 'j1.1', 'INT', grace=3, liveness=h.alive, proc=proc,
+    result = killing.kill(async_dir, 'j1.1', 'INT', grace=3, liveness=h.alive, proc=proc,
                      sleep=c.sleep, clock=c.clock)
     assert c.sleeps == []
     assert (result['state'], result['changed'], result['pids'], result['signal']) == (
@@ -446,7 +447,7 @@ def test_kill_fake_never_exit(async_dir, tmp_path, h):
     path = h.write_job(async_dir, JID, h.RUNNING_INT)
     proc = fake_tree(tmp_path, h)
     c = h.FakeClock()
-    result = ac.kill(async_dir, JID, 'TERM', grace=2, liveness=h.alive, proc=proc,
+    result = killing.kill(async_dir, JID, 'TERM', grace=2, liveness=h.alive, proc=proc,
                      sleep=c.sleep, clock=c.clock)
     assert result['pids'] == TREE_PIDS
     grace_sleeps = len(c.sleeps) - 50
@@ -464,7 +465,7 @@ def test_kill_fake_no_grace(async_dir, tmp_path, h, grace):
     h.write_job(async_dir, JID, h.RUNNING_INT)
     proc = fake_tree(tmp_path, h)
     c = h.FakeClock()
-    ac.kill(async_dir, JID, 'TERM', grace=grace, liveness=h.alive, proc=proc, sleep=c.sleep,
+    killing.kill(async_dir, JID, 'TERM', grace=grace, liveness=h.alive, proc=proc, sleep=c.sleep,
             clock=c.clock)
     assert len(c.sleeps) == 50  # SIGKILL right away, then the looks
 
@@ -479,7 +480,7 @@ def test_kill_fake_exit_during_grace(async_dir, tmp_path, h, after):
             vanish(proc, TREE_PIDS)
 
     c = h.FakeClock(on_sleep=on_sleep)
-    result = ac.kill(async_dir, JID, 'HUP', grace=2, liveness=h.alive, proc=proc,
+    result = killing.kill(async_dir, JID, 'HUP', grace=2, liveness=h.alive, proc=proc,
                      sleep=c.sleep, clock=c.clock)
     assert len(c.sleeps) == after
     assert result['msg'] == killed_msg(JID, 'SIGHUP')
@@ -497,7 +498,7 @@ def test_kill_fake_exit_after_sigkill(async_dir, tmp_path, h):
             vanish(proc, TREE_PIDS)
 
     c.on_sleep = on_sleep
-    result = ac.kill(async_dir, JID, 'TERM', grace=2, liveness=h.alive, proc=proc,
+    result = killing.kill(async_dir, JID, 'TERM', grace=2, liveness=h.alive, proc=proc,
                      sleep=c.sleep, clock=c.clock)
     assert 22 <= len(c.sleeps) <= 24
     assert result['msg'] == killed_msg(JID)
@@ -509,7 +510,7 @@ def test_kill_fake_partial_exit(async_dir, tmp_path, h):
     h.write_job(async_dir, JID, h.RUNNING_INT)
     proc = fake_tree(tmp_path, h)
     c = h.FakeClock(on_sleep=lambda n: n == 1 and vanish(proc, [BASE + 1, BASE + 3]))
-    result = ac.kill(async_dir, JID, 'TERM', grace=1, liveness=h.alive, proc=proc,
+    result = killing.kill(async_dir, JID, 'TERM', grace=1, liveness=h.alive, proc=proc,
                      sleep=c.sleep, clock=c.clock)
     assert result['msg'].endswith('; processes [%d] did not exit even after SIGKILL'
                                   % (BASE + 2))
@@ -523,11 +524,11 @@ def test_kill_fake_finishes_during_grace(async_dir, tmp_path, h):
 
     def on_sleep(n):
         if n == 2:
-            chg.atomic_write_json(path, done)
+            changes.atomic_write_json(path, done)
             vanish(proc, TREE_PIDS)
 
     c = h.FakeClock(on_sleep=on_sleep)
-    result = ac.kill(async_dir, JID, 'TERM', grace=5, liveness=h.alive, proc=proc,
+    result = killing.kill(async_dir, JID, 'TERM', grace=5, liveness=h.alive, proc=proc,
                      sleep=c.sleep, clock=c.clock)
     assert read(path) == done
     assert result['state'] == 'succeeded'
@@ -553,7 +554,7 @@ def test_kill_fake_new_process_during_grace(async_dir, tmp_path, h):
                 f.write(b'late\0')
 
     c = h.FakeClock(on_sleep=on_sleep)
-    result = ac.kill(async_dir, JID, 'TERM', grace=1, liveness=h.alive, proc=proc,
+    result = killing.kill(async_dir, JID, 'TERM', grace=1, liveness=h.alive, proc=proc,
                      sleep=c.sleep, clock=c.clock)
     assert result['pids'] == TREE_PIDS
     assert result['msg'].endswith('; processes [%d, %d] did not exit even after SIGKILL'
@@ -563,13 +564,13 @@ def test_kill_fake_new_process_during_grace(async_dir, tmp_path, h):
 # --- _send --------------------------------------------------------------------------------------
 
 def test_send_ignores_gone_processes():
-    ac._send([BASE + 1, BASE + 2], signal.SIGTERM)  # no error: ESRCH
+    killing._send([BASE + 1, BASE + 2], signal.SIGTERM)  # no error: ESRCH
 
 
 def test_send_signals_each(tmp_path):
     procs = [subprocess.Popen(['sleep', '300']) for _i in range(2)]
     try:
-        ac._send([p.pid for p in procs] + [BASE + 1], signal.SIGUSR1)
+        killing._send([p.pid for p in procs] + [BASE + 1], signal.SIGUSR1)
         assert [p.wait(10) for p in procs] == [-signal.SIGUSR1] * 2
     finally:
         for p in procs:
@@ -582,7 +583,7 @@ def test_send_other_errors_raise(h):
     """Not permitted (EPERM) is an error, not a gone process."""
     if os.geteuid() != 0:
         with pytest.raises(PermissionError):
-            ac._send([1], 0)
+            killing._send([1], 0)
         return
     # As root with the effective uid of nobody, the real uid is still 0: only a process
     # of a third user is out of reach.
@@ -590,7 +591,7 @@ def test_send_other_errors_raise(h):
     try:
         with h.unprivileged():
             with pytest.raises(PermissionError):
-                ac._send([other.pid], signal.SIGTERM)
+                killing._send([other.pid], signal.SIGTERM)
         assert other.poll() is None
     finally:
         other.kill()

@@ -20,8 +20,9 @@ import time
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_control as ac
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_kill as killing
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_procs as procs
 
 HAS_PROC = os.path.isdir('/proc/self')
 needs_proc = pytest.mark.skipif(not HAS_PROC, reason='no /proc on this machine')
@@ -56,7 +57,7 @@ def wait_for_cmdline(pid, word):
 
 @needs_proc
 def test_process_table_real_own_process():
-    table = by_pid(ac.process_table())
+    table = by_pid(procs.process_table())
     me = table[os.getpid()]
     assert me['ppid'] == os.getppid()
     assert me['pgid'] == os.getpgrp()
@@ -78,10 +79,10 @@ def test_process_table_real_children():
         wait_for_cmdline(leader.pid, '61')
         wait_for_cmdline(member.pid, '62')
         deadline = time.time() + 10
-        while by_pid(ac.process_table()).get(zombie.pid, {}).get('state') != 'Z':
+        while by_pid(procs.process_table()).get(zombie.pid, {}).get('state') != 'Z':
             assert time.time() < deadline, 'the zombie never showed'
             time.sleep(0.01)
-        table = by_pid(ac.process_table())
+        table = by_pid(procs.process_table())
         assert table[leader.pid].pop('state') in ('S', 'R')
         assert table[leader.pid] == dict(pid=leader.pid, ppid=os.getpid(), pgid=leader.pid,
                                          args=['sleep', '61'])
@@ -99,7 +100,7 @@ def test_process_table_real_children():
 
 @needs_proc
 def test_process_table_real_default_is_proc():
-    assert os.getpid() in by_pid(ac.process_table('/proc'))
+    assert os.getpid() in by_pid(procs.process_table('/proc'))
 
 
 # --- process_table: fake proc trees -------------------------------------------------------------
@@ -119,7 +120,7 @@ def test_process_table_fake_odd_command_names(tmp_path, h, comm):
         4321: dict(args=['/bin/odd', 'arg with space', ''], ppid=77, pgid=4300, state='S',
                    comm=comm),
     })
-    assert ac.process_table(proc) == [dict(pid=4321, ppid=77, pgid=4300, state='S',
+    assert procs.process_table(proc) == [dict(pid=4321, ppid=77, pgid=4300, state='S',
                                            args=['/bin/odd', 'arg with space'])]
 
 
@@ -137,7 +138,7 @@ def test_process_table_fake_tree(tmp_path, h):
         with open(os.path.join(proc, name), 'w') as f:
             f.write('x\n')
     os.mkdir(os.path.join(proc, 'sys'))
-    table = sorted(ac.process_table(proc), key=lambda p: p['pid'])
+    table = sorted(procs.process_table(proc), key=lambda p: p['pid'])
     assert table == [
         dict(pid=1, ppid=0, pgid=1, state='S', args=['/sbin/init']),
         dict(pid=2, ppid=0, pgid=0, state='S', args=[]),
@@ -148,14 +149,14 @@ def test_process_table_fake_tree(tmp_path, h):
 
 
 def test_process_table_fake_empty(tmp_path, h):
-    assert ac.process_table(h.make_stat_proc(tmp_path / 'proc', {})) == []
+    assert procs.process_table(h.make_stat_proc(tmp_path / 'proc', {})) == []
 
 
 def test_process_table_fake_non_utf8(tmp_path, h):
     proc = h.make_stat_proc(tmp_path / 'proc', {7: dict(args=['x'], ppid=1, pgid=7)})
     with open(os.path.join(proc, '7', 'cmdline'), 'wb') as f:
         f.write(b'/bin/\xff\xfe\0arg\0')
-    assert ac.process_table(proc) == [dict(pid=7, ppid=1, pgid=7, state='S',
+    assert procs.process_table(proc) == [dict(pid=7, ppid=1, pgid=7, state='S',
                                            args=['/bin/\ufffd\ufffd', 'arg'])]
 
 
@@ -188,7 +189,7 @@ def test_process_table_ps_fake(tmp_path, monkeypatch):
     monkeypatch.setenv('COLUMNS', '40')
     proc = tmp_path / 'notproc'
     proc.mkdir()  # a dir, but without self/: not a usable proc
-    table = ac.process_table(str(proc))
+    table = procs.process_table(str(proc))
     assert table == [
         dict(pid=1, ppid=0, pgid=1, state='S', args=['/sbin/init', 'splash']),
         dict(pid=100, ppid=1, pgid=99, state='S', args=WRAPPER_ARGS),
@@ -199,13 +200,13 @@ def test_process_table_ps_fake(tmp_path, monkeypatch):
     # POSIX options only, and no COLUMNS to cut the arguments (and the jid) off
     assert out.read_text() == ('-A -o pid= -o ppid= -o pgid= -o state= -o args= '
                                'COLUMNS=unset\n')
-    assert ac.job_processes(JID, table) == [100, 101, 103]
+    assert killing.job_processes(JID, table) == [100, 101, 103]
 
 
 def test_process_table_ps_fails(tmp_path, monkeypatch):
     fake_ps(tmp_path, monkeypatch, 'exit 1\n')
     with pytest.raises(subprocess.CalledProcessError):
-        ac.process_table(str(tmp_path / 'noproc'))
+        procs.process_table(str(tmp_path / 'noproc'))
 
 
 @needs_ps
@@ -216,7 +217,7 @@ def test_process_table_ps_real(tmp_path):
             wait_for_cmdline(child.pid, '63')
         else:
             time.sleep(0.2)
-        table = by_pid(ac.process_table(str(tmp_path / 'noproc')))
+        table = by_pid(procs.process_table(str(tmp_path / 'noproc')))
         me = table[os.getpid()]
         assert (me['ppid'], me['pgid']) == (os.getppid(), os.getpgrp())
         assert table[child.pid].pop('state') in ('S', 'R')
@@ -234,9 +235,9 @@ def test_process_table_proc_and_ps_agree(tmp_path):
     mine = subprocess.Popen(['sleep', '60'])
     try:
         wait_for_cmdline(mine.pid, '60')
-        first = by_pid(ac.process_table())
-        ps = by_pid(ac.process_table(str(tmp_path / 'noproc')))
-        last = by_pid(ac.process_table())
+        first = by_pid(procs.process_table())
+        ps = by_pid(procs.process_table(str(tmp_path / 'noproc')))
+        last = by_pid(procs.process_table())
         for pid in (1, os.getpid(), mine.pid):
             assert (ps[pid]['ppid'], ps[pid]['pgid']) == (first[pid]['ppid'], first[pid]['pgid'])
         stable = [pid for pid in first if pid in last and first[pid] == last[pid]
@@ -284,7 +285,7 @@ TABLE = [
 
 
 def test_job_processes_async_wrapper_layout():
-    assert ac.job_processes(JID, TABLE) == [100, 101, 102, 103, 104, 105, 106, 107]
+    assert killing.job_processes(JID, TABLE) == [100, 101, 102, 103, 104, 105, 106, 107]
 
 
 def test_job_processes_daemonizing_session_leader():
@@ -293,41 +294,41 @@ def test_job_processes_daemonizing_session_leader():
     it and its group are the job's too."""
     table = [proc(99, 1, 99, WRAPPER_ARGS), proc(100, 99, 99, WRAPPER_ARGS),
              proc(101, 100, 101, WRAPPER_ARGS), proc(102, 101, 101), proc(50, 1, 50)]
-    assert ac.job_processes(JID, table) == [99, 100, 101, 102]
+    assert killing.job_processes(JID, table) == [99, 100, 101, 102]
 
 
 def test_job_processes_other_job():
-    assert ac.job_processes('j999999999999.1', TABLE) == [200, 201, 202, 203]
+    assert killing.job_processes('j999999999999.1', TABLE) == [200, 201, 202, 203]
 
 
 @pytest.mark.parametrize('jid', ['j1.1', 'j12345678901.4242', 'j1234567890123.4242'])
 def test_job_processes_unknown_job(jid):
-    assert ac.job_processes(jid, TABLE) == []
+    assert killing.job_processes(jid, TABLE) == []
 
 
 def test_job_processes_empty_table():
-    assert ac.job_processes(JID, []) == []
+    assert killing.job_processes(JID, []) == []
 
 
 def test_job_processes_watcher_only():
     """The runner is gone: the watcher alone; its group (not led by a wrapper) is not swept."""
     table = [proc(100, 1, 99, WRAPPER_ARGS), proc(110, 1, 99, ['unrelated']),
              proc(111, 100, 99, ['child of watcher'])]
-    assert ac.job_processes(JID, table) == [100, 111]
+    assert killing.job_processes(JID, table) == [100, 111]
 
 
 def test_job_processes_runner_only():
     """The watcher is gone (killed): the runner's group is still found."""
     table = [proc(101, 1, 101, WRAPPER_ARGS), proc(102, 101, 101), proc(107, 1, 101),
              proc(105, 102, 105)]
-    assert ac.job_processes(JID, table) == [101, 102, 105, 107]
+    assert killing.job_processes(JID, table) == [101, 102, 105, 107]
 
 
 def test_job_processes_group_without_wrapper_leader():
     """Once the runner exited, the rest of its group is no longer recognised (the group
     id alone does not say whose it is)."""
     table = [proc(100, 1, 99, WRAPPER_ARGS), proc(102, 1, 101), proc(107, 1, 101)]
-    assert ac.job_processes(JID, table) == [100]
+    assert killing.job_processes(JID, table) == [100]
 
 
 def test_job_processes_zombies():
@@ -336,33 +337,33 @@ def test_job_processes_zombies():
     still is."""
     table = [proc(101, 1, 101, [], state='Z'), proc(102, 1, 101),
              proc(100, 1, 99, WRAPPER_ARGS, state='Z'), proc(103, 100, 103)]
-    assert ac.job_processes(JID, table) == [103]
+    assert killing.job_processes(JID, table) == [103]
 
 
 def test_job_processes_all_zombies():
     table = [proc(100, 1, 99, WRAPPER_ARGS, state='Z'),
              proc(101, 100, 101, WRAPPER_ARGS, state='Z')]
-    assert ac.job_processes(JID, table) == []
+    assert killing.job_processes(JID, table) == []
 
 
 def test_job_processes_excludes_own_pid():
     me = os.getpid()
     table = [proc(100, 1, 99, WRAPPER_ARGS), proc(101, 100, 101, WRAPPER_ARGS),
              proc(me, 101, 101, ['python'])]
-    assert ac.job_processes(JID, table) == [100, 101]
+    assert killing.job_processes(JID, table) == [100, 101]
 
 
 def test_job_processes_2_21_command_line():
     args = ['/usr/bin/python3', WRAPPER, PREFIX, '30', 'true', MODULE, '/usr/bin/python3',
             MODULE]
     table = [proc(100, 1, 99, args), proc(101, 100, 101, args), proc(102, 101, 101)]
-    assert ac.job_processes(JID, table) == [100, 101, 102]
+    assert killing.job_processes(JID, table) == [100, 101, 102]
 
 
 def test_job_processes_cycle_in_table():
     """A table read while pids were reused can hold a parent loop: no endless walk."""
     table = [proc(101, 1, 101, WRAPPER_ARGS), proc(102, 103, 101), proc(103, 102, 103)]
-    assert ac.job_processes(JID, table) == [101, 102, 103]
+    assert killing.job_processes(JID, table) == [101, 102, 103]
 
 
 def test_job_processes_known_pids_after_wrappers_are_gone():
@@ -370,42 +371,42 @@ def test_job_processes_known_pids_after_wrappers_are_gone():
     they live; gone or zombie ones are dropped."""
     table = [proc(102, 1, 101), proc(104, 102, 104), proc(105, 1, 105), proc(107, 1, 101),
              proc(108, 1, 101, state='Z'), proc(200, 1, 200)]
-    assert ac.job_processes(JID, table) == []
-    assert ac.job_processes(JID, table, known=[102, 105, 108, 999]) == [102, 104, 105]
+    assert killing.job_processes(JID, table) == []
+    assert killing.job_processes(JID, table, known=[102, 105, 108, 999]) == [102, 104, 105]
 
 
 def test_job_processes_known_groups_after_wrappers_are_gone():
     table = [proc(102, 1, 101), proc(104, 102, 104), proc(106, 104, 104), proc(107, 1, 101),
              proc(108, 1, 101, state='Z'), proc(200, 1, 200)]
-    assert ac.job_processes(JID, table, groups={101}) == [102, 104, 106, 107]
-    assert ac.job_processes(JID, table, known=(200,), groups=[101, 555]) == [
+    assert killing.job_processes(JID, table, groups={101}) == [102, 104, 106, 107]
+    assert killing.job_processes(JID, table, known=(200,), groups=[101, 555]) == [
         102, 104, 106, 107, 200]
 
 
 def test_job_processes_known_and_wrappers_together():
     table = TABLE + [proc(400, 1, 400, ['stray'])]
-    assert ac.job_processes(JID, table, known={400}, groups=()) == [
+    assert killing.job_processes(JID, table, known={400}, groups=()) == [
         100, 101, 102, 103, 104, 105, 106, 107, 400]
 
 
 def test_job_processes_known_excludes_own_pid():
     me = os.getpid()
     table = [proc(me, 1, 1, ['python'])]
-    assert ac.job_processes(JID, table, known=[me], groups=[1]) == []
+    assert killing.job_processes(JID, table, known=[me], groups=[1]) == []
 
 
 def test_job_processes_does_not_change_the_table():
     table = [dict(p, args=list(p['args'])) for p in TABLE]
-    ac.job_processes(JID, table)
+    killing.job_processes(JID, table)
     assert table == TABLE
 
 
 @needs_proc
 def test_job_processes_real(fake_wrapper):
     """The real table with a real process shaped like a watcher (not a group leader)."""
-    table = ac.process_table()
-    assert ac.job_processes(fake_wrapper.jid, table) == [fake_wrapper.pid]
-    assert aj.wrapper_liveness(fake_wrapper.jid)[1] == [fake_wrapper.pid]
+    table = procs.process_table()
+    assert killing.job_processes(fake_wrapper.jid, table) == [fake_wrapper.pid]
+    assert procs.wrapper_liveness(fake_wrapper.jid)[1] == [fake_wrapper.pid]
 
 
 # --- signal_number / signal_name ----------------------------------------------------------------
@@ -430,7 +431,7 @@ def test_job_processes_real(fake_wrapper):
     (str(signal.NSIG - 1), signal.NSIG - 1),
 ])
 def test_signal_number_good(value, number):
-    result = ac.signal_number(value)
+    result = killing.signal_number(value)
     assert result == number
     assert result.__class__ is int  # exactly a plain int (not a Signals enum), for os.kill and JSON
 
@@ -446,8 +447,8 @@ def bad_msg(value):
     '15.0', 15.0, None, True, 'ITIMER_REAL', 'default_int_handler', 'getsignal',
 ])
 def test_signal_number_bad(value):
-    with pytest.raises(aj.JobError) as exc:
-        ac.signal_number(value)
+    with pytest.raises(names.JobError) as exc:
+        killing.signal_number(value)
     assert exc.value.msg == bad_msg(value)
     assert exc.value.result == {}
 
@@ -463,8 +464,8 @@ def test_signal_number_bad(value):
     ('-1', "invalid signal '-1': give a signal name such as TERM, INT, KILL or a number"),
 ])
 def test_signal_number_bad_exact_message(value, msg):
-    with pytest.raises(aj.JobError) as exc:
-        ac.signal_number(value)
+    with pytest.raises(names.JobError) as exc:
+        killing.signal_number(value)
     assert exc.value.msg == msg
     assert str(exc.value) == msg
 
@@ -474,12 +475,12 @@ def test_signal_number_bad_exact_message(value, msg):
     (signal.SIGTERM, 'SIGTERM'), (999, '999'), (0, '0'), (-1, '-1'),
 ])
 def test_signal_name(number, name):
-    assert ac.signal_name(number) == name
-    assert ac.signal_name(number).__class__ is str  # exactly str, not a subclass
+    assert killing.signal_name(number) == name
+    assert killing.signal_name(number).__class__ is str  # exactly str, not a subclass
 
 
 @pytest.mark.parametrize('value', ['TERM', 'sigint', 'kill', '1', 'IOT', 'usr2'])
 def test_signal_name_round_trip(value):
-    name = ac.signal_name(ac.signal_number(value))
+    name = killing.signal_name(killing.signal_number(value))
     assert name.startswith('SIG')
-    assert ac.signal_number(name) == ac.signal_number(value)
+    assert killing.signal_number(name) == killing.signal_number(value)

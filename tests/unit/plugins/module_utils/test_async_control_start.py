@@ -29,9 +29,13 @@ import pytest
 
 import ansible.modules.async_wrapper as native_wrapper
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_control as ac
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as chg
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_claims as claims
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_kill as killing
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_start as starting
 
 WRAPPER_SOURCE = os.path.abspath(native_wrapper.__file__).replace('.pyc', '.py')
 JID = 'j123456789012.4242'
@@ -78,17 +82,17 @@ def wait_until(cond, timeout=20, what='the condition'):
 
 
 def finished(async_dir, jid):
-    job = aj.read_job(aj.job_path(async_dir, jid))
+    job = files.read_job(names.job_path(async_dir, jid))
     return job.finished and job.data
 
 
 def claim_of(async_dir, alias):
-    return ac.read_claim(async_dir, alias)
+    return claims.read_claim(async_dir, alias)
 
 
 def name_of(async_dir, alias):
     try:
-        return os.readlink(aj.alias_path(async_dir, alias))
+        return os.readlink(names.alias_path(async_dir, alias))
     except OSError:
         return None
 
@@ -96,7 +100,7 @@ def name_of(async_dir, alias):
 def write_claim(async_dir, alias, token, **extra):
     data = dict(token=token, time=time.time(), pid=12345)
     data.update(extra)
-    chg.atomic_write_json(ac.claim_path(async_dir, alias), data)
+    changes.atomic_write_json(claims.claim_path(async_dir, alias), data)
 
 
 def refuse_to_run(cmd):
@@ -120,7 +124,7 @@ TMP = '/root/.ansible/tmp/ansible-tmp-1700000000.12-345-67890'
      'j789'),
 ])
 def test_wrapper_jid_prefix(cmd, prefix):
-    assert ac.wrapper_jid_prefix(cmd) == prefix
+    assert starting.wrapper_jid_prefix(cmd) == prefix
 
 
 @pytest.mark.parametrize('cmd', [
@@ -132,17 +136,17 @@ def test_wrapper_jid_prefix(cmd, prefix):
     '',
 ])
 def test_wrapper_jid_prefix_refuses(cmd):
-    with pytest.raises(aj.JobError) as exc:
-        ac.wrapper_jid_prefix(cmd)
+    with pytest.raises(names.JobError) as exc:
+        starting.wrapper_jid_prefix(cmd)
     assert 'async_wrapper' in exc.value.msg
 
 
 # --- run_wrapper --------------------------------------------------------------------------------
 
 def test_run_wrapper_starts_a_real_job(job_dir, async_dir):
-    reply = ac.run_wrapper(job_dir.cmd)
+    reply = starting.run_wrapper(job_dir.cmd)
     jid = reply['ansible_job_id']
-    assert jid.startswith(job_dir.prefix + '.') and aj.JID_RE.match(jid)
+    assert jid.startswith(job_dir.prefix + '.') and names.JID_RE.match(jid)
     assert reply['started'] in (1, True) and not reply['failed']
     assert reply['results_file'] == os.path.join(async_dir, jid)
     data = wait_until(lambda: finished(async_dir, jid), what='the job to finish')
@@ -155,8 +159,8 @@ def test_run_wrapper_env_reaches_the_job(tmp_path, async_dir):
     job = JobDir(tmp_path, async_dir)
     with open(job.module, 'w') as f:
         f.write('#!%s\nimport json, os\nprint(json.dumps(dict(rc=0, marker=os.environ.get('
-                '"AJ_MARKER"), wrapper=os.environ.get("%s"))))\n' % (sys.executable, ac.WRAPPER_ENV))
-    reply = ac.run_wrapper(job.cmd, env=dict(os.environ, AJ_MARKER='seen'))
+                '"AJ_MARKER"), wrapper=os.environ.get("%s"))))\n' % (sys.executable, specs.WRAPPER_ENV))
+    reply = starting.run_wrapper(job.cmd, env=dict(os.environ, AJ_MARKER='seen'))
     data = wait_until(lambda: finished(async_dir, reply['ansible_job_id']))
     assert data['marker'] == 'seen' and data['wrapper'] is None
 
@@ -167,19 +171,19 @@ def test_run_wrapper_env_reaches_the_job(tmp_path, async_dir):
     ('echo "{broken"', 'async_wrapper did not start the job (rc 0): {broken'),
 ])
 def test_run_wrapper_without_reply(cmd, why):
-    reply = ac.run_wrapper(cmd)
+    reply = starting.run_wrapper(cmd)
     assert reply['failed'] is True and reply['msg'] == why
 
 
 def test_run_wrapper_failure_reply_is_kept():
-    reply = ac.run_wrapper('echo "junk"; echo \'{"failed": true, "msg": "could not create"}\'')
+    reply = starting.run_wrapper('echo "junk"; echo \'{"failed": true, "msg": "could not create"}\'')
     assert reply == {'failed': True, 'msg': 'could not create'}
 
 
 # --- start: start, name, attach ---------------------------------------------------------------
 
 def test_start_starts_and_names_the_job(job_dir, async_dir):
-    found = ac.start(async_dir, 'build', 'tokA', False, job_dir.cmd)
+    found = starting.start(async_dir, 'build', 'tokA', False, job_dir.cmd)
     jid = found['ansible_job_id']
     assert found['action'] == 'start' and jid.startswith(job_dir.prefix + '.')
     assert name_of(async_dir, 'build') == jid
@@ -190,8 +194,8 @@ def test_start_starts_and_names_the_job(job_dir, async_dir):
 
 def test_start_running_name_attaches(job_dir, async_dir, h):
     h.write_job(async_dir, JID, RUNNING)
-    os.symlink(JID, aj.alias_path(async_dir, 'build'))
-    found = ac.start(async_dir, 'build', 'tokA', False, job_dir.cmd, run=refuse_to_run,
+    os.symlink(JID, names.alias_path(async_dir, 'build'))
+    found = starting.start(async_dir, 'build', 'tokA', False, job_dir.cmd, run=refuse_to_run,
                      liveness=h.alive)
     assert (found['action'], found['ansible_job_id']) == ('attach', JID)
     assert found['status']['state'] == 'running'
@@ -203,9 +207,9 @@ def test_start_finished_name(job_dir, async_dir, h, waiting, action):
     """A finished job's outcome is attached to by a run that waits; one that does not wait
     starts the job again."""
     h.write_job(async_dir, JID, SUCCEEDED)
-    os.symlink(JID, aj.alias_path(async_dir, 'build'))
+    os.symlink(JID, names.alias_path(async_dir, 'build'))
     started = []
-    found = ac.start(async_dir, 'build', 'tokA', waiting, job_dir.cmd,
+    found = starting.start(async_dir, 'build', 'tokA', waiting, job_dir.cmd,
                      run=lambda cmd: started.append(cmd) or _fake_start(async_dir, job_dir.prefix),
                      liveness=h.never)
     assert found['action'] == action
@@ -226,7 +230,7 @@ def h_write(async_dir, jid, data):
 
 
 def test_start_failed_wrapper_frees_the_claim(job_dir, async_dir, h):
-    found = ac.start(async_dir, 'build', 'tokA', False, job_dir.cmd,
+    found = starting.start(async_dir, 'build', 'tokA', False, job_dir.cmd,
                      run=lambda cmd: dict(failed=True, msg='could not create directory'),
                      liveness=h.never)
     assert found == dict(action='failed', reply=dict(failed=True, msg='could not create directory'),
@@ -236,7 +240,7 @@ def test_start_failed_wrapper_frees_the_claim(job_dir, async_dir, h):
 
 @pytest.mark.parametrize('jid', ['j1.2', 'nonsense', 42])
 def test_start_unexpected_job_id(job_dir, async_dir, h, jid):
-    found = ac.start(async_dir, 'build', 'tokA', False, job_dir.cmd,
+    found = starting.start(async_dir, 'build', 'tokA', False, job_dir.cmd,
                      run=lambda cmd: dict(started=1, ansible_job_id=jid), liveness=h.never)
     assert found['action'] == 'failed'
     assert found['reply']['msg'] == 'async_wrapper returned an unexpected job id %r' % (jid,)
@@ -247,7 +251,7 @@ def test_start_job_file_never_written(job_dir, async_dir, h, tmp_path):
     """The wrapper said it started the job, but no file came and no process of it lives."""
     noproc = h.make_proc(tmp_path / 'proc', {})
     jid = job_dir.prefix + '.77'
-    found = ac.start(async_dir, 'build', 'tokA', False, job_dir.cmd, proc=noproc,
+    found = starting.start(async_dir, 'build', 'tokA', False, job_dir.cmd, proc=noproc,
                      run=lambda cmd: dict(started=1, ansible_job_id=jid), liveness=h.never)
     assert found['action'] == 'failed'
     assert found['reply']['msg'] == (
@@ -262,7 +266,7 @@ def test_start_waits_for_a_late_job_file(job_dir, async_dir, h, tmp_path):
     jid = job_dir.prefix + '.77'
     wrapper = h.make_proc(tmp_path / 'proc', {4242: h.wrapper_argv(job_dir.prefix)})
     c = h.FakeClock(on_sleep=lambda n: n == 5 and h_write(async_dir, jid, RUNNING))
-    found = ac.start(async_dir, 'build', 'tokA', False, job_dir.cmd, proc=wrapper,
+    found = starting.start(async_dir, 'build', 'tokA', False, job_dir.cmd, proc=wrapper,
                      run=lambda cmd: dict(started=1, ansible_job_id=jid), liveness=h.never,
                      clock=c.clock, sleep=c.sleep)
     assert (found['action'], found['ansible_job_id']) == ('start', jid)
@@ -277,11 +281,11 @@ def test_start_crash_after_the_wrapper_keeps_the_claim(job_dir, async_dir, h):
         _fake_start(async_dir, job_dir.prefix)
         raise KeyboardInterrupt('controller gone')
     with pytest.raises(KeyboardInterrupt):
-        ac.start(async_dir, 'build', 'tokA', False, job_dir.cmd, run=crash, liveness=h.never)
+        starting.start(async_dir, 'build', 'tokA', False, job_dir.cmd, run=crash, liveness=h.never)
     claim = claim_of(async_dir, 'build')
     assert claim['token'] == 'tokA' and claim['jid_prefix'] == job_dir.prefix
     assert name_of(async_dir, 'build') is None
-    found = ac.start(async_dir, 'build', 'tokB', False, JobDir_cmd(job_dir, 'j999'),
+    found = starting.start(async_dir, 'build', 'tokB', False, JobDir_cmd(job_dir, 'j999'),
                      run=refuse_to_run, liveness=h.alive)
     assert found['action'] == 'attach' and found['recovered_claim'] is True
     assert found['ansible_job_id'] == job_dir.prefix + '.77'
@@ -297,7 +301,7 @@ def test_start_crash_before_the_wrapper_frees_the_claim(job_dir, async_dir, h):
     def crash(cmd):
         raise KeyboardInterrupt('controller gone')
     with pytest.raises(KeyboardInterrupt):
-        ac.start(async_dir, 'build', 'tokA', False, job_dir.cmd, run=crash, liveness=h.never)
+        starting.start(async_dir, 'build', 'tokA', False, job_dir.cmd, run=crash, liveness=h.never)
     assert claim_of(async_dir, 'build') is None
 
 
@@ -310,7 +314,7 @@ def test_dead_one_step_claim_job_is_named_and_attached(async_dir, h, tmp_path, d
     noproc = h.make_proc(tmp_path / 'proc', {})
     h_write(async_dir, 'j444.55', dict(data, ansible_job_id='j444.55'))
     write_claim(async_dir, 'build', 'tokA', jid_prefix='j444')
-    found = ac.prepare(async_dir, 'build', 'tokB', waiting, liveness=h.alive, proc=noproc)
+    found = claims.prepare(async_dir, 'build', 'tokB', waiting, liveness=h.alive, proc=noproc)
     assert found['action'] == 'attach' and found['ansible_job_id'] == 'j444.55'
     assert found['recovered_claim'] is True
     assert name_of(async_dir, 'build') == 'j444.55' and claim_of(async_dir, 'build') is None
@@ -320,7 +324,7 @@ def test_dead_one_step_claim_without_job_is_dropped(async_dir, h, tmp_path):
     """Its writer died before the wrapper ran: the claim is void, whatever its age."""
     noproc = h.make_proc(tmp_path / 'proc', {})
     write_claim(async_dir, 'build', 'tokA', jid_prefix='j444')
-    found = ac.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, proc=noproc)
+    found = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, proc=noproc)
     assert found['action'] == 'start'
     assert claim_of(async_dir, 'build')['token'] == 'tokB'
     assert 'jid_prefix' not in claim_of(async_dir, 'build')
@@ -331,7 +335,7 @@ def test_dead_one_step_claim_check_mode_changes_nothing(async_dir, h, tmp_path):
     h_write(async_dir, 'j444.55', dict(RUNNING, ansible_job_id='j444.55'))
     write_claim(async_dir, 'build', 'tokA', jid_prefix='j444')
     before = h.snapshot(async_dir)
-    found = ac.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.alive,
+    found = claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.alive,
                        proc=noproc)
     assert found['action'] == 'attach' and found['ansible_job_id'] == 'j444.55'
     assert h.snapshot(async_dir) == before
@@ -343,7 +347,7 @@ def test_several_step_claim_is_still_waited_for(job_dir, async_dir, h, tmp_path)
     noproc = h.make_proc(tmp_path / 'proc', {})
     write_claim(async_dir, 'build', 'tokA')
     c = h.FakeClock(now=time.time())
-    found = ac.start(async_dir, 'build', 'tokB', False, job_dir.cmd, run=refuse_to_run,
+    found = starting.start(async_dir, 'build', 'tokB', False, job_dir.cmd, run=refuse_to_run,
                      liveness=h.never, proc=noproc, hold=1.0, clock=c.clock, sleep=c.sleep)
     assert found['action'] == 'claimed'
     assert c.sleeps == [0.2] * 5
@@ -356,13 +360,13 @@ def test_await_job_of_prefix_existing(async_dir, h, tmp_path):
     h_write(async_dir, 'j444.55', RUNNING)
     h_write(async_dir, 'j4444.1', RUNNING)   # another prefix that starts the same
     os.symlink('j444.55', os.path.join(async_dir, 'j444.56'))
-    assert ac.await_job_of_prefix(async_dir, 'j444', proc=str(tmp_path)) == 'j444.55'
+    assert claims.await_job_of_prefix(async_dir, 'j444', proc=str(tmp_path)) == 'j444.55'
 
 
 def test_await_job_of_prefix_gives_up_without_process(async_dir, h, tmp_path):
     noproc = h.make_proc(tmp_path / 'proc', {})
     c = h.FakeClock()
-    assert ac.await_job_of_prefix(async_dir, 'j444', proc=noproc, clock=c.clock,
+    assert claims.await_job_of_prefix(async_dir, 'j444', proc=noproc, clock=c.clock,
                                   sleep=c.sleep) is None
     assert c.sleeps == []
 
@@ -370,7 +374,7 @@ def test_await_job_of_prefix_gives_up_without_process(async_dir, h, tmp_path):
 def test_await_job_of_prefix_times_out(async_dir, h, tmp_path):
     proc = h.make_proc(tmp_path / 'proc', {4242: h.wrapper_argv('j444')})
     c = h.FakeClock()
-    assert ac.await_job_of_prefix(async_dir, 'j444', proc=proc, clock=c.clock, sleep=c.sleep,
+    assert claims.await_job_of_prefix(async_dir, 'j444', proc=proc, clock=c.clock, sleep=c.sleep,
                                   timeout=1.0) is None
     # polled every 0.05 s until the timeout, and no longer
     assert set(c.sleeps) == {0.05} and 1.0 <= sum(c.sleeps) < 1.05 + 1e-9
@@ -378,7 +382,7 @@ def test_await_job_of_prefix_times_out(async_dir, h, tmp_path):
 
 def test_await_job_of_prefix_missing_dir(tmp_path, h):
     noproc = h.make_proc(tmp_path / 'proc', {})
-    assert ac.await_job_of_prefix(str(tmp_path / 'nope'), 'j444', proc=noproc) is None
+    assert claims.await_job_of_prefix(str(tmp_path / 'nope'), 'j444', proc=noproc) is None
 
 
 # --- the lock's timeout ---------------------------------------------------------------------
@@ -392,8 +396,8 @@ def test_alias_lock_timeout(async_dir, h):
     try:
         assert holder.stdout.readline() == b'locked\n'
         c = h.FakeClock()
-        with pytest.raises(aj.JobError) as exc:
-            with ac.alias_lock(async_dir, 'build', timeout=2, clock=c.clock, sleep=c.sleep):
+        with pytest.raises(names.JobError) as exc:
+            with changes.alias_lock(async_dir, 'build', timeout=2, clock=c.clock, sleep=c.sleep):
                 pass
         assert exc.value.msg == ('another run has held the lock of the name %r (%s) for 2 s; try '
                                  'again later' % ('build', os.path.join(async_dir, '.jid_build.lock')))
@@ -401,14 +405,14 @@ def test_alias_lock_timeout(async_dir, h):
     finally:
         holder.kill()
         holder.wait()
-    with ac.alias_lock(async_dir, 'build', timeout=2):
+    with changes.alias_lock(async_dir, 'build', timeout=2):
         pass
 
 
 # --- remove_job_tmpdir, make_executable -------------------------------------------------------
 
 def test_remove_job_tmpdir(job_dir):
-    assert ac.remove_job_tmpdir(job_dir.tmpdir, job_dir.cmd) is True
+    assert starting.remove_job_tmpdir(job_dir.tmpdir, job_dir.cmd) is True
     assert not os.path.exists(job_dir.tmpdir)
 
 
@@ -424,8 +428,8 @@ def test_remove_job_tmpdir_refuses(job_dir, tmp_path):
             (job_dir.tmpdir, 'true'),                                   # no wrapper
             (str(link), job_dir.cmd.replace(job_dir.tmpdir, str(link))),          # a symlink
     ]:
-        with pytest.raises(aj.JobError) as exc:
-            ac.remove_job_tmpdir(tmpdir, cmd)
+        with pytest.raises(names.JobError) as exc:
+            starting.remove_job_tmpdir(tmpdir, cmd)
         assert exc.value.msg.startswith('refusing to remove %s: ' % os.path.normpath(tmpdir))
     assert os.path.isfile(job_dir.wrapper) and other.is_dir()
 
@@ -433,7 +437,7 @@ def test_remove_job_tmpdir_refuses(job_dir, tmp_path):
 def test_make_executable(job_dir):
     os.chmod(job_dir.module, 0o600)
     os.chmod(job_dir.tmpdir, 0o600)
-    ac.make_executable(job_dir.tmpdir, [job_dir.tmpdir, job_dir.module])
+    starting.make_executable(job_dir.tmpdir, [job_dir.tmpdir, job_dir.module])
     assert stat.S_IMODE(os.stat(job_dir.module).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(job_dir.tmpdir).st_mode) == 0o700
 
@@ -442,8 +446,8 @@ def test_make_executable_refuses_outside(job_dir, tmp_path):
     outside = tmp_path / 'outside'
     outside.write_text('x')
     os.chmod(str(outside), 0o600)
-    with pytest.raises(aj.JobError) as exc:
-        ac.make_executable(job_dir.tmpdir, [str(outside)])
+    with pytest.raises(names.JobError) as exc:
+        starting.make_executable(job_dir.tmpdir, [str(outside)])
     assert exc.value.msg == ('refusing to change the mode of %s: it is not in the remote tmp dir %s'
                              % (outside, job_dir.tmpdir))
     assert stat.S_IMODE(os.stat(str(outside)).st_mode) == 0o600
@@ -454,19 +458,19 @@ def test_make_executable_refuses_outside(job_dir, tmp_path):
 def test_start_named_job_starts_and_waits(tmp_path, async_dir):
     job = JobDir(tmp_path, async_dir, seconds=0.5)
     os.chmod(job.module, 0o600)
-    result = ac.start_named_job(async_dir, 'build', 'tokA', True, job.cmd, wait=15.0,
+    result = starting.start_named_job(async_dir, 'build', 'tokA', True, job.cmd, wait=15.0,
                                 tmpdir=job.tmpdir, remove_tmp=True, chmod=[job.module])
     status = result['status']
     assert result['action'] == 'start' and result['tmpdir_removed'] is False
     assert status['state'] == 'succeeded' and status['stdout'] == 'done'
-    assert status['released'] == [aj.alias_path(async_dir, 'build')]
+    assert status['released'] == [names.alias_path(async_dir, 'build')]
     assert status['ansible_job_alias'] == 'build' and 0 < status['waited'] < 15
     assert name_of(async_dir, 'build') is None
 
 
 def test_start_named_job_without_waiting(tmp_path, async_dir):
     job = JobDir(tmp_path, async_dir, seconds=30)
-    result = ac.start_named_job(async_dir, 'build', 'tokA', False, job.cmd, wait=15.0)
+    result = starting.start_named_job(async_dir, 'build', 'tokA', False, job.cmd, wait=15.0)
     status = result['status']
     jid = result['ansible_job_id']
     assert status['state'] == 'running' and 'waited' not in status
@@ -474,17 +478,17 @@ def test_start_named_job_without_waiting(tmp_path, async_dir):
     # the next run attaches, and removes the tmp dir made for the job it did not start
     (tmp_path / 'again').mkdir()
     again = JobDir(tmp_path / 'again', async_dir)
-    result2 = ac.start_named_job(async_dir, 'build', 'tokB', False, again.cmd,
+    result2 = starting.start_named_job(async_dir, 'build', 'tokB', False, again.cmd,
                                  tmpdir=again.tmpdir, remove_tmp=True)
     assert (result2['action'], result2['ansible_job_id']) == ('attach', jid)
     assert result2['tmpdir_removed'] is True and not os.path.exists(again.tmpdir)
     assert result2['status']['state'] == 'running'
-    ac.kill(async_dir, jid, 'KILL', grace=0)
+    killing.kill(async_dir, jid, 'KILL', grace=0)
 
 
 def test_start_named_job_failed_job_is_not_released_without_cleanup(tmp_path, async_dir):
     job = JobDir(tmp_path, async_dir, rc=2)
-    result = ac.start_named_job(async_dir, 'build', 'tokA', True, job.cmd, wait=15.0,
+    result = starting.start_named_job(async_dir, 'build', 'tokA', True, job.cmd, wait=15.0,
                                 cleanup=False)
     assert result['status']['state'] == 'failed' and result['status']['released'] == []
     assert name_of(async_dir, 'build') == result['ansible_job_id']
@@ -496,7 +500,7 @@ def _starter(async_dir, base, token, barrier, results):
     try:
         job = JobDir(os.path.join(base, token), async_dir, seconds=5)
         barrier.wait(30)
-        found = ac.start(async_dir, 'build', token, False, job.cmd)
+        found = starting.start(async_dir, 'build', token, False, job.cmd)
         results.put((token, found['action'], found.get('ansible_job_id')))
     except BaseException as e:  # report, do not hang the test
         results.put((token, 'error: %r' % (e,), None))
@@ -526,15 +530,15 @@ def test_start_concurrent_exactly_one_job(tmp_path, async_dir):
     assert len(jids) == 1
     jid = jids.pop()
     assert name_of(async_dir, 'build') == jid
-    assert sorted(n for n in os.listdir(async_dir) if aj.JID_RE.match(n)) == [jid]
-    ac.kill(async_dir, jid, 'KILL', grace=0)
+    assert sorted(n for n in os.listdir(async_dir) if names.JID_RE.match(n)) == [jid]
+    killing.kill(async_dir, jid, 'KILL', grace=0)
 
 
 # --- start_main: the start runner's entry point -----------------------------------------------
 
 def test_start_main_starts_the_job(job_dir, async_dir):
-    env = dict(os.environ, **{ac.WRAPPER_ENV: job_dir.cmd})
-    result = ac.start_main(dict(alias='build', token='tokA', waiting=True, wait=15.0,
+    env = dict(os.environ, **{specs.WRAPPER_ENV: job_dir.cmd})
+    result = starting.start_main(dict(alias='build', token='tokA', waiting=True, wait=15.0,
                                 _async_dir=async_dir, tmpdir=job_dir.tmpdir, remove_tmp=True,
                                 chmod=[job_dir.module]), environ=env)
     assert result['action'] == 'start' and result['changed'] is True
@@ -543,9 +547,9 @@ def test_start_main_starts_the_job(job_dir, async_dir):
 
 def test_start_main_expands_the_async_dir(job_dir, tmp_path, monkeypatch):
     monkeypatch.setenv('HOME', str(tmp_path))
-    env = dict(os.environ, **{ac.WRAPPER_ENV: job_dir.cmd.replace(
+    env = dict(os.environ, **{specs.WRAPPER_ENV: job_dir.cmd.replace(
         'ANSIBLE_ASYNC_DIR=%s' % shlex.quote(job_dir.async_dir), "ANSIBLE_ASYNC_DIR='~/jobs'")})
-    result = ac.start_main(dict(alias='build', token='tokA', waiting=True, wait=15.0,
+    result = starting.start_main(dict(alias='build', token='tokA', waiting=True, wait=15.0,
                                 _async_dir='~/jobs'), environ=env)
     jid = result['ansible_job_id']
     # the runner and async_wrapper agree on the dir: ~ of the same user
@@ -555,15 +559,15 @@ def test_start_main_expands_the_async_dir(job_dir, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize('args,env,msg', [
     (dict(alias='build', token='t', waiting=False, _async_dir='/x'), {},
-     'the start runner needs the async_wrapper command line in %s' % ac.WRAPPER_ENV),
-    (dict(alias='../x', token='t', waiting=False, _async_dir='/x'), {ac.WRAPPER_ENV: 'true'},
+     'the start runner needs the async_wrapper command line in %s' % specs.WRAPPER_ENV),
+    (dict(alias='../x', token='t', waiting=False, _async_dir='/x'), {specs.WRAPPER_ENV: 'true'},
      'invalid alias \'../x\': use only letters, digits, "_", "-" and ".", not starting with '
      '".", at most 128 characters'),
-    (dict(alias='build', token='t', waiting=False, _async_dir=''), {ac.WRAPPER_ENV: 'true'},
+    (dict(alias='build', token='t', waiting=False, _async_dir=''), {specs.WRAPPER_ENV: 'true'},
      '_async_dir is not set: the action plugin passes it; when running the module alone, '
      'give it with the other arguments'),
 ])
 def test_start_main_bad_input(tmp_path, args, env, msg):
-    result = ac.start_main(args, environ=env)
+    result = starting.start_main(args, environ=env)
     assert result['failed'] is True and result['msg'] == msg
     assert not os.path.exists('/x')

@@ -19,9 +19,10 @@ import time
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_control as ac
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as chg
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_wait as waiting
 
 JID = 'j123456789012.4242'
 OTHER = 'j999999999999.77'
@@ -45,26 +46,26 @@ def link(async_dir, name, target):
 
 def test_resolve_jid(async_dir, h):
     h.write_job(async_dir, JID, RUNNING)
-    assert ac.resolve(async_dir, jid=JID) == JID
+    assert waiting.resolve(async_dir, jid=JID) == JID
 
 
 def test_resolve_jid_wins_over_alias(async_dir, h):
     """With both (the modules forbid it), the jid is used and the alias ignored."""
     h.write_job(async_dir, JID, RUNNING)
-    assert ac.resolve(async_dir, jid=JID, alias='no-such-name') == JID
+    assert waiting.resolve(async_dir, jid=JID, alias='no-such-name') == JID
 
 
 @pytest.mark.parametrize('content', [RUNNING, SUCCEEDED, '', 'not json'])
 def test_resolve_jid_whatever_the_content(async_dir, h, content):
     h.write_job(async_dir, JID, content)
-    assert ac.resolve(async_dir, jid=JID) == JID
+    assert waiting.resolve(async_dir, jid=JID) == JID
 
 
 @pytest.mark.parametrize('missing_dir', [False, True])
 def test_resolve_unknown_jid(tmp_path, async_dir, missing_dir):
     d = str(tmp_path / 'nowhere') if missing_dir else async_dir
-    with pytest.raises(aj.JobError) as exc:
-        ac.resolve(d, jid=JID)
+    with pytest.raises(names.JobError) as exc:
+        waiting.resolve(d, jid=JID)
     assert exc.value.msg == 'could not find job'
     assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1,
                                 'results_file': os.path.join(d, JID)}
@@ -73,19 +74,19 @@ def test_resolve_unknown_jid(tmp_path, async_dir, missing_dir):
 def test_resolve_alias(async_dir, h):
     h.write_job(async_dir, JID, RUNNING)
     link(async_dir, 'jid_build', JID)
-    assert ac.resolve(async_dir, alias='build') == JID
+    assert waiting.resolve(async_dir, alias='build') == JID
 
 
 def test_resolve_alias_absolute_link(async_dir, h):
     h.write_job(async_dir, JID, SUCCEEDED)
     link(async_dir, 'jid_build', os.path.join(async_dir, JID))
-    assert ac.resolve(async_dir, alias='build') == JID
+    assert waiting.resolve(async_dir, alias='build') == JID
 
 
 def test_resolve_legacy_alias(async_dir, h):
     h.write_job(async_dir, JID, SUCCEEDED)
     link(async_dir, JID + '.jid_build', JID)
-    assert ac.resolve(async_dir, alias='build') == JID
+    assert waiting.resolve(async_dir, alias='build') == JID
 
 
 def test_resolve_primary_alias_before_legacy(async_dir, h):
@@ -93,7 +94,7 @@ def test_resolve_primary_alias_before_legacy(async_dir, h):
     h.write_job(async_dir, OTHER, RUNNING)
     link(async_dir, JID + '.jid_build', JID)
     link(async_dir, 'jid_build', OTHER)
-    assert ac.resolve(async_dir, alias='build') == OTHER
+    assert waiting.resolve(async_dir, alias='build') == OTHER
 
 
 def absent_error(alias, async_dir):
@@ -111,15 +112,15 @@ def test_resolve_alias_absent(async_dir, h, setup):
         h.write_job(async_dir, JID, RUNNING)
         link(async_dir, 'jid_build2', JID)
         link(async_dir, JID + '.jid_xbuild', JID)
-    with pytest.raises(aj.JobError) as exc:
-        ac.resolve(async_dir, alias='build')
+    with pytest.raises(names.JobError) as exc:
+        waiting.resolve(async_dir, alias='build')
     assert (exc.value.msg, exc.value.result) == absent_error('build', async_dir)
 
 
 def test_resolve_alias_missing_async_dir(tmp_path):
     d = str(tmp_path / 'nowhere')
-    with pytest.raises(aj.JobError) as exc:
-        ac.resolve(d, alias='build')
+    with pytest.raises(names.JobError) as exc:
+        waiting.resolve(d, alias='build')
     assert (exc.value.msg, exc.value.result) == absent_error('build', d)
     assert not os.path.exists(d)
 
@@ -127,8 +128,8 @@ def test_resolve_alias_missing_async_dir(tmp_path):
 def test_resolve_alias_outside_refused(async_dir, outside, h):
     target = h.write_job(outside, JID, RUNNING)
     link(async_dir, 'jid_build', target)
-    with pytest.raises(aj.JobError) as exc:
-        ac.resolve(async_dir, alias='build')
+    with pytest.raises(names.JobError) as exc:
+        waiting.resolve(async_dir, alias='build')
     assert exc.value.msg.startswith("alias 'build' points outside the async dir")
 
 
@@ -144,25 +145,25 @@ def no_sleep(seconds):
 def test_wait_finished_returns_at_once(async_dir, h, data, state):
     h.write_job(async_dir, JID, data)
     c = h.FakeClock()
-    status = ac.wait_for(async_dir, JID, 3600, liveness=h.never, clock=c.clock, sleep=no_sleep)
+    status = waiting.wait_for(async_dir, JID, 3600, liveness=h.never, clock=c.clock, sleep=no_sleep)
     assert status['state'] == state
     assert status['finished'] == 1
     assert status['waited'] == 0
-    assert status == dict(aj.job_status(async_dir, jid=JID, liveness=h.never), waited=0)
+    assert status == dict(files.job_status(async_dir, jid=JID, liveness=h.never), waited=0)
 
 
 def test_wait_orphaned_returns_at_once(async_dir, h):
     h.write_job(async_dir, JID, RUNNING)
     c = h.FakeClock()
-    status = ac.wait_for(async_dir, JID, 3600, liveness=h.dead, clock=c.clock, sleep=no_sleep)
+    status = waiting.wait_for(async_dir, JID, 3600, liveness=h.dead, clock=c.clock, sleep=no_sleep)
     assert status['state'] == 'orphaned'
     assert status['waited'] == 0
 
 
 def test_wait_unknown_jid(async_dir, h):
     c = h.FakeClock()
-    with pytest.raises(aj.JobError) as exc:
-        ac.wait_for(async_dir, JID, 10, liveness=h.never, clock=c.clock, sleep=no_sleep)
+    with pytest.raises(names.JobError) as exc:
+        waiting.wait_for(async_dir, JID, 10, liveness=h.never, clock=c.clock, sleep=no_sleep)
     assert exc.value.msg == 'could not find job'
 
 
@@ -177,10 +178,10 @@ def test_wait_returns_when_job_finishes(async_dir, h, n, data, state):
 
     def finish(count):
         if count == n:
-            chg.atomic_write_json(path, data)
+            changes.atomic_write_json(path, data)
 
     c = h.FakeClock(on_sleep=finish)
-    status = ac.wait_for(async_dir, JID, 60, liveness=live, clock=c.clock, sleep=c.sleep,
+    status = waiting.wait_for(async_dir, JID, 60, liveness=live, clock=c.clock, sleep=c.sleep,
                          interval=0.25, liveness_interval=1000)
     assert status['state'] == state
     assert status['finished'] == 1
@@ -196,7 +197,7 @@ def test_wait_times_out_leaving_running(async_dir, h):
     path = h.write_job(async_dir, JID, RUNNING)
     before = h.snapshot(async_dir)
     c = h.FakeClock()
-    status = ac.wait_for(async_dir, JID, 2, liveness=h.alive, clock=c.clock, sleep=c.sleep,
+    status = waiting.wait_for(async_dir, JID, 2, liveness=h.alive, clock=c.clock, sleep=c.sleep,
                          interval=0.25, liveness_interval=1)
     assert status['state'] == 'running'
     assert (status['started'], status['finished']) == (1, 0)
@@ -210,7 +211,7 @@ def test_wait_times_out_leaving_running(async_dir, h):
 def test_wait_last_sleep_is_cut_to_the_deadline(async_dir, h):
     h.write_job(async_dir, JID, RUNNING)
     c = h.FakeClock()
-    status = ac.wait_for(async_dir, JID, 1.1, liveness=h.alive, clock=c.clock, sleep=c.sleep,
+    status = waiting.wait_for(async_dir, JID, 1.1, liveness=h.alive, clock=c.clock, sleep=c.sleep,
                          interval=0.25, liveness_interval=1)
     assert status['state'] == 'running'
     assert c.sleeps[:4] == [0.25] * 4
@@ -224,7 +225,7 @@ def test_wait_last_sleep_is_cut_to_the_deadline(async_dir, h):
 def test_wait_zero_or_negative_seconds_does_not_sleep(async_dir, h, seconds):
     h.write_job(async_dir, JID, RUNNING)
     c = h.FakeClock()
-    status = ac.wait_for(async_dir, JID, seconds, liveness=h.alive, clock=c.clock,
+    status = waiting.wait_for(async_dir, JID, seconds, liveness=h.alive, clock=c.clock,
                          sleep=no_sleep)
     assert status['state'] == 'running'
     assert status['waited'] == 0
@@ -244,7 +245,7 @@ def test_wait_liveness_at_most_every_interval(async_dir, h, liveness_interval, c
         times.append(c.now)
         return True, [1], None
 
-    status = ac.wait_for(async_dir, JID, 3, liveness=live, clock=c.clock, sleep=c.sleep,
+    status = waiting.wait_for(async_dir, JID, 3, liveness=live, clock=c.clock, sleep=c.sleep,
                          interval=0.25, liveness_interval=liveness_interval)
     assert status['state'] == 'running'
     assert len(c.sleeps) == 12
@@ -259,10 +260,10 @@ def test_wait_default_intervals(async_dir, h):
     h.write_job(async_dir, JID, RUNNING)
     c = h.FakeClock()
     live = h.Recorder()
-    ac.wait_for(async_dir, JID, 2 * ac.LIVENESS_INTERVAL, liveness=live, clock=c.clock,
+    waiting.wait_for(async_dir, JID, 2 * waiting.LIVENESS_INTERVAL, liveness=live, clock=c.clock,
                 sleep=c.sleep)
-    assert max(c.sleeps) <= ac.POLL_INTERVAL
-    assert c.sleeps[0] == ac.POLL_INTERVAL
+    assert max(c.sleeps) <= waiting.POLL_INTERVAL
+    assert c.sleeps[0] == waiting.POLL_INTERVAL
     assert 2 <= len(live.calls) <= 3
 
 
@@ -276,7 +277,7 @@ def test_wait_ends_when_wrapper_dies(async_dir, h):
         answers.append(c.now)
         return (c.now < 1002), [], None
 
-    status = ac.wait_for(async_dir, JID, 60, liveness=live, clock=c.clock, sleep=c.sleep,
+    status = waiting.wait_for(async_dir, JID, 60, liveness=live, clock=c.clock, sleep=c.sleep,
                          interval=0.25, liveness_interval=1)
     assert status['state'] == 'orphaned'
     assert status['pid_missing'] is True
@@ -292,8 +293,8 @@ def test_wait_job_file_removed_mid_wait(async_dir, h):
             os.unlink(path)
 
     c = h.FakeClock(on_sleep=remove)
-    with pytest.raises(aj.JobError) as exc:
-        ac.wait_for(async_dir, JID, 60, liveness=h.alive, clock=c.clock, sleep=c.sleep,
+    with pytest.raises(names.JobError) as exc:
+        waiting.wait_for(async_dir, JID, 60, liveness=h.alive, clock=c.clock, sleep=c.sleep,
                     interval=0.25, liveness_interval=100)
     assert exc.value.msg == 'could not find job'
     assert len(c.sleeps) == 2
@@ -309,10 +310,10 @@ def test_wait_unparsable_file_mid_wait_keeps_waiting(async_dir, h):
             with open(path, 'w') as f:
                 f.write('{"started": 1, "fini')
         elif count == 4:
-            chg.atomic_write_json(path, SUCCEEDED)
+            changes.atomic_write_json(path, SUCCEEDED)
 
     c = h.FakeClock(on_sleep=rewrite)
-    status = ac.wait_for(async_dir, JID, 60, liveness=h.alive, clock=c.clock, sleep=c.sleep,
+    status = waiting.wait_for(async_dir, JID, 60, liveness=h.alive, clock=c.clock, sleep=c.sleep,
                          interval=0.25, liveness_interval=100)
     assert status['state'] == 'succeeded'
     assert len(c.sleeps) == 4
@@ -325,7 +326,7 @@ def test_wait_waited_is_rounded(async_dir, h):
     def clock():
         return next(ticks)
 
-    status = ac.wait_for(async_dir, JID, 0.1, liveness=h.alive, clock=clock,
+    status = waiting.wait_for(async_dir, JID, 0.1, liveness=h.alive, clock=clock,
                          sleep=lambda s: None, interval=0.25, liveness_interval=100)
     assert status['waited'] == 0.123
 
@@ -333,11 +334,11 @@ def test_wait_waited_is_rounded(async_dir, h):
 def test_wait_real_clock_and_sleep(async_dir, h):
     """Default clock and sleep: a thread finishes the job 0.3 s in."""
     path = h.write_job(async_dir, JID, RUNNING)
-    timer = threading.Timer(0.3, chg.atomic_write_json, (path, SUCCEEDED))
+    timer = threading.Timer(0.3, changes.atomic_write_json, (path, SUCCEEDED))
     timer.start()
     try:
         t0 = time.time()
-        status = ac.wait_for(async_dir, JID, 10, liveness=h.alive)
+        status = waiting.wait_for(async_dir, JID, 10, liveness=h.alive)
         elapsed = time.time() - t0
     finally:
         timer.cancel()
@@ -349,7 +350,7 @@ def test_wait_real_clock_and_sleep(async_dir, h):
 
 # --- release ------------------------------------------------------------------------------------
 
-def names(async_dir):
+def links_in(async_dir):
     return sorted(n for n in os.listdir(async_dir) if 'jid_' in n and not n.endswith('.lock'))
 
 
@@ -357,8 +358,8 @@ def test_release_by_alias(async_dir, h):
     job = h.write_job(async_dir, JID, SUCCEEDED)
     jl = link(async_dir, 'jid_build', JID)
     link(async_dir, 'jid_other', JID)
-    assert ac.release(async_dir, JID, 'build') == [jl]
-    assert names(async_dir) == ['jid_other']
+    assert changes.release(async_dir, JID, 'build') == [jl]
+    assert links_in(async_dir) == ['jid_other']
     with open(job) as f:
         assert json.load(f) == SUCCEEDED
 
@@ -366,8 +367,8 @@ def test_release_by_alias(async_dir, h):
 def test_release_by_legacy_alias(async_dir, h):
     h.write_job(async_dir, JID, SUCCEEDED)
     legacy = link(async_dir, JID + '.jid_build', JID)
-    assert ac.release(async_dir, JID, 'build') == [legacy]
-    assert names(async_dir) == []
+    assert changes.release(async_dir, JID, 'build') == [legacy]
+    assert links_in(async_dir) == []
     assert os.path.exists(os.path.join(async_dir, JID))
 
 
@@ -378,8 +379,8 @@ def test_release_by_alias_both_forms(async_dir, h):
     primary = link(async_dir, 'jid_build', JID)
     legacy = link(async_dir, JID + '.jid_build', JID)
     link(async_dir, OTHER + '.jid_build', OTHER)
-    assert ac.release(async_dir, JID, 'build') == [primary, legacy]
-    assert names(async_dir) == [OTHER + '.jid_build']
+    assert changes.release(async_dir, JID, 'build') == [primary, legacy]
+    assert links_in(async_dir) == [OTHER + '.jid_build']
 
 
 def test_release_by_alias_given_to_another_job(async_dir, h):
@@ -388,7 +389,7 @@ def test_release_by_alias_given_to_another_job(async_dir, h):
     h.write_job(async_dir, OTHER, RUNNING)
     link(async_dir, 'jid_build', OTHER)
     before = h.snapshot(async_dir)
-    assert ac.release(async_dir, JID, 'build') == []
+    assert changes.release(async_dir, JID, 'build') == []
     after = h.snapshot(async_dir)
     after.pop('.jid_build.lock')  # the name's lock was taken
     assert after == before
@@ -399,7 +400,7 @@ def test_release_by_alias_absent(async_dir, h, setup):
     h.write_job(async_dir, JID, SUCCEEDED)
     if setup == 'dangling_to_other':
         link(async_dir, 'jid_build', OTHER)
-    assert ac.release(async_dir, JID, 'build') == []
+    assert changes.release(async_dir, JID, 'build') == []
     assert os.path.exists(os.path.join(async_dir, JID))
     assert (os.path.islink(os.path.join(async_dir, 'jid_build'))
             == (setup == 'dangling_to_other'))
@@ -408,7 +409,7 @@ def test_release_by_alias_absent(async_dir, h, setup):
 def test_release_by_alias_takes_the_lock(async_dir, h):
     h.write_job(async_dir, JID, SUCCEEDED)
     link(async_dir, 'jid_build', JID)
-    ac.release(async_dir, JID, 'build')
+    changes.release(async_dir, JID, 'build')
     assert os.path.isfile(os.path.join(async_dir, '.jid_build.lock'))
 
 
@@ -422,8 +423,8 @@ def test_release_by_jid_every_name(async_dir, h):
     ])
     link(async_dir, 'jid_d', OTHER)
     link(async_dir, OTHER + '.jid_e', OTHER)
-    assert ac.release(async_dir, JID) == expected
-    assert names(async_dir) == [OTHER + '.jid_e', 'jid_d']
+    assert changes.release(async_dir, JID) == expected
+    assert links_in(async_dir) == [OTHER + '.jid_e', 'jid_d']
     with open(job) as f:
         assert json.load(f) == SUCCEEDED
     assert not any(n.endswith('.lock') for n in os.listdir(async_dir))  # no lock by jid
@@ -432,12 +433,12 @@ def test_release_by_jid_every_name(async_dir, h):
 def test_release_by_jid_without_names(async_dir, h):
     h.write_job(async_dir, JID, SUCCEEDED)
     before = h.snapshot(async_dir)
-    assert ac.release(async_dir, JID) == []
+    assert changes.release(async_dir, JID) == []
     assert h.snapshot(async_dir) == before
 
 
 def test_release_by_jid_missing_async_dir(tmp_path):
-    assert ac.release(str(tmp_path / 'nowhere'), JID) == []
+    assert changes.release(str(tmp_path / 'nowhere'), JID) == []
 
 
 def test_release_never_touches_files_outside(async_dir, outside, h):
@@ -446,7 +447,7 @@ def test_release_never_touches_files_outside(async_dir, outside, h):
     elsewhere = h.write_job(outside, JID, SUCCEEDED)
     link(async_dir, 'jid_far', elsewhere)
     mine = link(async_dir, 'jid_mine', JID)
-    assert ac.release(async_dir, JID) == [mine]
+    assert changes.release(async_dir, JID) == [mine]
     assert os.path.islink(os.path.join(async_dir, 'jid_far'))
     assert os.path.exists(elsewhere)
 
@@ -454,9 +455,9 @@ def test_release_never_touches_files_outside(async_dir, outside, h):
 # --- _nolock ------------------------------------------------------------------------------------
 
 def test_nolock():
-    lock = ac._nolock()
+    lock = changes.nolock()
     with lock as entered:
         assert entered is lock
     with pytest.raises(KeyError):
-        with ac._nolock():
+        with changes.nolock():
             raise KeyError('not swallowed')

@@ -12,8 +12,9 @@ import threading
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as ac
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 
 JID = 'j123456789012.4242'
 OLD = 'j999999999999.1'
@@ -42,7 +43,7 @@ def link_of(async_dir, alias='x'):
                          ids=['running', 'finished', 'empty', 'garbage'])
 def test_create(async_dir, h, state):
     h.write_job(async_dir, JID, state)
-    result = ac.set_alias(async_dir, 'x', JID, liveness=h.never)
+    result = changes.set_alias(async_dir, 'x', JID, liveness=h.never)
     assert result == base(async_dir, changed=True)
     assert link_of(async_dir) == JID  # relative: survives moving the async dir
     assert sorted(os.listdir(async_dir)) == sorted([JID, 'jid_x'])
@@ -51,15 +52,15 @@ def test_create(async_dir, h, state):
 
 def test_create_check_mode(async_dir, h):
     h.write_job(async_dir, JID, RUNNING)
-    result = ac.set_alias(async_dir, 'x', JID, check_mode=True, liveness=h.never)
+    result = changes.set_alias(async_dir, 'x', JID, check_mode=True, liveness=h.never)
     assert result == base(async_dir, changed=True)
     assert os.listdir(async_dir) == [JID]
 
 
 def test_create_then_status(async_dir, h):
     h.write_job(async_dir, JID, SUCCEEDED)
-    ac.set_alias(async_dir, 'x', JID, liveness=h.never)
-    status = aj.job_status(async_dir, alias='x', liveness=h.never)
+    changes.set_alias(async_dir, 'x', JID, liveness=h.never)
+    status = files.job_status(async_dir, alias='x', liveness=h.never)
     assert status['ansible_job_id'] == JID
     assert status['state'] == 'succeeded'
 
@@ -73,7 +74,7 @@ def test_same_target_no_change(async_dir, h, target, check_mode):
     link = os.path.join(async_dir, 'jid_x')
     os.symlink({'relative': JID, 'absolute': path, 'dotted': './' + JID}[target], link)
     before = os.lstat(link)
-    result = ac.set_alias(async_dir, 'x', JID, check_mode=check_mode, liveness=h.never)
+    result = changes.set_alias(async_dir, 'x', JID, check_mode=check_mode, liveness=h.never)
     assert result == base(async_dir)
     after = os.lstat(link)
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # untouched
@@ -81,14 +82,14 @@ def test_same_target_no_change(async_dir, h, target, check_mode):
 
 def test_twice_is_idempotent(async_dir, h):
     h.write_job(async_dir, JID, RUNNING)
-    assert ac.set_alias(async_dir, 'x', JID, liveness=h.never)['changed'] is True
-    assert ac.set_alias(async_dir, 'x', JID, liveness=h.never)['changed'] is False
+    assert changes.set_alias(async_dir, 'x', JID, liveness=h.never)['changed'] is True
+    assert changes.set_alias(async_dir, 'x', JID, liveness=h.never)['changed'] is False
 
 
 def test_legacy_name_of_same_job_adds_primary(async_dir, h):
     h.write_job(async_dir, JID, RUNNING)
     os.symlink(JID, os.path.join(async_dir, JID + '.jid_x'))
-    result = ac.set_alias(async_dir, 'x', JID, liveness=h.never)
+    result = changes.set_alias(async_dir, 'x', JID, liveness=h.never)
     assert result == base(async_dir, changed=True)  # no previous_job_id: the same job
     assert link_of(async_dir) == JID
     assert os.path.islink(os.path.join(async_dir, JID + '.jid_x'))
@@ -112,10 +113,10 @@ def test_move_from_finished_or_absent(async_dir, h, old_state, liveness, old_for
     old_link = 'jid_x' if old_form == 'jid_x' else OLD + '.jid_x'
     os.symlink(OLD, os.path.join(async_dir, old_link))
     live = h.never if liveness == 'never' else h.LIVENESS[liveness]
-    result = ac.set_alias(async_dir, 'x', JID, liveness=live)
+    result = changes.set_alias(async_dir, 'x', JID, liveness=live)
     assert result == dict(base(async_dir, changed=True), previous_job_id=OLD)
     assert link_of(async_dir) == JID
-    assert aj.find_alias(async_dir, 'x') == (os.path.join(async_dir, 'jid_x'),
+    assert names.find_alias(async_dir, 'x') == (os.path.join(async_dir, 'jid_x'),
                                              os.path.join(async_dir, JID))
     if old_state is not None:
         assert os.path.exists(os.path.join(async_dir, OLD))  # the old result is kept
@@ -126,7 +127,7 @@ def test_move_check_mode(async_dir, h):
     h.write_job(async_dir, JID, RUNNING)
     h.write_job(async_dir, OLD, SUCCEEDED)
     os.symlink(OLD, os.path.join(async_dir, 'jid_x'))
-    result = ac.set_alias(async_dir, 'x', JID, check_mode=True, liveness=h.never)
+    result = changes.set_alias(async_dir, 'x', JID, check_mode=True, liveness=h.never)
     assert result == dict(base(async_dir, changed=True), previous_job_id=OLD)
     assert link_of(async_dir) == OLD
 
@@ -139,8 +140,8 @@ def test_running_holder_refused(async_dir, h, liveness, check_mode):
     os.symlink(OLD, os.path.join(async_dir, 'jid_x'))
     before = h.snapshot(async_dir)
     rec = h.Recorder(h.LIVENESS[liveness](OLD))
-    with pytest.raises(aj.JobError) as exc:
-        ac.set_alias(async_dir, 'x', JID, check_mode=check_mode, liveness=rec)
+    with pytest.raises(names.JobError) as exc:
+        changes.set_alias(async_dir, 'x', JID, check_mode=check_mode, liveness=rec)
     assert exc.value.msg == held_msg('x', OLD, JID)
     assert exc.value.result == base(async_dir)
     assert h.snapshot(async_dir) == before
@@ -152,7 +153,7 @@ def test_running_holder_forced(async_dir, h, check_mode):
     h.write_job(async_dir, JID, RUNNING)
     h.write_job(async_dir, OLD, RUNNING)
     os.symlink(OLD, os.path.join(async_dir, 'jid_x'))
-    result = ac.set_alias(async_dir, 'x', JID, force=True, check_mode=check_mode,
+    result = changes.set_alias(async_dir, 'x', JID, force=True, check_mode=check_mode,
                           liveness=h.alive)
     assert result == dict(base(async_dir, changed=True), previous_job_id=OLD)
     assert link_of(async_dir) == (OLD if check_mode else JID)
@@ -163,8 +164,8 @@ def test_running_holder_forced(async_dir, h, check_mode):
 @pytest.mark.parametrize('force', [False, True])
 @pytest.mark.parametrize('check_mode', [False, True])
 def test_missing_job_file(async_dir, h, force, check_mode):
-    with pytest.raises(aj.JobError) as exc:
-        ac.set_alias(async_dir, 'x', JID, force=force, check_mode=check_mode, liveness=h.never)
+    with pytest.raises(names.JobError) as exc:
+        changes.set_alias(async_dir, 'x', JID, force=force, check_mode=check_mode, liveness=h.never)
     path = os.path.join(async_dir, JID)
     assert exc.value.msg == ("job %s has no state file %s in this host's async dir; is it an "
                              "async job of this host and user?" % (JID, path))
@@ -173,16 +174,16 @@ def test_missing_job_file(async_dir, h, force, check_mode):
 
 
 def test_missing_async_dir(tmp_path, h):
-    with pytest.raises(aj.JobError) as exc:
-        ac.set_alias(str(tmp_path / 'nope'), 'x', JID, liveness=h.never)
+    with pytest.raises(names.JobError) as exc:
+        changes.set_alias(str(tmp_path / 'nope'), 'x', JID, liveness=h.never)
     assert 'has no state file' in exc.value.msg
     assert not (tmp_path / 'nope').exists()
 
 
 def test_job_file_dangling_link_is_missing(async_dir, h):
     os.symlink('gone', os.path.join(async_dir, JID))
-    with pytest.raises(aj.JobError) as exc:
-        ac.set_alias(async_dir, 'x', JID, liveness=h.never)
+    with pytest.raises(names.JobError) as exc:
+        changes.set_alias(async_dir, 'x', JID, liveness=h.never)
     assert 'has no state file' in exc.value.msg
 
 
@@ -193,8 +194,8 @@ def test_name_pointing_outside_refused(async_dir, outside, h, force):
     os.symlink(target, os.path.join(async_dir, 'jid_x'))
     root = os.path.dirname(async_dir)
     before = h.snapshot(root)
-    with pytest.raises(aj.JobError) as exc:
-        ac.set_alias(async_dir, 'x', JID, force=force, liveness=h.never)
+    with pytest.raises(names.JobError) as exc:
+        changes.set_alias(async_dir, 'x', JID, force=force, liveness=h.never)
     assert 'points outside the async dir' in exc.value.msg
     assert h.snapshot(root) == before
 
@@ -204,7 +205,7 @@ def test_directory_in_the_way_leaves_no_temp(async_dir, h):
     os.mkdir(os.path.join(async_dir, 'jid_x'))
     h.write_job(os.path.join(async_dir, 'jid_x'), 'keep', '')
     with pytest.raises(OSError):
-        ac.set_alias(async_dir, 'x', JID, liveness=h.never)
+        changes.set_alias(async_dir, 'x', JID, liveness=h.never)
     assert sorted(os.listdir(async_dir)) == sorted([JID, 'jid_x'])
     assert h.temp_leftovers(async_dir) == []
 
@@ -217,7 +218,7 @@ def test_name_never_missing_while_moved(async_dir, h):
     for jid in (JID, OLD):
         h.write_job(async_dir, jid, SUCCEEDED)
     link = os.path.join(async_dir, 'jid_x')
-    ac.set_alias(async_dir, 'x', OLD, liveness=h.never)
+    changes.set_alias(async_dir, 'x', OLD, liveness=h.never)
     stop = threading.Event()
     seen = {'reads': 0, 'bad': []}
 
@@ -238,7 +239,7 @@ def test_name_never_missing_while_moved(async_dir, h):
         for i in range(300):
             jid = JID if i % 2 == 0 else OLD
             assert os.path.islink(link)
-            result = ac.set_alias(async_dir, 'x', jid, liveness=h.never)
+            result = changes.set_alias(async_dir, 'x', jid, liveness=h.never)
             assert os.path.islink(link)
             assert result['changed'] is True
             assert result['previous_job_id'] == (OLD if jid == JID else JID)
@@ -261,7 +262,7 @@ def test_through_symlinked_async_dir(tmp_path, h):
     h.write_job(str(real), JID, RUNNING)
     h.write_job(str(real), OLD, SUCCEEDED)
     os.symlink(OLD, str(real / 'jid_x'))
-    result = ac.set_alias(str(link), 'x', JID, liveness=h.never)
+    result = changes.set_alias(str(link), 'x', JID, liveness=h.never)
     assert result == dict(base(str(link), changed=True), previous_job_id=OLD)
     assert os.readlink(str(real / 'jid_x')) == JID
     assert link.is_symlink()
@@ -274,12 +275,12 @@ def test_real_liveness_holder(async_dir, h, fake_wrapper):
     h.write_job(async_dir, JID, RUNNING)
     h.write_job(async_dir, old, RUNNING)
     os.symlink(old, os.path.join(async_dir, 'jid_x'))
-    with pytest.raises(aj.JobError) as exc:
-        ac.set_alias(async_dir, 'x', JID)
+    with pytest.raises(names.JobError) as exc:
+        changes.set_alias(async_dir, 'x', JID)
     assert exc.value.msg == held_msg('x', old, JID)
     assert link_of(async_dir) == old
     fake_wrapper.kill()
-    result = ac.set_alias(async_dir, 'x', JID)
+    result = changes.set_alias(async_dir, 'x', JID)
     assert result['previous_job_id'] == old
     assert link_of(async_dir) == JID
 
@@ -291,4 +292,4 @@ def test_same_job_spelled_through_real_path(tmp_path, h):
     link.symlink_to(real)
     h.write_job(str(real), JID, RUNNING)
     os.symlink(str(real / JID), str(real / 'jid_x'))
-    assert ac.set_alias(str(link), 'x', JID, liveness=h.alive) == base(str(link))
+    assert changes.set_alias(str(link), 'x', JID, liveness=h.alive) == base(str(link))

@@ -11,8 +11,9 @@ import os
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as ac
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 
 JID = 'j123456789012.4242'
 OTHER = 'j999999999999.1'
@@ -77,7 +78,7 @@ def summary(async_dir, state, alias=None, jid=JID, **extra):
 @pytest.mark.parametrize('check_mode', [False, True])
 def test_cleanup_by_jid(async_dir, outside, h, tree, check_mode):
     everything = remaining(async_dir)
-    result = ac.cleanup(async_dir, 'cleanup', jid=JID, check_mode=check_mode, liveness=h.never)
+    result = changes.cleanup(async_dir, 'cleanup', jid=JID, check_mode=check_mode, liveness=h.never)
     assert result == dict(summary(async_dir, 'succeeded'), changed=True, erased=tree)
     assert isinstance(result['erased'], str)  # a path, as native async_status returns it
     if check_mode:
@@ -92,7 +93,7 @@ def test_cleanup_by_jid(async_dir, outside, h, tree, check_mode):
 def test_cleanup_by_jid_running_needs_no_force(async_dir, h, liveness):
     # native async_status removes a running job's file too; a jid is not a name
     path = h.write_job(async_dir, JID, RUNNING)
-    result = ac.cleanup(async_dir, 'cleanup', jid=JID, liveness=h.LIVENESS[liveness])
+    result = changes.cleanup(async_dir, 'cleanup', jid=JID, liveness=h.LIVENESS[liveness])
     assert result['state'] == 'running'
     assert result['erased'] == path
     assert result['changed'] is True
@@ -100,8 +101,8 @@ def test_cleanup_by_jid_running_needs_no_force(async_dir, h, liveness):
 
 
 def test_cleanup_by_jid_unknown(async_dir, h):
-    with pytest.raises(aj.JobError) as exc:
-        ac.cleanup(async_dir, 'cleanup', jid=JID, liveness=h.never)
+    with pytest.raises(names.JobError) as exc:
+        changes.cleanup(async_dir, 'cleanup', jid=JID, liveness=h.never)
     assert exc.value.msg == 'could not find job'
     # native async_status names the path it would have erased
     assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1,
@@ -109,8 +110,8 @@ def test_cleanup_by_jid_unknown(async_dir, h):
 
 
 def test_full_cleanup_by_jid_unknown(async_dir, h):
-    with pytest.raises(aj.JobError) as exc:
-        ac.cleanup(async_dir, 'full_cleanup', jid=JID, liveness=h.never)
+    with pytest.raises(names.JobError) as exc:
+        changes.cleanup(async_dir, 'full_cleanup', jid=JID, liveness=h.never)
     assert exc.value.msg == 'could not find job'
     assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1,
                                 'results_file': os.path.join(async_dir, JID)}
@@ -118,8 +119,8 @@ def test_full_cleanup_by_jid_unknown(async_dir, h):
 
 def test_cleanup_result_has_only_summary_keys(async_dir, h):
     h.write_job(async_dir, JID, SUCCEEDED)
-    result = ac.cleanup(async_dir, 'cleanup', jid=JID, liveness=h.never)
-    assert set(result) == set(aj.SUMMARY_KEYS) - {'ansible_job_alias'} | {'changed', 'erased'}
+    result = changes.cleanup(async_dir, 'cleanup', jid=JID, liveness=h.never)
+    assert set(result) == set(files.SUMMARY_KEYS) - {'ansible_job_alias'} | {'changed', 'erased'}
     assert 'stdout' not in result
 
 
@@ -134,7 +135,7 @@ def test_cleanup_result_has_only_summary_keys(async_dir, h):
 @pytest.mark.parametrize('check_mode', [False, True])
 def test_cleanup_by_alias(async_dir, outside, h, tree, alias, link, check_mode):
     everything = remaining(async_dir)
-    result = ac.cleanup(async_dir, 'cleanup', alias=alias, check_mode=check_mode,
+    result = changes.cleanup(async_dir, 'cleanup', alias=alias, check_mode=check_mode,
                         liveness=h.never)
     assert result == dict(summary(async_dir, 'succeeded', alias=alias), changed=True,
                           erased=paths(async_dir, [link]))
@@ -148,7 +149,7 @@ def test_cleanup_by_alias(async_dir, outside, h, tree, alias, link, check_mode):
 @pytest.mark.parametrize('check_mode', [False, True])
 def test_cleanup_absent_alias(async_dir, h, tree, mode, check_mode):
     everything = remaining(async_dir)
-    result = ac.cleanup(async_dir, mode, alias='nope', check_mode=check_mode, liveness=h.never)
+    result = changes.cleanup(async_dir, mode, alias='nope', check_mode=check_mode, liveness=h.never)
     assert result == dict(started=0, finished=0, killed=False, pid_missing=False,
                           state='absent', ansible_job_id=None, ansible_job_alias='nope',
                           results_file=None, changed=False, erased=[])
@@ -159,7 +160,7 @@ def test_cleanup_absent_alias(async_dir, h, tree, mode, check_mode):
 def test_cleanup_dangling_alias(async_dir, h, check_mode):
     link = os.path.join(async_dir, 'jid_x')
     os.symlink(JID, link)
-    result = ac.cleanup(async_dir, 'cleanup', alias='x', check_mode=check_mode,
+    result = changes.cleanup(async_dir, 'cleanup', alias='x', check_mode=check_mode,
                         liveness=h.never)
     assert result['state'] == 'absent'
     assert result['ansible_job_id'] == JID
@@ -177,7 +178,7 @@ def test_full_cleanup(async_dir, outside, h, tree, by, check_mode):
     outside_before = h.snapshot(outside)
     kwargs = {'jid': {'jid': JID}, 'alias': {'alias': 'x'}, 'legacy_alias': {'alias': 'legacy'},
               'abs_alias': {'alias': 'abs'}}[by]
-    result = ac.cleanup(async_dir, 'full_cleanup', check_mode=check_mode, liveness=h.never,
+    result = changes.cleanup(async_dir, 'full_cleanup', check_mode=check_mode, liveness=h.never,
                         **kwargs)
     assert result.pop('changed') is True
     erased = result.pop('erased')
@@ -197,7 +198,7 @@ def test_full_cleanup(async_dir, outside, h, tree, by, check_mode):
 
 def test_full_cleanup_without_tmp_or_names(async_dir, h):
     path = h.write_job(async_dir, JID, SUCCEEDED)
-    result = ac.cleanup(async_dir, 'full_cleanup', jid=JID, liveness=h.never)
+    result = changes.cleanup(async_dir, 'full_cleanup', jid=JID, liveness=h.never)
     assert result['erased'] == [path]
     assert remaining(async_dir) == []
 
@@ -208,7 +209,7 @@ def test_full_cleanup_dangling_alias(async_dir, h, check_mode):
     h.write_job(async_dir, JID + '.tmp', '')
     for name in ('jid_x', 'jid_y', JID + '.jid_z'):
         os.symlink(JID, os.path.join(async_dir, name))
-    result = ac.cleanup(async_dir, 'full_cleanup', alias='x', check_mode=check_mode,
+    result = changes.cleanup(async_dir, 'full_cleanup', alias='x', check_mode=check_mode,
                         liveness=h.never)
     assert result['state'] == 'absent'
     assert sorted(result['erased']) == paths(async_dir, sorted(
@@ -220,7 +221,7 @@ def test_full_cleanup_dangling_alias(async_dir, h, check_mode):
 def test_full_cleanup_orphaned_needs_no_force(async_dir, h):
     h.write_job(async_dir, JID, RUNNING)
     os.symlink(JID, os.path.join(async_dir, 'jid_x'))
-    result = ac.cleanup(async_dir, 'full_cleanup', alias='x', liveness=h.dead)
+    result = changes.cleanup(async_dir, 'full_cleanup', alias='x', liveness=h.dead)
     assert result['state'] == 'orphaned'
     assert result['pid_missing'] is True
     assert remaining(async_dir) == []
@@ -241,8 +242,8 @@ def test_running_refused(async_dir, outside, h, mode, kwargs, msg, liveness, che
     os.symlink(JID, os.path.join(async_dir, 'jid_x'))
     os.symlink(JID, os.path.join(async_dir, JID + '.jid_y'))
     before = h.snapshot(async_dir)
-    with pytest.raises(aj.JobError) as exc:
-        ac.cleanup(async_dir, mode, check_mode=check_mode, liveness=h.LIVENESS[liveness],
+    with pytest.raises(names.JobError) as exc:
+        changes.cleanup(async_dir, mode, check_mode=check_mode, liveness=h.LIVENESS[liveness],
                    **kwargs)
     assert exc.value.msg == msg
     assert exc.value.result == summary(async_dir, 'running', alias=kwargs.get('alias'),
@@ -262,7 +263,7 @@ def test_running_forced(async_dir, h, mode, kwargs, erased, check_mode):
     os.symlink(JID, os.path.join(async_dir, 'jid_x'))
     os.symlink(JID, os.path.join(async_dir, JID + '.jid_y'))
     everything = remaining(async_dir)
-    result = ac.cleanup(async_dir, mode, force=True, check_mode=check_mode, liveness=h.alive,
+    result = changes.cleanup(async_dir, mode, force=True, check_mode=check_mode, liveness=h.alive,
                         **kwargs)
     assert result['state'] == 'running'
     assert result['changed'] is True
@@ -281,8 +282,8 @@ def test_alias_pointing_outside(async_dir, outside, h, mode, force):
     os.symlink(target, os.path.join(async_dir, 'jid_x'))
     root = os.path.dirname(async_dir)
     before = h.snapshot(root)
-    with pytest.raises(aj.JobError) as exc:
-        ac.cleanup(async_dir, mode, alias='x', force=force, liveness=h.never)
+    with pytest.raises(names.JobError) as exc:
+        changes.cleanup(async_dir, mode, alias='x', force=force, liveness=h.never)
     assert 'points outside the async dir' in exc.value.msg
     assert h.snapshot(root) == before  # neither the link nor its target
 
@@ -291,7 +292,7 @@ def test_full_cleanup_by_jid_ignores_same_named_file_outside(async_dir, outside,
     h.write_job(async_dir, JID, SUCCEEDED)
     outside_job = h.write_job(outside, JID, SUCCEEDED)
     os.symlink(outside_job, os.path.join(async_dir, 'jid_out'))
-    ac.cleanup(async_dir, 'full_cleanup', jid=JID, liveness=h.never)
+    changes.cleanup(async_dir, 'full_cleanup', jid=JID, liveness=h.never)
     assert remaining(async_dir) == ['jid_out']
     assert os.path.exists(outside_job)
 
@@ -300,7 +301,7 @@ def test_job_file_that_is_a_link_outside(async_dir, outside, h):
     # the job "file" is itself a link to outside: removing it removes the link, not the target
     target = h.write_job(outside, 'result', SUCCEEDED)
     os.symlink(target, os.path.join(async_dir, JID))
-    result = ac.cleanup(async_dir, 'full_cleanup', jid=JID, liveness=h.never)
+    result = changes.cleanup(async_dir, 'full_cleanup', jid=JID, liveness=h.never)
     assert result['erased'] == [os.path.join(async_dir, JID)]
     assert remaining(async_dir) == []
     assert os.path.exists(target)
@@ -318,7 +319,7 @@ def test_full_cleanup_through_symlinked_async_dir(tmp_path, h, kwargs):
     h.write_job(str(real), JID + '.tmp', '')
     os.symlink(JID, str(real / 'jid_x'))
     os.symlink(str(link / JID), str(real / (JID + '.jid_y')))
-    result = ac.cleanup(str(link), 'full_cleanup', liveness=h.never, **kwargs)
+    result = changes.cleanup(str(link), 'full_cleanup', liveness=h.never, **kwargs)
     assert sorted(result['erased']) == sorted(
         os.path.join(str(link), n) for n in (JID, JID + '.tmp', 'jid_x', JID + '.jid_y'))
     assert os.listdir(str(real)) == []
@@ -332,12 +333,12 @@ def test_real_liveness_refuses_then_allows(async_dir, h, fake_wrapper):
     jid = fake_wrapper.jid
     h.write_job(async_dir, jid, dict(RUNNING, ansible_job_id=jid))
     os.symlink(jid, os.path.join(async_dir, 'jid_x'))
-    with pytest.raises(aj.JobError) as exc:
-        ac.cleanup(async_dir, 'full_cleanup', alias='x')
+    with pytest.raises(names.JobError) as exc:
+        changes.cleanup(async_dir, 'full_cleanup', alias='x')
     assert exc.value.msg == refusal('its job file and aliases', alias='x', jid=jid)
     assert remaining(async_dir) == sorted([jid, 'jid_x'])
     fake_wrapper.kill()
-    result = ac.cleanup(async_dir, 'full_cleanup', alias='x')
+    result = changes.cleanup(async_dir, 'full_cleanup', alias='x')
     assert result['state'] == 'orphaned'
     assert remaining(async_dir) == []
 
@@ -349,5 +350,5 @@ def test_full_cleanup_name_spelled_through_real_path(tmp_path, h):
     link.symlink_to(real)
     h.write_job(str(real), JID, SUCCEEDED)
     os.symlink(str(real / JID), str(real / 'jid_y'))
-    ac.cleanup(str(link), 'full_cleanup', jid=JID, liveness=h.never)
+    changes.cleanup(str(link), 'full_cleanup', jid=JID, liveness=h.never)
     assert os.listdir(str(real)) == []

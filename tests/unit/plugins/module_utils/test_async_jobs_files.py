@@ -14,8 +14,9 @@ import re
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as ac
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 
 TIMED_OUT = {'msg': 'Timeout exceeded', 'failed': True, 'child_pid': 1}
 SUCCEEDED = {'started': 1, 'finished': 1, 'rc': 0, 'stdout': 'Hello', 'changed': True}
@@ -38,7 +39,7 @@ KILLED = {'started': 1, 'finished': 1, 'killed': True, 'msg': 'killed'}
     ({}, True),
 ])
 def test_job_file_finished(data, finished):
-    job = aj.JobFile('/x/j1.2', True, data, json.dumps(data))
+    job = files.JobFile('/x/j1.2', True, data, json.dumps(data))
     assert job.parsed
     assert job.finished is finished
 
@@ -49,7 +50,7 @@ def test_job_file_finished(data, finished):
     (True, None, '{"started": 1, "fini'),
 ])
 def test_job_file_unparsed_is_not_finished(exists, data, raw):
-    job = aj.JobFile('/x/j1.2', exists, data, raw)
+    job = files.JobFile('/x/j1.2', exists, data, raw)
     assert not job.parsed
     assert job.finished is False
 
@@ -58,26 +59,26 @@ def test_job_file_unparsed_is_not_finished(exists, data, raw):
 
 def test_read_job_missing(async_dir):
     path = os.path.join(async_dir, 'j1.2')
-    job = aj.read_job(path)
+    job = files.read_job(path)
     assert (job.path, job.exists, job.data, job.raw) == (path, False, None, None)
     assert not job.parsed and not job.finished
 
 
 def test_read_job_missing_async_dir(tmp_path):
-    job = aj.read_job(str(tmp_path / 'nope' / 'j1.2'))
+    job = files.read_job(str(tmp_path / 'nope' / 'j1.2'))
     assert job.exists is False
 
 
 def test_read_job_under_a_file(async_dir, h):
     h.write_job(async_dir, 'file', '{}')
-    job = aj.read_job(os.path.join(async_dir, 'file', 'j1.2'))  # ENOTDIR
+    job = files.read_job(os.path.join(async_dir, 'file', 'j1.2'))  # ENOTDIR
     assert job.exists is False
 
 
 def test_read_job_dangling_link(async_dir):
     link = os.path.join(async_dir, 'jid_x')
     os.symlink('j1.2', link)
-    assert aj.read_job(link).exists is False
+    assert files.read_job(link).exists is False
 
 
 @pytest.mark.parametrize('raw', [
@@ -92,7 +93,7 @@ def test_read_job_dangling_link(async_dir):
 ])
 def test_read_job_unparsable_or_not_a_dict(async_dir, h, raw):
     path = h.write_job(async_dir, 'j1.2', raw)
-    job = aj.read_job(path)
+    job = files.read_job(path)
     assert (job.exists, job.data, job.raw) == (True, None, raw)
     assert not job.parsed and not job.finished
 
@@ -105,7 +106,7 @@ def test_read_job_unparsable_or_not_a_dict(async_dir, h, raw):
 ])
 def test_read_job_dict(async_dir, h, data):
     path = h.write_job(async_dir, 'j1.2', data)
-    job = aj.read_job(path)
+    job = files.read_job(path)
     assert job.exists and job.parsed
     assert job.data == data
     assert json.loads(job.raw) == data
@@ -114,14 +115,14 @@ def test_read_job_dict(async_dir, h, data):
 def test_read_job_through_alias_link(async_dir, h):
     h.write_job(async_dir, 'j1.2', SUCCEEDED)
     os.symlink('j1.2', os.path.join(async_dir, 'jid_x'))
-    assert aj.read_job(os.path.join(async_dir, 'jid_x')).data == SUCCEEDED
+    assert files.read_job(os.path.join(async_dir, 'jid_x')).data == SUCCEEDED
 
 
 def test_read_job_invalid_utf8(async_dir):
     path = os.path.join(async_dir, 'j1.2')
     with open(path, 'wb') as f:
         f.write(b'{"stdout": "\xff\xfe", "rc": 0}')
-    job = aj.read_job(path)
+    job = files.read_job(path)
     assert job.data == {'stdout': '\ufffd\ufffd', 'rc': 0}
 
 
@@ -129,7 +130,7 @@ def test_read_job_directory_raises(async_dir):
     # not a missing, empty or unparsable file: reported as an error, not as "absent"
     os.mkdir(os.path.join(async_dir, 'j1.2'))
     with pytest.raises(OSError):
-        aj.read_job(os.path.join(async_dir, 'j1.2'))
+        files.read_job(os.path.join(async_dir, 'j1.2'))
 
 
 # --- finished_state ---------------------------------------------------------------------------
@@ -153,8 +154,8 @@ def test_read_job_directory_raises(async_dir):
     ({'killed': True, 'failed': True}, 'killed'),
 ])
 def test_finished_state(data, state):
-    assert aj.finished_state(data) == state
-    assert state in aj.FINISHED_STATES
+    assert files.finished_state(data) == state
+    assert state in files.FINISHED_STATES
 
 
 # --- describe -----------------------------------------------------------------------------------
@@ -162,7 +163,7 @@ def test_finished_state(data, state):
 def job_file(data=None, raw=None, path='/a/j1.2'):
     if raw is None and data is not None:
         raw = json.dumps(data)
-    return aj.JobFile(path, True, data, raw)
+    return files.JobFile(path, True, data, raw)
 
 
 def orphan_msg(why, jid='j1.2'):
@@ -180,7 +181,7 @@ def orphan_msg(why, jid='j1.2'):
 @pytest.mark.parametrize('alive', [True, False, None])
 def test_describe_finished(data, state, killed, alive):
     # a finished job's liveness does not matter
-    result = aj.describe(job_file(data), 'j1.2', alive)
+    result = files.describe(job_file(data), 'j1.2', alive)
     expected = dict(data)
     expected.update(started=1, finished=1, killed=killed, pid_missing=False, state=state,
                     ansible_job_id='j1.2', results_file='/a/j1.2')
@@ -192,7 +193,7 @@ def test_describe_finished(data, state, killed, alive):
 def test_describe_overrides_file_identity():
     data = dict(SUCCEEDED, ansible_job_id='j9.9', results_file='/elsewhere', pid_missing=True,
                 state='bogus')
-    result = aj.describe(job_file(data), 'j1.2', True)
+    result = files.describe(job_file(data), 'j1.2', True)
     assert result['ansible_job_id'] == 'j1.2'
     assert result['results_file'] == '/a/j1.2'
     assert result['pid_missing'] is False
@@ -205,7 +206,7 @@ def test_describe_overrides_file_identity():
 ])
 @pytest.mark.parametrize('alive', [True, None])
 def test_describe_running(data, alive):
-    result = aj.describe(job_file(data), 'j1.2', alive)
+    result = files.describe(job_file(data), 'j1.2', alive)
     assert result == dict(started=1, finished=0, killed=False, pid_missing=False,
                           state='running', ansible_job_id='j1.2', results_file='/a/j1.2')
 
@@ -213,7 +214,7 @@ def test_describe_running(data, alive):
 @pytest.mark.parametrize('raw', ['', '{"started": 1, "fini'])
 @pytest.mark.parametrize('alive', [True, None])
 def test_describe_unparsed_running(raw, alive):
-    result = aj.describe(job_file(raw=raw), 'j1.2', alive)
+    result = files.describe(job_file(raw=raw), 'j1.2', alive)
     assert result == dict(started=1, finished=0, killed=False, pid_missing=False,
                           state='running', ansible_job_id='j1.2', results_file='/a/j1.2')
 
@@ -230,7 +231,7 @@ def test_describe_unparsed_running(raw, alive):
     (None, ' \n\t', 'its job file is empty and its async_wrapper process is gone'),
 ])
 def test_describe_orphaned(data, raw, why):
-    result = aj.describe(job_file(data, raw), 'j1.2', False)
+    result = files.describe(job_file(data, raw), 'j1.2', False)
     assert result == dict(started=1, finished=1, killed=False, pid_missing=True, failed=True,
                           state='orphaned', ansible_job_id='j1.2', results_file='/a/j1.2',
                           msg=orphan_msg(why))
@@ -239,10 +240,10 @@ def test_describe_orphaned(data, raw, why):
 # --- _absent, _summary, _owner, _exists ----------------------------------------------------------
 
 def test_absent():
-    assert aj._absent('x', None, None) == dict(
+    assert files._absent('x', None, None) == dict(
         started=0, finished=0, killed=False, pid_missing=False, state='absent',
         ansible_job_id=None, ansible_job_alias='x', results_file=None)
-    assert aj._absent('x', 'j1.2', '/a/j1.2') == dict(
+    assert files._absent('x', 'j1.2', '/a/j1.2') == dict(
         started=0, finished=0, killed=False, pid_missing=False, state='absent',
         ansible_job_id='j1.2', ansible_job_alias='x', results_file='/a/j1.2')
 
@@ -251,25 +252,17 @@ def test_summary():
     status = dict(SUCCEEDED, started=1, finished=1, killed=False, pid_missing=False,
                   state='succeeded', ansible_job_id='j1.2', results_file='/a/j1.2',
                   warnings=['w'])
-    assert aj._summary(status) == dict(started=1, finished=1, killed=False, pid_missing=False,
+    assert files.summary(status) == dict(started=1, finished=1, killed=False, pid_missing=False,
                                        state='succeeded', ansible_job_id='j1.2',
                                        results_file='/a/j1.2')
-    assert aj._summary(dict(status, ansible_job_alias='x'))['ansible_job_alias'] == 'x'
-    assert aj._summary({}) == {}
+    assert files.summary(dict(status, ansible_job_alias='x'))['ansible_job_alias'] == 'x'
+    assert files.summary({}) == {}
 
 
 def test_owner(async_dir, h):
     path = h.write_job(async_dir, 'j1.2', '{}')
-    assert aj._owner(path) == os.getuid() == os.stat(path).st_uid
-    assert aj._owner(os.path.join(async_dir, 'nope')) is None
-
-
-def test_exists(async_dir, h):
-    h.write_job(async_dir, 'j1.2', '{}')
-    os.symlink('gone', os.path.join(async_dir, 'dangling'))
-    assert ac._exists(os.path.join(async_dir, 'j1.2'))
-    assert ac._exists(os.path.join(async_dir, 'dangling'))
-    assert not ac._exists(os.path.join(async_dir, 'nope'))
+    assert files._owner(path) == os.getuid() == os.stat(path).st_uid
+    assert files._owner(os.path.join(async_dir, 'nope')) is None
 
 
 # --- _remove -------------------------------------------------------------------------------------
@@ -277,7 +270,7 @@ def test_exists(async_dir, h):
 @pytest.mark.parametrize('check_mode', [False, True])
 def test_remove_file(async_dir, h, check_mode):
     path = h.write_job(async_dir, 'j1.2', '{}')
-    assert ac._remove(async_dir, path, check_mode) is True
+    assert changes.remove_entry(async_dir, path, check_mode) is True
     assert os.path.exists(path) is check_mode
 
 
@@ -286,7 +279,7 @@ def test_remove_link_not_its_target(async_dir, outside, h, check_mode):
     target = h.write_job(outside, 'j1.2', '{}')
     link = os.path.join(async_dir, 'jid_x')
     os.symlink(target, link)
-    assert ac._remove(async_dir, link, check_mode) is True
+    assert changes.remove_entry(async_dir, link, check_mode) is True
     assert os.path.lexists(link) is check_mode
     assert os.path.exists(target)
 
@@ -294,22 +287,22 @@ def test_remove_link_not_its_target(async_dir, outside, h, check_mode):
 def test_remove_link_to_directory(async_dir, outside):
     link = os.path.join(async_dir, 'jid_x')
     os.symlink(outside, link)
-    assert ac._remove(async_dir, link, False) is True
+    assert changes.remove_entry(async_dir, link, False) is True
     assert not os.path.lexists(link)
     assert os.path.isdir(outside)
 
 
 def test_remove_missing(async_dir):
     path = os.path.join(async_dir, 'j1.2')
-    assert ac._remove(async_dir, path, False) is False
-    assert ac._remove(async_dir, path, True) is True  # check mode does not look
+    assert changes.remove_entry(async_dir, path, False) is False
+    assert changes.remove_entry(async_dir, path, True) is True  # check mode does not look
 
 
 @pytest.mark.parametrize('check_mode', [False, True])
 def test_remove_outside_refused(async_dir, outside, h, check_mode):
     path = h.write_job(outside, 'j1.2', '{}')
-    with pytest.raises(aj.JobError) as exc:
-        ac._remove(async_dir, path, check_mode)
+    with pytest.raises(names.JobError) as exc:
+        changes.remove_entry(async_dir, path, check_mode)
     assert exc.value.msg == 'refusing to remove %s: it is outside the async dir %s' % (
         path, async_dir)
     assert os.path.exists(path)
@@ -318,8 +311,8 @@ def test_remove_outside_refused(async_dir, outside, h, check_mode):
 def test_remove_outside_through_dotdot_refused(async_dir, outside, h):
     h.write_job(outside, 'j1.2', '{}')
     path = os.path.join(async_dir, '..', 'outside', 'j1.2')
-    with pytest.raises(aj.JobError):
-        ac._remove(async_dir, path, False)
+    with pytest.raises(names.JobError):
+        changes.remove_entry(async_dir, path, False)
     assert os.path.exists(path)
 
 
@@ -327,8 +320,8 @@ def test_remove_outside_through_dotdot_refused(async_dir, outside, h):
 def test_remove_directory_refused(async_dir, check_mode):
     path = os.path.join(async_dir, 'j1.2')
     os.mkdir(path)
-    with pytest.raises(aj.JobError) as exc:
-        ac._remove(async_dir, path, check_mode)
+    with pytest.raises(names.JobError) as exc:
+        changes.remove_entry(async_dir, path, check_mode)
     assert exc.value.msg == 'refusing to remove %s: it is a directory' % path
     assert os.path.isdir(path)
 
@@ -336,22 +329,22 @@ def test_remove_directory_refused(async_dir, check_mode):
 # --- _temp_name ----------------------------------------------------------------------------------
 
 def test_temp_name(async_dir):
-    names = set(ac._temp_name(async_dir, 'jid_x') for dummy in range(50))
-    assert len(names) == 50
-    for name in names:
-        assert os.path.dirname(name) == async_dir
-        assert re.match(r'^\.jid_x\.[0-9a-f]{12}\.tmp$', os.path.basename(name))
+    temps = set(names.temp_name('jid_x') for dummy in range(50))
+    assert len(temps) == 50
+    for name in temps:
+        assert re.match(r'^\.jid_x\.[0-9a-f]{12}\.tmp$', name)
+        assert names.temp_base(name) == 'jid_x'
         # never taken for an alias of either form, nor for a job id
         base = os.path.basename(name)
-        assert not base.startswith(aj.ALIAS_PREFIX)
-        assert not aj.JID_RE.match(base)
+        assert not base.startswith(names.ALIAS_PREFIX)
+        assert not names.JID_RE.match(base)
 
 
 # --- _atomic_symlink ------------------------------------------------------------------------------
 
 def test_atomic_symlink_creates(async_dir, h):
     link = os.path.join(async_dir, 'jid_x')
-    ac._atomic_symlink(async_dir, 'j1.2', link)
+    changes._atomic_symlink(async_dir, 'j1.2', link)
     assert os.readlink(link) == 'j1.2'
     assert h.temp_leftovers(async_dir) == []
 
@@ -359,7 +352,7 @@ def test_atomic_symlink_creates(async_dir, h):
 def test_atomic_symlink_replaces(async_dir, h):
     link = os.path.join(async_dir, 'jid_x')
     os.symlink('j1.1', link)
-    ac._atomic_symlink(async_dir, 'j2.2', link)
+    changes._atomic_symlink(async_dir, 'j2.2', link)
     assert os.readlink(link) == 'j2.2'
     assert sorted(os.listdir(async_dir)) == ['jid_x']
 
@@ -370,7 +363,7 @@ def test_atomic_symlink_failure_leaves_no_temp(async_dir, h):
     os.mkdir(link)
     h.write_job(link, 'keep', '{}')
     with pytest.raises(OSError):
-        ac._atomic_symlink(async_dir, 'j1.2', link)
+        changes._atomic_symlink(async_dir, 'j1.2', link)
     assert sorted(os.listdir(async_dir)) == ['jid_x']
     assert os.listdir(link) == ['keep']
 
@@ -384,7 +377,7 @@ def test_atomic_symlink_failure_leaves_no_temp(async_dir, h):
 ])
 def test_atomic_write_json_creates(async_dir, h, data):
     path = os.path.join(async_dir, 'j1.2')
-    ac.atomic_write_json(path, data)
+    changes.atomic_write_json(path, data)
     with open(path) as f:
         assert json.load(f) == data
     assert h.temp_leftovers(async_dir) == []
@@ -394,8 +387,8 @@ def test_atomic_write_json_creates(async_dir, h, data):
 def test_atomic_write_json_replaces(async_dir, h):
     path = h.write_job(async_dir, 'j1.2', {'started': 1, 'finished': 0})
     ino = os.stat(path).st_ino
-    ac.atomic_write_json(path, SUCCEEDED)
-    assert aj.read_job(path).data == SUCCEEDED
+    changes.atomic_write_json(path, SUCCEEDED)
+    assert files.read_job(path).data == SUCCEEDED
     assert os.stat(path).st_ino != ino  # renamed over, not rewritten in place
     assert h.temp_leftovers(async_dir) == []
 
@@ -403,15 +396,15 @@ def test_atomic_write_json_replaces(async_dir, h):
 def test_atomic_write_json_failure_keeps_original(async_dir, h):
     path = h.write_job(async_dir, 'j1.2', {'started': 1, 'finished': 0})
     with pytest.raises(TypeError):
-        ac.atomic_write_json(path, {'bad': object()})
-    assert aj.read_job(path).data == {'started': 1, 'finished': 0}
+        changes.atomic_write_json(path, {'bad': object()})
+    assert files.read_job(path).data == {'started': 1, 'finished': 0}
     assert h.temp_leftovers(async_dir) == []
     assert os.listdir(async_dir) == ['j1.2']
 
 
 def test_atomic_write_json_missing_dir(tmp_path):
     with pytest.raises(OSError):
-        ac.atomic_write_json(str(tmp_path / 'nope' / 'j1.2'), {})
+        changes.atomic_write_json(str(tmp_path / 'nope' / 'j1.2'), {})
     assert not (tmp_path / 'nope').exists()
 
 
@@ -423,8 +416,8 @@ def test_remove_permission_denied_is_raised(world_readable_tmp, h):
     try:
         with h.unprivileged():
             with pytest.raises(OSError):
-                ac._remove(d, path, False)
-            assert ac._remove(d, path, True) is True  # check mode does not try
+                changes.remove_entry(d, path, False)
+            assert changes.remove_entry(d, path, True) is True  # check mode does not try
     finally:
         os.chmod(d, 0o755)
     assert os.path.exists(path)
@@ -435,4 +428,4 @@ def test_read_job_permission_denied_is_raised(world_readable_tmp, h):
     os.chmod(path, 0)
     with h.unprivileged():
         with pytest.raises(OSError):
-            aj.read_job(path)
+            files.read_job(path)

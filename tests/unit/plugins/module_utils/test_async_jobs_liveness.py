@@ -19,7 +19,19 @@ import sys
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_procs as procs
+
+
+def scan_proc(prefix, proc='/proc'):
+    """(pids, complete) of the wrappers of ``prefix``, from the proc tree ``proc``."""
+    found, complete = procs.scan_wrappers([prefix], proc)
+    return found.get(prefix, []), complete
+
+
+def scan_ps(prefix):
+    """The same from ps (a proc path without ``self`` makes it use ps)."""
+    found, complete = procs.scan_wrappers([prefix], proc='/nonexistent-proc')
+    return found.get(prefix, []), complete
 
 TMP = '/root/.ansible/tmp/ansible-tmp-1700000000.12-345-67890'
 WRAPPER = TMP + '/async_wrapper.py'
@@ -68,7 +80,7 @@ def fake_ps(tmp_path, body):
     [sys.executable, '-c', 'import time; time.sleep(30)', '/tmp/async_wrapper.py', PREFIX, '30'],
 ])
 def test_is_wrapper_cmdline(args):
-    assert aj.is_wrapper_cmdline(args, PREFIX) is True
+    assert procs.is_wrapper_cmdline(args, PREFIX) is True
 
 
 @pytest.mark.parametrize('args', [
@@ -91,14 +103,14 @@ def test_is_wrapper_cmdline(args):
     ['/usr/bin/python3', WRAPPER],
 ])
 def test_is_wrapper_cmdline_negative(args):
-    assert aj.is_wrapper_cmdline(args, PREFIX) is False
+    assert procs.is_wrapper_cmdline(args, PREFIX) is False
 
 
 def test_is_wrapper_cmdline_digit_only_prefix():
     # before the "j" prefix, job ids were digits only
     args = ['/usr/bin/python', WRAPPER, '123456789012', '30', MODULE, '_']
-    assert aj.is_wrapper_cmdline(args, '123456789012')
-    assert not aj.is_wrapper_cmdline(args, 'j123456789012')
+    assert procs.is_wrapper_cmdline(args, '123456789012')
+    assert not procs.is_wrapper_cmdline(args, 'j123456789012')
 
 
 # --- _proc_hidden -----------------------------------------------------------------------------
@@ -119,7 +131,7 @@ def test_proc_hidden(tmp_path, h, options, hidden):
     mounts = ('sysfs /sys sysfs rw,nosuid 0 0\n' + h.proc_mounts_line(proc, options)
               + 'tmpfs /run tmpfs rw 0 0\n')
     h.make_proc(proc, {}, mounts=mounts)
-    assert aj._proc_hidden(proc) is hidden
+    assert procs._proc_hidden(proc) is hidden
 
 
 @pytest.mark.parametrize('mounts', [
@@ -134,26 +146,26 @@ def test_proc_hidden(tmp_path, h, options, hidden):
 def test_proc_hidden_not_found(tmp_path, h, mounts):
     proc = str(tmp_path / 'proc')
     h.make_proc(proc, {}, mounts=mounts.format(proc=proc))
-    assert aj._proc_hidden(proc) is False
+    assert procs._proc_hidden(proc) is False
 
 
 def test_proc_hidden_first_hidepid_line_counts(tmp_path, h):
     proc = str(tmp_path / 'proc')
     mounts = (h.proc_mounts_line(proc, 'rw,relatime') + h.proc_mounts_line(proc, 'rw,hidepid=2'))
     h.make_proc(proc, {}, mounts=mounts)
-    assert aj._proc_hidden(proc) is True
+    assert procs._proc_hidden(proc) is True
 
 
 def test_proc_hidden_no_mounts_file(tmp_path, h):
     proc = h.make_proc(tmp_path / 'proc', {})
-    assert aj._proc_hidden(proc) is False
-    assert aj._proc_hidden(str(tmp_path / 'nope')) is False
+    assert procs._proc_hidden(proc) is False
+    assert procs._proc_hidden(str(tmp_path / 'nope')) is False
 
 
 @needs_proc
 def test_proc_hidden_real_proc():
-    assert aj._proc_hidden() in (True, False)
-    assert aj._proc_hidden('/proc') is aj._proc_hidden()
+    assert procs._proc_hidden() in (True, False)
+    assert procs._proc_hidden('/proc') is procs._proc_hidden()
 
 
 # --- scan_proc on a fake proc tree -------------------------------------------------------------
@@ -194,36 +206,36 @@ def fake_tree(h, root, **extra):
 ])
 def test_scan_proc_fake(tmp_path, h, prefix, pids):
     proc = fake_tree(h, tmp_path / 'proc')
-    assert aj.scan_proc(prefix, proc) == (pids, True)
+    assert scan_proc(prefix, proc) == (pids, True)
 
 
 def test_scan_proc_long_cmdline(tmp_path, h):
     # A wrapper whose command line is longer than one read (the prefix at its end).
     argv = ['/usr/bin/python3', WRAPPER, '30', MODULE] + ['x' * 1000] * 100 + [PREFIX]
     proc = h.make_proc(tmp_path / 'proc', {7: argv, 8: ['y' * 200000]})
-    assert aj.scan_proc(PREFIX, proc) == ([7], True)
+    assert scan_proc(PREFIX, proc) == ([7], True)
 
 
 @pytest.mark.parametrize('content', [b'', b'a\0b\0', b'\xff' * 65536, b'z' * 200001])
 def test_read_small(tmp_path, content):
     path = tmp_path / 'f'
     path.write_bytes(content)
-    assert aj._read_small(str(path)) == content
+    assert procs.read_small(str(path)) == content
 
 
 def test_read_small_missing(tmp_path):
     with pytest.raises(OSError):
-        aj._read_small(str(tmp_path / 'nope'))
+        procs.read_small(str(tmp_path / 'nope'))
 
 
 def test_scan_proc_empty(tmp_path, h):
     proc = h.make_proc(tmp_path / 'proc', {})
-    assert aj.scan_proc(PREFIX, proc) == ([], True)
+    assert scan_proc(PREFIX, proc) == ([], True)
 
 
-def test_scan_proc_missing_dir(tmp_path):
-    with pytest.raises(OSError):
-        aj.scan_proc(PREFIX, str(tmp_path / 'nope'))
+def test_scan_without_proc_uses_ps(tmp_path):
+    # no proc tree there: the process table comes from ps, which has no such wrapper
+    assert scan_proc(PREFIX, str(tmp_path / 'nope')) == ([], True)
 
 
 def test_scan_proc_unreadable_cmdline(world_readable_tmp, h):
@@ -237,10 +249,10 @@ def test_scan_proc_unreadable_cmdline(world_readable_tmp, h):
     os.chmod(proc, 0o755)
     os.chmod(os.path.join(proc, '2000', 'cmdline'), 0)  # another user's process
     with h.unprivileged():
-        by_prefix = aj.scan_proc(PREFIX, proc)
-        hidden = aj.scan_proc('j55', proc)
-        alive = aj.wrapper_liveness(PREFIX + '.1', proc=proc)
-        unknown = aj.wrapper_liveness('j55.1', proc=proc)
+        by_prefix = scan_proc(PREFIX, proc)
+        hidden = scan_proc('j55', proc)
+        alive = procs.wrapper_liveness(PREFIX + '.1', proc=proc)
+        unknown = procs.wrapper_liveness('j55.1', proc=proc)
     # a match is still reported; completeness says some process could not be read
     assert by_prefix == ([99, 1000], False)
     assert hidden == ([], False)
@@ -254,7 +266,7 @@ def test_wrapper_liveness_unlistable_proc(world_readable_tmp, h):
     os.chmod(proc, stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)  # traversable, not listable
     try:
         with h.unprivileged():
-            alive, pids, why = aj.wrapper_liveness(PREFIX + '.1', proc=proc)
+            alive, pids, why = procs.wrapper_liveness(PREFIX + '.1', proc=proc)
     finally:
         os.chmod(proc, 0o755)
     assert (alive, pids) == (None, [])
@@ -272,8 +284,8 @@ def test_wrapper_liveness_unlistable_proc(world_readable_tmp, h):
 ])
 def test_wrapper_liveness_fake(tmp_path, h, jid, expected):
     proc = fake_tree(h, tmp_path / 'proc')
-    assert aj.wrapper_liveness(jid, proc=proc) == expected
-    assert aj.wrapper_liveness(jid, proc=proc, owner_uid=os.getuid()) == expected
+    assert procs.wrapper_liveness(jid, proc=proc) == expected
+    assert procs.wrapper_liveness(jid, proc=proc, owner_uid=os.getuid()) == expected
 
 
 @pytest.mark.parametrize('hidepid, euid, owner_uid, expected', [
@@ -296,15 +308,15 @@ def test_wrapper_liveness_hidepid(tmp_path, h, monkeypatch, hidepid, euid, owner
     options = 'rw,nosuid' + (',' + hidepid if hidepid else '')
     h.make_proc(proc, {1: ['/sbin/init']}, mounts=h.proc_mounts_line(proc, options))
     # the effective uid is the process's identity, not the filesystem: set it for the test
-    monkeypatch.setattr(aj.os, 'geteuid', lambda: euid)
-    assert aj.wrapper_liveness(PREFIX + '.1', proc=proc, owner_uid=owner_uid) == expected
+    monkeypatch.setattr(procs.os, 'geteuid', lambda: euid)
+    assert procs.wrapper_liveness(PREFIX + '.1', proc=proc, owner_uid=owner_uid) == expected
 
 
 def test_wrapper_liveness_hidepid_found_is_alive(tmp_path, h, monkeypatch):
     proc = str(tmp_path / 'proc')
     h.make_proc(proc, {7: wrapper(PREFIX)}, mounts=h.proc_mounts_line(proc, 'rw,hidepid=2'))
-    monkeypatch.setattr(aj.os, 'geteuid', lambda: 1000)
-    assert aj.wrapper_liveness(PREFIX + '.1', proc=proc, owner_uid=1001) == (True, [7], None)
+    monkeypatch.setattr(procs.os, 'geteuid', lambda: 1000)
+    assert procs.wrapper_liveness(PREFIX + '.1', proc=proc, owner_uid=1001) == (True, [7], None)
 
 
 # --- scan_ps and the ps fallback, with a real fake ps ----------------------------------------------
@@ -336,14 +348,14 @@ def ps_path(tmp_path, monkeypatch):
     ('j1', []),
 ])
 def test_scan_ps_fake(ps_path, prefix, pids):
-    assert aj.scan_ps(prefix) == (pids, True)
+    assert scan_ps(prefix) == (pids, True)
 
 
 def test_scan_ps_arguments(tmp_path, monkeypatch):
     # POSIX options only, so that it works with busybox and BSD ps
     out = tmp_path / 'argv'
     monkeypatch.setenv('PATH', fake_ps(tmp_path, 'echo "$@" > %s\n' % out))
-    assert aj.scan_ps(PREFIX) == ([], True)
+    assert scan_ps(PREFIX) == ([], True)
     assert out.read_text() == '-A -o pid= -o args=\n'
 
 
@@ -353,17 +365,17 @@ def test_scan_ps_arguments(tmp_path, monkeypatch):
 ])
 def test_wrapper_liveness_without_proc_uses_ps(tmp_path, ps_path, jid, expected):
     # no <proc>/self: not a usable proc, so ps is asked
-    assert aj.wrapper_liveness(jid, proc=str(tmp_path / 'noproc')) == expected
+    assert procs.wrapper_liveness(jid, proc=str(tmp_path / 'noproc')) == expected
     proc = tmp_path / 'notproc'
     proc.mkdir()
-    assert aj.wrapper_liveness(jid, proc=str(proc)) == expected
+    assert procs.wrapper_liveness(jid, proc=str(proc)) == expected
 
 
 def test_wrapper_liveness_ps_fails(tmp_path, monkeypatch):
     monkeypatch.setenv('PATH', fake_ps(tmp_path, 'echo boom >&2; exit 1\n'))
     with pytest.raises(subprocess.CalledProcessError):
-        aj.scan_ps(PREFIX)
-    alive, pids, why = aj.wrapper_liveness(PREFIX + '.1', proc=str(tmp_path / 'noproc'))
+        scan_ps(PREFIX)
+    alive, pids, why = procs.wrapper_liveness(PREFIX + '.1', proc=str(tmp_path / 'noproc'))
     assert (alive, pids) == (None, [])
     assert why.startswith('could not list processes: Command ')
     assert 'returned non-zero exit status 1' in why
@@ -373,7 +385,7 @@ def test_wrapper_liveness_no_ps(tmp_path, monkeypatch):
     empty = tmp_path / 'empty'
     empty.mkdir()
     monkeypatch.setenv('PATH', str(empty))
-    alive, pids, why = aj.wrapper_liveness(PREFIX + '.1', proc=str(tmp_path / 'noproc'))
+    alive, pids, why = procs.wrapper_liveness(PREFIX + '.1', proc=str(tmp_path / 'noproc'))
     assert (alive, pids) == (None, [])
     assert why.startswith('could not list processes: [Errno 2] No such file or directory')
 
@@ -382,7 +394,7 @@ def test_wrapper_liveness_no_ps(tmp_path, monkeypatch):
 
 @needs_proc
 def test_scan_proc_real(fake_wrapper):
-    pids, complete = aj.scan_proc(fake_wrapper.prefix)
+    pids, complete = scan_proc(fake_wrapper.prefix)
     assert pids == [fake_wrapper.pid]
     if os.geteuid() == 0:
         assert complete is True
@@ -391,18 +403,18 @@ def test_scan_proc_real(fake_wrapper):
 @needs_proc
 def test_wrapper_liveness_real_process(fake_wrapper):
     jid = fake_wrapper.prefix + '.1'
-    assert aj.wrapper_liveness(jid) == (True, [fake_wrapper.pid], None)
-    assert aj.wrapper_liveness(jid, owner_uid=os.getuid()) == (True, [fake_wrapper.pid], None)
+    assert procs.wrapper_liveness(jid) == (True, [fake_wrapper.pid], None)
+    assert procs.wrapper_liveness(jid, owner_uid=os.getuid()) == (True, [fake_wrapper.pid], None)
     # the prefix must match a whole argument
-    assert aj.wrapper_liveness(fake_wrapper.prefix + '0.1')[:2] in ((False, []), (None, []))
-    assert aj.wrapper_liveness(fake_wrapper.prefix[:-1] + '.1')[:2] in ((False, []), (None, []))
+    assert procs.wrapper_liveness(fake_wrapper.prefix + '0.1')[:2] in ((False, []), (None, []))
+    assert procs.wrapper_liveness(fake_wrapper.prefix[:-1] + '.1')[:2] in ((False, []), (None, []))
     fake_wrapper.kill()
-    assert aj.wrapper_liveness(jid, owner_uid=os.getuid()) == (False, [], None)
+    assert procs.wrapper_liveness(jid, owner_uid=os.getuid()) == (False, [], None)
 
 
 @needs_proc
 def test_wrapper_liveness_real_never_started(h):
-    assert aj.wrapper_liveness(h.unique_prefix() + '.1', owner_uid=os.getuid()) == (
+    assert procs.wrapper_liveness(h.unique_prefix() + '.1', owner_uid=os.getuid()) == (
         False, [], None)
 
 
@@ -425,21 +437,21 @@ def wide_columns(monkeypatch):
 
 @needs_ps
 def test_scan_ps_real(fake_wrapper, wide_columns):
-    assert aj.scan_ps(fake_wrapper.prefix) == ([fake_wrapper.pid], True)
+    assert scan_ps(fake_wrapper.prefix) == ([fake_wrapper.pid], True)
     fake_wrapper.kill()
-    assert aj.scan_ps(fake_wrapper.prefix) == ([], True)
+    assert scan_ps(fake_wrapper.prefix) == ([], True)
 
 
 @needs_ps
 def test_wrapper_liveness_real_ps_fallback(tmp_path, fake_wrapper, wide_columns):
     noproc = str(tmp_path / 'noproc')
     jid = fake_wrapper.prefix + '.1'
-    assert aj.wrapper_liveness(jid, proc=noproc) == (True, [fake_wrapper.pid], None)
+    assert procs.wrapper_liveness(jid, proc=noproc) == (True, [fake_wrapper.pid], None)
     fake_wrapper.kill()
-    assert aj.wrapper_liveness(jid, proc=noproc) == (False, [], None)
+    assert procs.wrapper_liveness(jid, proc=noproc) == (False, [], None)
 
 
 @pytest.mark.skipif(not procps(), reason='needs the procps ps, which honours $COLUMNS in a pipe')
 def test_scan_ps_real_narrow_columns(fake_wrapper, monkeypatch):
     monkeypatch.setenv('COLUMNS', '80')
-    assert aj.scan_ps(fake_wrapper.prefix) == ([fake_wrapper.pid], True)
+    assert scan_ps(fake_wrapper.prefix) == ([fake_wrapper.pid], True)

@@ -12,9 +12,11 @@ import os
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as chg
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_control as ac
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_procs as procs
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_wait as waiting
 
 J1, J2, J3 = 'j111.1', 'j222.2', 'j333.3'
 RUNNING = {'started': 1, 'finished': 0}
@@ -43,7 +45,7 @@ def result(jid, **extra):
     ([result(J1, ansible_job_alias='build')], [dict(jid=J1)]),
 ])
 def test_job_refs(jobs, refs):
-    assert aj.job_refs(jobs) == refs
+    assert names.job_refs(jobs) == refs
 
 
 @pytest.mark.parametrize('jobs,msg', [
@@ -76,8 +78,8 @@ def test_job_refs(jobs, refs):
     ([dict(jid=None, alias=None)], 'jobs[0] gives neither jid nor alias'),
 ])
 def test_job_refs_refused(jobs, msg):
-    with pytest.raises(aj.JobError) as exc:
-        aj.job_refs(jobs)
+    with pytest.raises(names.JobError) as exc:
+        names.job_refs(jobs)
     assert exc.value.msg == msg
 
 
@@ -93,7 +95,7 @@ def test_job_statuses_one_scan_for_all(async_dir, h, tmp_path):
         scans.append(sorted(jids))
         return lambda jid, owner_uid=None: (jid == J1, [1] if jid == J1 else [], None)
 
-    statuses = aj.job_statuses(async_dir, [dict(alias='build'), dict(jid=J2), dict(jid=J3),
+    statuses = files.job_statuses(async_dir, [dict(alias='build'), dict(jid=J2), dict(jid=J3),
                                            dict(alias='gone')], liveness_for=snapshot)
     assert scans == [sorted([J1, J2, J3])]
     assert [s['state'] for s in statuses] == ['running', 'succeeded', 'orphaned', 'absent']
@@ -102,8 +104,8 @@ def test_job_statuses_one_scan_for_all(async_dir, h, tmp_path):
 
 def test_job_statuses_names_the_entry(async_dir, h):
     h.write_job(async_dir, J1, DONE)
-    with pytest.raises(aj.JobError) as exc:
-        aj.job_statuses(async_dir, [dict(jid=J1), dict(jid=J2, alias='x')],
+    with pytest.raises(names.JobError) as exc:
+        files.job_statuses(async_dir, [dict(jid=J1), dict(jid=J2, alias='x')],
                         liveness_for=lambda jids: h.never)
     assert exc.value.msg == 'jobs[1] (x, %s): could not find job' % J2
     assert exc.value.result['ansible_job_id'] == J2
@@ -112,7 +114,7 @@ def test_job_statuses_names_the_entry(async_dir, h):
 def test_liveness_snapshot_scans_once(tmp_path, h):
     proc = h.make_proc(tmp_path / 'proc', {10: h.wrapper_argv('j111'), 11: h.wrapper_argv('j111'),
                                            12: h.wrapper_argv('j999'), 13: ['sleep', '9']})
-    live = aj.liveness_snapshot([J1, J2], proc)
+    live = procs.liveness_snapshot([J1, J2], proc)
     os.rename(os.path.join(proc, '10'), os.path.join(proc, 'gone'))  # the scan is done
     assert live(J1) == (True, [10, 11], None)
     assert live(J2) == (False, [], None)
@@ -124,7 +126,7 @@ def test_liveness_snapshot_unknown_with_hidepid(tmp_path, h, monkeypatch):
     proc = h.make_proc(tmp_path / 'proc', {},
                        mounts=h.proc_mounts_line(str(tmp_path / 'proc'), 'rw,hidepid=2'))
     monkeypatch.setattr(os, 'geteuid', lambda: 1000)
-    live = aj.liveness_snapshot([J1], proc)
+    live = procs.liveness_snapshot([J1], proc)
     assert live(J1, owner_uid=1000) == (False, [], None)
     alive, pids, why = live(J1, owner_uid=0)
     assert (alive, pids) == (None, []) and 'no permission' in why
@@ -136,12 +138,12 @@ def test_resolve_refs(async_dir, h):
     h.write_job(async_dir, J1, DONE)
     h.write_job(async_dir, J2, DONE)
     os.symlink(J2, os.path.join(async_dir, 'jid_b'))
-    assert ac.resolve_refs(async_dir, [dict(jid=J1), dict(alias='b')]) == [J1, J2]
-    with pytest.raises(aj.JobError) as exc:
-        ac.resolve_refs(async_dir, [dict(alias='b'), dict(jid=J2)])
+    assert waiting.resolve_refs(async_dir, [dict(jid=J1), dict(alias='b')]) == [J1, J2]
+    with pytest.raises(names.JobError) as exc:
+        waiting.resolve_refs(async_dir, [dict(alias='b'), dict(jid=J2)])
     assert exc.value.msg == 'jobs[1] (%s) is the same job as jobs[0] (b): give each job once' % J2
-    with pytest.raises(aj.JobError) as exc:
-        ac.resolve_refs(async_dir, [dict(jid=J1), dict(alias='nope')])
+    with pytest.raises(names.JobError) as exc:
+        waiting.resolve_refs(async_dir, [dict(jid=J1), dict(alias='nope')])
     assert exc.value.msg == "jobs[1] (nope): no job named 'nope' in %s" % async_dir
 
 
@@ -156,7 +158,7 @@ def test_wait_for_all_until_each_ends(async_dir, h):
         scans.append(sorted(jids))
         return h.alive
 
-    statuses = ac.wait_for_all(async_dir, [J1, J2, J3], 60, liveness_for=snapshot,
+    statuses = waiting.wait_for_all(async_dir, [J1, J2, J3], 60, liveness_for=snapshot,
                                clock=c.clock, sleep=c.sleep, interval=0.5, liveness_interval=10)
     assert [s['state'] for s in statuses] == ['failed', 'succeeded', 'succeeded']
     assert [s['ansible_job_id'] for s in statuses] == [J1, J2, J3]
@@ -174,7 +176,7 @@ def test_wait_for_all_checks_liveness_of_the_running_only(async_dir, h):
         scans.append(sorted(jids))
         return h.dead if len(scans) > 1 else h.alive
 
-    statuses = ac.wait_for_all(async_dir, [J1, J2], 60, liveness_for=snapshot, clock=c.clock,
+    statuses = waiting.wait_for_all(async_dir, [J1, J2], 60, liveness_for=snapshot, clock=c.clock,
                                sleep=c.sleep, interval=0.5, liveness_interval=1)
     assert [s['state'] for s in statuses] == ['orphaned', 'succeeded']
     assert scans == [[J1, J2], [J1]]
@@ -183,7 +185,7 @@ def test_wait_for_all_checks_liveness_of_the_running_only(async_dir, h):
 def test_wait_for_all_budget(async_dir, h):
     h.write_job(async_dir, J1, RUNNING)
     c = h.FakeClock()
-    statuses = ac.wait_for_all(async_dir, [J1], 2, liveness_for=lambda jids: h.alive,
+    statuses = waiting.wait_for_all(async_dir, [J1], 2, liveness_for=lambda jids: h.alive,
                                clock=c.clock, sleep=c.sleep, interval=0.5, liveness_interval=1)
     assert statuses[0]['state'] == 'running' and statuses[0]['waited'] == 2.0
 
@@ -194,7 +196,7 @@ def test_cleanup_many(async_dir, h):
     h.write_job(async_dir, J1, DONE)
     h.write_job(async_dir, J2, DONE)
     os.symlink(J1, os.path.join(async_dir, 'jid_a'))
-    results = chg.cleanup_many(async_dir, 'cleanup', [dict(alias='a'), dict(jid=J2)],
+    results = changes.cleanup_many(async_dir, 'cleanup', [dict(alias='a'), dict(jid=J2)],
                                liveness=h.never)
     assert [r['erased'] for r in results] == [[os.path.join(async_dir, 'jid_a')],
                                              os.path.join(async_dir, J2)]
@@ -215,8 +217,8 @@ def test_cleanup_many_refused_changes_nothing(async_dir, h, refs, msg):
     h.write_job(async_dir, J2, RUNNING)
     os.symlink(J2, os.path.join(async_dir, 'jid_r'))
     before = h.snapshot(async_dir)
-    with pytest.raises(aj.JobError) as exc:
-        chg.cleanup_many(async_dir, 'full_cleanup', refs, liveness=h.alive)
+    with pytest.raises(names.JobError) as exc:
+        changes.cleanup_many(async_dir, 'full_cleanup', refs, liveness=h.alive)
     assert exc.value.msg == msg
     assert h.snapshot(async_dir) == before
 
@@ -224,7 +226,7 @@ def test_cleanup_many_refused_changes_nothing(async_dir, h, refs, msg):
 def test_cleanup_many_check_mode(async_dir, h):
     h.write_job(async_dir, J1, DONE)
     before = h.snapshot(async_dir)
-    results = chg.cleanup_many(async_dir, 'full_cleanup', [dict(jid=J1)], check_mode=True,
+    results = changes.cleanup_many(async_dir, 'full_cleanup', [dict(jid=J1)], check_mode=True,
                                liveness=h.never)
     assert results[0]['erased'] == [os.path.join(async_dir, J1)]
     assert h.snapshot(async_dir) == before

@@ -11,8 +11,8 @@ import os
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as ac
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 
 
 def outside_msg(alias, async_dir, target):
@@ -49,50 +49,50 @@ def linked_async(tmp_path):
 ])
 def test_inside_dir_lexical(async_dir, path, expected):
     # none of these paths exist: the lexical comparison decides, realpath agrees
-    assert aj.inside_dir(async_dir, path) is expected
+    assert names.inside_dir(async_dir, path) is expected
 
 
 def test_inside_dir_through_symlinked_async_dir(linked_async, tmp_path):
     real, link = linked_async
-    assert aj.inside_dir(link, os.path.join(real, 'j1.2'))
-    assert aj.inside_dir(real, os.path.join(link, 'j1.2'))
-    assert aj.inside_dir(link, os.path.join(link, 'j1.2'))
-    assert not aj.inside_dir(link, str(tmp_path / 'data' / 'j1.2'))
-    assert not aj.inside_dir(link, os.path.join(real, 'sub', 'j1.2'))
+    assert names.inside_dir(link, os.path.join(real, 'j1.2'))
+    assert names.inside_dir(real, os.path.join(link, 'j1.2'))
+    assert names.inside_dir(link, os.path.join(link, 'j1.2'))
+    assert not names.inside_dir(link, str(tmp_path / 'data' / 'j1.2'))
+    assert not names.inside_dir(link, os.path.join(real, 'sub', 'j1.2'))
 
 
 def test_inside_dir_through_symlinked_parent_of_path(tmp_path, async_dir):
     # a path spelled through another link to the async dir is still inside it
     other = tmp_path / 'other'
     other.symlink_to(async_dir)
-    assert aj.inside_dir(async_dir, str(other / 'j1.2'))
+    assert names.inside_dir(async_dir, str(other / 'j1.2'))
 
 
 def test_inside_dir_symlink_pointing_elsewhere(tmp_path, async_dir, outside):
     # ``async/sub -> outside``: ``async/sub/x`` is not directly inside the async dir
     os.symlink(outside, os.path.join(async_dir, 'sub'))
-    assert not aj.inside_dir(async_dir, os.path.join(async_dir, 'sub', 'x'))
+    assert not names.inside_dir(async_dir, os.path.join(async_dir, 'sub', 'x'))
 
 
 # --- link_target --------------------------------------------------------------------------------
 
 def test_link_target_missing(async_dir):
-    assert aj.link_target(async_dir, os.path.join(async_dir, 'jid_nope')) is None
+    assert names.link_target(async_dir, os.path.join(async_dir, 'jid_nope')) is None
 
 
 def test_link_target_missing_async_dir(tmp_path):
     d = str(tmp_path / 'nope')
-    assert aj.link_target(d, os.path.join(d, 'jid_x')) is None
+    assert names.link_target(d, os.path.join(d, 'jid_x')) is None
 
 
 def test_link_target_regular_file(async_dir, h):
     path = h.write_job(async_dir, 'jid_x', '{}')
-    assert aj.link_target(async_dir, path) is None
+    assert names.link_target(async_dir, path) is None
 
 
 def test_link_target_through_a_file(async_dir, h):
     h.write_job(async_dir, 'file', '{}')
-    assert aj.link_target(async_dir, os.path.join(async_dir, 'file', 'jid_x')) is None
+    assert names.link_target(async_dir, os.path.join(async_dir, 'file', 'jid_x')) is None
 
 
 @pytest.mark.parametrize('target, expected', [
@@ -109,7 +109,7 @@ def test_link_target(async_dir, target, expected):
     fmt = dict(d=async_dir, p=os.path.dirname(async_dir))
     link = os.path.join(async_dir, 'jid_x')
     os.symlink(target.format(**fmt), link)  # dangling links are fine: nothing is followed
-    assert aj.link_target(async_dir, link) == expected.format(**fmt)
+    assert names.link_target(async_dir, link) == expected.format(**fmt)
 
 
 # --- _legacy_alias_links ----------------------------------------------------------------------
@@ -126,31 +126,31 @@ def test_legacy_alias_links(async_dir, h):
                  ):
         os.symlink('j1.2', os.path.join(async_dir, name))
     h.write_job(async_dir, 'j5.6.jid_x', '{}')  # a regular file is listed too (no readlink here)
-    assert aj._legacy_alias_links(async_dir, 'x') == [
+    assert names.legacy_alias_links(async_dir, 'x') == [
         os.path.join(async_dir, n) for n in ('3.4.jid_x', 'j1.2.jid_x', 'j5.6.jid_x', 'j9.9.jid_x')]
 
 
 def test_legacy_alias_links_missing_dir(tmp_path):
-    assert aj._legacy_alias_links(str(tmp_path / 'nope'), 'x') == []
+    assert names.legacy_alias_links(str(tmp_path / 'nope'), 'x') == []
 
 
 def test_legacy_alias_links_empty_dir(async_dir):
-    assert aj._legacy_alias_links(async_dir, 'x') == []
+    assert names.legacy_alias_links(async_dir, 'x') == []
 
 
 # --- find_alias ------------------------------------------------------------------------------
 
 def test_find_alias_absent(async_dir):
-    assert aj.find_alias(async_dir, 'x') == (None, None)
+    assert names.find_alias(async_dir, 'x') == (None, None)
 
 
 def test_find_alias_missing_async_dir(tmp_path):
-    assert aj.find_alias(str(tmp_path / 'nope'), 'x') == (None, None)
+    assert names.find_alias(str(tmp_path / 'nope'), 'x') == (None, None)
 
 
 def test_find_alias_ignores_regular_file(async_dir, h):
     h.write_job(async_dir, 'jid_x', '{}')
-    assert aj.find_alias(async_dir, 'x') == (None, None)
+    assert names.find_alias(async_dir, 'x') == (None, None)
 
 
 @pytest.mark.parametrize('absolute', [False, True], ids=['relative', 'absolute'])
@@ -161,20 +161,20 @@ def test_find_alias_primary(async_dir, h, absolute, exists):
         h.write_job(async_dir, 'j1.2', h.RUNNING_INT)
     link = os.path.join(async_dir, 'jid_x')
     os.symlink(job if absolute else 'j1.2', link)
-    assert aj.find_alias(async_dir, 'x') == (link, job)
+    assert names.find_alias(async_dir, 'x') == (link, job)
 
 
 def test_find_alias_legacy(async_dir, h):
     h.write_job(async_dir, 'j1.2', h.RUNNING_INT)
     link = os.path.join(async_dir, 'j1.2.jid_x')
     os.symlink('j1.2', link)
-    assert aj.find_alias(async_dir, 'x') == (link, os.path.join(async_dir, 'j1.2'))
+    assert names.find_alias(async_dir, 'x') == (link, os.path.join(async_dir, 'j1.2'))
 
 
 def test_find_alias_primary_wins_over_legacy(async_dir):
     os.symlink('j1.1', os.path.join(async_dir, 'j1.1.jid_x'))
     os.symlink('j2.2', os.path.join(async_dir, 'jid_x'))
-    assert aj.find_alias(async_dir, 'x') == (os.path.join(async_dir, 'jid_x'),
+    assert names.find_alias(async_dir, 'x') == (os.path.join(async_dir, 'jid_x'),
                                              os.path.join(async_dir, 'j2.2'))
 
 
@@ -183,7 +183,7 @@ def test_find_alias_legacy_first_link_in_order(async_dir, h):
     h.write_job(async_dir, 'j0.0.jid_x', '{}')
     os.symlink('j3.3', os.path.join(async_dir, 'j3.3.jid_x'))
     os.symlink('j2.2', os.path.join(async_dir, 'j2.2.jid_x'))
-    assert aj.find_alias(async_dir, 'x') == (os.path.join(async_dir, 'j2.2.jid_x'),
+    assert names.find_alias(async_dir, 'x') == (os.path.join(async_dir, 'j2.2.jid_x'),
                                              os.path.join(async_dir, 'j2.2'))
 
 
@@ -191,7 +191,7 @@ def test_find_alias_does_not_match_other_aliases(async_dir):
     os.symlink('j1.1', os.path.join(async_dir, 'jid_xy'))
     os.symlink('j1.1', os.path.join(async_dir, 'j1.1.jid_xy'))
     os.symlink('j1.1', os.path.join(async_dir, 'j1.1.jid_y'))
-    assert aj.find_alias(async_dir, 'x') == (None, None)
+    assert names.find_alias(async_dir, 'x') == (None, None)
 
 
 @pytest.mark.parametrize('name', ['jid_x', 'j1.2.jid_x'], ids=['primary', 'legacy'])
@@ -208,8 +208,8 @@ def test_find_alias_outside(async_dir, outside, h, name, target):
     os.mkdir(os.path.join(async_dir, 'sub'))
     target = target.format(o=outside)
     os.symlink(target, os.path.join(async_dir, name))
-    with pytest.raises(aj.JobError) as exc:
-        aj.find_alias(async_dir, 'x')
+    with pytest.raises(names.JobError) as exc:
+        names.find_alias(async_dir, 'x')
     resolved = os.path.normpath(os.path.join(async_dir, target))
     assert exc.value.msg == outside_msg('x', async_dir, resolved)
     assert exc.value.result == {'ansible_job_alias': 'x'}
@@ -222,7 +222,7 @@ def test_find_alias_through_symlinked_async_dir(linked_async, h, spelling):
     target = {'relative': 'j1.2', 'via_link': os.path.join(link, 'j1.2'),
               'via_real': os.path.join(real, 'j1.2')}[spelling]
     os.symlink(target, os.path.join(real, 'jid_x'))
-    found_link, job_file = aj.find_alias(link, 'x')
+    found_link, job_file = names.find_alias(link, 'x')
     assert found_link == os.path.join(link, 'jid_x')
     assert job_file == (os.path.join(real, 'j1.2') if spelling == 'via_real'
                         else os.path.join(link, 'j1.2'))
@@ -243,27 +243,27 @@ def test_links_to(async_dir, outside, h):
         os.symlink(target, os.path.join(async_dir, name))
     h.write_job(async_dir, 'jid_file', '{}')  # a regular file named like an alias
     expected = sorted(os.path.join(async_dir, n) for n in pointing)
-    assert ac.links_to(async_dir, job) == expected
-    assert ac.links_to(async_dir, job + '/.') == expected  # normalised
-    assert ac.links_to(async_dir, os.path.join(async_dir, 'j3.4')) == sorted(
+    assert changes.links_to(async_dir, job) == expected
+    assert changes.links_to(async_dir, job + '/.') == expected  # normalised
+    assert changes.links_to(async_dir, os.path.join(async_dir, 'j3.4')) == sorted(
         os.path.join(async_dir, n) for n in ('jid_other', 'j3.4.jid_other'))
 
 
 def test_links_to_dangling(async_dir):
     # the job file need not exist: full_cleanup of a dangling alias uses this
     os.symlink('j1.2', os.path.join(async_dir, 'jid_x'))
-    assert ac.links_to(async_dir, os.path.join(async_dir, 'j1.2')) == [
+    assert changes.links_to(async_dir, os.path.join(async_dir, 'j1.2')) == [
         os.path.join(async_dir, 'jid_x')]
 
 
 def test_links_to_none(async_dir, h):
     job = h.write_job(async_dir, 'j1.2', h.RUNNING_INT)
-    assert ac.links_to(async_dir, job) == []
+    assert changes.links_to(async_dir, job) == []
 
 
 def test_links_to_missing_async_dir(tmp_path):
     d = str(tmp_path / 'nope')
-    assert ac.links_to(d, os.path.join(d, 'j1.2')) == []
+    assert changes.links_to(d, os.path.join(d, 'j1.2')) == []
 
 
 def test_links_to_through_symlinked_async_dir(linked_async, h):
@@ -271,7 +271,7 @@ def test_links_to_through_symlinked_async_dir(linked_async, h):
     h.write_job(real, 'j1.2', h.RUNNING_INT)
     os.symlink('j1.2', os.path.join(real, 'jid_rel'))
     os.symlink(os.path.join(link, 'j1.2'), os.path.join(real, 'jid_abs'))
-    assert ac.links_to(link, os.path.join(link, 'j1.2')) == [
+    assert changes.links_to(link, os.path.join(link, 'j1.2')) == [
         os.path.join(link, 'jid_abs'), os.path.join(link, 'jid_rel')]
 
 
@@ -280,7 +280,7 @@ def test_links_to_mixed_spellings_through_symlinked_async_dir(linked_async, h):
     h.write_job(real, 'j1.2', h.RUNNING_INT)
     os.symlink('j1.2', os.path.join(real, 'jid_rel'))
     os.symlink(os.path.join(real, 'j1.2'), os.path.join(real, 'jid_real'))
-    assert ac.links_to(link, os.path.join(link, 'j1.2')) == [
+    assert changes.links_to(link, os.path.join(link, 'j1.2')) == [
         os.path.join(link, 'jid_real'), os.path.join(link, 'jid_rel')]
 
 
@@ -290,13 +290,13 @@ def test_async_dir_is_a_file(tmp_path):
     not_a_dir = tmp_path / 'file'
     not_a_dir.write_text('')
     d = str(not_a_dir)
-    assert aj.link_target(d, os.path.join(d, 'jid_x')) is None  # ENOTDIR: no such link
+    assert names.link_target(d, os.path.join(d, 'jid_x')) is None  # ENOTDIR: no such link
     with pytest.raises(OSError):
-        aj._legacy_alias_links(d, 'x')
+        names.legacy_alias_links(d, 'x')
     with pytest.raises(OSError):
-        aj.find_alias(d, 'x')
+        names.find_alias(d, 'x')
     with pytest.raises(OSError):
-        ac.links_to(d, os.path.join(d, 'j1.2'))
+        changes.links_to(d, os.path.join(d, 'j1.2'))
 
 
 def test_unsearchable_async_dir_is_an_error(world_readable_tmp, h):
@@ -307,11 +307,11 @@ def test_unsearchable_async_dir_is_an_error(world_readable_tmp, h):
     try:
         with h.unprivileged():
             with pytest.raises(OSError):
-                aj.link_target(d, os.path.join(d, 'jid_x'))
+                names.link_target(d, os.path.join(d, 'jid_x'))
             with pytest.raises(OSError):
-                aj.find_alias(d, 'x')
+                names.find_alias(d, 'x')
             with pytest.raises(OSError):
-                ac.links_to(d, os.path.join(d, 'j1.2'))
+                changes.links_to(d, os.path.join(d, 'j1.2'))
     finally:
         os.chmod(d, 0o755)
 
@@ -321,8 +321,8 @@ def test_find_alias_to_non_job_file_is_refused(async_dir, target):
     # A name chained to another name (or to any file whose name is not a job id) would
     # take that file's name for the jid; it is refused instead.
     os.symlink(target, os.path.join(async_dir, 'jid_x'))
-    with pytest.raises(aj.JobError) as e:
-        aj.find_alias(async_dir, 'x')
+    with pytest.raises(names.JobError) as e:
+        names.find_alias(async_dir, 'x')
     assert e.value.msg == ("alias 'x' points to %s, which is not a job file (its name is not a "
                            "job id); refusing to use it" % os.path.join(async_dir, target))
     assert os.path.islink(os.path.join(async_dir, 'jid_x'))

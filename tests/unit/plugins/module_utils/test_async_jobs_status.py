@@ -11,8 +11,9 @@ import os
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as ac
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 
 JID = 'j123456789012.4242'
 SUCCEEDED = {'started': 1, 'finished': 1, 'ansible_job_id': JID, 'rc': 0, 'stdout': 'Hello',
@@ -52,35 +53,35 @@ def expected(async_dir, data, alias=None, jid=JID, **extra):
 # --- lookup: by jid ------------------------------------------------------------------------
 
 def test_unknown_jid(async_dir, h):
-    with pytest.raises(aj.JobError) as exc:
-        aj.job_status(async_dir, jid=JID, liveness=h.never)
+    with pytest.raises(names.JobError) as exc:
+        files.job_status(async_dir, jid=JID, liveness=h.never)
     assert exc.value.msg == 'could not find job'
     assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1,
                                 'results_file': os.path.join(async_dir, JID)}
 
 
 def test_unknown_jid_missing_async_dir(tmp_path, h):
-    with pytest.raises(aj.JobError) as exc:
-        aj.job_status(str(tmp_path / 'nope'), jid=JID, liveness=h.never)
+    with pytest.raises(names.JobError) as exc:
+        files.job_status(str(tmp_path / 'nope'), jid=JID, liveness=h.never)
     assert exc.value.msg == 'could not find job'
 
 
 # --- lookup: by alias ----------------------------------------------------------------------
 
 def test_absent_alias(async_dir, h):
-    assert aj.job_status(async_dir, alias='x', liveness=h.never) == dict(
+    assert files.job_status(async_dir, alias='x', liveness=h.never) == dict(
         started=0, finished=0, killed=False, pid_missing=False, state='absent',
         ansible_job_id=None, ansible_job_alias='x', results_file=None)
 
 
 def test_absent_alias_missing_async_dir(tmp_path, h):
-    assert aj.job_status(str(tmp_path / 'nope'), alias='x', liveness=h.never)['state'] == 'absent'
+    assert files.job_status(str(tmp_path / 'nope'), alias='x', liveness=h.never)['state'] == 'absent'
 
 
 @pytest.mark.parametrize('name', ['jid_x', JID + '.jid_x'], ids=['primary', 'legacy'])
 def test_dangling_alias(async_dir, h, name):
     os.symlink(JID, os.path.join(async_dir, name))
-    assert aj.job_status(async_dir, alias='x', liveness=h.never) == dict(
+    assert files.job_status(async_dir, alias='x', liveness=h.never) == dict(
         started=0, finished=0, killed=False, pid_missing=False, state='absent',
         ansible_job_id=JID, ansible_job_alias='x', results_file=os.path.join(async_dir, JID))
 
@@ -91,7 +92,7 @@ def test_alias_forms(async_dir, h, form):
     name = {'relative': 'jid_x', 'absolute': 'jid_x', 'legacy': JID + '.jid_x',
             'legacy_absolute': JID + '.jid_x'}[form]
     os.symlink(path if 'absolute' in form else JID, os.path.join(async_dir, name))
-    assert aj.job_status(async_dir, alias='x', liveness=h.never) == expected(
+    assert files.job_status(async_dir, alias='x', liveness=h.never) == expected(
         async_dir, SUCCEEDED, alias='x', started=1, finished=1, state='succeeded')
 
 
@@ -99,8 +100,8 @@ def test_alias_outside_async_dir(async_dir, outside, h):
     target = h.write_job(outside, JID, RUNNING)
     os.symlink(target, os.path.join(async_dir, 'jid_x'))
     before = h.snapshot(os.path.dirname(async_dir))
-    with pytest.raises(aj.JobError) as exc:
-        aj.job_status(async_dir, alias='x', liveness=h.never)
+    with pytest.raises(names.JobError) as exc:
+        files.job_status(async_dir, alias='x', liveness=h.never)
     assert exc.value.msg == ('alias %r points outside the async dir %s (to %s); refusing to use '
                              'it' % ('x', async_dir, target))
     assert h.snapshot(os.path.dirname(async_dir)) == before
@@ -117,7 +118,7 @@ def test_async_dir_through_symlink(tmp_path, h, by, link_form):
     target = {'relative': JID, 'via_link': str(link / JID), 'via_real': str(real / JID)}[link_form]
     os.symlink(target, str(real / 'jid_x'))
     kwargs = {'jid': JID} if by == 'jid' else {'alias': 'x'}
-    result = aj.job_status(str(link), liveness=h.never, **kwargs)
+    result = files.job_status(str(link), liveness=h.never, **kwargs)
     assert result['state'] == 'succeeded'
     assert result['ansible_job_id'] == JID
     assert result['stdout'] == 'Hello'
@@ -127,7 +128,7 @@ def test_async_dir_through_symlink(tmp_path, h, by, link_form):
 def test_alias_jid_is_the_link_target_name(async_dir, h):
     h.write_job(async_dir, 'j9.9', SUCCEEDED)
     os.symlink('j9.9', os.path.join(async_dir, 'jid_x'))
-    result = aj.job_status(async_dir, alias='x', liveness=h.never)
+    result = files.job_status(async_dir, alias='x', liveness=h.never)
     assert result['ansible_job_id'] == 'j9.9'  # not the one written inside the file
     assert result['results_file'] == os.path.join(async_dir, 'j9.9')
 
@@ -149,7 +150,7 @@ def test_finished(async_dir, h, data, state, killed, by):
     h.write_job(async_dir, JID, data)
     os.symlink(JID, os.path.join(async_dir, 'jid_x'))
     kwargs = {'jid': JID} if by == 'jid' else {'alias': 'x'}
-    result = aj.job_status(async_dir, liveness=h.never, **kwargs)
+    result = files.job_status(async_dir, liveness=h.never, **kwargs)
     assert result == expected(async_dir, data, alias=kwargs.get('alias'), started=1,
                               finished=1, state=state, killed=killed)
     # bools, not ints: ansible-core 2.21 warns about an int 'finished' in a module result
@@ -165,7 +166,7 @@ def test_running_alive(async_dir, h, running, by):
     h.write_job(async_dir, JID, running)
     os.symlink(JID, os.path.join(async_dir, 'jid_x'))
     kwargs = {'jid': JID} if by == 'jid' else {'alias': 'x'}
-    result = aj.job_status(async_dir, liveness=h.alive, **kwargs)
+    result = files.job_status(async_dir, liveness=h.alive, **kwargs)
     assert result == expected(async_dir, {}, alias=kwargs.get('alias'), started=1, finished=0,
                               state='running')
     assert 'warnings' not in result
@@ -174,7 +175,7 @@ def test_running_alive(async_dir, h, running, by):
 @RUNNING_FORMS
 def test_running_dead_is_orphaned(async_dir, h, running):
     h.write_job(async_dir, JID, running)
-    result = aj.job_status(async_dir, jid=JID, liveness=h.dead)
+    result = files.job_status(async_dir, jid=JID, liveness=h.dead)
     assert result == expected(async_dir, {}, started=1, finished=1, failed=True,
                               pid_missing=True, state='orphaned',
                               msg=orphan_msg('its async_wrapper process is gone'))
@@ -183,7 +184,7 @@ def test_running_dead_is_orphaned(async_dir, h, running):
 @RUNNING_FORMS
 def test_running_unknown_is_running_with_warning(async_dir, h, running):
     h.write_job(async_dir, JID, running)
-    result = aj.job_status(async_dir, jid=JID, liveness=h.unknown)
+    result = files.job_status(async_dir, jid=JID, liveness=h.unknown)
     assert result == expected(async_dir, {}, started=1, finished=0, state='running',
                               warnings=[h.UNKNOWN_WHY])
 
@@ -198,7 +199,7 @@ def test_running_unknown_is_running_with_warning(async_dir, h, running):
 @pytest.mark.parametrize('liveness', ['alive', 'dead', 'unknown'])
 def test_empty_or_unparsable(async_dir, h, raw, why, liveness):
     h.write_job(async_dir, JID, raw)
-    result = aj.job_status(async_dir, jid=JID, liveness=h.LIVENESS[liveness])
+    result = files.job_status(async_dir, jid=JID, liveness=h.LIVENESS[liveness])
     if liveness == 'dead':
         assert result == expected(async_dir, {}, started=1, finished=1, failed=True,
                                   pid_missing=True, state='orphaned', msg=orphan_msg(why))
@@ -211,8 +212,8 @@ def test_liveness_called_with_jid_and_owner(async_dir, h):
     h.write_job(async_dir, JID, RUNNING)
     os.symlink(JID, os.path.join(async_dir, 'jid_x'))
     rec = h.Recorder()
-    aj.job_status(async_dir, jid=JID, liveness=rec)
-    aj.job_status(async_dir, alias='x', liveness=rec)
+    files.job_status(async_dir, jid=JID, liveness=rec)
+    files.job_status(async_dir, alias='x', liveness=rec)
     assert rec.calls == [(JID, os.getuid()), (JID, os.getuid())]
 
 
@@ -230,10 +231,10 @@ def test_job_finishing_during_scan_is_not_orphaned(async_dir, h, final, state, a
 
     def finishing(jid, owner_uid=None):
         # the wrapper writes its result and exits while we look for it
-        ac.atomic_write_json(path, final)
+        changes.atomic_write_json(path, final)
         return answer
 
-    result = aj.job_status(async_dir, jid=JID, liveness=finishing)
+    result = files.job_status(async_dir, jid=JID, liveness=finishing)
     assert result['state'] == state
     assert result['finished'] == 1
     assert result['pid_missing'] is False
@@ -250,13 +251,13 @@ def test_job_file_removed_during_scan(async_dir, h, by):
         return False, [], None
 
     if by == 'jid':
-        with pytest.raises(aj.JobError) as exc:
-            aj.job_status(async_dir, jid=JID, liveness=removing)
+        with pytest.raises(names.JobError) as exc:
+            files.job_status(async_dir, jid=JID, liveness=removing)
         assert exc.value.msg == 'could not find job'
         assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1,
                                 'results_file': os.path.join(async_dir, JID)}
     else:
-        assert aj.job_status(async_dir, alias='x', liveness=removing) == dict(
+        assert files.job_status(async_dir, alias='x', liveness=removing) == dict(
             started=0, finished=0, killed=False, pid_missing=False, state='absent',
             ansible_job_id=JID, ansible_job_alias='x', results_file=path)
 
@@ -265,10 +266,10 @@ def test_job_file_written_during_scan_from_empty(async_dir, h):
     path = h.write_job(async_dir, JID, '')
 
     def starting(jid, owner_uid=None):
-        ac.atomic_write_json(path, RUNNING)
+        changes.atomic_write_json(path, RUNNING)
         return True, [1], None
 
-    result = aj.job_status(async_dir, jid=JID, liveness=starting)
+    result = files.job_status(async_dir, jid=JID, liveness=starting)
     assert result['state'] == 'running'
     assert result['ansible_job_id'] == JID
 
@@ -281,12 +282,12 @@ def test_real_liveness(async_dir, h, fake_wrapper, by):
     h.write_job(async_dir, fake_wrapper.jid, dict(RUNNING, ansible_job_id=fake_wrapper.jid))
     os.symlink(fake_wrapper.jid, os.path.join(async_dir, 'jid_x'))
     kwargs = {'jid': fake_wrapper.jid} if by == 'jid' else {'alias': 'x'}
-    running = aj.job_status(async_dir, **kwargs)
+    running = files.job_status(async_dir, **kwargs)
     assert running['state'] == 'running'
     assert running['finished'] == 0
     assert 'warnings' not in running
     fake_wrapper.kill()
-    gone = aj.job_status(async_dir, **kwargs)
+    gone = files.job_status(async_dir, **kwargs)
     assert gone['state'] == 'orphaned'
     assert gone['pid_missing'] is True
     assert gone['failed'] is True
@@ -297,4 +298,4 @@ def test_real_liveness(async_dir, h, fake_wrapper, by):
 def test_real_liveness_never_started(async_dir, h):
     jid = h.unique_prefix() + '.1'
     h.write_job(async_dir, jid, dict(RUNNING, ansible_job_id=jid))
-    assert aj.job_status(async_dir, jid=jid)['state'] == 'orphaned'
+    assert files.job_status(async_dir, jid=jid)['state'] == 'orphaned'

@@ -9,7 +9,8 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as aj
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 
 HELP = ('letters, digits, "_", "-" and ".", not starting with ".", at most 128 characters')
 EMPTY_ALIAS_MSG = 'alias must be a non-empty string of ' + HELP
@@ -27,33 +28,22 @@ def bad_jid_msg(jid):
 # --- constants ------------------------------------------------------------------------------
 
 def test_alias_help_matches_documentation():
-    assert aj.ALIAS_HELP == HELP
-    assert aj.ALIAS_MAX_LEN == 128
-    assert aj.ALIAS_PREFIX == 'jid_'
+    assert names.ALIAS_HELP == HELP
+    assert names.ALIAS_MAX_LEN == 128
+    assert names.ALIAS_PREFIX == 'jid_'
 
 
 def test_states():
-    assert aj.STATES == ('absent', 'running', 'succeeded', 'failed', 'timed_out', 'killed',
+    assert files.STATES == ('absent', 'running', 'succeeded', 'failed', 'timed_out', 'killed',
                          'orphaned')
-    assert set(aj.FINISHED_STATES) == set(aj.STATES) - {aj.ABSENT, aj.RUNNING}
-    assert aj.TIMEOUT_MSG == 'Timeout exceeded'
-
-
-def test_argument_specs():
-    assert {'jid', 'alias', 'mode', 'force'} <= set(aj.STATUS_ARGUMENT_SPEC)
-    assert aj.STATUS_ARGUMENT_SPEC['mode']['choices'] == ['status', 'cleanup', 'full_cleanup']
-    assert aj.STATUS_ARGUMENT_SPEC['mode']['default'] == 'status'
-    assert aj.STATUS_ARGUMENT_SPEC['force'] == dict(type='bool', default=False)
-    assert aj.STATUS_MUTUALLY_EXCLUSIVE == [('jid', 'alias', 'jobs')]
-    assert aj.STATUS_REQUIRED_ONE_OF == [('jid', 'alias', 'jobs')]
-    assert aj.ALIAS_ARGUMENT_SPEC['alias'] == dict(type='str', required=True)
-    assert {'alias', 'jid', 'force'} <= set(aj.ALIAS_ARGUMENT_SPEC)
+    assert set(files.FINISHED_STATES) == set(files.STATES) - {files.ABSENT, files.RUNNING}
+    assert files.TIMEOUT_MSG == 'Timeout exceeded'
 
 
 # --- JobError -------------------------------------------------------------------------------
 
 def test_job_error_carries_message_and_result():
-    e = aj.JobError('boom', ansible_job_id='j1.2', started=1)
+    e = names.JobError('boom', ansible_job_id='j1.2', started=1)
     assert isinstance(e, Exception)
     assert e.msg == 'boom'
     assert str(e) == 'boom'
@@ -61,7 +51,7 @@ def test_job_error_carries_message_and_result():
 
 
 def test_job_error_without_result():
-    e = aj.JobError('boom')
+    e = names.JobError('boom')
     assert e.result == {}
 
 
@@ -82,7 +72,7 @@ def test_job_error_without_result():
     'x' * 128,
 ])
 def test_alias_error_accepts(alias):
-    assert aj.alias_error(alias) is None
+    assert names.alias_error(alias) is None
 
 
 @pytest.mark.parametrize('alias', [
@@ -105,12 +95,12 @@ def test_alias_error_accepts(alias):
     'x' * 129,
 ])
 def test_alias_error_rejects(alias):
-    assert aj.alias_error(alias) == bad_alias_msg(alias)
+    assert names.alias_error(alias) == bad_alias_msg(alias)
 
 
 @pytest.mark.parametrize('alias', ['', None, 1, 1.5, b'abc', ['a'], {'a': 1}, True])
 def test_alias_error_not_a_string(alias):
-    assert aj.alias_error(alias) == EMPTY_ALIAS_MSG
+    assert names.alias_error(alias) == EMPTY_ALIAS_MSG
 
 
 # --- jid_error ------------------------------------------------------------------------------
@@ -123,7 +113,7 @@ def test_alias_error_not_a_string(alias):
     '1.1',
 ])
 def test_jid_error_accepts(jid):
-    assert aj.jid_error(jid) is None
+    assert names.jid_error(jid) is None
 
 
 @pytest.mark.parametrize('jid', [
@@ -149,12 +139,12 @@ def test_jid_error_accepts(jid):
     'j\u0661.2',
 ])
 def test_jid_error_rejects(jid):
-    assert aj.jid_error(jid) == bad_jid_msg(jid)
+    assert names.jid_error(jid) == bad_jid_msg(jid)
 
 
 @pytest.mark.parametrize('jid', [None, 12.3, 1, b'j1.2', ['j1.2']])
 def test_jid_error_not_a_string(jid):
-    assert aj.jid_error(jid) == bad_jid_msg(jid)
+    assert names.jid_error(jid) == bad_jid_msg(jid)
 
 
 # --- validate ---------------------------------------------------------------------------------
@@ -167,7 +157,7 @@ def test_jid_error_not_a_string(jid):
     {'alias': 'blah', 'jid': 'j123456789012.4242'},
 ])
 def test_validate_accepts(kwargs):
-    assert aj.validate(**kwargs) is None
+    assert names.validate(**kwargs) is None
 
 
 @pytest.mark.parametrize('kwargs, msg', [
@@ -180,8 +170,8 @@ def test_validate_accepts(kwargs):
     ({'alias': 'a/b', 'jid': 'nope'}, bad_alias_msg('a/b')),
 ])
 def test_validate_rejects(kwargs, msg):
-    with pytest.raises(aj.JobError) as exc:
-        aj.validate(**kwargs)
+    with pytest.raises(names.JobError) as exc:
+        names.validate(**kwargs)
     assert exc.value.msg == msg
     assert exc.value.result == {}
 
@@ -196,7 +186,7 @@ def test_validate_rejects(kwargs, msg):
     ('j1', 'j1'),
 ])
 def test_jid_prefix(jid, prefix):
-    assert aj.jid_prefix(jid) == prefix
+    assert names.jid_prefix(jid) == prefix
 
 
 @pytest.mark.parametrize('async_dir, jid, path', [
@@ -205,7 +195,7 @@ def test_jid_prefix(jid, prefix):
     ('relative', 'j1.2', 'relative/j1.2'),
 ])
 def test_job_path(async_dir, jid, path):
-    assert aj.job_path(async_dir, jid) == path
+    assert names.job_path(async_dir, jid) == path
 
 
 @pytest.mark.parametrize('async_dir, alias, path', [
@@ -213,4 +203,4 @@ def test_job_path(async_dir, jid, path):
     ('/root/.ansible_async/', 'a.b-c_d', '/root/.ansible_async/jid_a.b-c_d'),
 ])
 def test_alias_path(async_dir, alias, path):
-    assert aj.alias_path(async_dir, alias) == path
+    assert names.alias_path(async_dir, alias) == path

@@ -1,0 +1,236 @@
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Claims: the exactly-once start of a named job. Under the name's lock, decide whether
+to attach to the job under a name or to start one, and claim the name for the start.
+
+Private to the collection. Runs on the target: Python 3.6 compatible (no f-strings
+with '=', no walrus, no newer stdlib).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import time
+
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
+    JID_RE, async_dir_names)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
+    ABSENT, KILLED, RUNNING, job_status)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
+    processes, read_small, WRAPPER_MARK, wrapper_liveness)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
+    alias_lock, atomic_write_json, free_name, nolock, remove_entry, set_alias)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import (
+    CLAIM_ENV, CLAIM_STALE_AFTER)
+
+# How long a started job's file is waited for while its wrapper's processes live.
+JOB_FILE_TIMEOUT = 30.0
+
+
+# --------------------------------------------------------------------------
+# Claim files
+
+def claim_path(async_dir, alias):
+    return os.path.join(async_dir, '.jid_%s.claim' % alias)
+
+
+def read_claim(async_dir, alias):
+    try:
+        with open(claim_path(async_dir, alias)) as f:
+            claim = json.load(f)
+    except (IOError, OSError, ValueError):
+        return None
+    return claim if isinstance(claim, dict) and 'token' in claim else None
+
+
+def drop_claim(async_dir, alias):
+    remove_entry(async_dir, claim_path(async_dir, alias), check_mode=False)
+
+
+# --------------------------------------------------------------------------
+# The job a claim was for
+
+def find_claimed_job(async_dir, token, proc='/proc'):
+    """The jid of a running job whose processes carry claim ``token`` in their
+    environment (a job started by a controller that died before naming it)."""
+    needle = ('%s=%s' % (CLAIM_ENV, token)).encode()
+    for p in processes(proc, mark=WRAPPER_MARK)[0]:
+        args = p['args']
+        for i, arg in enumerate(args[:-1]):
+            if arg.endswith('async_wrapper.py'):
+                prefix = args[i + 1]
+                break
+        else:
+            continue
+        try:
+            env = read_small(os.path.join(proc, str(p['pid']), 'environ')).split(b'\0')
+        except (IOError, OSError):
+            continue
+        if needle in env:
+            for name in sorted(os.listdir(async_dir)):
+                if name.startswith(prefix + '.') and JID_RE.match(name):
+                    return name
+    return None
+
+
+def job_of_prefix(async_dir, prefix):
+    """The jid of the job file in ``async_dir`` whose id starts with the async_wrapper jid
+    prefix ``prefix`` (``j123`` of ``j123.4242``), or None."""
+    for name in sorted(async_dir_names(async_dir)):
+        if name.startswith(prefix + '.') and JID_RE.match(name):
+            return name
+    return None
+
+
+def await_job_of_prefix(async_dir, prefix, proc='/proc', clock=time.time, sleep=time.sleep,
+                        timeout=JOB_FILE_TIMEOUT):
+    """The jid of the job that async_wrapper started with ``prefix``, once its job file
+    exists. Its runner writes the file right after it starts; while a process of the
+    wrapper lives the file is waited for, up to ``timeout`` seconds. None when there is
+    no file and no process of that wrapper (nothing was started, or it died at once)."""
+    deadline = clock() + timeout
+    while True:
+        jid = job_of_prefix(async_dir, prefix)
+        if jid or clock() >= deadline:
+            return jid
+        alive, _pids, _why = prefix_liveness(prefix, proc)
+        if alive is False:
+            return job_of_prefix(async_dir, prefix)  # it may have written it meanwhile
+        sleep(0.05)
+
+
+def prefix_liveness(prefix, proc='/proc'):
+    """Whether an async_wrapper process for the jid prefix ``prefix`` is alive, as
+    wrapper_liveness answers it for a jid."""
+    return wrapper_liveness(prefix + '.0', proc)
+
+
+def _claimed_job(async_dir, claim, proc, clock, sleep):
+    """The job that another run's claim was for, if it exists.
+
+    A claim written by a one-step start carries the jid prefix of the async_wrapper it
+    was about to run: its job file is found by that prefix, even when the job has
+    finished since. An older claim (a start in several steps) is found by its token in
+    the environment of the job's processes, so only while the job runs."""
+    prefix = claim.get('jid_prefix')
+    if isinstance(prefix, str) and prefix:
+        return await_job_of_prefix(async_dir, prefix, proc, clock=clock, sleep=sleep)
+    return find_claimed_job(async_dir, claim['token'], proc)
+
+
+# --------------------------------------------------------------------------
+# Deciding and claiming
+
+def decide(async_dir, alias, token, waiting, check_mode, liveness, clock, sleep, proc,
+            stale_after):
+    """What to do with ``alias``; the caller holds the name's lock (except in check mode).
+
+    A claim of another run that is found while holding the lock is dead when it was
+    written by a one-step start (its writer held the lock for the claim's whole life): its
+    job is named and attached to, or, when nothing was started, the claim is dropped. A
+    claim of a start in several steps (whose writer does not hold the lock in between)
+    is waited for until it is ``stale_after`` seconds old.
+    """
+    claim = read_claim(async_dir, alias)
+    if claim and claim['token'] != token:
+        jid = _claimed_job(async_dir, claim, proc, clock, sleep)
+        if jid:
+            if not check_mode:
+                set_alias(async_dir, alias, jid, force=True, liveness=liveness)
+                drop_claim(async_dir, alias)
+            status = job_status(async_dir, jid=jid, liveness=liveness)
+            return dict(action='attach', ansible_job_id=jid, status=status,
+                        recovered_claim=True)
+        if not claim.get('jid_prefix'):
+            try:
+                age = clock() - float(claim.get('time'))
+            except (TypeError, ValueError):
+                age = stale_after  # a claim with no readable time is taken over
+            if age < stale_after:
+                return dict(action='claimed', status=None, claim_age=round(age, 1))
+    status = job_status(async_dir, alias=alias, liveness=liveness)
+    state = status['state']
+    if state == RUNNING or (waiting and state not in (ABSENT, KILLED)):
+        return dict(action='attach', ansible_job_id=status['ansible_job_id'], status=status)
+    return dict(action='start', status=status)
+
+
+def claim_name(async_dir, alias, token, clock, **extra):
+    """Free the name and claim it with ``token`` (under the name's lock)."""
+    free_name(async_dir, alias)
+    atomic_write_json(claim_path(async_dir, alias),
+                      dict(token=token, time=clock(), pid=os.getpid(), **extra))
+
+
+def under_claim(async_dir, alias, token, waiting, on_start, hold=0.0, check_mode=False,
+                liveness=wrapper_liveness, clock=time.time, sleep=time.sleep, proc='/proc',
+                stale_after=CLAIM_STALE_AFTER, lock_timeout=None):
+    """Decide, under the name's lock, what to do with ``alias`` (``decide``); when the job
+    is to be started, return ``on_start(found)``, called still under the lock.
+
+    Another run's fresh claim (of a start in several steps) is waited for up to ``hold``
+    seconds, the lock taken again every 0.2 s. Check mode only reads: no lock file, no
+    async dir created, and ``on_start`` is not called.
+    """
+    deadline = clock() + max(0.0, hold)
+    while True:
+        with (nolock() if check_mode else alias_lock(async_dir, alias, timeout=lock_timeout,
+                                                     clock=clock, sleep=sleep)):
+            found = decide(async_dir, alias, token, waiting, check_mode, liveness, clock, sleep,
+                           proc, stale_after)
+            if found['action'] == 'start' and not check_mode:
+                return on_start(found)
+            if found['action'] != 'claimed' or clock() >= deadline:
+                return found
+        sleep(0.2)
+
+
+def prepare(async_dir, alias, token, waiting, check_mode=False, liveness=wrapper_liveness,
+            clock=time.time, proc='/proc', stale_after=CLAIM_STALE_AFTER, sleep=time.sleep,
+            hold=0.0):
+    """Decide, under the name's lock, what async_task does with ``alias`` when it starts
+    the job in several steps (prepare, start, ``bind``).
+
+    Returns a dict with ``action``: ``attach`` (with ``ansible_job_id``; the name's
+    job is running, or finished and ``waiting`` so its outcome is returned),
+    ``start`` (the name is now claimed with ``token``: start the job, then
+    ``bind``), or ``claimed`` (another run holds a fresh claim, still after ``hold``
+    seconds: ask again soon), and ``status``: the status of the job found under the name.
+    """
+    def claim(found):
+        claim_name(async_dir, alias, token, clock)
+        return found
+    return under_claim(async_dir, alias, token, waiting, claim, hold=hold, check_mode=check_mode,
+                       liveness=liveness, clock=clock, sleep=sleep, proc=proc,
+                       stale_after=stale_after)
+
+
+def bind(async_dir, alias, token, jid, liveness=wrapper_liveness):
+    """Name the job just started under our claim, and drop the claim.
+
+    If another run took the claim over meanwhile (ours went stale), the name is
+    left to it and ``bound`` is false.
+    """
+    with alias_lock(async_dir, alias):
+        claim = read_claim(async_dir, alias)
+        if claim and claim['token'] != token:
+            return dict(bound=False, ansible_job_id=jid, ansible_job_alias=alias)
+        result = set_alias(async_dir, alias, jid, force=True, liveness=liveness)
+        if claim:
+            drop_claim(async_dir, alias)
+        return dict(bound=True, ansible_job_id=jid, ansible_job_alias=alias,
+                    alias_file=result['alias_file'])
+
+
+def abandon(async_dir, alias, token):
+    """Drop our claim on ``alias`` (the job could not be started)."""
+    with alias_lock(async_dir, alias):
+        claim = read_claim(async_dir, alias)
+        if claim and claim['token'] == token:
+            drop_claim(async_dir, alias)
+            return dict(abandoned=True)
+    return dict(abandoned=False)

@@ -1,0 +1,160 @@
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the controller and the host of asyncjobs.named share: one argument spec per module
+(used by its action plugin on the controller and by the module on the host), and the
+names and limits of the claim protocol.
+
+Private to the collection. Imports nothing: the controller loads it without any
+target-only code. Runs on the target too: Python 3.6 compatible.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+# Environment variable carrying a claim's token into the job's processes (a start in
+# several steps), so that a job started by a controller that died before naming it can
+# still be found.
+CLAIM_ENV = 'ASYNCJOBS_NAMED_CLAIM'
+# Environment variable carrying the async_wrapper command line that the start runner
+# (plugins/plugin_utils/_start.py) runs; set by the controller, never passed on to the job.
+WRAPPER_ENV = '_ASYNCJOBS_NAMED_WRAPPER'
+# A claim of a start in several steps whose owner has not named its job after this many
+# seconds is taken over by the next run.
+CLAIM_STALE_AFTER = 60.0
+# Longest wait inside one module run on the host; the action loops over slices.
+SLICE_SECONDS = 15.0
+
+# The async dir, passed to every module by its action plugin as the shell option
+# async_dir gives it (``~/.ansible_async`` by default), unexpanded: the module expands it
+# on the host by async_wrapper's own rule (require_async_dir).
+# Private: not documented, not required by the spec, checked by require_async_dir().
+PRIVATE_ARGUMENT_SPEC = dict(_async_dir=dict(type='str'))
+
+
+class ArgumentSpec:
+    """An argument spec with its constraints, defined once: ``validation()`` gives the
+    arguments of ActionBase.validate_argument_spec (controller), ``create_ansible_module()``
+    the module's AnsibleModule (host, with the private ``_async_dir`` added)."""
+
+    CONSTRAINTS = ('mutually_exclusive', 'required_together', 'required_one_of',
+                   'required_if', 'required_by')
+
+    def __init__(self, argument_spec, **constraints):
+        unknown = set(constraints) - set(self.CONSTRAINTS)
+        if unknown:
+            raise ValueError('unknown constraints: %s' % ', '.join(sorted(unknown)))
+        self.argument_spec = argument_spec
+        self.constraints = constraints
+
+    def validation(self):
+        """Keyword arguments for ActionBase.validate_argument_spec."""
+        return dict(self.constraints, argument_spec=self.argument_spec)
+
+    def create_ansible_module(self, **kwargs):
+        """The module's AnsibleModule for this spec (imported here: the controller and the
+        start runner never need it)."""
+        from ansible.module_utils.basic import AnsibleModule
+        spec = dict(self.argument_spec)
+        spec.update(PRIVATE_ARGUMENT_SPEC)
+        options = dict(self.constraints)
+        options.update(kwargs)
+        return AnsibleModule(argument_spec=spec, **options)
+
+
+ONE_OF_JOB = ('jid', 'alias', 'jobs')
+
+STATUS_SPEC = ArgumentSpec(
+    dict(
+        jid=dict(type='str'),
+        alias=dict(type='str'),
+        jobs=dict(type='raw'),
+        mode=dict(type='str', default='status', choices=['status', 'cleanup', 'full_cleanup']),
+        force=dict(type='bool', default=False),
+    ),
+    mutually_exclusive=[ONE_OF_JOB],
+    required_one_of=[ONE_OF_JOB],
+)
+
+ALIAS_SPEC = ArgumentSpec(
+    dict(
+        alias=dict(type='str', required=True),
+        job=dict(type='raw'),
+        jid=dict(type='str'),
+        force=dict(type='bool', default=False),
+    ),
+    mutually_exclusive=[('job', 'jid')],
+    required_one_of=[('job', 'jid')],
+)
+
+WAIT_SPEC = ArgumentSpec(
+    dict(
+        jid=dict(type='str'),
+        alias=dict(type='str'),
+        job=dict(type='raw'),
+        jobs=dict(type='raw'),
+        timeout=dict(type='float'),
+        retries=dict(type='int'),
+        delay=dict(type='float', default=5.0),
+        cleanup=dict(type='bool', default=True),
+    ),
+    mutually_exclusive=[('jid', 'alias', 'job', 'jobs'), ('timeout', 'retries')],
+    required_one_of=[('jid', 'alias', 'job', 'jobs')],
+)
+
+KILL_SPEC = ArgumentSpec(
+    dict(
+        jid=dict(type='str'),
+        alias=dict(type='str'),
+        signal=dict(type='str', default='TERM'),
+        grace=dict(type='float', default=5.0),
+    ),
+    mutually_exclusive=[('jid', 'alias')],
+    required_one_of=[('jid', 'alias')],
+)
+
+FORMS = ('shell', 'cmd', 'argv', 'script', 'module')
+
+TASK_SPEC = ArgumentSpec(
+    {
+        'alias': dict(type='str', required=True),
+        # The job's time limit in seconds, as the task keyword async means it.
+        'async': dict(type='int', required=True),
+        'shell': dict(type='str'),
+        'cmd': dict(type='str'),
+        'argv': dict(type='list', elements='str'),
+        'script': dict(type='str'),
+        'module': dict(type='str'),
+        'module_args': dict(type='dict'),
+        'chdir': dict(type='path'),
+        'executable': dict(type='path'),
+        'creates': dict(type='path'),
+        'removes': dict(type='path'),
+        'stdin': dict(type='str'),
+        'stdin_add_newline': dict(type='bool', default=True),
+        'strip_empty_ends': dict(type='bool', default=True),
+        'retries': dict(type='int'),
+        'delay': dict(type='float', default=5.0),
+        'timeout': dict(type='float'),
+        'cleanup': dict(type='bool', default=True),
+    },
+    mutually_exclusive=[FORMS, ('timeout', 'retries')],
+    required_one_of=[FORMS],
+    required_by=dict(module_args='module'),
+)
+
+CLAIM_SPEC = ArgumentSpec(
+    dict(
+        alias=dict(type='str', required=True),
+        token=dict(type='str', required=True, no_log=False),
+        mode=dict(type='str', default='prepare', choices=['prepare', 'bind', 'abandon']),
+        waiting=dict(type='bool', default=False),
+        jid=dict(type='str'),
+        hold=dict(type='float', default=0.0),
+    ),
+)
+
+# Each module's spec, by module name (the unit tests compare them with DOCUMENTATION).
+SPECS = dict(async_status_id=STATUS_SPEC, async_alias=ALIAS_SPEC, async_wait=WAIT_SPEC,
+             async_kill=KILL_SPEC, async_task=TASK_SPEC, async_claim=CLAIM_SPEC)

@@ -1,0 +1,246 @@
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one-step start of a named job (run by the start runner of
+plugins/plugin_utils/_start.py): decide, claim, run async_wrapper and name the job, in
+one process on the host, then read or wait for its status.
+
+Private to the collection. Runs on the target: Python 3.6 compatible (no f-strings
+with '=', no walrus, no newer stdlib).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import shlex
+import stat
+import subprocess
+import time
+
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
+    JID_PREFIX_RE, JID_RE, JobError, job_path, require_async_dir, validate)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
+    RUNNING, job_status)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
+    wrapper_liveness)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
+    release, set_alias)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_claims import (
+    await_job_of_prefix, claim_name, drop_claim, job_of_prefix, under_claim)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import (
+    CLAIM_STALE_AFTER, WRAPPER_ENV)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_wait import wait_for
+
+# A one-step start waits this long for the lock of a name that another run holds.
+LOCK_TIMEOUT = 120.0
+
+
+# --------------------------------------------------------------------------
+# The async_wrapper command
+
+def wrapper_jid_prefix(wrapper_cmd):
+    """The jid prefix in an async_wrapper command line: the argument that follows the
+    one ending in ``async_wrapper.py`` (ansible-core 2.9 to 2.21). JobError otherwise."""
+    try:
+        args = shlex.split(wrapper_cmd)
+    except ValueError as e:
+        raise JobError('cannot read the async_wrapper command %r: %s' % (wrapper_cmd, e))
+    for i, arg in enumerate(args[:-1]):
+        if arg.endswith('async_wrapper.py') and JID_PREFIX_RE.match(args[i + 1]):
+            return args[i + 1]
+    raise JobError('%r is not an async_wrapper command (no job id prefix after '
+                   'async_wrapper.py)' % (wrapper_cmd,))
+
+
+def _reply(out):
+    """The JSON object that async_wrapper printed (a line starting with '{'), or None."""
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith('{'):
+            try:
+                data = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(data, dict):
+                return data
+    return None
+
+
+def run_wrapper(wrapper_cmd, env=None):
+    """Run the async_wrapper command line in /bin/sh as Ansible would; return its reply.
+
+    The launcher prints one JSON line and exits once the job runs; the job's processes
+    detach (new session, standard streams on /dev/null), so this returns at once.
+    """
+    proc = subprocess.Popen(['/bin/sh', '-c', wrapper_cmd], stdin=_devnull(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
+                            env=env)
+    out, err = proc.communicate()
+    out = out.decode('utf-8', 'replace')
+    err = err.decode('utf-8', 'replace')
+    reply = _reply(out)
+    if reply is None:
+        reply = dict(failed=True, rc=proc.returncode,
+                     msg='async_wrapper did not start the job (rc %s): %s'
+                     % (proc.returncode, (err or out).strip() or 'no output'))
+    return reply
+
+
+def _devnull():
+    return open(os.devnull, 'rb')
+
+
+# --------------------------------------------------------------------------
+# Starting
+
+def start(async_dir, alias, token, waiting, wrapper_cmd, run=run_wrapper,
+          liveness=wrapper_liveness, clock=time.time, sleep=time.sleep, proc='/proc',
+          stale_after=CLAIM_STALE_AFTER, lock_timeout=LOCK_TIMEOUT, hold=0.0):
+    """Attach to the job named ``alias``, or start it with ``wrapper_cmd`` and name it,
+    all under the name's lock.
+
+    The claim written before the start carries the wrapper's jid prefix: if this process
+    dies before naming the job, the next run finds the job by it (``decide``). Another
+    run's claim from a start in several steps is waited for, up to ``hold`` seconds.
+
+    Returns ``action`` (``attach``, ``start``, ``failed``: async_wrapper refused, or
+    ``claimed``: another run still holds a fresh claim), ``status`` (of the job found,
+    for ``attach``), ``ansible_job_id`` and, for ``start`` and ``failed``, ``reply``
+    (what async_wrapper printed).
+    """
+    prefix = wrapper_jid_prefix(wrapper_cmd)
+    return under_claim(
+        async_dir, alias, token, waiting,
+        lambda found: _start_locked(async_dir, alias, token, wrapper_cmd, prefix, run, liveness,
+                                    clock, sleep, proc),
+        hold=hold, liveness=liveness, clock=clock, sleep=sleep, proc=proc,
+        stale_after=stale_after, lock_timeout=lock_timeout)
+
+
+def _start_locked(async_dir, alias, token, wrapper_cmd, prefix, run, liveness, clock, sleep,
+                  proc):
+    claim_name(async_dir, alias, token, clock, jid_prefix=prefix)
+    try:
+        reply = run(wrapper_cmd)
+        jid = reply.get('ansible_job_id') if not reply.get('failed') else None
+        if jid is not None and (not isinstance(jid, str) or not JID_RE.match(jid)
+                                or not jid.startswith(prefix + '.')):
+            reply = dict(reply, failed=True,
+                         msg='async_wrapper returned an unexpected job id %r' % (jid,))
+            jid = None
+        if jid is not None and await_job_of_prefix(async_dir, prefix, proc, clock=clock,
+                                                   sleep=sleep) != jid:
+            reply = dict(reply, failed=True,
+                         msg='async_wrapper started job %s, but its processes ended without '
+                         'writing its job file %s' % (jid, job_path(async_dir, jid)))
+            jid = None
+    except BaseException:
+        # Whatever happened, a job of this prefix is named if it exists.
+        jid = job_of_prefix(async_dir, prefix)
+        if jid is None:
+            drop_claim(async_dir, alias)
+        raise
+    if jid is None:
+        drop_claim(async_dir, alias)
+        return dict(action='failed', reply=reply, status=None)
+    set_alias(async_dir, alias, jid, force=True, liveness=liveness)
+    drop_claim(async_dir, alias)
+    return dict(action='start', ansible_job_id=jid, reply=reply, status=None)
+
+
+def remove_job_tmpdir(tmpdir, wrapper_cmd):
+    """Remove the remote tmp dir that Ansible made for a job that was not started.
+
+    Only the dir that holds the command's async_wrapper.py, named ``ansible-tmp-*`` like
+    every remote tmp dir of Ansible, is removed; anything else is a JobError.
+    """
+    tmpdir = os.path.normpath(tmpdir)
+    wrapper = [a for a in shlex.split(wrapper_cmd) if a.endswith('async_wrapper.py')]
+    if (not os.path.isabs(tmpdir) or not os.path.basename(tmpdir).startswith('ansible-tmp-')
+            or not wrapper or os.path.dirname(os.path.normpath(wrapper[0])) != tmpdir):
+        raise JobError('refusing to remove %s: it is not the remote tmp dir of the '
+                       'async_wrapper command' % tmpdir)
+    if os.path.islink(tmpdir):
+        raise JobError('refusing to remove %s: it is a symlink' % tmpdir)
+    import shutil  # here: the common path of a start (which starts the job) never needs it
+    shutil.rmtree(tmpdir, ignore_errors=True)
+    return not os.path.lexists(tmpdir)
+
+
+def make_executable(tmpdir, paths):
+    """``chmod u+rwx`` on ``paths``, each ``tmpdir`` itself or inside it, as Ansible's
+    permission fix-up does when no unprivileged become user needs access."""
+    tmpdir = os.path.normpath(tmpdir)
+    for path in paths:
+        path = os.path.normpath(path)
+        if path != tmpdir and os.path.dirname(path) != tmpdir:
+            raise JobError('refusing to change the mode of %s: it is not in the remote tmp '
+                           'dir %s' % (path, tmpdir))
+        st = os.lstat(path)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(path, stat.S_IMODE(st.st_mode) | stat.S_IRWXU)
+
+
+def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cleanup=True,
+                    tmpdir=None, remove_tmp=False, chmod=(), env=None, hold=0.0,
+                    liveness=wrapper_liveness, clock=time.time, sleep=time.sleep, proc='/proc',
+                    lock_timeout=LOCK_TIMEOUT):
+    """The host side of async_task's one-step start (async_claim mode=start).
+
+    Makes the job's files executable (``chmod``), attaches to the job named ``alias`` or
+    starts ``wrapper_cmd`` and names the job (``start``), removes the job's tmp dir when
+    nothing was started (``remove_tmp``), then returns the job's status; when the caller
+    waits (``waiting``), after waiting up to ``wait`` seconds for it, and with its names
+    freed (``cleanup``) once it is done. The result is ``start``'s plus ``status``
+    (``released`` in it when waiting) and ``tmpdir_removed``.
+    """
+    if chmod:
+        make_executable(tmpdir, chmod)
+    found = start(async_dir, alias, token, waiting, wrapper_cmd,
+                  run=lambda cmd: run_wrapper(cmd, env), liveness=liveness, clock=clock,
+                  sleep=sleep, proc=proc, lock_timeout=lock_timeout, hold=hold)
+    found['tmpdir_removed'] = False
+    if found['action'] != 'start' and remove_tmp and tmpdir:
+        found['tmpdir_removed'] = remove_job_tmpdir(tmpdir, wrapper_cmd)
+    if found['action'] not in ('start', 'attach'):
+        return found
+    jid = found['ansible_job_id']
+    if waiting:
+        status = wait_for(async_dir, jid, wait, liveness=liveness, clock=clock, sleep=sleep)
+        status['released'] = []
+        if cleanup and status['state'] != RUNNING:
+            status['released'] = release(async_dir, jid, alias)
+    elif found['action'] == 'attach':
+        status = found['status']
+    else:
+        status = job_status(async_dir, jid=jid, liveness=liveness)
+    status['ansible_job_alias'] = alias
+    found['status'] = status
+    return found
+
+
+def start_main(args, environ=None):
+    """The start runner's entry point (see plugins/plugin_utils/_start.py): the one-step
+    start with ``args`` (alias, token, waiting, wait, cleanup, tmpdir, remove_tmp, chmod,
+    hold, _async_dir) and the async_wrapper command line from the environment variable
+    WRAPPER_ENV, which the job does not get. Returns the result, failed with a message
+    for bad input."""
+    env = dict(os.environ if environ is None else environ)
+    wrapper_cmd = env.pop(WRAPPER_ENV, None)
+    try:
+        if not wrapper_cmd:
+            raise JobError('the start runner needs the async_wrapper command line in %s'
+                           % WRAPPER_ENV)
+        validate(alias=args['alias'])
+        result = start_named_job(
+            require_async_dir(args), args['alias'], args['token'], args['waiting'], wrapper_cmd,
+            wait=args.get('wait', 0.0), cleanup=args.get('cleanup', True),
+            tmpdir=args.get('tmpdir'), remove_tmp=args.get('remove_tmp', False),
+            chmod=args.get('chmod', ()), env=env, hold=args.get('hold', 0.0))
+    except JobError as e:
+        return dict(e.result, failed=True, msg=e.msg)
+    result['changed'] = result['action'] == 'start'
+    return result

@@ -1,0 +1,129 @@
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Waiting on the host for one job or several, in slices.
+
+Private to the collection. Runs on the target: Python 3.6 compatible (no f-strings
+with '=', no walrus, no newer stdlib).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import time
+
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
+    JobError, find_alias, job_path, ref_name)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
+    ABSENT, RUNNING, job_status, read_job)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
+    liveness_snapshot, wrapper_liveness)
+
+# How often the file is read while waiting on the host, and how often liveness
+# (a scan of the process table) is checked.
+POLL_INTERVAL = 0.2
+LIVENESS_INTERVAL = 1.0
+
+
+# --------------------------------------------------------------------------
+# Which jobs
+
+def resolve(async_dir, jid=None, alias=None):
+    """The jid of the job given by jid or alias; JobError when there is none."""
+    if jid is not None:
+        if not os.path.exists(job_path(async_dir, jid)):
+            raise JobError('could not find job', ansible_job_id=jid, started=True, finished=True,
+                           results_file=job_path(async_dir, jid))
+        return jid
+    _link, path = find_alias(async_dir, alias)
+    if path is None or not os.path.exists(path):
+        raise JobError('no job named %r in %s' % (alias, async_dir), ansible_job_alias=alias,
+                       started=False, finished=False, state=ABSENT)
+    return os.path.basename(path)
+
+
+def resolve_refs(async_dir, refs):
+    """The jid of each job of ``refs`` (job_refs), as ``resolve`` finds it; a JobError names
+    the entry that has none, or that is the same job as an earlier one."""
+    jids = []
+    for i, ref in enumerate(refs):
+        try:
+            jid = resolve(async_dir, jid=ref.get('jid'), alias=None if 'jid' in ref else ref['alias'])
+        except JobError as e:
+            raise JobError('%s: %s' % (ref_name(i, ref), e.msg), **e.result)
+        if jid in jids:
+            j = jids.index(jid)
+            raise JobError('%s is the same job as %s: give each job once'
+                           % (ref_name(i, ref), ref_name(j, refs[j])), ansible_job_id=jid)
+        jids.append(jid)
+    return jids
+
+
+# --------------------------------------------------------------------------
+# Waiting
+
+def wait_for(async_dir, jid, seconds, liveness=wrapper_liveness, clock=time.time,
+             sleep=time.sleep, interval=POLL_INTERVAL, liveness_interval=LIVENESS_INTERVAL):
+    """Wait up to ``seconds`` for job ``jid`` to leave the running state.
+
+    The job file is read every ``interval`` seconds (cheap); the full status with
+    the wrapper liveness check every ``liveness_interval``. Returns the status.
+    """
+    start = clock()
+    deadline = start + max(0.0, seconds)
+    status = job_status(async_dir, jid=jid, liveness=liveness)
+    checked = clock()
+    path = job_path(async_dir, jid)
+    while status['state'] == RUNNING:
+        now = clock()
+        if now >= deadline:
+            break
+        sleep(min(interval, deadline - now))
+        job = read_job(path)
+        if not job.exists or job.finished or clock() - checked >= liveness_interval:
+            status = job_status(async_dir, jid=jid, liveness=liveness)
+            checked = clock()
+    status['waited'] = round(clock() - start, 3)
+    return status
+
+
+def wait_for_all(async_dir, jids, seconds, liveness_for=liveness_snapshot, clock=time.time,
+                 sleep=time.sleep, interval=POLL_INTERVAL, liveness_interval=LIVENESS_INTERVAL):
+    """Wait up to ``seconds`` for every job of ``jids`` to leave the running state.
+
+    As ``wait_for``, for several jobs at once: their files are read every ``interval``
+    seconds, and the liveness of those still running is checked every
+    ``liveness_interval`` with one scan of the process table for all of them. Returns
+    their statuses, in the order of ``jids``.
+    """
+    start = clock()
+    deadline = start + max(0.0, seconds)
+    liveness = liveness_for(jids)
+    statuses = [job_status(async_dir, jid=jid, liveness=liveness) for jid in jids]
+    checked = clock()
+    while True:
+        running = [i for i, status in enumerate(statuses) if status['state'] == RUNNING]
+        now = clock()
+        if not running or now >= deadline:
+            break
+        sleep(min(interval, deadline - now))
+        if clock() - checked >= liveness_interval:
+            liveness = liveness_for([jids[i] for i in running])
+            due = running
+            checked = clock()
+        else:
+            due = [i for i in running if _ended(job_path(async_dir, jids[i]))]
+        for i in due:
+            statuses[i] = job_status(async_dir, jid=jids[i], liveness=liveness)
+    waited = round(clock() - start, 3)
+    for status in statuses:
+        status['waited'] = waited
+    return statuses
+
+
+def _ended(path):
+    """True when the job file at ``path`` is gone or says the job finished."""
+    job = read_job(path)
+    return not job.exists or job.finished

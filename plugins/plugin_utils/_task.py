@@ -1,0 +1,96 @@
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The pure parts of async_task's action plugin (private): checking the options, the
+job's module call for each form, what a start returned, the check-mode result and the
+task result. No I/O: table-driven unit tests in tests/unit/plugins/plugin_utils/."""
+
+from __future__ import annotations
+
+from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
+    native_prefill, native_types)
+
+# The options of ansible.builtin.command that the command forms take.
+COMMAND_OPTIONS = ('chdir', 'executable', 'creates', 'removes', 'stdin', 'stdin_add_newline',
+                   'strip_empty_ends')
+# Modules whose action plugin adds nothing that matters to a plain async run.
+PLAIN_ACTION_MODULES = ('ansible.builtin.command', 'ansible.legacy.command')
+# The module every command form (shell, cmd, argv, script) runs.
+COMMAND_MODULE = 'ansible.legacy.command'
+
+
+def option_error(args):
+    """Why the (spec-validated) options of async_task cannot run, or None."""
+    if args['async'] <= 0:
+        return ("async must be a positive number of seconds (the job's time limit), not %s"
+                % args['async'])
+    if args['module'] is not None:
+        given = [o for o in COMMAND_OPTIONS if args[o] is not None
+                 and o not in ('stdin_add_newline', 'strip_empty_ends')]
+        if given:
+            return ('%s %s only to shell, cmd, argv and script; give a module its options in '
+                    'module_args' % (', '.join(given), 'applies' if len(given) == 1 else 'apply'))
+    return None
+
+
+def module_call(args, module=None, script_argv=None):
+    """(module name, module args) of the job.
+
+    ``module``: the resolved name of the ``module`` form's module; ``script_argv``: the
+    script form's command line on the host (the transferred script and its arguments).
+    """
+    if args['module'] is not None:
+        return module, dict(args['module_args'] or {})
+    margs = dict((o, args[o]) for o in COMMAND_OPTIONS if args[o] is not None)
+    if args['shell'] is not None:
+        margs.update(_raw_params=args['shell'], _uses_shell=True)
+    elif args['cmd'] is not None:
+        margs.update(_raw_params=args['cmd'])
+    elif args['argv'] is not None:
+        margs.update(argv=list(args['argv']))
+    else:
+        # The script's interpreter: executable, in front of the script.
+        argv = list(script_argv)
+        if margs.pop('executable', None):
+            argv.insert(0, args['executable'])
+        margs.update(argv=argv)
+    return COMMAND_MODULE, margs
+
+
+def start_failure(found):
+    """The task's failed result when a start did not attach to or start a job (the start
+    runner or async_claim failed, or async_wrapper refused the job); None otherwise."""
+    action = found.get('action')
+    if action == 'failed':
+        return dict(found.get('reply') or {}, failed=True)
+    if found.get('failed') or action not in ('attach', 'start', 'claimed'):
+        return dict(found, failed=True, msg=found.get('msg') or 'the job could not be started')
+    return None
+
+
+def check_mode_result(found, alias):
+    """The task result in check mode, from async_claim's ``prepare`` (which only reads):
+    what the task would do, and the job's current status, with the keys documented as
+    always returned."""
+    action = found['action']
+    if action == 'attach':
+        msg = 'would attach to job %s named %r' % (found['ansible_job_id'], alias)
+    elif action == 'start':
+        msg = 'would start a new job named %r' % alias
+    else:
+        msg = 'another run is starting the job named %r; would attach to it' % alias
+    status = found.get('status') or {}
+    result = native_prefill(found.get('ansible_job_id'))
+    result.update(changed=action == 'start', msg=msg, ansible_job_alias=alias,
+                  attached=action != 'start', state=status.get('state'),
+                  started=bool(status.get('started')), finished=bool(status.get('finished')),
+                  killed=bool(status.get('killed')), pid_missing=bool(status.get('pid_missing')),
+                  results_file=status.get('results_file'))
+    return native_types(result)
+
+
+def task_result(result, job_result, alias, attached, **extra):
+    """``result`` (the action's own) updated with the job's result and the task's keys."""
+    result.update(job_result)
+    result.update(ansible_job_alias=alias, attached=attached, **extra)
+    return result
