@@ -10,18 +10,22 @@ __metaclass__ = type
 DOCUMENTATION = r'''
 ---
 module: async_claim
-short_description: Host side of async_task's exactly-once start (internal)
+short_description: Internal - the claim steps of async_task's start; do not use in playbooks
 version_added: 0.1.0
 description:
-  - Used by the M(asyncjobs.named.async_task) action; playbooks use that instead.
+  - Internal to the collection, documented for its maintainers. Only the action plugin of
+    M(asyncjobs.named.async_task) calls it; playbooks use M(asyncjobs.named.async_task).
   - With O(mode=prepare) it decides, under an exclusive lock on the name, whether to attach
     to the job found under O(alias) or to start a new one; in the second case it claims
     the name with O(token). With O(mode=bind) it names the job just started and drops the
     claim. These are the steps of a start where the one-step start (which needs none of
     this module) is not possible, and O(mode=prepare) is async_task's check mode.
-  - A claim whose owner died before starting its job is taken over after 60 seconds. A job
-    whose processes carry the claim token in their environment (C(ASYNCJOBS_NAMED_CLAIM))
-    is named and attached to at once, even when its starter died before naming it.
+  - A claim of a start in several steps whose owner died before starting its job is taken
+    over after 60 seconds. A job whose processes carry the claim token in their
+    environment (C(ASYNCJOBS_NAMED_CLAIM)) is named and attached to at once, even when its
+    starter died before naming it. A claim of a one-step start (which holds the name's lock
+    for the claim's whole life) found under the lock is its dead owner's - its job is found
+    by the job id prefix that the claim records.
 options:
   alias:
     description: The job's name.

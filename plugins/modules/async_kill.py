@@ -117,6 +117,55 @@ msg:
   returned: when the job is killed
   type: str
   sample: job j360874038559.4169 was killed by asyncjobs.named.async_kill with SIGTERM
+job_failed:
+  description:
+    - Whether the job is a failed job now (killed, or failed, timed out or orphaned before).
+      The task itself does not fail because of it.
+  returned: always
+  type: bool
+  sample: true
+started:
+  description: Whether the job had started (false for a name that does not exist).
+  returned: always
+  type: bool
+  sample: true
+finished:
+  description: Whether the job is finished (killed included).
+  returned: always
+  type: bool
+  sample: true
+pid_missing:
+  description: True when the job was found orphaned (its async_wrapper gone before it finished).
+  returned: always
+  type: bool
+  sample: false
+stdout:
+  description: The job's standard output, when its own result (of a job that had finished) has one.
+  returned: when the job's result has one
+  type: str
+  sample: done
+stderr:
+  description: The job's standard error, when its own result has one.
+  returned: when the job's result has one
+  type: str
+  sample: ''
+stdout_lines:
+  description: RV(stdout) split into lines.
+  returned: when the job's result has RV(stdout)
+  type: list
+  elements: str
+  sample: [done]
+stderr_lines:
+  description: RV(stderr) split into lines.
+  returned: when the job's result has RV(stderr)
+  type: list
+  elements: str
+  sample: []
+results_file:
+  description: The job's state file; null for a name that does not exist.
+  returned: always
+  type: str
+  sample: /home/user/.ansible_async/j360874038559.4169
 '''
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
@@ -141,12 +190,14 @@ def run(params, check_mode):
             raise
         # A name with no job: nothing to stop (ok, not changed), reported as absent.
         return dict(job_status(async_dir, alias=alias), changed=False, pids=[],
-                    signal=signal_name(number), job_failed=False)
+                    signal=signal_name(number), job_failed=False, failed=False)
     result = kill(async_dir, jid, number, params['grace'], check_mode=check_mode)
     if alias is not None:
         result['ansible_job_alias'] = alias
     # The kill itself succeeded: the job's failed/killed state is reported, not raised.
+    # failed is set (false), or a job's own non-zero rc would fail the task.
     result['job_failed'] = bool(result.pop('failed', False))
+    result['failed'] = False
     return result
 
 

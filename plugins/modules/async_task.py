@@ -239,6 +239,39 @@ stderr:
   returned: always
   type: str
   sample: ''
+stdout_lines:
+  description: RV(stdout) split into lines.
+  returned: always
+  type: list
+  elements: str
+  sample: [migrated 42 tables]
+stderr_lines:
+  description: RV(stderr) split into lines.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+killed:
+  description: Whether the job was killed (by M(asyncjobs.named.async_kill)).
+  returned: always
+  type: bool
+  sample: false
+pid_missing:
+  description: True when the job never finished and its async_wrapper is gone (RV(state=orphaned)).
+  returned: always
+  type: bool
+  sample: false
+waited:
+  description: Seconds this task waited for the job.
+  returned: when O(retries) or O(timeout) is given (a wait budget)
+  type: float
+  sample: 12.4
+released:
+  description: The names freed by O(cleanup) once the job's outcome was returned.
+  returned: when O(retries) or O(timeout) is given (a wait budget)
+  type: list
+  elements: str
+  sample: [/home/user/.ansible_async/jid_migrate]
 msg:
   description: The job's message; C(Timeout exceeded) after a wrapper timeout; C(Ran out of attempts.) when the wait budget is spent.
   returned: when there is one

@@ -179,6 +179,16 @@ rc:
   returned: when the job's result has one
   type: int
   sample: 0
+killed:
+  description: Whether the job was killed (see M(asyncjobs.named.async_kill)).
+  returned: unless O(jobs) is given
+  type: bool
+  sample: false
+pid_missing:
+  description: True when the job never finished and its async_wrapper is gone (RV(state=orphaned)).
+  returned: unless O(jobs) is given
+  type: bool
+  sample: false
 stdout:
   description: The job's standard output; empty when it has none.
   returned: unless O(jobs) is given
@@ -189,6 +199,18 @@ stderr:
   returned: unless O(jobs) is given
   type: str
   sample: ''
+stdout_lines:
+  description: RV(stdout) split into lines.
+  returned: unless O(jobs) is given
+  type: list
+  elements: str
+  sample: [done]
+stderr_lines:
+  description: RV(stderr) split into lines.
+  returned: unless O(jobs) is given
+  type: list
+  elements: str
+  sample: []
 msg:
   description:
     - The job's message, C(Timeout exceeded), or C(Ran out of attempts.) when the budget is spent.

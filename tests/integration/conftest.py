@@ -265,14 +265,19 @@ class CaseDirs:
     async_dir: Path  # not created: the job's user creates it
 
 
-@pytest.fixture
-def test_dirs(request, session_dir):
-    name = re.sub(r'[^A-Za-z0-9_.-]+', '_', request.node.name)[:80]
+def make_case_dirs(session_dir, name):
+    """A fresh per-test directory (mode 1777) with ``out`` and the (not yet created) async dir."""
+    name = re.sub(r'[^A-Za-z0-9_.-]+', '_', name)[:80]
     root = Path(tempfile.mkdtemp(prefix=name + '-', dir=str(session_dir)))
     root.chmod(0o1777)
     out = root / 'out'
     out.mkdir()
     return CaseDirs(root=root, out_dir=out, async_dir=root / 'async')
+
+
+@pytest.fixture
+def test_dirs(request, session_dir):
+    return make_case_dirs(session_dir, request.node.name)
 
 
 @pytest.fixture
@@ -288,64 +293,103 @@ def out_dir(test_dirs):
 
 # --- running playbooks ---------------------------------------------------------------------------
 
+def run_ansible_playbook(ansible_playbook, session_dir, dirs, playbook, inventory, extra_vars=None,
+                         check=True, env=None, timeout=300, args=(), tag=''):
+    """Run ``playbook`` as the fixtures below do (see the module docstring); ``inventory`` is
+    a path; ``dirs`` the CaseDirs of the test."""
+    pb = Path(playbook)
+    if not pb.is_absolute():
+        pb = PLAYBOOKS / pb
+    if not pb.is_file():
+        pytest.fail('no playbook %s' % pb)
+    evars = {'out_dir': str(dirs.out_dir), 'ansible_async_dir': str(dirs.async_dir)}
+    evars.update(extra_vars or {})
+    evars = {k: v for k, v in evars.items() if v is not None}
+    evars_file = Path(tempfile.mkstemp(prefix='extra-vars-%s' % tag, suffix='.json',
+                                       dir=str(dirs.root))[1])
+    evars_file.write_text(json.dumps(evars))
+
+    run_env = dict(os.environ)
+    run_env.update({
+        'ANSIBLE_CONFIG': str(session_dir / 'ansible.cfg'),
+        'ANSIBLE_COLLECTIONS_PATH': str(COLLECTIONS),
+        'ANSIBLE_COLLECTIONS_SCAN_SYS_PATH': 'False',
+        'ANSIBLE_FORCE_COLOR': '0',
+        'ANSIBLE_NOCOLOR': '1',
+        'ANSIBLE_HOST_KEY_CHECKING': 'False',
+        'ANSIBLE_RETRY_FILES_ENABLED': 'False',
+        'PYTHONDONTWRITEBYTECODE': '1',
+    })
+    run_env.update(env or {})
+
+    cmd = [ansible_playbook, '-i', str(inventory), '-e', '@%s' % evars_file] + list(args) + [str(pb)]
+    try:
+        # check=False: the return code is checked below, with the output, when check is set
+        proc = subprocess.run(cmd, cwd=str(HERE), env=run_env, stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, timeout=timeout, check=False)
+        result = PlaybookResult(proc.returncode, proc.stdout, proc.stderr, cmd, dirs.out_dir)
+    except subprocess.TimeoutExpired as e:
+        def _s(b):
+            return b.decode(errors='replace') if isinstance(b, bytes) else (b or '')
+        result = PlaybookResult(-1, _s(e.stdout), _s(e.stderr), cmd, dirs.out_dir)
+        pytest.fail('ansible-playbook timed out after %ss\n%s' % (timeout, result.describe()))
+    if check and result.rc != 0:
+        pytest.fail('ansible-playbook failed (test dir %s, kept with AJ_KEEP_TMP=1)\n%s'
+                    % (dirs.root, result.describe()), pytrace=False)
+    return result
+
+
+def _inventory(request, inventory):
+    if inventory == 'local':
+        return request.getfixturevalue('local_inventory')
+    if inventory == 'ssh':
+        return request.getfixturevalue('ssh_inventory')
+    return Path(inventory)
+
+
 @pytest.fixture
 def run_playbook(request, ansible_playbook, installed_collection, session_dir, test_dirs):
     """run_playbook(playbook, inventory='local', extra_vars=None, check=True, env=None,
     timeout=300, args=()) -> PlaybookResult.  See the module docstring."""
-    counter = [0]
 
     def run(playbook, inventory='local', extra_vars=None, check=True, env=None,
             timeout=300, args=()):
-        pb = Path(playbook)
-        if not pb.is_absolute():
-            pb = PLAYBOOKS / pb
-        if not pb.is_file():
-            pytest.fail('no playbook %s' % pb)
-
-        if inventory == 'local':
-            inv = request.getfixturevalue('local_inventory')
-        elif inventory == 'ssh':
-            inv = request.getfixturevalue('ssh_inventory')
-        else:
-            inv = Path(inventory)
-
-        evars = {'out_dir': str(test_dirs.out_dir), 'ansible_async_dir': str(test_dirs.async_dir)}
-        evars.update(extra_vars or {})
-        evars = {k: v for k, v in evars.items() if v is not None}
-        counter[0] += 1
-        evars_file = test_dirs.root / ('extra-vars-%d.json' % counter[0])
-        evars_file.write_text(json.dumps(evars))
-
-        run_env = dict(os.environ)
-        run_env.update({
-            'ANSIBLE_CONFIG': str(session_dir / 'ansible.cfg'),
-            'ANSIBLE_COLLECTIONS_PATH': str(COLLECTIONS),
-            'ANSIBLE_COLLECTIONS_SCAN_SYS_PATH': 'False',
-            'ANSIBLE_FORCE_COLOR': '0',
-            'ANSIBLE_NOCOLOR': '1',
-            'ANSIBLE_HOST_KEY_CHECKING': 'False',
-            'ANSIBLE_RETRY_FILES_ENABLED': 'False',
-            'PYTHONDONTWRITEBYTECODE': '1',
-        })
-        run_env.update(env or {})
-
-        cmd = [ansible_playbook, '-i', str(inv), '-e', '@%s' % evars_file] + list(args) + [str(pb)]
-        try:
-            # check=False: the return code is checked below, with the output, when check is set
-            proc = subprocess.run(cmd, cwd=str(HERE), env=run_env, stdin=subprocess.DEVNULL,
-                                  capture_output=True, text=True, timeout=timeout, check=False)
-            result = PlaybookResult(proc.returncode, proc.stdout, proc.stderr, cmd, test_dirs.out_dir)
-        except subprocess.TimeoutExpired as e:
-            def _s(b):
-                return b.decode(errors='replace') if isinstance(b, bytes) else (b or '')
-            result = PlaybookResult(-1, _s(e.stdout), _s(e.stderr), cmd, test_dirs.out_dir)
-            pytest.fail('ansible-playbook timed out after %ss\n%s' % (timeout, result.describe()))
-        if check and result.rc != 0:
-            pytest.fail('ansible-playbook failed (test dir %s, kept with AJ_KEEP_TMP=1)\n%s'
-                        % (test_dirs.root, result.describe()), pytrace=False)
-        return result
+        return run_ansible_playbook(ansible_playbook, session_dir, test_dirs, playbook,
+                                    _inventory(request, inventory), extra_vars=extra_vars,
+                                    check=check, env=env, timeout=timeout, args=args)
 
     return run
+
+
+@pytest.fixture(scope='session')
+def playbook_once():
+    """run_once(request, playbook, inventory='local', extra_vars=None, gated=False, ...):
+    for module-scoped fixtures, which pass their own ``request``."""
+    return run_once
+
+
+def run_once(request, playbook, inventory='local', extra_vars=None, gated=False, **kwargs):
+    """For a module-scoped fixture (``request`` is its own): run ``playbook`` once, in a
+    test directory of its own, and return (PlaybookResult, async dir, CaseDirs), so that
+    several tests can check the behaviours of one run each. With ``gated``, the variable
+    ``gate`` names a file that exists while the playbook runs (jobs can wait on it)."""
+    session_dir = request.getfixturevalue('session_dir')
+    request.getfixturevalue('installed_collection')
+    dirs = make_case_dirs(session_dir, '%s-%s' % (request.node.name, Path(playbook).stem))
+    evars = dict(extra_vars or {})
+    gate = dirs.root / 'gate'
+    if gated:
+        gate.write_text('', encoding='utf-8')
+        gate.chmod(0o644)
+        evars['gate'] = str(gate)
+    try:
+        result = run_ansible_playbook(request.getfixturevalue('ansible_playbook'), session_dir,
+                                      dirs, playbook, _inventory(request, inventory),
+                                      extra_vars=evars, **kwargs)
+    finally:
+        if gated and gate.exists():
+            gate.unlink()
+    return result, str(dirs.async_dir), dirs
 
 
 def pytest_report_header(config):
