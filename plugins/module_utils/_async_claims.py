@@ -126,7 +126,7 @@ def _claimed_job(async_dir, claim, proc, clock, sleep):
 # Deciding and claiming
 
 def decide(async_dir, alias, token, waiting, check_mode, liveness, clock, sleep, proc,
-            stale_after):
+           stale_after):
     """What to do with ``alias``; the caller holds the name's lock (except in check mode).
 
     A claim of another run that is found while holding the lock is dead when it was

@@ -168,7 +168,7 @@ class OneStepStart:
         self.state = 'fired'
         if WRAPPER_NAME not in cmd:
             raise action_fail('asyncjobs.named: unexpected command where the async_wrapper '
-                                    'command was due: %s' % cmd)
+                              'command was due: %s' % cmd)
         action = self.action
         # The job's environment for the runner too, so that it expands the async dir
         # exactly as the wrapper does (HOME included).
@@ -230,5 +230,5 @@ class OneStepStart:
             del action._low_level_execute_command
         if self.state != 'fired':
             raise action_fail('asyncjobs.named: ansible-core did not run the async_wrapper '
-                                    'command through the one-step start; nothing was started')
+                              'command through the one-step start; nothing was started')
         return result

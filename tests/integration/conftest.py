@@ -362,6 +362,31 @@ def run_playbook(request, ansible_playbook, installed_collection, session_dir, t
 
 
 @pytest.fixture(scope='session')
+def module_runner():
+    """make_module_runner(request): for module-scoped fixtures, which pass their own
+    ``request``; see there."""
+    return make_module_runner
+
+
+def make_module_runner(request, name=None):
+    """(run, CaseDirs) for a module-scoped fixture: ``run(playbook, inventory='local',
+    extra_vars=None, check=True, env=None, timeout=300, args=())`` runs playbooks as
+    run_playbook does, all in one test directory (and async dir) of the fixture's own, so
+    that one run can be checked by several tests, each about one behaviour."""
+    session_dir = request.getfixturevalue('session_dir')
+    request.getfixturevalue('installed_collection')
+    ansible_playbook = request.getfixturevalue('ansible_playbook')
+    dirs = make_case_dirs(session_dir, name or request.node.name)
+
+    def run(playbook, inventory='local', extra_vars=None, **kwargs):
+        return run_ansible_playbook(ansible_playbook, session_dir, dirs, playbook,
+                                    _inventory(request, inventory), extra_vars=extra_vars,
+                                    **kwargs)
+
+    return run, dirs
+
+
+@pytest.fixture(scope='session')
 def playbook_once():
     """run_once(request, playbook, inventory='local', extra_vars=None, gated=False, ...):
     for module-scoped fixtures, which pass their own ``request``."""
@@ -370,12 +395,10 @@ def playbook_once():
 
 def run_once(request, playbook, inventory='local', extra_vars=None, gated=False, **kwargs):
     """For a module-scoped fixture (``request`` is its own): run ``playbook`` once, in a
-    test directory of its own, and return (PlaybookResult, async dir, CaseDirs), so that
-    several tests can check the behaviours of one run each. With ``gated``, the variable
-    ``gate`` names a file that exists while the playbook runs (jobs can wait on it)."""
-    session_dir = request.getfixturevalue('session_dir')
-    request.getfixturevalue('installed_collection')
-    dirs = make_case_dirs(session_dir, '%s-%s' % (request.node.name, Path(playbook).stem))
+    test directory of its own, and return (PlaybookResult, async dir, CaseDirs). With
+    ``gated``, the variable ``gate`` names a file that exists while the playbook runs
+    (jobs can wait on it)."""
+    run, dirs = make_module_runner(request, '%s-%s' % (request.node.name, Path(playbook).stem))
     evars = dict(extra_vars or {})
     gate = dirs.root / 'gate'
     if gated:
@@ -383,9 +406,7 @@ def run_once(request, playbook, inventory='local', extra_vars=None, gated=False,
         gate.chmod(0o644)
         evars['gate'] = str(gate)
     try:
-        result = run_ansible_playbook(request.getfixturevalue('ansible_playbook'), session_dir,
-                                      dirs, playbook, _inventory(request, inventory),
-                                      extra_vars=evars, **kwargs)
+        result = run(playbook, inventory=inventory, extra_vars=evars, **kwargs)
     finally:
         if gated and gate.exists():
             gate.unlink()

@@ -46,8 +46,8 @@ def test_wait_and_status_of_a_loops_jobs(run_playbook, async_dir, test_dirs, ins
     assert [x['ansible_job_id'] for x in running['results']] == native
     for x in running['results']:
         check_status_return(status_spec, x, ansible_version, by='jid')
-        assert x['state'] == 'running' and x['results_file'] == os.path.join(async_dir,
-                                                                              x['ansible_job_id'])
+        assert x['state'] == 'running'
+        assert x['results_file'] == os.path.join(async_dir, x['ansible_job_id'])
     assert running['failed'] is False
 
     # the loop's result: in order; the task failed because job 2 failed, and says so
@@ -131,7 +131,7 @@ def test_bad_jobs_lists_change_nothing(start_playbook, async_dir, test_dirs, out
     gate = _gate(test_dirs)
     run = start_playbook('jobs_bad_input.yml', extra_vars={'gate': str(gate)})
     try:
-        wait_for(lambda: (out_dir / 'named.json').exists(), 120, 'the jobs to start', proc=run)
+        wait_for((out_dir / 'named.json').exists, 120, 'the jobs to start', proc=run)
         time.sleep(0.5)
         before = snapshot(async_dir)
         started = time.time()

@@ -3,11 +3,17 @@
 """async_status_id on jobs in every state (local connection): running, succeeded,
 failed, timed_out, killed, orphaned (real wrapper SIGKILLed, empty or unparsable job file
 with no wrapper), empty/unparsable file with a live wrapper, dangling and missing names.
-Every result is also checked against the module's RETURN documentation."""
+Every result is also checked against the module's RETURN documentation.
+
+The jobs are started and every status call made once, for the whole module (fixture
+``states``); each test checks one state."""
 
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
+
+import pytest
 
 from _status_alias_lib import (
     ORPHAN_MSG, WHY_EMPTY, WHY_GONE, WHY_JSON, assert_clean_failure, assert_failed_with,
@@ -24,7 +30,13 @@ KILLED_MSG = 'job %s was killed by asyncjobs.named.async_kill with SIGTERM' % KI
 GARBAGE = '{"started": 1, "finished": 0, "ansible_jo'
 
 
-def test_every_state(run_playbook, async_dir, ansible_version, installed_collection, request):
+@pytest.fixture(scope='module')
+def states(request, module_runner, ansible_version, installed_collection):
+    """Every job and status call of this module, run once: a namespace with ``res`` (the
+    results by call name), ``jid``, ``path``, ``before``/``after`` (the async dir around
+    the status calls) and a ``check(name, state, ...)`` of what every result shares."""
+    run_playbook, dirs = module_runner(request)
+    async_dir = str(dirs.async_dir)
     status_spec = return_spec(installed_collection, 'async_status_id')
     reaper = new_reaper(request)
     r = run_playbook('status_states_start.yml')
@@ -50,10 +62,6 @@ def test_every_state(run_playbook, async_dir, ansible_version, installed_collect
     reaper.spawn_fake_wrapper(EMPTY_ALIVE.split('.', maxsplit=1)[0])
     reaper.spawn_fake_wrapper(GARBAGE_ALIVE.split('.', maxsplit=1)[0])
 
-    # the dangling name: its link is there, its job file is not
-    assert os.readlink(os.path.join(async_dir, 'jid_dangling')) == jid['dangling']
-    assert not os.path.exists(path['dangling'])
-
     calls = [
         ('running_alias', 'alias', dict(alias='running')),
         ('running_jid', 'jid', dict(jid=jid['running'])),
@@ -71,23 +79,25 @@ def test_every_state(run_playbook, async_dir, ansible_version, installed_collect
         ('dangling', 'alias', dict(alias='dangling')),
         ('missing', 'alias', dict(alias='no-such-job')),
     ]
-    # status never changes a thing (the timed-out job's own file may be written meanwhile)
+    dangling_link = os.readlink(os.path.join(async_dir, 'jid_dangling'))
+    dangling_file = os.path.exists(path['dangling'])
     before = snapshot(async_dir)
     r = run_playbook('status_calls.yml', extra_vars={
         'calls': [c for _n, _b, c in calls], 'timed_out_jid': jid['timed_out']})
     after = snapshot(async_dir)
+    # (the timed-out job's own file may be written meanwhile)
     for name in (jid['timed_out'], jid['timed_out'] + '.tmp'):
         before.pop(name, None)
         after.pop(name, None)
-    assert after == before
 
     res = dict(zip([n for n, _b, _c in calls], items(r.load('results'))))
     by = dict((n, b) for n, b, _c in calls)
     res['timed_out'] = r.load('timed_out')
     by['timed_out'] = 'jid'
+    calls_alias = dict((n, c.get('alias')) for n, _b, c in calls)
     v = ansible_version
 
-    def common(name, state, started, finished, job, failed, killed=False, pid_missing=False):
+    def check(name, state, started, finished, job, failed, killed=False, pid_missing=False):
         x = res[name]
         assert x['state'] == state, (name, x)
         assert_flag(v, x, 'started', started)
@@ -106,57 +116,88 @@ def test_every_state(run_playbook, async_dir, ansible_version, installed_collect
         assert_clean_failure(x, name)
         return x
 
-    calls_alias = dict((n, c.get('alias')) for n, _b, c in calls)
+    return SimpleNamespace(res=res, jid=jid, path=path, before=before, after=after,
+                           check=check, async_dir=async_dir, spec=status_spec, version=v,
+                           dangling_link=dangling_link, dangling_file=dangling_file)
 
+
+def test_status_changes_nothing(states):
+    assert states.after == states.before
+
+
+def test_running(states):
     for name in ('running_alias', 'running_jid', 'running_check'):
-        x = common(name, 'running', True, False, jid['running'], failed=False)
+        x = states.check(name, 'running', True, False, states.jid['running'], failed=False)
         assert 'msg' not in x and x['stdout'] == '' and x['stdout_lines'] == [], x
 
-    for name in ('orphan_alias', 'orphan_jid'):
-        x = common(name, 'orphaned', True, True, jid['orphan'], failed=True, pid_missing=True)
-        assert_failed_with(x, ORPHAN_MSG % (jid['orphan'], WHY_GONE), name)
 
-    x = common('succeeded', 'succeeded', True, True, jid['succeeded'], failed=False)
+def test_orphaned_wrapper_killed(states):
+    job = states.jid['orphan']
+    for name in ('orphan_alias', 'orphan_jid'):
+        x = states.check(name, 'orphaned', True, True, job, failed=True, pid_missing=True)
+        assert_failed_with(x, ORPHAN_MSG % (job, WHY_GONE), name)
+
+
+def test_succeeded(states):
+    x = states.check('succeeded', 'succeeded', True, True, states.jid['succeeded'], failed=False)
     assert x['stdout'] == 'ok' and x['rc'] == 0 and x['stdout_lines'] == ['ok'], x
 
-    x = common('failed', 'failed', True, True, jid['failed'], failed=True)
+
+def test_failed(states):
+    x = states.check('failed', 'failed', True, True, states.jid['failed'], failed=True)
     assert_failed_with(x, 'non-zero return code', 'failed')
     assert x['rc'] == 3 and x['stdout'] == 'out' and x['stderr'] == 'oops', x
     assert x['stderr_lines'] == ['oops'], x
 
-    x = common('timed_out', 'timed_out', True, True, jid['timed_out'], failed=True)
+
+def test_timed_out(states):
+    x = states.check('timed_out', 'timed_out', True, True, states.jid['timed_out'], failed=True)
     assert_failed_with(x, 'Timeout exceeded', 'timed_out')
     assert isinstance(x['child_pid'], int) and x['child_pid'] > 0, x
 
+
+def test_killed(states):
     for name in ('killed_jid', 'killed_alias'):
-        x = common(name, 'killed', True, True, KILLED, failed=True, killed=True)
+        x = states.check(name, 'killed', True, True, KILLED, failed=True, killed=True)
         assert_failed_with(x, KILLED_MSG, name)
         assert x['signal'] == 'SIGTERM', x
 
+
+def test_empty_or_unparsable_file_without_wrapper_is_orphaned(states):
     for name, why in (('empty_dead', WHY_EMPTY), ('garbage_dead', WHY_JSON)):
         job = EMPTY_DEAD if name == 'empty_dead' else GARBAGE_DEAD
-        x = common(name, 'orphaned', True, True, job, failed=True, pid_missing=True)
+        x = states.check(name, 'orphaned', True, True, job, failed=True, pid_missing=True)
         assert_failed_with(x, ORPHAN_MSG % (job, why), name)
 
-    # an empty or half-written file while the wrapper lives: running, as native says
-    common('empty_alive', 'running', True, False, EMPTY_ALIVE, failed=False)
-    common('garbage_alive', 'running', True, False, GARBAGE_ALIVE, failed=False)
 
-    # a name whose job file is gone, and a name that never was: absent, not an error
-    x = res['dangling']
+def test_empty_or_unparsable_file_with_wrapper_is_running(states):
+    # an empty or half-written file while the wrapper lives: running, as native says
+    states.check('empty_alive', 'running', True, False, EMPTY_ALIVE, failed=False)
+    states.check('garbage_alive', 'running', True, False, GARBAGE_ALIVE, failed=False)
+
+
+def test_dangling_name_is_absent(states):
+    """A name whose job file is gone: absent, not an error, and status removes nothing."""
+    assert states.dangling_link == states.jid['dangling'] and not states.dangling_file
+    x = states.res['dangling']
+    v = states.version
     assert x['state'] == 'absent' and x['failed'] is False and x['changed'] is False, x
     assert_flag(v, x, 'started', False)
     assert_flag(v, x, 'finished', False)
     assert x['killed'] is False and x['pid_missing'] is False, x
-    assert x['ansible_job_id'] == jid['dangling'] and x['results_file'] == path['dangling'], x
+    assert x['ansible_job_id'] == states.jid['dangling']
+    assert x['results_file'] == states.path['dangling'], x
     assert x['ansible_job_alias'] == 'dangling', x
-    check_status_return(status_spec, x, v, by='alias')
-    assert os.path.islink(os.path.join(async_dir, 'jid_dangling'))  # status removes nothing
+    check_status_return(states.spec, x, v, by='alias')
+    assert os.path.islink(os.path.join(states.async_dir, 'jid_dangling'))
 
-    x = res['missing']
+
+def test_missing_name_is_absent(states):
+    x = states.res['missing']
+    v = states.version
     assert x['state'] == 'absent' and x['failed'] is False and x['changed'] is False, x
     assert_flag(v, x, 'started', False)
     assert_flag(v, x, 'finished', False)
     assert x['ansible_job_id'] is None and x['results_file'] is None, x
     assert x['ansible_job_alias'] == 'no-such-job', x
-    check_status_return(status_spec, x, v, by='alias')
+    check_status_return(states.spec, x, v, by='alias')
