@@ -34,6 +34,9 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_file
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
 
+from unit_helpers import (alive, dead, FakeClock, FakeWrapper, make_stat_proc, never, snapshot,
+                          temp_leftovers, unknown, UNKNOWN_WHY, write_job)
+
 HAS_PROC = os.path.isdir('/proc/self')
 needs_proc = pytest.mark.skipif(not HAS_PROC, reason='no /proc on this machine')
 
@@ -89,9 +92,9 @@ def without_lock(snap):
 
 
 @pytest.fixture
-def noproc(tmp_path, h):
+def noproc(tmp_path):
     """An empty fake proc tree: no claimed job anywhere."""
-    return h.make_stat_proc(tmp_path / 'proc', {})
+    return make_stat_proc(tmp_path / 'proc', {})
 
 
 # --- alias_lock ---------------------------------------------------------------------------------
@@ -304,7 +307,7 @@ PREFIX = 'j123456789012'
 TOKEN = 'c0ffee0123456789'
 
 
-def claimed_tree(tmp_path, h, **more):
+def claimed_tree(tmp_path, **more):
     processes = {
         1: dict(args=['/sbin/init'], ppid=0, pgid=1, environ={'PATH': '/bin'}),
         300: dict(args=['sleep', '300'], ppid=1, pgid=300,
@@ -314,62 +317,62 @@ def claimed_tree(tmp_path, h, **more):
         401: dict(args=wrapper_args('j401'), ppid=1, pgid=401),  # no environ readable
     }
     processes.update(more)
-    return h.make_stat_proc(tmp_path / 'proc', processes)
+    return make_stat_proc(tmp_path / 'proc', processes)
 
 
-def test_find_claimed_job(async_dir, tmp_path, h):
-    proc = claimed_tree(tmp_path, h, **{'500': dict(
+def test_find_claimed_job(async_dir, tmp_path):
+    proc = claimed_tree(tmp_path, **{'500': dict(
         args=wrapper_args(PREFIX), ppid=1, pgid=499,
         environ={'HOME': '/root', specs.CLAIM_ENV: TOKEN, 'LANG': 'C'})})
-    h.write_job(async_dir, 'j400.1', RUNNING)
-    h.write_job(async_dir, PREFIX + '.500', RUNNING)
+    write_job(async_dir, 'j400.1', RUNNING)
+    write_job(async_dir, PREFIX + '.500', RUNNING)
     assert claims.find_claimed_job(async_dir, TOKEN, proc) == PREFIX + '.500'
     assert claims.find_claimed_job(async_dir, 'another-token', proc) == 'j400.1'
 
 
 @pytest.mark.parametrize('token', ['wrong', TOKEN[:-1], TOKEN + '0', '', TOKEN.upper()])
-def test_find_claimed_job_wrong_token(async_dir, tmp_path, h, token):
-    proc = claimed_tree(tmp_path, h, **{'500': dict(
+def test_find_claimed_job_wrong_token(async_dir, tmp_path, token):
+    proc = claimed_tree(tmp_path, **{'500': dict(
         args=wrapper_args(PREFIX), ppid=1, pgid=499, environ={specs.CLAIM_ENV: TOKEN})})
-    h.write_job(async_dir, PREFIX + '.500', RUNNING)
+    write_job(async_dir, PREFIX + '.500', RUNNING)
     assert claims.find_claimed_job(async_dir, token, proc) is None
 
 
-def test_find_claimed_job_other_variable_with_the_token(async_dir, tmp_path, h):
-    proc = claimed_tree(tmp_path, h, **{'500': dict(
+def test_find_claimed_job_other_variable_with_the_token(async_dir, tmp_path):
+    proc = claimed_tree(tmp_path, **{'500': dict(
         args=wrapper_args(PREFIX), ppid=1, pgid=499,
         environ={'X' + specs.CLAIM_ENV: TOKEN, 'OTHER': TOKEN})})
-    h.write_job(async_dir, PREFIX + '.500', RUNNING)
+    write_job(async_dir, PREFIX + '.500', RUNNING)
     assert claims.find_claimed_job(async_dir, TOKEN, proc) is None
 
 
-def test_find_claimed_job_without_job_file(async_dir, tmp_path, h):
+def test_find_claimed_job_without_job_file(async_dir, tmp_path):
     """The wrapper has not written its job file yet (or it is gone): nothing; names that
     merely start with the prefix are not its job file."""
-    proc = claimed_tree(tmp_path, h, **{'500': dict(
+    proc = claimed_tree(tmp_path, **{'500': dict(
         args=wrapper_args(PREFIX), ppid=1, pgid=499, environ={specs.CLAIM_ENV: TOKEN})})
     for name in (PREFIX + '0.500', PREFIX + '.500.tmp', 'jid_' + PREFIX + '.500',
                  PREFIX + '.x', '.' + PREFIX + '.500.abc.tmp', PREFIX + '.'):
-        h.write_job(async_dir, name, RUNNING)
+        write_job(async_dir, name, RUNNING)
     link(async_dir, PREFIX + '.500.jid_build', PREFIX + '.500')
     assert claims.find_claimed_job(async_dir, TOKEN, proc) is None
 
 
-def test_find_claimed_job_first_of_several_files(async_dir, tmp_path, h):
-    proc = claimed_tree(tmp_path, h, **{'500': dict(
+def test_find_claimed_job_first_of_several_files(async_dir, tmp_path):
+    proc = claimed_tree(tmp_path, **{'500': dict(
         args=wrapper_args(PREFIX), ppid=1, pgid=499, environ={specs.CLAIM_ENV: TOKEN})})
-    h.write_job(async_dir, PREFIX + '.9', RUNNING)
-    h.write_job(async_dir, PREFIX + '.10', RUNNING)
+    write_job(async_dir, PREFIX + '.9', RUNNING)
+    write_job(async_dir, PREFIX + '.10', RUNNING)
     assert claims.find_claimed_job(async_dir, TOKEN, proc) == PREFIX + '.10'
 
 
-def test_find_claimed_job_looks_past_a_wrapper_without_file(async_dir, tmp_path, h):
+def test_find_claimed_job_looks_past_a_wrapper_without_file(async_dir, tmp_path):
     """Two wrappers carry the token (a retried start); only one has a job file."""
-    proc = claimed_tree(tmp_path, h, **{
+    proc = claimed_tree(tmp_path, **{
         '500': dict(args=wrapper_args('j500'), ppid=1, pgid=499, environ={specs.CLAIM_ENV: TOKEN}),
         '600': dict(args=wrapper_args('j600'), ppid=1, pgid=599, environ={specs.CLAIM_ENV: TOKEN}),
     })
-    h.write_job(async_dir, 'j600.600', RUNNING)
+    write_job(async_dir, 'j600.600', RUNNING)
     assert claims.find_claimed_job(async_dir, TOKEN, proc) == 'j600.600'
 
 
@@ -378,10 +381,10 @@ def test_find_claimed_job_looks_past_a_wrapper_without_file(async_dir, tmp_path,
     ['/usr/bin/python3', WRAPPER, PREFIX, '30', 'true', MODULE, '/usr/bin/python3', MODULE],
     ['python3', 'async_wrapper.py', PREFIX, '30', 'module.py', '_'],
 ])
-def test_find_claimed_job_command_line_forms(async_dir, tmp_path, h, args):
-    proc = claimed_tree(tmp_path, h, **{'500': dict(args=args, ppid=1, pgid=499,
+def test_find_claimed_job_command_line_forms(async_dir, tmp_path, args):
+    proc = claimed_tree(tmp_path, **{'500': dict(args=args, ppid=1, pgid=499,
                                                     environ={specs.CLAIM_ENV: TOKEN})})
-    h.write_job(async_dir, PREFIX + '.500', RUNNING)
+    write_job(async_dir, PREFIX + '.500', RUNNING)
     assert claims.find_claimed_job(async_dir, TOKEN, proc) == PREFIX + '.500'
 
 
@@ -391,10 +394,10 @@ def test_find_claimed_job_command_line_forms(async_dir, tmp_path, h, args):
     ['/usr/bin/python3', MODULE, PREFIX],
     [],
 ])
-def test_find_claimed_job_not_a_wrapper(async_dir, tmp_path, h, args):
-    proc = claimed_tree(tmp_path, h, **{'500': dict(args=args, ppid=1, pgid=499,
+def test_find_claimed_job_not_a_wrapper(async_dir, tmp_path, args):
+    proc = claimed_tree(tmp_path, **{'500': dict(args=args, ppid=1, pgid=499,
                                                     environ={specs.CLAIM_ENV: TOKEN})})
-    h.write_job(async_dir, PREFIX + '.500', RUNNING)
+    write_job(async_dir, PREFIX + '.500', RUNNING)
     assert claims.find_claimed_job(async_dir, TOKEN, proc) is None
 
 
@@ -403,11 +406,11 @@ def test_find_claimed_job_empty_proc(async_dir, noproc):
 
 
 @needs_proc
-def test_find_claimed_job_real_process(async_dir, h):
+def test_find_claimed_job_real_process(async_dir):
     token = 'tok-%d' % os.getpid()
-    wrapper = h.FakeWrapper(env={specs.CLAIM_ENV: token})
+    wrapper = FakeWrapper(env={specs.CLAIM_ENV: token})
     try:
-        h.write_job(async_dir, wrapper.prefix + '.%d' % wrapper.pid, RUNNING)
+        write_job(async_dir, wrapper.prefix + '.%d' % wrapper.pid, RUNNING)
         assert claims.find_claimed_job(async_dir, token) == wrapper.prefix + '.%d' % wrapper.pid
         assert claims.find_claimed_job(async_dir, token + 'x') is None
         assert claims.find_claimed_job(async_dir, 'other') is None
@@ -417,15 +420,15 @@ def test_find_claimed_job_real_process(async_dir, h):
 
 
 @needs_proc
-def test_find_claimed_job_real_process_without_token(async_dir, fake_wrapper, h):
-    h.write_job(async_dir, fake_wrapper.jid, RUNNING)
+def test_find_claimed_job_real_process_without_token(async_dir, fake_wrapper):
+    write_job(async_dir, fake_wrapper.jid, RUNNING)
     assert claims.find_claimed_job(async_dir, 'tok') is None
 
 
 # --- _free_name ---------------------------------------------------------------------------------
 
-def test_free_name(async_dir, h):
-    job = h.write_job(async_dir, JID, SUCCEEDED)
+def test_free_name(async_dir):
+    job = write_job(async_dir, JID, SUCCEEDED)
     link(async_dir, 'jid_build', JID)
     link(async_dir, 'jid_other', JID)
     changes.free_name(async_dir, 'build')
@@ -439,17 +442,17 @@ def test_free_name_dangling(async_dir):
     assert os.listdir(async_dir) == []
 
 
-def test_free_name_absent_or_not_a_link(async_dir, h):
+def test_free_name_absent_or_not_a_link(async_dir):
     changes.free_name(async_dir, 'build')
-    h.write_job(async_dir, 'jid_build', 'a regular file is never removed')
+    write_job(async_dir, 'jid_build', 'a regular file is never removed')
     changes.free_name(async_dir, 'build')
     assert os.listdir(async_dir) == ['jid_build']
 
 
-def test_free_name_legacy_form(async_dir, h):
+def test_free_name_legacy_form(async_dir):
     """The older form <jid>.jid_<alias> is a name of the job too: freed as well, or it
     would point the name at the old job again once the new job's name is released."""
-    h.write_job(async_dir, JID, SUCCEEDED)
+    write_job(async_dir, JID, SUCCEEDED)
     link(async_dir, JID + '.jid_build', JID)
     link(async_dir, JID + '.jid_other', JID)
     changes.free_name(async_dir, 'build')
@@ -464,37 +467,37 @@ def absent_status(alias='build'):
                 ansible_job_id=None, ansible_job_alias=alias, results_file=None)
 
 
-def test_prepare_absent_starts_and_claims(async_dir, noproc, h):
-    c = h.FakeClock(now=1234.5)
-    result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, clock=c.clock,
+def test_prepare_absent_starts_and_claims(async_dir, noproc):
+    c = FakeClock(now=1234.5)
+    result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=never, clock=c.clock,
                         proc=noproc)
     assert result == dict(action='start', status=absent_status())
     assert claim_of(async_dir, 'build') == dict(token='tokA', time=1234.5, pid=os.getpid())
     assert sorted(os.listdir(async_dir)) == ['.jid_build.claim', '.jid_build.lock']
-    assert h.temp_leftovers(async_dir) == []
+    assert temp_leftovers(async_dir) == []
 
 
-def test_prepare_absent_waiting_starts_too(async_dir, noproc, h):
-    result = claims.prepare(async_dir, 'build', 'tokA', True, liveness=h.never, proc=noproc)
+def test_prepare_absent_waiting_starts_too(async_dir, noproc):
+    result = claims.prepare(async_dir, 'build', 'tokA', True, liveness=never, proc=noproc)
     assert result['action'] == 'start'
 
 
-def test_prepare_creates_missing_async_dir(tmp_path, noproc, h):
+def test_prepare_creates_missing_async_dir(tmp_path, noproc):
     d = str(tmp_path / 'home' / '.ansible_async')
-    result = claims.prepare(d, 'build', 'tokA', False, liveness=h.never, proc=noproc)
+    result = claims.prepare(d, 'build', 'tokA', False, liveness=never, proc=noproc)
     assert result['action'] == 'start'
     assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
     assert claim_of(d, 'build')['token'] == 'tokA'
 
 
 @pytest.mark.parametrize('name', ['dangling', 'dangling_legacy'])
-def test_prepare_dangling_name_starts(async_dir, noproc, h, name):
+def test_prepare_dangling_name_starts(async_dir, noproc, name):
     """A name whose job file is gone is absent: it is dropped and the name claimed."""
     if name == 'dangling':
         link(async_dir, 'jid_build', JID)
     else:
         link(async_dir, JID + '.jid_build', JID)
-    result = claims.prepare(async_dir, 'build', 'tokA', True, liveness=h.never, proc=noproc)
+    result = claims.prepare(async_dir, 'build', 'tokA', True, liveness=never, proc=noproc)
     assert result['action'] == 'start'
     assert result['status']['state'] == 'absent'
     assert claim_of(async_dir, 'build')['token'] == 'tokA'
@@ -503,23 +506,23 @@ def test_prepare_dangling_name_starts(async_dir, noproc, h, name):
 
 
 @pytest.mark.parametrize('waiting', [False, True])
-def test_prepare_running_attaches(async_dir, noproc, h, waiting):
-    h.write_job(async_dir, JID, RUNNING)
+def test_prepare_running_attaches(async_dir, noproc, waiting):
+    write_job(async_dir, JID, RUNNING)
     link(async_dir, 'jid_build', JID)
-    before = h.snapshot(async_dir)
-    result = claims.prepare(async_dir, 'build', 'tokA', waiting, liveness=h.alive, proc=noproc)
+    before = snapshot(async_dir)
+    result = claims.prepare(async_dir, 'build', 'tokA', waiting, liveness=alive, proc=noproc)
     assert result == dict(action='attach', ansible_job_id=JID, status=files.job_status(
-        async_dir, alias='build', liveness=h.alive))
+        async_dir, alias='build', liveness=alive))
     assert result['status']['state'] == 'running'
-    assert without_lock(h.snapshot(async_dir)) == before
+    assert without_lock(snapshot(async_dir)) == before
 
 
-def test_prepare_running_unknown_liveness_attaches(async_dir, noproc, h):
-    h.write_job(async_dir, JID, RUNNING)
+def test_prepare_running_unknown_liveness_attaches(async_dir, noproc):
+    write_job(async_dir, JID, RUNNING)
     link(async_dir, 'jid_build', JID)
-    result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.unknown, proc=noproc)
+    result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=unknown, proc=noproc)
     assert result['action'] == 'attach'
-    assert result['status']['warnings'] == [h.UNKNOWN_WHY]
+    assert result['status']['warnings'] == [UNKNOWN_WHY]
 
 
 @pytest.mark.parametrize('data,liveness,state', [
@@ -528,18 +531,18 @@ def test_prepare_running_unknown_liveness_attaches(async_dir, noproc, h):
     (TIMED_OUT, 'never', 'timed_out'),
     (RUNNING, 'dead', 'orphaned'),
 ])
-def test_prepare_finished_and_waiting_attaches(async_dir, noproc, h, data, liveness, state):
+def test_prepare_finished_and_waiting_attaches(async_dir, noproc, data, liveness, state):
     """The caller waits: the outcome of the finished, uncollected job is returned."""
-    h.write_job(async_dir, JID, data)
+    write_job(async_dir, JID, data)
     link(async_dir, 'jid_build', JID)
-    before = h.snapshot(async_dir)
-    live = h.dead if liveness == 'dead' else h.never
+    before = snapshot(async_dir)
+    live = dead if liveness == 'dead' else never
     result = claims.prepare(async_dir, 'build', 'tokA', True, liveness=live, proc=noproc)
     assert result['action'] == 'attach'
     assert result['ansible_job_id'] == JID
     assert result['status']['state'] == state
     assert 'recovered_claim' not in result
-    assert without_lock(h.snapshot(async_dir)) == before
+    assert without_lock(snapshot(async_dir)) == before
 
 
 @pytest.mark.parametrize('data,liveness,state', [
@@ -549,13 +552,13 @@ def test_prepare_finished_and_waiting_attaches(async_dir, noproc, h, data, liven
     (RUNNING, 'dead', 'orphaned'),
     (KILLED, 'never', 'killed'),
 ])
-def test_prepare_finished_not_waiting_frees_name_and_starts(async_dir, noproc, h, data,
+def test_prepare_finished_not_waiting_frees_name_and_starts(async_dir, noproc, data,
                                                             liveness, state):
-    job = h.write_job(async_dir, JID, data)
+    job = write_job(async_dir, JID, data)
     link(async_dir, 'jid_build', JID)
     link(async_dir, 'jid_keep', JID)
-    live = h.dead if liveness == 'dead' else h.never
-    c = h.FakeClock()
+    live = dead if liveness == 'dead' else never
+    c = FakeClock()
     result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=live, clock=c.clock,
                         proc=noproc)
     assert result['action'] == 'start'
@@ -567,64 +570,64 @@ def test_prepare_finished_not_waiting_frees_name_and_starts(async_dir, noproc, h
     assert claim_of(async_dir, 'build') == dict(token='tokA', time=1000.0, pid=os.getpid())
 
 
-def test_prepare_killed_and_waiting_starts(async_dir, noproc, h):
+def test_prepare_killed_and_waiting_starts(async_dir, noproc):
     """A killed job's outcome is not waited for: a new job is started."""
-    h.write_job(async_dir, JID, KILLED)
+    write_job(async_dir, JID, KILLED)
     link(async_dir, 'jid_build', JID)
-    result = claims.prepare(async_dir, 'build', 'tokA', True, liveness=h.never, proc=noproc)
+    result = claims.prepare(async_dir, 'build', 'tokA', True, liveness=never, proc=noproc)
     assert result['action'] == 'start'
     assert result['status']['state'] == 'killed'
     assert target(async_dir, 'build') is None
     assert claim_of(async_dir, 'build')['token'] == 'tokA'
 
 
-def test_prepare_finished_legacy_name_freed(async_dir, noproc, h):
+def test_prepare_finished_legacy_name_freed(async_dir, noproc):
     """Named in the older form <jid>.jid_<alias>: once the new job's name is released,
     the name must not lead back to the old job."""
-    h.write_job(async_dir, JID, SUCCEEDED)
+    write_job(async_dir, JID, SUCCEEDED)
     link(async_dir, JID + '.jid_build', JID)
-    assert claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.never,
+    assert claims.prepare(async_dir, 'build', 'tokA', False, liveness=never,
                       proc=noproc)['action'] == 'start'
-    h.write_job(async_dir, NEW, RUNNING)
-    assert claims.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)['bound'] is True
+    write_job(async_dir, NEW, RUNNING)
+    assert claims.bind(async_dir, 'build', 'tokA', NEW, liveness=never)['bound'] is True
     changes.atomic_write_json(os.path.join(async_dir, NEW), dict(SUCCEEDED, ansible_job_id=NEW))
     changes.release(async_dir, NEW, 'build')
-    assert files.job_status(async_dir, alias='build', liveness=h.never)['state'] == 'absent'
-    result = claims.prepare(async_dir, 'build', 'tokB', True, liveness=h.never, proc=noproc)
+    assert files.job_status(async_dir, alias='build', liveness=never)['state'] == 'absent'
+    result = claims.prepare(async_dir, 'build', 'tokB', True, liveness=never, proc=noproc)
     assert result['action'] == 'start'
 
 
 @pytest.mark.parametrize('age', [0, 1, 59.94])
-def test_prepare_fresh_claim_by_other(async_dir, noproc, h, age):
-    h.write_job(async_dir, JID, SUCCEEDED)
+def test_prepare_fresh_claim_by_other(async_dir, noproc, age):
+    write_job(async_dir, JID, SUCCEEDED)
     link(async_dir, 'jid_build', JID)
     claim = write_claim(async_dir, 'build', 'tokA', when=1000.0)
-    before = h.snapshot(async_dir)
-    c = h.FakeClock(now=1000.0 + age)
-    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=c.clock,
+    before = snapshot(async_dir)
+    c = FakeClock(now=1000.0 + age)
+    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, clock=c.clock,
                         proc=noproc)
     assert result == dict(action='claimed', status=None, claim_age=round(age, 1))
-    assert without_lock(h.snapshot(async_dir)) == without_lock(before)
+    assert without_lock(snapshot(async_dir)) == without_lock(before)
     assert claim_of(async_dir, 'build') == claim
 
 
-def test_prepare_fresh_claim_wins_over_running_job(async_dir, noproc, h):
+def test_prepare_fresh_claim_wins_over_running_job(async_dir, noproc):
     """The claim is looked at first: its owner is about to name a new job."""
-    h.write_job(async_dir, JID, RUNNING)
+    write_job(async_dir, JID, RUNNING)
     link(async_dir, 'jid_build', JID)
     write_claim(async_dir, 'build', 'tokA', when=1000.0)
-    c = h.FakeClock(now=1010.0)
-    result = claims.prepare(async_dir, 'build', 'tokB', True, liveness=h.never, clock=c.clock,
+    c = FakeClock(now=1010.0)
+    result = claims.prepare(async_dir, 'build', 'tokB', True, liveness=never, clock=c.clock,
                         proc=noproc)
     assert result == dict(action='claimed', status=None, claim_age=10.0)
 
 
 @pytest.mark.parametrize('stale_after,age', [(60.0, 60.0), (60.0, 3600), (5, 5.01), (0, 0)])
-def test_prepare_stale_claim_taken_over(async_dir, noproc, h, stale_after, age):
+def test_prepare_stale_claim_taken_over(async_dir, noproc, stale_after, age):
     write_claim(async_dir, 'build', 'tokA', when=1000.0)
-    c = h.FakeClock(now=1000.0 + age)
+    c = FakeClock(now=1000.0 + age)
     kwargs = dict(stale_after=stale_after)
-    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=c.clock,
+    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, clock=c.clock,
                         proc=noproc, **kwargs)
     assert result == dict(action='start', status=absent_status())
     assert claim_of(async_dir, 'build') == dict(token='tokB', time=1000.0 + age,
@@ -632,147 +635,147 @@ def test_prepare_stale_claim_taken_over(async_dir, noproc, h, stale_after, age):
 
 
 @pytest.mark.parametrize('when', [None, 'yesterday', [1]])
-def test_prepare_claim_without_readable_time_taken_over(async_dir, noproc, h, when):
+def test_prepare_claim_without_readable_time_taken_over(async_dir, noproc, when):
     with open(claims.claim_path(async_dir, 'build'), 'w') as f:
         json.dump(dict(token='tokA', time=when), f)
-    c = h.FakeClock(now=1000.0)
-    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=c.clock,
+    c = FakeClock(now=1000.0)
+    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, clock=c.clock,
                         proc=noproc)
     assert result == dict(action='start', status=absent_status())
     assert claim_of(async_dir, 'build') == dict(token='tokB', time=1000.0, pid=os.getpid())
 
 
-def test_prepare_default_stale_after(async_dir, noproc, h):
+def test_prepare_default_stale_after(async_dir, noproc):
     write_claim(async_dir, 'build', 'tokA', when=1000.0)
-    fresh = h.FakeClock(now=1000.0 + specs.CLAIM_STALE_AFTER - 0.5)
-    stale = h.FakeClock(now=1000.0 + specs.CLAIM_STALE_AFTER)
-    assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=fresh.clock,
+    fresh = FakeClock(now=1000.0 + specs.CLAIM_STALE_AFTER - 0.5)
+    stale = FakeClock(now=1000.0 + specs.CLAIM_STALE_AFTER)
+    assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, clock=fresh.clock,
                       proc=noproc)['action'] == 'claimed'
-    assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=stale.clock,
+    assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, clock=stale.clock,
                       proc=noproc)['action'] == 'start'
 
 
-def test_prepare_stale_claim_then_running_name_attaches(async_dir, noproc, h):
+def test_prepare_stale_claim_then_running_name_attaches(async_dir, noproc):
     """A stale claim does not hide a job running under the name."""
-    h.write_job(async_dir, JID, RUNNING)
+    write_job(async_dir, JID, RUNNING)
     link(async_dir, 'jid_build', JID)
     write_claim(async_dir, 'build', 'tokA', when=0.0)
-    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.alive, proc=noproc)
+    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=alive, proc=noproc)
     assert (result['action'], result['ansible_job_id']) == ('attach', JID)
 
 
 @pytest.mark.parametrize('claim', [{'token': 'tokA'}, {'token': 'tokA', 'time': 0}])
-def test_prepare_claim_without_time_is_stale(async_dir, noproc, h, claim):
+def test_prepare_claim_without_time_is_stale(async_dir, noproc, claim):
     changes.atomic_write_json(claims.claim_path(async_dir, 'build'), claim)
-    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, proc=noproc)
+    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, proc=noproc)
     assert result['action'] == 'start'
 
 
 @pytest.mark.parametrize('content', ['garbage', '{"time": 1000}', '[]'])
-def test_prepare_unreadable_claim_is_ignored(async_dir, noproc, h, content):
+def test_prepare_unreadable_claim_is_ignored(async_dir, noproc, content):
     with open(claims.claim_path(async_dir, 'build'), 'w') as f:
         f.write(content)
-    c = h.FakeClock()
-    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=c.clock,
+    c = FakeClock()
+    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, clock=c.clock,
                         proc=noproc)
     assert result['action'] == 'start'
     assert claim_of(async_dir, 'build')['token'] == 'tokB'
 
 
-def test_prepare_own_claim_again(async_dir, noproc, h):
+def test_prepare_own_claim_again(async_dir, noproc):
     """Our own claim (a retry of the same run) does not stop us: start, claim renewed."""
     write_claim(async_dir, 'build', 'tokA', when=1000.0)
-    c = h.FakeClock(now=1001.0)
-    result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, clock=c.clock,
+    c = FakeClock(now=1001.0)
+    result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=never, clock=c.clock,
                         proc=noproc)
     assert result['action'] == 'start'
     assert claim_of(async_dir, 'build')['time'] == 1001.0
 
 
-def test_prepare_own_claim_with_running_name_attaches(async_dir, noproc, h):
-    h.write_job(async_dir, JID, RUNNING)
+def test_prepare_own_claim_with_running_name_attaches(async_dir, noproc):
+    write_job(async_dir, JID, RUNNING)
     link(async_dir, 'jid_build', JID)
     write_claim(async_dir, 'build', 'tokA')
-    result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.alive, proc=noproc)
+    result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=alive, proc=noproc)
     assert (result['action'], result['ansible_job_id']) == ('attach', JID)
 
 
-def recovered_tree(tmp_path, h, token):
-    return h.make_stat_proc(tmp_path / 'proc', {
+def recovered_tree(tmp_path, token):
+    return make_stat_proc(tmp_path / 'proc', {
         500: dict(args=wrapper_args(PREFIX), ppid=1, pgid=499, environ={specs.CLAIM_ENV: token}),
         501: dict(args=wrapper_args(PREFIX), ppid=500, pgid=501, environ={specs.CLAIM_ENV: token}),
     })
 
 
 @pytest.mark.parametrize('age', [1, 3600])
-def test_prepare_recovers_claimed_job(async_dir, tmp_path, h, age):
+def test_prepare_recovers_claimed_job(async_dir, tmp_path, age):
     """The claim's owner started the job and died before naming it: the job is found by
     the token in its environment, named, and attached to, fresh claim or stale."""
-    proc = recovered_tree(tmp_path, h, 'tokA')
-    h.write_job(async_dir, JID, RUNNING)
-    h.write_job(async_dir, OTHER, SUCCEEDED)
+    proc = recovered_tree(tmp_path, 'tokA')
+    write_job(async_dir, JID, RUNNING)
+    write_job(async_dir, OTHER, SUCCEEDED)
     link(async_dir, 'jid_build', OTHER)  # the name still has the previous job
     write_claim(async_dir, 'build', 'tokA', when=1000.0)
-    c = h.FakeClock(now=1000.0 + age)
-    result = claims.prepare(async_dir, 'build', 'tokB', True, liveness=h.alive, clock=c.clock,
+    c = FakeClock(now=1000.0 + age)
+    result = claims.prepare(async_dir, 'build', 'tokB', True, liveness=alive, clock=c.clock,
                         proc=proc)
     assert result == dict(action='attach', ansible_job_id=JID, recovered_claim=True,
-                          status=files.job_status(async_dir, jid=JID, liveness=h.alive))
+                          status=files.job_status(async_dir, jid=JID, liveness=alive))
     assert result['status']['state'] == 'running'
     assert target(async_dir, 'build') == JID
     assert claim_of(async_dir, 'build') is None
 
 
-def test_prepare_recovers_claimed_job_that_finished(async_dir, tmp_path, h):
+def test_prepare_recovers_claimed_job_that_finished(async_dir, tmp_path):
     """Its wrapper still runs (cleaning up) while the file says finished: attached too,
     whatever ``waiting`` is."""
-    proc = recovered_tree(tmp_path, h, 'tokA')
-    h.write_job(async_dir, JID, SUCCEEDED)
+    proc = recovered_tree(tmp_path, 'tokA')
+    write_job(async_dir, JID, SUCCEEDED)
     write_claim(async_dir, 'build', 'tokA')
-    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, proc=proc)
+    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, proc=proc)
     assert (result['action'], result['recovered_claim']) == ('attach', True)
     assert result['status']['state'] == 'succeeded'
     assert target(async_dir, 'build') == JID
 
 
-def test_prepare_recovery_check_mode_writes_nothing(async_dir, tmp_path, h):
-    proc = recovered_tree(tmp_path, h, 'tokA')
-    h.write_job(async_dir, JID, RUNNING)
+def test_prepare_recovery_check_mode_writes_nothing(async_dir, tmp_path):
+    proc = recovered_tree(tmp_path, 'tokA')
+    write_job(async_dir, JID, RUNNING)
     write_claim(async_dir, 'build', 'tokA')
-    before = h.snapshot(async_dir)
-    result = claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.alive,
+    before = snapshot(async_dir)
+    result = claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=alive,
                         proc=proc)
     assert (result['action'], result['ansible_job_id'], result['recovered_claim']) == (
         'attach', JID, True)
-    assert without_lock(h.snapshot(async_dir)) == before
+    assert without_lock(snapshot(async_dir)) == before
 
 
-def test_prepare_other_token_in_env_not_recovered(async_dir, tmp_path, h):
-    proc = recovered_tree(tmp_path, h, 'tokC')
-    h.write_job(async_dir, JID, RUNNING)
+def test_prepare_other_token_in_env_not_recovered(async_dir, tmp_path):
+    proc = recovered_tree(tmp_path, 'tokC')
+    write_job(async_dir, JID, RUNNING)
     write_claim(async_dir, 'build', 'tokA', when=1000.0)
-    c = h.FakeClock(now=1002.0)
-    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.alive, clock=c.clock,
+    c = FakeClock(now=1002.0)
+    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=alive, clock=c.clock,
                         proc=proc)
     assert result == dict(action='claimed', status=None, claim_age=2.0)
 
 
-def test_prepare_own_claim_is_not_recovered(async_dir, tmp_path, h):
+def test_prepare_own_claim_is_not_recovered(async_dir, tmp_path):
     """The env scan is for another run's claim only."""
-    proc = recovered_tree(tmp_path, h, 'tokA')
-    h.write_job(async_dir, JID, RUNNING)
+    proc = recovered_tree(tmp_path, 'tokA')
+    write_job(async_dir, JID, RUNNING)
     write_claim(async_dir, 'build', 'tokA')
-    result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, proc=proc)
+    result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=never, proc=proc)
     assert result['action'] == 'start'
     assert target(async_dir, 'build') is None
 
 
 @needs_proc
-def test_prepare_recovers_claimed_real_process(async_dir, h):
+def test_prepare_recovers_claimed_real_process(async_dir):
     token = 'tok-real-%d' % os.getpid()
-    wrapper = h.FakeWrapper(env={specs.CLAIM_ENV: token})
+    wrapper = FakeWrapper(env={specs.CLAIM_ENV: token})
     try:
-        h.write_job(async_dir, wrapper.jid, dict(RUNNING, ansible_job_id=wrapper.jid))
+        write_job(async_dir, wrapper.jid, dict(RUNNING, ansible_job_id=wrapper.jid))
         write_claim(async_dir, 'build', token, when=time.time())
         result = claims.prepare(async_dir, 'build', 'tokB', False)  # real /proc and liveness
         assert (result['action'], result['ansible_job_id'], result['recovered_claim']) == (
@@ -785,149 +788,149 @@ def test_prepare_recovers_claimed_real_process(async_dir, h):
 
 
 @pytest.mark.parametrize('setup', ['absent', 'finished', 'killed', 'stale_claim'])
-def test_prepare_check_mode_writes_nothing(async_dir, noproc, h, setup):
+def test_prepare_check_mode_writes_nothing(async_dir, noproc, setup):
     if setup in ('finished', 'killed'):
-        h.write_job(async_dir, JID, SUCCEEDED if setup == 'finished' else KILLED)
+        write_job(async_dir, JID, SUCCEEDED if setup == 'finished' else KILLED)
         link(async_dir, 'jid_build', JID)
     elif setup == 'stale_claim':
         write_claim(async_dir, 'build', 'tokA', when=0.0)
-    before = h.snapshot(async_dir)
-    result = claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.never,
+    before = snapshot(async_dir)
+    result = claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=never,
                         proc=noproc)
     assert result['action'] == 'start'
     # check mode only reads: not even the name's lock file appears
-    assert h.snapshot(async_dir) == before
+    assert snapshot(async_dir) == before
 
 
-def test_prepare_check_mode_creates_no_async_dir(tmp_path, noproc, h):
+def test_prepare_check_mode_creates_no_async_dir(tmp_path, noproc):
     missing = str(tmp_path / 'nowhere')
-    result = claims.prepare(missing, 'build', 'tokB', False, check_mode=True, liveness=h.never,
+    result = claims.prepare(missing, 'build', 'tokB', False, check_mode=True, liveness=never,
                         proc=noproc)
     assert result['action'] == 'start'
     assert not os.path.exists(missing)
 
 
-def test_prepare_check_mode_attach_and_claimed(async_dir, noproc, h):
-    h.write_job(async_dir, JID, RUNNING)
+def test_prepare_check_mode_attach_and_claimed(async_dir, noproc):
+    write_job(async_dir, JID, RUNNING)
     link(async_dir, 'jid_build', JID)
-    before = h.snapshot(async_dir)
-    assert claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.alive,
+    before = snapshot(async_dir)
+    assert claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=alive,
                       proc=noproc)['action'] == 'attach'
-    assert without_lock(h.snapshot(async_dir)) == before
+    assert without_lock(snapshot(async_dir)) == before
     write_claim(async_dir, 'build', 'tokA', when=time.time())
-    before = h.snapshot(async_dir)
-    assert claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.alive,
+    before = snapshot(async_dir)
+    assert claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=alive,
                       proc=noproc)['action'] == 'claimed'
-    assert h.snapshot(async_dir) == before
+    assert snapshot(async_dir) == before
 
 
-def test_prepare_invalid_name_target_fails(async_dir, outside, noproc, h):
-    elsewhere = h.write_job(outside, JID, SUCCEEDED)
+def test_prepare_invalid_name_target_fails(async_dir, outside, noproc):
+    elsewhere = write_job(outside, JID, SUCCEEDED)
     link(async_dir, 'jid_build', elsewhere)
     with pytest.raises(names.JobError) as exc:
-        claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, proc=noproc)
+        claims.prepare(async_dir, 'build', 'tokA', False, liveness=never, proc=noproc)
     assert 'points outside the async dir' in exc.value.msg
     assert claim_of(async_dir, 'build') is None
 
 
 # --- bind ---------------------------------------------------------------------------------------
 
-def test_bind_ours(async_dir, noproc, h):
-    assert claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.never,
+def test_bind_ours(async_dir, noproc):
+    assert claims.prepare(async_dir, 'build', 'tokA', False, liveness=never,
                       proc=noproc)['action'] == 'start'
-    h.write_job(async_dir, NEW, RUNNING)
-    result = claims.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)
+    write_job(async_dir, NEW, RUNNING)
+    result = claims.bind(async_dir, 'build', 'tokA', NEW, liveness=never)
     assert result == dict(bound=True, ansible_job_id=NEW, ansible_job_alias='build',
                           alias_file=names.alias_path(async_dir, 'build'))
     assert target(async_dir, 'build') == NEW
     assert claim_of(async_dir, 'build') is None
-    assert h.temp_leftovers(async_dir) == []
+    assert temp_leftovers(async_dir) == []
     # the next run attaches to it
-    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.alive, proc=noproc)
+    result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=alive, proc=noproc)
     assert (result['action'], result['ansible_job_id']) == ('attach', NEW)
 
 
-def test_bind_without_claim(async_dir, h):
-    h.write_job(async_dir, NEW, RUNNING)
-    result = claims.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)
+def test_bind_without_claim(async_dir):
+    write_job(async_dir, NEW, RUNNING)
+    result = claims.bind(async_dir, 'build', 'tokA', NEW, liveness=never)
     assert result['bound'] is True
     assert target(async_dir, 'build') == NEW
     assert claim_of(async_dir, 'build') is None
 
 
 @pytest.mark.parametrize('old', [SUCCEEDED, RUNNING])
-def test_bind_replaces_previous_name(async_dir, h, old):
+def test_bind_replaces_previous_name(async_dir, old):
     """The name of the previous job (even a running one) is taken: the claim made it ours."""
-    h.write_job(async_dir, JID, old)
+    write_job(async_dir, JID, old)
     link(async_dir, 'jid_build', JID)
-    h.write_job(async_dir, NEW, RUNNING)
+    write_job(async_dir, NEW, RUNNING)
     write_claim(async_dir, 'build', 'tokA')
-    result = claims.bind(async_dir, 'build', 'tokA', NEW, liveness=h.alive)
+    result = claims.bind(async_dir, 'build', 'tokA', NEW, liveness=alive)
     assert result['bound'] is True
     assert target(async_dir, 'build') == NEW
     assert os.path.exists(os.path.join(async_dir, JID))
 
 
 @pytest.mark.parametrize('name', [None, JID])
-def test_bind_taken_over(async_dir, h, name):
+def test_bind_taken_over(async_dir, name):
     """Our claim went stale and another run took it: the name is left to that run."""
-    h.write_job(async_dir, JID, SUCCEEDED)
-    h.write_job(async_dir, NEW, RUNNING)
+    write_job(async_dir, JID, SUCCEEDED)
+    write_job(async_dir, NEW, RUNNING)
     if name:
         link(async_dir, 'jid_build', name)
     claim = write_claim(async_dir, 'build', 'tokB')
-    before = h.snapshot(async_dir)
-    result = claims.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)
+    before = snapshot(async_dir)
+    result = claims.bind(async_dir, 'build', 'tokA', NEW, liveness=never)
     assert result == dict(bound=False, ansible_job_id=NEW, ansible_job_alias='build')
     assert target(async_dir, 'build') == name
     assert claim_of(async_dir, 'build') == claim
-    assert without_lock(h.snapshot(async_dir)) == before
+    assert without_lock(snapshot(async_dir)) == before
 
 
-def test_bind_missing_job_file(async_dir, h):
+def test_bind_missing_job_file(async_dir):
     write_claim(async_dir, 'build', 'tokA')
     with pytest.raises(names.JobError) as exc:
-        claims.bind(async_dir, 'build', 'tokA', NEW, liveness=h.never)
+        claims.bind(async_dir, 'build', 'tokA', NEW, liveness=never)
     assert exc.value.msg.startswith('job %s has no state file' % NEW)
     assert claim_of(async_dir, 'build')['token'] == 'tokA'
     assert target(async_dir, 'build') is None
 
 
-def test_stale_takeover_flow(async_dir, noproc, h):
+def test_stale_takeover_flow(async_dir, noproc):
     """A claims, stalls; B takes over after stale_after and starts; A's late bind loses,
     B's wins; a third run attaches to B's job."""
-    ca = h.FakeClock(now=1000.0)
-    assert claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.never, clock=ca.clock,
+    ca = FakeClock(now=1000.0)
+    assert claims.prepare(async_dir, 'build', 'tokA', False, liveness=never, clock=ca.clock,
                       proc=noproc)['action'] == 'start'
-    cb = h.FakeClock(now=1030.0)
-    assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=cb.clock,
+    cb = FakeClock(now=1030.0)
+    assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, clock=cb.clock,
                       proc=noproc) == dict(action='claimed', status=None, claim_age=30.0)
     cb.now = 1061.0
-    assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, clock=cb.clock,
+    assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, clock=cb.clock,
                       proc=noproc)['action'] == 'start'
-    h.write_job(async_dir, JID, RUNNING)
-    h.write_job(async_dir, NEW, RUNNING)
-    assert claims.bind(async_dir, 'build', 'tokA', JID, liveness=h.alive)['bound'] is False
+    write_job(async_dir, JID, RUNNING)
+    write_job(async_dir, NEW, RUNNING)
+    assert claims.bind(async_dir, 'build', 'tokA', JID, liveness=alive)['bound'] is False
     assert target(async_dir, 'build') is None
-    assert claims.bind(async_dir, 'build', 'tokB', NEW, liveness=h.alive)['bound'] is True
+    assert claims.bind(async_dir, 'build', 'tokB', NEW, liveness=alive)['bound'] is True
     assert target(async_dir, 'build') == NEW
-    result = claims.prepare(async_dir, 'build', 'tokC', False, liveness=h.alive, proc=noproc)
+    result = claims.prepare(async_dir, 'build', 'tokC', False, liveness=alive, proc=noproc)
     assert (result['action'], result['ansible_job_id']) == ('attach', NEW)
 
 
 # --- abandon ------------------------------------------------------------------------------------
 
-def test_abandon_ours(async_dir, noproc, h):
-    assert claims.prepare(async_dir, 'build', 'tokA', False, liveness=h.never,
+def test_abandon_ours(async_dir, noproc):
+    assert claims.prepare(async_dir, 'build', 'tokA', False, liveness=never,
                       proc=noproc)['action'] == 'start'
     assert claims.abandon(async_dir, 'build', 'tokA') == dict(abandoned=True)
     assert claim_of(async_dir, 'build') is None
     # the name is free for the next run at once
-    assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never,
+    assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=never,
                       proc=noproc)['action'] == 'start'
 
 
-def test_abandon_other_kept(async_dir, h):
+def test_abandon_other_kept(async_dir):
     claim = write_claim(async_dir, 'build', 'tokB')
     assert claims.abandon(async_dir, 'build', 'tokA') == dict(abandoned=False)
     assert claim_of(async_dir, 'build') == claim
@@ -944,8 +947,8 @@ def test_abandon_no_claim(async_dir, content):
             assert f.read() == content
 
 
-def test_abandon_leaves_the_name(async_dir, h):
-    h.write_job(async_dir, JID, RUNNING)
+def test_abandon_leaves_the_name(async_dir):
+    write_job(async_dir, JID, RUNNING)
     link(async_dir, 'jid_build', JID)
     write_claim(async_dir, 'build', 'tokA')
     assert claims.abandon(async_dir, 'build', 'tokA')['abandoned'] is True
@@ -970,7 +973,7 @@ def _dead(jid, owner_uid=None):
 @pytest.mark.skipif('fork' not in multiprocessing.get_all_start_methods(),
                     reason='needs the fork start method')
 @pytest.mark.parametrize('round_, dir_exists', [(1, False), (2, True), (3, True)])
-def test_prepare_concurrent_exactly_one_starts(tmp_path, noproc, h, round_, dir_exists):
+def test_prepare_concurrent_exactly_one_starts(tmp_path, noproc, round_, dir_exists):
     """N processes prepare one absent name at the same moment, with different tokens:
     exactly one may start, the others see its fresh claim."""
     n = 6
@@ -998,11 +1001,11 @@ def test_prepare_concurrent_exactly_one_starts(tmp_path, noproc, h, round_, dir_
     assert len(starters) == 1, got
     assert sorted(got.values()) == ['claimed'] * (n - 1) + ['start'], got
     assert claim_of(async_dir, 'build')['token'] == starters[0]
-    assert h.temp_leftovers(async_dir) == []
+    assert temp_leftovers(async_dir) == []
     # the winner binds its job: everyone now attaches to it
-    h.write_job(async_dir, NEW, RUNNING)
-    assert claims.bind(async_dir, 'build', starters[0], NEW, liveness=h.alive)['bound'] is True
+    write_job(async_dir, NEW, RUNNING)
+    assert claims.bind(async_dir, 'build', starters[0], NEW, liveness=alive)['bound'] is True
     for i in range(n):
-        result = claims.prepare(async_dir, 'build', 'tok%d' % i, False, liveness=h.alive,
+        result = claims.prepare(async_dir, 'build', 'tok%d' % i, False, liveness=alive,
                             proc=noproc)
         assert (result['action'], result['ansible_job_id']) == ('attach', NEW)

@@ -34,6 +34,9 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_file
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_kill as killing
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 
+from unit_helpers import (alive, dead, FakeClock, make_stat_proc, never, RUNNING_INT, snapshot,
+                          temp_leftovers, unique_prefix, unprivileged, write_job)
+
 pytestmark = pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='needs Linux /proc')
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -98,17 +101,17 @@ def proc_state(pid):
     return stat[stat.rfind(')') + 2:].split()[0]
 
 
-def dead(pid):
+def is_dead(pid):
     return proc_state(pid) in (None, 'Z')
 
 
 class RealJob:
     """A running async-job-shaped process tree and its running job file."""
 
-    def __init__(self, h, async_dir, state_dir, mode='normal'):
-        self.prefix = h.unique_prefix()
+    def __init__(self, async_dir, state_dir, mode='normal'):
+        self.prefix = unique_prefix()
         self.jid = self.prefix + '.4242'
-        self.path = h.write_job(async_dir, self.jid, {'started': 1, 'finished': 0,
+        self.path = write_job(async_dir, self.jid, {'started': 1, 'finished': 0,
                                                       'ansible_job_id': self.jid})
         os.mkdir(state_dir)
         env = dict(os.environ, AJ_STATE=state_dir, AJ_MODE=mode, AJ_JOB=self.path,
@@ -161,7 +164,7 @@ class RealJob:
                 try:
                     done, status = os.waitpid(pid, os.WNOHANG)
                 except ChildProcessError:  # not ours (no subreaper): wait until it is dead
-                    if dead(pid):
+                    if is_dead(pid):
                         ended[pid] = None
                         break
                 else:
@@ -179,7 +182,7 @@ class RealJob:
         others = getattr(self, 'children', []) + [
             getattr(self, n, None) for n in ('runner', 'shell', 'grandchild', 'apart')]
         for pid in others:
-            if pid and not dead(pid):
+            if pid and not is_dead(pid):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
@@ -205,11 +208,11 @@ def subreaper():
 
 
 @pytest.fixture
-def real_job(h, async_dir, tmp_path, subreaper):
+def real_job(async_dir, tmp_path, subreaper):
     jobs = []
 
     def start(mode='normal'):
-        job = RealJob(h, async_dir, str(tmp_path / ('state%d' % len(jobs))), mode)
+        job = RealJob(async_dir, str(tmp_path / ('state%d' % len(jobs))), mode)
         jobs.append(job)
         return job
 
@@ -233,7 +236,7 @@ def read(path):
 # --- real jobs ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('sig', ['TERM', 15, 'sigterm'])
-def test_kill_real_job(async_dir, h, real_job, fake_wrapper, sig):
+def test_kill_real_job(async_dir, real_job, fake_wrapper, sig):
     job = real_job()
     bystander = subprocess.Popen(['sleep', '300'])  # in the test's own process group
     try:
@@ -241,7 +244,7 @@ def test_kill_real_job(async_dir, h, real_job, fake_wrapper, sig):
         result = killing.kill(async_dir, job.jid, sig, grace=10)
         elapsed = time.time() - t0
         # every process of the job is dead when kill returns
-        assert [pid for pid in job.pids if not dead(pid)] == []
+        assert [pid for pid in job.pids if not is_dead(pid)] == []
         # and nothing else was touched: another job's wrapper, a process of our group
         assert proc_state(fake_wrapper.pid) not in (None, 'Z')
         assert proc_state(bystander.pid) not in (None, 'Z')
@@ -254,7 +257,7 @@ def test_kill_real_job(async_dir, h, real_job, fake_wrapper, sig):
     msg = killed_msg(job.jid)
     assert read(job.path) == dict(started=True, finished=True, failed=True, killed=True,
                                   ansible_job_id=job.jid, msg=msg, signal='SIGTERM')
-    assert h.temp_leftovers(async_dir) == []
+    assert temp_leftovers(async_dir) == []
     assert result == dict(
         started=1, finished=1, failed=True, killed=True, pid_missing=False, state='killed',
         ansible_job_id=job.jid, results_file=job.path, msg=msg, signal='SIGTERM',
@@ -270,12 +273,12 @@ def test_kill_real_job(async_dir, h, real_job, fake_wrapper, sig):
         assert proc_state(pid) is None or not real_job.subreaper
 
 
-def test_kill_real_job_ignoring_sigterm_gets_sigkill(async_dir, h, real_job):
+def test_kill_real_job_ignoring_sigterm_gets_sigkill(async_dir, real_job):
     job = real_job('ignore_term')
     t0 = time.time()
     result = killing.kill(async_dir, job.jid, 'TERM', grace=0.3)
     elapsed = time.time() - t0
-    assert [pid for pid in job.pids if not dead(pid)] == []
+    assert [pid for pid in job.pids if not is_dead(pid)] == []
     assert 0.3 <= elapsed < 5
     msg = killed_msg(job.jid)  # no "did not exit": SIGKILL did it
     assert read(job.path)['msg'] == msg
@@ -286,14 +289,14 @@ def test_kill_real_job_ignoring_sigterm_gets_sigkill(async_dir, h, real_job):
         assert ended == dict((role, 'SIGKILL') for role in ended)
 
 
-def test_kill_real_job_children_ignoring_sigterm_get_sigkill(async_dir, h, real_job):
+def test_kill_real_job_children_ignoring_sigterm_get_sigkill(async_dir, real_job):
     """The wrappers are gone after the first signal, but the processes that ignored it
     (one in the runner's group, one in a session of its own) still get the SIGKILL."""
     job = real_job('children_ignore_term')
     t0 = time.time()
     result = killing.kill(async_dir, job.jid, 'TERM', grace=0.3)
     elapsed = time.time() - t0
-    assert [pid for pid in job.pids if not dead(pid)] == []
+    assert [pid for pid in job.pids if not is_dead(pid)] == []
     assert 0.3 <= elapsed < 5
     assert (result['state'], result['msg'], result['pids']) == (
         'killed', killed_msg(job.jid), job.pids)
@@ -304,11 +307,11 @@ def test_kill_real_job_children_ignoring_sigterm_get_sigkill(async_dir, h, real_
                              for role in ended)
 
 
-def test_kill_real_job_finishing_during_grace_keeps_its_result(async_dir, h, real_job):
+def test_kill_real_job_finishing_during_grace_keeps_its_result(async_dir, real_job):
     """The runner writes its result on SIGTERM and exits: the job was not killed."""
     job = real_job('finish_on_term')
     result = killing.kill(async_dir, job.jid, 'TERM', grace=10)
-    assert [pid for pid in job.pids if not dead(pid)] == []
+    assert [pid for pid in job.pids if not is_dead(pid)] == []
     data = read(job.path)
     assert data == {'started': 1, 'finished': 1, 'ansible_job_id': job.jid, 'rc': 0,
                     'stdout': 'finished in time', 'changed': True}
@@ -322,30 +325,30 @@ def test_kill_real_job_finishing_during_grace_keeps_its_result(async_dir, h, rea
         assert ended == dict((role, 'SIGTERM') for role in ended)
 
 
-def test_kill_real_job_check_mode(async_dir, h, real_job):
+def test_kill_real_job_check_mode(async_dir, real_job):
     job = real_job()
-    before = h.snapshot(async_dir)
+    before = snapshot(async_dir)
     result = killing.kill(async_dir, job.jid, 'KILL', grace=0, check_mode=True)
     assert result == dict(started=1, finished=0, killed=False, pid_missing=False,
                           state='running', ansible_job_id=job.jid, results_file=job.path,
                           changed=True, pids=job.pids, signal='SIGKILL')
     time.sleep(0.05)
-    assert [pid for pid in job.pids if dead(pid)] == []
-    assert h.snapshot(async_dir) == before
+    assert [pid for pid in job.pids if is_dead(pid)] == []
+    assert snapshot(async_dir) == before
     # and for real afterwards
     result = killing.kill(async_dir, job.jid, 'KILL', grace=0)
     assert result['msg'] == killed_msg(job.jid, 'SIGKILL')
-    assert [pid for pid in job.pids if not dead(pid)] == []
+    assert [pid for pid in job.pids if not is_dead(pid)] == []
 
 
-def test_kill_real_finished_job_is_not_changed(async_dir, h, fake_wrapper):
+def test_kill_real_finished_job_is_not_changed(async_dir, fake_wrapper):
     """The file says finished: whatever still runs under its prefix is left alone."""
-    h.write_job(async_dir, fake_wrapper.jid, {'started': 1, 'finished': 1, 'rc': 0})
-    before = h.snapshot(async_dir)
+    write_job(async_dir, fake_wrapper.jid, {'started': 1, 'finished': 1, 'rc': 0})
+    before = snapshot(async_dir)
     result = killing.kill(async_dir, fake_wrapper.jid, 'KILL', grace=0)
     assert result['changed'] is False
     assert (result['pids'], result['signal'], result['state']) == ([], 'SIGKILL', 'succeeded')
-    assert h.snapshot(async_dir) == before
+    assert snapshot(async_dir) == before
     time.sleep(0.05)
     assert fake_wrapper.proc.poll() is None
 
@@ -358,47 +361,47 @@ def test_kill_real_finished_job_is_not_changed(async_dir, h, fake_wrapper):
     ({'started': True, 'finished': True, 'killed': True, 'failed': True, 'msg': 'x'}, 'killed'),
     ({'msg': 'Timeout exceeded', 'failed': True}, 'timed_out'),
 ])
-def test_kill_finished_job_is_not_changed(async_dir, tmp_path, h, data, state):
-    h.write_job(async_dir, 'j1.1', data)
-    before = h.snapshot(async_dir)
-    proc = h.make_stat_proc(tmp_path / 'proc', {})
-    result = killing.kill(async_dir, 'j1.1', 'TERM', liveness=h.never, proc=proc,
-                     sleep=h.never, clock=h.never)
-    assert result == dict(files.job_status(async_dir, jid='j1.1', liveness=h.never),
+def test_kill_finished_job_is_not_changed(async_dir, tmp_path, data, state):
+    write_job(async_dir, 'j1.1', data)
+    before = snapshot(async_dir)
+    proc = make_stat_proc(tmp_path / 'proc', {})
+    result = killing.kill(async_dir, 'j1.1', 'TERM', liveness=never, proc=proc,
+                     sleep=never, clock=never)
+    assert result == dict(files.job_status(async_dir, jid='j1.1', liveness=never),
                           changed=False, pids=[], signal='SIGTERM')
     assert result['state'] == state
-    assert h.snapshot(async_dir) == before
+    assert snapshot(async_dir) == before
 
 
-def test_kill_orphaned_job_is_not_changed(async_dir, tmp_path, h):
-    h.write_job(async_dir, 'j1.1', h.RUNNING_INT)
-    before = h.snapshot(async_dir)
-    result = killing.kill(async_dir, 'j1.1', 'TERM', liveness=h.dead,
-                     proc=str(tmp_path / 'never-read'), sleep=h.never)
+def test_kill_orphaned_job_is_not_changed(async_dir, tmp_path):
+    write_job(async_dir, 'j1.1', RUNNING_INT)
+    before = snapshot(async_dir)
+    result = killing.kill(async_dir, 'j1.1', 'TERM', liveness=dead,
+                     proc=str(tmp_path / 'never-read'), sleep=never)
     assert (result['state'], result['changed'], result['pids']) == ('orphaned', False, [])
-    assert h.snapshot(async_dir) == before
+    assert snapshot(async_dir) == before
 
 
-def test_kill_unknown_jid(async_dir, h):
+def test_kill_unknown_jid(async_dir):
     with pytest.raises(names.JobError) as exc:
-        killing.kill(async_dir, 'j1.1', liveness=h.never)
+        killing.kill(async_dir, 'j1.1', liveness=never)
     assert exc.value.msg == 'could not find job'
 
 
-def test_kill_bad_signal_fails_first(async_dir, h):
+def test_kill_bad_signal_fails_first(async_dir):
     with pytest.raises(names.JobError) as exc:
-        killing.kill(async_dir, 'j1.1', 'FOO', liveness=h.never)
+        killing.kill(async_dir, 'j1.1', 'FOO', liveness=never)
     assert exc.value.msg == ('invalid signal \'FOO\': give a signal name such as TERM, INT, '
                              'KILL or a number')
 
 
-def test_kill_running_without_processes(async_dir, tmp_path, h):
+def test_kill_running_without_processes(async_dir, tmp_path):
     """Liveness saw the wrapper, but its processes are gone by the time of the scan: the
     job is marked killed, with no pid."""
-    path = h.write_job(async_dir, 'j1.1', h.RUNNING_INT)
-    proc = h.make_stat_proc(tmp_path / 'proc', {})
-    c = h.FakeClock()
-    result = killing.kill(async_dir, 'j1.1', 'INT', grace=3, liveness=h.alive, proc=proc,
+    path = write_job(async_dir, 'j1.1', RUNNING_INT)
+    proc = make_stat_proc(tmp_path / 'proc', {})
+    c = FakeClock()
+    result = killing.kill(async_dir, 'j1.1', 'INT', grace=3, liveness=alive, proc=proc,
                      sleep=c.sleep, clock=c.clock)
     assert c.sleeps == []
     assert (result['state'], result['changed'], result['pids'], result['signal']) == (
@@ -429,8 +432,8 @@ def test_fake_pids_are_impossible():
         os.kill(BASE + 1, 0)
 
 
-def fake_tree(tmp_path, h):
-    return h.make_stat_proc(tmp_path / 'proc', TREE)
+def fake_tree(tmp_path):
+    return make_stat_proc(tmp_path / 'proc', TREE)
 
 
 def vanish(proc, pids):
@@ -441,13 +444,13 @@ def vanish(proc, pids):
         os.rmdir(d)
 
 
-def test_kill_fake_never_exit(async_dir, tmp_path, h):
+def test_kill_fake_never_exit(async_dir, tmp_path):
     """Processes that survive even SIGKILL: grace, then up to 50 more looks, then the
     job is marked killed all the same, saying which processes stayed."""
-    path = h.write_job(async_dir, JID, h.RUNNING_INT)
-    proc = fake_tree(tmp_path, h)
-    c = h.FakeClock()
-    result = killing.kill(async_dir, JID, 'TERM', grace=2, liveness=h.alive, proc=proc,
+    path = write_job(async_dir, JID, RUNNING_INT)
+    proc = fake_tree(tmp_path)
+    c = FakeClock()
+    result = killing.kill(async_dir, JID, 'TERM', grace=2, liveness=alive, proc=proc,
                      sleep=c.sleep, clock=c.clock)
     assert result['pids'] == TREE_PIDS
     grace_sleeps = len(c.sleeps) - 50
@@ -461,26 +464,26 @@ def test_kill_fake_never_exit(async_dir, tmp_path, h):
 
 
 @pytest.mark.parametrize('grace', [0, -1])
-def test_kill_fake_no_grace(async_dir, tmp_path, h, grace):
-    h.write_job(async_dir, JID, h.RUNNING_INT)
-    proc = fake_tree(tmp_path, h)
-    c = h.FakeClock()
-    killing.kill(async_dir, JID, 'TERM', grace=grace, liveness=h.alive, proc=proc, sleep=c.sleep,
+def test_kill_fake_no_grace(async_dir, tmp_path, grace):
+    write_job(async_dir, JID, RUNNING_INT)
+    proc = fake_tree(tmp_path)
+    c = FakeClock()
+    killing.kill(async_dir, JID, 'TERM', grace=grace, liveness=alive, proc=proc, sleep=c.sleep,
             clock=c.clock)
     assert len(c.sleeps) == 50  # SIGKILL right away, then the looks
 
 
 @pytest.mark.parametrize('after', [1, 5])
-def test_kill_fake_exit_during_grace(async_dir, tmp_path, h, after):
-    path = h.write_job(async_dir, JID, h.RUNNING_INT)
-    proc = fake_tree(tmp_path, h)
+def test_kill_fake_exit_during_grace(async_dir, tmp_path, after):
+    path = write_job(async_dir, JID, RUNNING_INT)
+    proc = fake_tree(tmp_path)
 
     def on_sleep(n):
         if n == after:
             vanish(proc, TREE_PIDS)
 
-    c = h.FakeClock(on_sleep=on_sleep)
-    result = killing.kill(async_dir, JID, 'HUP', grace=2, liveness=h.alive, proc=proc,
+    c = FakeClock(on_sleep=on_sleep)
+    result = killing.kill(async_dir, JID, 'HUP', grace=2, liveness=alive, proc=proc,
                      sleep=c.sleep, clock=c.clock)
     assert len(c.sleeps) == after
     assert result['msg'] == killed_msg(JID, 'SIGHUP')
@@ -488,38 +491,38 @@ def test_kill_fake_exit_during_grace(async_dir, tmp_path, h, after):
     assert read(path)['signal'] == 'SIGHUP'
 
 
-def test_kill_fake_exit_after_sigkill(async_dir, tmp_path, h):
-    path = h.write_job(async_dir, JID, h.RUNNING_INT)
-    proc = fake_tree(tmp_path, h)
-    c = h.FakeClock()
+def test_kill_fake_exit_after_sigkill(async_dir, tmp_path):
+    path = write_job(async_dir, JID, RUNNING_INT)
+    proc = fake_tree(tmp_path)
+    c = FakeClock()
 
     def on_sleep(n):
         if c.now >= 1002.3:
             vanish(proc, TREE_PIDS)
 
     c.on_sleep = on_sleep
-    result = killing.kill(async_dir, JID, 'TERM', grace=2, liveness=h.alive, proc=proc,
+    result = killing.kill(async_dir, JID, 'TERM', grace=2, liveness=alive, proc=proc,
                      sleep=c.sleep, clock=c.clock)
     assert 22 <= len(c.sleeps) <= 24
     assert result['msg'] == killed_msg(JID)
     assert read(path)['killed'] is True
 
 
-def test_kill_fake_partial_exit(async_dir, tmp_path, h):
+def test_kill_fake_partial_exit(async_dir, tmp_path):
     """Only the ones still there are named."""
-    h.write_job(async_dir, JID, h.RUNNING_INT)
-    proc = fake_tree(tmp_path, h)
-    c = h.FakeClock(on_sleep=lambda n: n == 1 and vanish(proc, [BASE + 1, BASE + 3]))
-    result = killing.kill(async_dir, JID, 'TERM', grace=1, liveness=h.alive, proc=proc,
+    write_job(async_dir, JID, RUNNING_INT)
+    proc = fake_tree(tmp_path)
+    c = FakeClock(on_sleep=lambda n: n == 1 and vanish(proc, [BASE + 1, BASE + 3]))
+    result = killing.kill(async_dir, JID, 'TERM', grace=1, liveness=alive, proc=proc,
                      sleep=c.sleep, clock=c.clock)
     assert result['msg'].endswith('; processes [%d] did not exit even after SIGKILL'
                                   % (BASE + 2))
     assert result['pids'] == TREE_PIDS
 
 
-def test_kill_fake_finishes_during_grace(async_dir, tmp_path, h):
-    path = h.write_job(async_dir, JID, h.RUNNING_INT)
-    proc = fake_tree(tmp_path, h)
+def test_kill_fake_finishes_during_grace(async_dir, tmp_path):
+    path = write_job(async_dir, JID, RUNNING_INT)
+    proc = fake_tree(tmp_path)
     done = {'started': 1, 'finished': 1, 'rc': 0, 'stdout': 'made it'}
 
     def on_sleep(n):
@@ -527,8 +530,8 @@ def test_kill_fake_finishes_during_grace(async_dir, tmp_path, h):
             changes.atomic_write_json(path, done)
             vanish(proc, TREE_PIDS)
 
-    c = h.FakeClock(on_sleep=on_sleep)
-    result = killing.kill(async_dir, JID, 'TERM', grace=5, liveness=h.alive, proc=proc,
+    c = FakeClock(on_sleep=on_sleep)
+    result = killing.kill(async_dir, JID, 'TERM', grace=5, liveness=alive, proc=proc,
                      sleep=c.sleep, clock=c.clock)
     assert read(path) == done
     assert result['state'] == 'succeeded'
@@ -537,11 +540,11 @@ def test_kill_fake_finishes_during_grace(async_dir, tmp_path, h):
     assert 'msg' not in result
 
 
-def test_kill_fake_new_process_during_grace(async_dir, tmp_path, h):
+def test_kill_fake_new_process_during_grace(async_dir, tmp_path):
     """A process the job starts after the first scan is found: it gets the SIGKILL too,
     and is named when it stays."""
-    h.write_job(async_dir, JID, h.RUNNING_INT)
-    proc = fake_tree(tmp_path, h)
+    write_job(async_dir, JID, RUNNING_INT)
+    proc = fake_tree(tmp_path)
 
     def on_sleep(n):
         if n == 1:
@@ -553,8 +556,8 @@ def test_kill_fake_new_process_during_grace(async_dir, tmp_path, h):
             with open(os.path.join(d, 'cmdline'), 'wb') as f:
                 f.write(b'late\0')
 
-    c = h.FakeClock(on_sleep=on_sleep)
-    result = killing.kill(async_dir, JID, 'TERM', grace=1, liveness=h.alive, proc=proc,
+    c = FakeClock(on_sleep=on_sleep)
+    result = killing.kill(async_dir, JID, 'TERM', grace=1, liveness=alive, proc=proc,
                      sleep=c.sleep, clock=c.clock)
     assert result['pids'] == TREE_PIDS
     assert result['msg'].endswith('; processes [%d, %d] did not exit even after SIGKILL'
@@ -579,7 +582,7 @@ def test_send_signals_each(tmp_path):
             p.wait()
 
 
-def test_send_other_errors_raise(h):
+def test_send_other_errors_raise():
     """Not permitted (EPERM) is an error, not a gone process."""
     if os.geteuid() != 0:
         with pytest.raises(PermissionError):
@@ -589,7 +592,7 @@ def test_send_other_errors_raise(h):
     # of a third user is out of reach.
     other = subprocess.Popen(['sleep', '300'], user=12345, group=12345)
     try:
-        with h.unprivileged():
+        with unprivileged():
             with pytest.raises(PermissionError):
                 killing._send([other.pid], signal.SIGTERM)
         assert other.poll() is None

@@ -24,6 +24,8 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_kill
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_procs as procs
 
+from unit_helpers import make_stat_proc
+
 HAS_PROC = os.path.isdir('/proc/self')
 needs_proc = pytest.mark.skipif(not HAS_PROC, reason='no /proc on this machine')
 needs_ps = pytest.mark.skipif(shutil.which('ps') is None, reason='no ps command')
@@ -113,10 +115,10 @@ def test_process_table_real_default_is_proc():
     ') Z 9 9 9',
     'x)',
 ])
-def test_process_table_fake_odd_command_names(tmp_path, h, comm):
+def test_process_table_fake_odd_command_names(tmp_path, comm):
     """The name in ``stat`` is in parentheses and may hold spaces and parentheses: the
     fields are read after the last ')'."""
-    proc = h.make_stat_proc(tmp_path / 'proc', {
+    proc = make_stat_proc(tmp_path / 'proc', {
         4321: dict(args=['/bin/odd', 'arg with space', ''], ppid=77, pgid=4300, state='S',
                    comm=comm),
     })
@@ -124,8 +126,8 @@ def test_process_table_fake_odd_command_names(tmp_path, h, comm):
                                            args=['/bin/odd', 'arg with space'])]
 
 
-def test_process_table_fake_tree(tmp_path, h):
-    proc = h.make_stat_proc(tmp_path / 'proc', {
+def test_process_table_fake_tree(tmp_path):
+    proc = make_stat_proc(tmp_path / 'proc', {
         1: dict(args=['/sbin/init'], ppid=0, pgid=1),
         2: dict(args=[], ppid=0, pgid=0, comm='kthreadd'),  # kernel thread: empty cmdline
         100: dict(args=WRAPPER_ARGS, ppid=1, pgid=99, state='S'),
@@ -148,12 +150,12 @@ def test_process_table_fake_tree(tmp_path, h):
     ]
 
 
-def test_process_table_fake_empty(tmp_path, h):
-    assert procs.process_table(h.make_stat_proc(tmp_path / 'proc', {})) == []
+def test_process_table_fake_empty(tmp_path):
+    assert procs.process_table(make_stat_proc(tmp_path / 'proc', {})) == []
 
 
-def test_process_table_fake_non_utf8(tmp_path, h):
-    proc = h.make_stat_proc(tmp_path / 'proc', {7: dict(args=['x'], ppid=1, pgid=7)})
+def test_process_table_fake_non_utf8(tmp_path):
+    proc = make_stat_proc(tmp_path / 'proc', {7: dict(args=['x'], ppid=1, pgid=7)})
     with open(os.path.join(proc, '7', 'cmdline'), 'wb') as f:
         f.write(b'/bin/\xff\xfe\0arg\0')
     assert procs.process_table(proc) == [dict(pid=7, ppid=1, pgid=7, state='S',

@@ -37,6 +37,8 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_name
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_start as starting
 
+from unit_helpers import alive, FakeClock, make_proc, never, snapshot, wrapper_argv, write_job
+
 WRAPPER_SOURCE = os.path.abspath(native_wrapper.__file__).replace('.pyc', '.py')
 JID = 'j123456789012.4242'
 RUNNING = {'started': 1, 'finished': 0, 'ansible_job_id': JID}
@@ -192,26 +194,26 @@ def test_start_starts_and_names_the_job(job_dir, async_dir):
     wait_until(lambda: finished(async_dir, jid))
 
 
-def test_start_running_name_attaches(job_dir, async_dir, h):
-    h.write_job(async_dir, JID, RUNNING)
+def test_start_running_name_attaches(job_dir, async_dir):
+    write_job(async_dir, JID, RUNNING)
     os.symlink(JID, names.alias_path(async_dir, 'build'))
     found = starting.start(async_dir, 'build', 'tokA', False, job_dir.cmd, run=refuse_to_run,
-                     liveness=h.alive)
+                     liveness=alive)
     assert (found['action'], found['ansible_job_id']) == ('attach', JID)
     assert found['status']['state'] == 'running'
     assert claim_of(async_dir, 'build') is None
 
 
 @pytest.mark.parametrize('waiting,action', [(True, 'attach'), (False, 'start')])
-def test_start_finished_name(job_dir, async_dir, h, waiting, action):
+def test_start_finished_name(job_dir, async_dir, waiting, action):
     """A finished job's outcome is attached to by a run that waits; one that does not wait
     starts the job again."""
-    h.write_job(async_dir, JID, SUCCEEDED)
+    write_job(async_dir, JID, SUCCEEDED)
     os.symlink(JID, names.alias_path(async_dir, 'build'))
     started = []
     found = starting.start(async_dir, 'build', 'tokA', waiting, job_dir.cmd,
                      run=lambda cmd: started.append(cmd) or _fake_start(async_dir, job_dir.prefix),
-                     liveness=h.never)
+                     liveness=never)
     assert found['action'] == action
     assert len(started) == (0 if waiting else 1)
 
@@ -229,30 +231,30 @@ def h_write(async_dir, jid, data):
         json.dump(data, f)
 
 
-def test_start_failed_wrapper_frees_the_claim(job_dir, async_dir, h):
+def test_start_failed_wrapper_frees_the_claim(job_dir, async_dir):
     found = starting.start(async_dir, 'build', 'tokA', False, job_dir.cmd,
                      run=lambda cmd: dict(failed=True, msg='could not create directory'),
-                     liveness=h.never)
+                     liveness=never)
     assert found == dict(action='failed', reply=dict(failed=True, msg='could not create directory'),
                          status=None)
     assert claim_of(async_dir, 'build') is None and name_of(async_dir, 'build') is None
 
 
 @pytest.mark.parametrize('jid', ['j1.2', 'nonsense', 42])
-def test_start_unexpected_job_id(job_dir, async_dir, h, jid):
+def test_start_unexpected_job_id(job_dir, async_dir, jid):
     found = starting.start(async_dir, 'build', 'tokA', False, job_dir.cmd,
-                     run=lambda cmd: dict(started=1, ansible_job_id=jid), liveness=h.never)
+                     run=lambda cmd: dict(started=1, ansible_job_id=jid), liveness=never)
     assert found['action'] == 'failed'
     assert found['reply']['msg'] == 'async_wrapper returned an unexpected job id %r' % (jid,)
     assert claim_of(async_dir, 'build') is None and name_of(async_dir, 'build') is None
 
 
-def test_start_job_file_never_written(job_dir, async_dir, h, tmp_path):
+def test_start_job_file_never_written(job_dir, async_dir, tmp_path):
     """The wrapper said it started the job, but no file came and no process of it lives."""
-    noproc = h.make_proc(tmp_path / 'proc', {})
+    noproc = make_proc(tmp_path / 'proc', {})
     jid = job_dir.prefix + '.77'
     found = starting.start(async_dir, 'build', 'tokA', False, job_dir.cmd, proc=noproc,
-                     run=lambda cmd: dict(started=1, ansible_job_id=jid), liveness=h.never)
+                     run=lambda cmd: dict(started=1, ansible_job_id=jid), liveness=never)
     assert found['action'] == 'failed'
     assert found['reply']['msg'] == (
         'async_wrapper started job %s, but its processes ended without writing its job file %s'
@@ -260,33 +262,33 @@ def test_start_job_file_never_written(job_dir, async_dir, h, tmp_path):
     assert claim_of(async_dir, 'build') is None and name_of(async_dir, 'build') is None
 
 
-def test_start_waits_for_a_late_job_file(job_dir, async_dir, h, tmp_path):
+def test_start_waits_for_a_late_job_file(job_dir, async_dir, tmp_path):
     """The launcher may answer before its runner wrote the job file (it waits 2.5 s at
     most): the file is waited for while the wrapper's processes live."""
     jid = job_dir.prefix + '.77'
-    wrapper = h.make_proc(tmp_path / 'proc', {4242: h.wrapper_argv(job_dir.prefix)})
-    c = h.FakeClock(on_sleep=lambda n: n == 5 and h_write(async_dir, jid, RUNNING))
+    wrapper = make_proc(tmp_path / 'proc', {4242: wrapper_argv(job_dir.prefix)})
+    c = FakeClock(on_sleep=lambda n: n == 5 and h_write(async_dir, jid, RUNNING))
     found = starting.start(async_dir, 'build', 'tokA', False, job_dir.cmd, proc=wrapper,
-                     run=lambda cmd: dict(started=1, ansible_job_id=jid), liveness=h.never,
+                     run=lambda cmd: dict(started=1, ansible_job_id=jid), liveness=never,
                      clock=c.clock, sleep=c.sleep)
     assert (found['action'], found['ansible_job_id']) == ('start', jid)
     assert c.sleeps == [0.05] * 5
     assert name_of(async_dir, 'build') == jid
 
 
-def test_start_crash_after_the_wrapper_keeps_the_claim(job_dir, async_dir, h):
+def test_start_crash_after_the_wrapper_keeps_the_claim(job_dir, async_dir):
     """Dying between the start and the naming leaves the claim with the jid prefix; the
     next run names that job and attaches to it at once (nothing is started twice)."""
     def crash(cmd):
         _fake_start(async_dir, job_dir.prefix)
         raise KeyboardInterrupt('controller gone')
     with pytest.raises(KeyboardInterrupt):
-        starting.start(async_dir, 'build', 'tokA', False, job_dir.cmd, run=crash, liveness=h.never)
+        starting.start(async_dir, 'build', 'tokA', False, job_dir.cmd, run=crash, liveness=never)
     claim = claim_of(async_dir, 'build')
     assert claim['token'] == 'tokA' and claim['jid_prefix'] == job_dir.prefix
     assert name_of(async_dir, 'build') is None
     found = starting.start(async_dir, 'build', 'tokB', False, JobDir_cmd(job_dir, 'j999'),
-                     run=refuse_to_run, liveness=h.alive)
+                     run=refuse_to_run, liveness=alive)
     assert found['action'] == 'attach' and found['recovered_claim'] is True
     assert found['ansible_job_id'] == job_dir.prefix + '.77'
     assert name_of(async_dir, 'build') == job_dir.prefix + '.77'
@@ -297,11 +299,11 @@ def JobDir_cmd(job_dir, prefix):
     return job_dir.cmd.replace(' %s ' % job_dir.prefix, ' %s ' % prefix)
 
 
-def test_start_crash_before_the_wrapper_frees_the_claim(job_dir, async_dir, h):
+def test_start_crash_before_the_wrapper_frees_the_claim(job_dir, async_dir):
     def crash(cmd):
         raise KeyboardInterrupt('controller gone')
     with pytest.raises(KeyboardInterrupt):
-        starting.start(async_dir, 'build', 'tokA', False, job_dir.cmd, run=crash, liveness=h.never)
+        starting.start(async_dir, 'build', 'tokA', False, job_dir.cmd, run=crash, liveness=never)
     assert claim_of(async_dir, 'build') is None
 
 
@@ -309,46 +311,46 @@ def test_start_crash_before_the_wrapper_frees_the_claim(job_dir, async_dir, h):
 
 @pytest.mark.parametrize('data', [RUNNING, SUCCEEDED])
 @pytest.mark.parametrize('waiting', [True, False])
-def test_dead_one_step_claim_job_is_named_and_attached(async_dir, h, tmp_path, data, waiting):
+def test_dead_one_step_claim_job_is_named_and_attached(async_dir, tmp_path, data, waiting):
     """Found by its jid prefix, running or finished since: never started twice."""
-    noproc = h.make_proc(tmp_path / 'proc', {})
+    noproc = make_proc(tmp_path / 'proc', {})
     h_write(async_dir, 'j444.55', dict(data, ansible_job_id='j444.55'))
     write_claim(async_dir, 'build', 'tokA', jid_prefix='j444')
-    found = claims.prepare(async_dir, 'build', 'tokB', waiting, liveness=h.alive, proc=noproc)
+    found = claims.prepare(async_dir, 'build', 'tokB', waiting, liveness=alive, proc=noproc)
     assert found['action'] == 'attach' and found['ansible_job_id'] == 'j444.55'
     assert found['recovered_claim'] is True
     assert name_of(async_dir, 'build') == 'j444.55' and claim_of(async_dir, 'build') is None
 
 
-def test_dead_one_step_claim_without_job_is_dropped(async_dir, h, tmp_path):
+def test_dead_one_step_claim_without_job_is_dropped(async_dir, tmp_path):
     """Its writer died before the wrapper ran: the claim is void, whatever its age."""
-    noproc = h.make_proc(tmp_path / 'proc', {})
+    noproc = make_proc(tmp_path / 'proc', {})
     write_claim(async_dir, 'build', 'tokA', jid_prefix='j444')
-    found = claims.prepare(async_dir, 'build', 'tokB', False, liveness=h.never, proc=noproc)
+    found = claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, proc=noproc)
     assert found['action'] == 'start'
     assert claim_of(async_dir, 'build')['token'] == 'tokB'
     assert 'jid_prefix' not in claim_of(async_dir, 'build')
 
 
-def test_dead_one_step_claim_check_mode_changes_nothing(async_dir, h, tmp_path):
-    noproc = h.make_proc(tmp_path / 'proc', {})
+def test_dead_one_step_claim_check_mode_changes_nothing(async_dir, tmp_path):
+    noproc = make_proc(tmp_path / 'proc', {})
     h_write(async_dir, 'j444.55', dict(RUNNING, ansible_job_id='j444.55'))
     write_claim(async_dir, 'build', 'tokA', jid_prefix='j444')
-    before = h.snapshot(async_dir)
-    found = claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=h.alive,
+    before = snapshot(async_dir)
+    found = claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=alive,
                        proc=noproc)
     assert found['action'] == 'attach' and found['ansible_job_id'] == 'j444.55'
-    assert h.snapshot(async_dir) == before
+    assert snapshot(async_dir) == before
 
 
-def test_several_step_claim_is_still_waited_for(job_dir, async_dir, h, tmp_path):
+def test_several_step_claim_is_still_waited_for(job_dir, async_dir, tmp_path):
     """A fresh claim without a jid prefix (a start in several steps, whose writer does not
     hold the lock in between) is waited for, up to ``hold``."""
-    noproc = h.make_proc(tmp_path / 'proc', {})
+    noproc = make_proc(tmp_path / 'proc', {})
     write_claim(async_dir, 'build', 'tokA')
-    c = h.FakeClock(now=time.time())
+    c = FakeClock(now=time.time())
     found = starting.start(async_dir, 'build', 'tokB', False, job_dir.cmd, run=refuse_to_run,
-                     liveness=h.never, proc=noproc, hold=1.0, clock=c.clock, sleep=c.sleep)
+                     liveness=never, proc=noproc, hold=1.0, clock=c.clock, sleep=c.sleep)
     assert found['action'] == 'claimed'
     assert c.sleeps == [0.2] * 5
     assert claim_of(async_dir, 'build')['token'] == 'tokA'
@@ -356,38 +358,38 @@ def test_several_step_claim_is_still_waited_for(job_dir, async_dir, h, tmp_path)
 
 # --- await_job_of_prefix --------------------------------------------------------------------
 
-def test_await_job_of_prefix_existing(async_dir, h, tmp_path):
+def test_await_job_of_prefix_existing(async_dir, tmp_path):
     h_write(async_dir, 'j444.55', RUNNING)
     h_write(async_dir, 'j4444.1', RUNNING)   # another prefix that starts the same
     os.symlink('j444.55', os.path.join(async_dir, 'j444.56'))
     assert claims.await_job_of_prefix(async_dir, 'j444', proc=str(tmp_path)) == 'j444.55'
 
 
-def test_await_job_of_prefix_gives_up_without_process(async_dir, h, tmp_path):
-    noproc = h.make_proc(tmp_path / 'proc', {})
-    c = h.FakeClock()
+def test_await_job_of_prefix_gives_up_without_process(async_dir, tmp_path):
+    noproc = make_proc(tmp_path / 'proc', {})
+    c = FakeClock()
     assert claims.await_job_of_prefix(async_dir, 'j444', proc=noproc, clock=c.clock,
                                   sleep=c.sleep) is None
     assert c.sleeps == []
 
 
-def test_await_job_of_prefix_times_out(async_dir, h, tmp_path):
-    proc = h.make_proc(tmp_path / 'proc', {4242: h.wrapper_argv('j444')})
-    c = h.FakeClock()
+def test_await_job_of_prefix_times_out(async_dir, tmp_path):
+    proc = make_proc(tmp_path / 'proc', {4242: wrapper_argv('j444')})
+    c = FakeClock()
     assert claims.await_job_of_prefix(async_dir, 'j444', proc=proc, clock=c.clock, sleep=c.sleep,
                                   timeout=1.0) is None
     # polled every 0.05 s until the timeout, and no longer
     assert set(c.sleeps) == {0.05} and 1.0 <= sum(c.sleeps) < 1.05 + 1e-9
 
 
-def test_await_job_of_prefix_missing_dir(tmp_path, h):
-    noproc = h.make_proc(tmp_path / 'proc', {})
+def test_await_job_of_prefix_missing_dir(tmp_path):
+    noproc = make_proc(tmp_path / 'proc', {})
     assert claims.await_job_of_prefix(str(tmp_path / 'nope'), 'j444', proc=noproc) is None
 
 
 # --- the lock's timeout ---------------------------------------------------------------------
 
-def test_alias_lock_timeout(async_dir, h):
+def test_alias_lock_timeout(async_dir):
     holder = subprocess.Popen(
         [sys.executable, '-c', 'import fcntl, os, sys, time\n'
          'fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n'
@@ -395,7 +397,7 @@ def test_alias_lock_timeout(async_dir, h):
          os.path.join(async_dir, '.jid_build.lock')], stdout=subprocess.PIPE)
     try:
         assert holder.stdout.readline() == b'locked\n'
-        c = h.FakeClock()
+        c = FakeClock()
         with pytest.raises(names.JobError) as exc:
             with changes.alias_lock(async_dir, 'build', timeout=2, clock=c.clock, sleep=c.sleep):
                 pass

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """_async_control: resolve, wait_for, release (and _nolock), on real job files.
 
-Waiting runs on an injected fake clock and sleep (``h.FakeClock``): the sleep moves the
+Waiting runs on an injected fake clock and sleep (``FakeClock``): the sleep moves the
 clock on and may rewrite the job file at its n-th call, so no test really waits, except
 one that checks the real clock and sleep with a thread finishing the job.
 """
@@ -23,6 +23,8 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_chan
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_wait as waiting
+
+from unit_helpers import alive, dead, FakeClock, never, Recorder, snapshot, write_job
 
 JID = 'j123456789012.4242'
 OTHER = 'j999999999999.77'
@@ -44,20 +46,20 @@ def link(async_dir, name, target):
 
 # --- resolve ------------------------------------------------------------------------------------
 
-def test_resolve_jid(async_dir, h):
-    h.write_job(async_dir, JID, RUNNING)
+def test_resolve_jid(async_dir):
+    write_job(async_dir, JID, RUNNING)
     assert waiting.resolve(async_dir, jid=JID) == JID
 
 
-def test_resolve_jid_wins_over_alias(async_dir, h):
+def test_resolve_jid_wins_over_alias(async_dir):
     """With both (the modules forbid it), the jid is used and the alias ignored."""
-    h.write_job(async_dir, JID, RUNNING)
+    write_job(async_dir, JID, RUNNING)
     assert waiting.resolve(async_dir, jid=JID, alias='no-such-name') == JID
 
 
 @pytest.mark.parametrize('content', [RUNNING, SUCCEEDED, '', 'not json'])
-def test_resolve_jid_whatever_the_content(async_dir, h, content):
-    h.write_job(async_dir, JID, content)
+def test_resolve_jid_whatever_the_content(async_dir, content):
+    write_job(async_dir, JID, content)
     assert waiting.resolve(async_dir, jid=JID) == JID
 
 
@@ -71,27 +73,27 @@ def test_resolve_unknown_jid(tmp_path, async_dir, missing_dir):
                                 'results_file': os.path.join(d, JID)}
 
 
-def test_resolve_alias(async_dir, h):
-    h.write_job(async_dir, JID, RUNNING)
+def test_resolve_alias(async_dir):
+    write_job(async_dir, JID, RUNNING)
     link(async_dir, 'jid_build', JID)
     assert waiting.resolve(async_dir, alias='build') == JID
 
 
-def test_resolve_alias_absolute_link(async_dir, h):
-    h.write_job(async_dir, JID, SUCCEEDED)
+def test_resolve_alias_absolute_link(async_dir):
+    write_job(async_dir, JID, SUCCEEDED)
     link(async_dir, 'jid_build', os.path.join(async_dir, JID))
     assert waiting.resolve(async_dir, alias='build') == JID
 
 
-def test_resolve_legacy_alias(async_dir, h):
-    h.write_job(async_dir, JID, SUCCEEDED)
+def test_resolve_legacy_alias(async_dir):
+    write_job(async_dir, JID, SUCCEEDED)
     link(async_dir, JID + '.jid_build', JID)
     assert waiting.resolve(async_dir, alias='build') == JID
 
 
-def test_resolve_primary_alias_before_legacy(async_dir, h):
-    h.write_job(async_dir, JID, SUCCEEDED)
-    h.write_job(async_dir, OTHER, RUNNING)
+def test_resolve_primary_alias_before_legacy(async_dir):
+    write_job(async_dir, JID, SUCCEEDED)
+    write_job(async_dir, OTHER, RUNNING)
     link(async_dir, JID + '.jid_build', JID)
     link(async_dir, 'jid_build', OTHER)
     assert waiting.resolve(async_dir, alias='build') == OTHER
@@ -103,13 +105,13 @@ def absent_error(alias, async_dir):
 
 
 @pytest.mark.parametrize('setup', ['nothing', 'dangling', 'dangling_legacy', 'other_name'])
-def test_resolve_alias_absent(async_dir, h, setup):
+def test_resolve_alias_absent(async_dir, setup):
     if setup == 'dangling':
         link(async_dir, 'jid_build', JID)
     elif setup == 'dangling_legacy':
         link(async_dir, JID + '.jid_build', JID)
     elif setup == 'other_name':
-        h.write_job(async_dir, JID, RUNNING)
+        write_job(async_dir, JID, RUNNING)
         link(async_dir, 'jid_build2', JID)
         link(async_dir, JID + '.jid_xbuild', JID)
     with pytest.raises(names.JobError) as exc:
@@ -125,8 +127,8 @@ def test_resolve_alias_missing_async_dir(tmp_path):
     assert not os.path.exists(d)
 
 
-def test_resolve_alias_outside_refused(async_dir, outside, h):
-    target = h.write_job(outside, JID, RUNNING)
+def test_resolve_alias_outside_refused(async_dir, outside):
+    target = write_job(outside, JID, RUNNING)
     link(async_dir, 'jid_build', target)
     with pytest.raises(names.JobError) as exc:
         waiting.resolve(async_dir, alias='build')
@@ -142,45 +144,45 @@ def no_sleep(seconds):
 @pytest.mark.parametrize('data,state', [
     (SUCCEEDED, 'succeeded'), (FAILED, 'failed'), (KILLED, 'killed'), (TIMED_OUT, 'timed_out'),
 ])
-def test_wait_finished_returns_at_once(async_dir, h, data, state):
-    h.write_job(async_dir, JID, data)
-    c = h.FakeClock()
-    status = waiting.wait_for(async_dir, JID, 3600, liveness=h.never, clock=c.clock, sleep=no_sleep)
+def test_wait_finished_returns_at_once(async_dir, data, state):
+    write_job(async_dir, JID, data)
+    c = FakeClock()
+    status = waiting.wait_for(async_dir, JID, 3600, liveness=never, clock=c.clock, sleep=no_sleep)
     assert status['state'] == state
     assert status['finished'] == 1
     assert status['waited'] == 0
-    assert status == dict(files.job_status(async_dir, jid=JID, liveness=h.never), waited=0)
+    assert status == dict(files.job_status(async_dir, jid=JID, liveness=never), waited=0)
 
 
-def test_wait_orphaned_returns_at_once(async_dir, h):
-    h.write_job(async_dir, JID, RUNNING)
-    c = h.FakeClock()
-    status = waiting.wait_for(async_dir, JID, 3600, liveness=h.dead, clock=c.clock, sleep=no_sleep)
+def test_wait_orphaned_returns_at_once(async_dir):
+    write_job(async_dir, JID, RUNNING)
+    c = FakeClock()
+    status = waiting.wait_for(async_dir, JID, 3600, liveness=dead, clock=c.clock, sleep=no_sleep)
     assert status['state'] == 'orphaned'
     assert status['waited'] == 0
 
 
-def test_wait_unknown_jid(async_dir, h):
-    c = h.FakeClock()
+def test_wait_unknown_jid(async_dir):
+    c = FakeClock()
     with pytest.raises(names.JobError) as exc:
-        waiting.wait_for(async_dir, JID, 10, liveness=h.never, clock=c.clock, sleep=no_sleep)
+        waiting.wait_for(async_dir, JID, 10, liveness=never, clock=c.clock, sleep=no_sleep)
     assert exc.value.msg == 'could not find job'
 
 
 @pytest.mark.parametrize('n', [1, 3, 10])
 @pytest.mark.parametrize('data,state', [(SUCCEEDED, 'succeeded'), (FAILED, 'failed'),
                                         (TIMED_OUT, 'timed_out')])
-def test_wait_returns_when_job_finishes(async_dir, h, n, data, state):
+def test_wait_returns_when_job_finishes(async_dir, n, data, state):
     """The file is rewritten finished during the n-th sleep: the wait ends right after it,
     with no liveness scan (the file says finished)."""
-    path = h.write_job(async_dir, JID, RUNNING)
-    live = h.Recorder()
+    path = write_job(async_dir, JID, RUNNING)
+    live = Recorder()
 
     def finish(count):
         if count == n:
             changes.atomic_write_json(path, data)
 
-    c = h.FakeClock(on_sleep=finish)
+    c = FakeClock(on_sleep=finish)
     status = waiting.wait_for(async_dir, JID, 60, liveness=live, clock=c.clock, sleep=c.sleep,
                          interval=0.25, liveness_interval=1000)
     assert status['state'] == state
@@ -193,11 +195,11 @@ def test_wait_returns_when_job_finishes(async_dir, h, n, data, state):
         assert (status['rc'], status['stdout']) == (0, 'done')
 
 
-def test_wait_times_out_leaving_running(async_dir, h):
-    path = h.write_job(async_dir, JID, RUNNING)
-    before = h.snapshot(async_dir)
-    c = h.FakeClock()
-    status = waiting.wait_for(async_dir, JID, 2, liveness=h.alive, clock=c.clock, sleep=c.sleep,
+def test_wait_times_out_leaving_running(async_dir):
+    path = write_job(async_dir, JID, RUNNING)
+    before = snapshot(async_dir)
+    c = FakeClock()
+    status = waiting.wait_for(async_dir, JID, 2, liveness=alive, clock=c.clock, sleep=c.sleep,
                          interval=0.25, liveness_interval=1)
     assert status['state'] == 'running'
     assert (status['started'], status['finished']) == (1, 0)
@@ -205,13 +207,13 @@ def test_wait_times_out_leaving_running(async_dir, h):
     assert status['waited'] == 2
     assert c.sleeps == [0.25] * 8
     assert c.now == 1002
-    assert h.snapshot(async_dir) == before
+    assert snapshot(async_dir) == before
 
 
-def test_wait_last_sleep_is_cut_to_the_deadline(async_dir, h):
-    h.write_job(async_dir, JID, RUNNING)
-    c = h.FakeClock()
-    status = waiting.wait_for(async_dir, JID, 1.1, liveness=h.alive, clock=c.clock, sleep=c.sleep,
+def test_wait_last_sleep_is_cut_to_the_deadline(async_dir):
+    write_job(async_dir, JID, RUNNING)
+    c = FakeClock()
+    status = waiting.wait_for(async_dir, JID, 1.1, liveness=alive, clock=c.clock, sleep=c.sleep,
                          interval=0.25, liveness_interval=1)
     assert status['state'] == 'running'
     assert c.sleeps[:4] == [0.25] * 4
@@ -222,10 +224,10 @@ def test_wait_last_sleep_is_cut_to_the_deadline(async_dir, h):
 
 
 @pytest.mark.parametrize('seconds', [0, -5])
-def test_wait_zero_or_negative_seconds_does_not_sleep(async_dir, h, seconds):
-    h.write_job(async_dir, JID, RUNNING)
-    c = h.FakeClock()
-    status = waiting.wait_for(async_dir, JID, seconds, liveness=h.alive, clock=c.clock,
+def test_wait_zero_or_negative_seconds_does_not_sleep(async_dir, seconds):
+    write_job(async_dir, JID, RUNNING)
+    c = FakeClock()
+    status = waiting.wait_for(async_dir, JID, seconds, liveness=alive, clock=c.clock,
                          sleep=no_sleep)
     assert status['state'] == 'running'
     assert status['waited'] == 0
@@ -234,11 +236,11 @@ def test_wait_zero_or_negative_seconds_does_not_sleep(async_dir, h, seconds):
 @pytest.mark.parametrize('liveness_interval,calls', [
     (0, 13), (0.25, 13), (0.5, 7), (1, 4), (1.25, 3), (2.5, 2), (10, 1),
 ])
-def test_wait_liveness_at_most_every_interval(async_dir, h, liveness_interval, calls):
+def test_wait_liveness_at_most_every_interval(async_dir, liveness_interval, calls):
     """The file is read after every sleep, the process table scanned (liveness) only
     when liveness_interval has passed since the last scan."""
-    h.write_job(async_dir, JID, RUNNING)
-    c = h.FakeClock()
+    write_job(async_dir, JID, RUNNING)
+    c = FakeClock()
     times = []
 
     def live(jid, owner_uid=None):
@@ -255,11 +257,11 @@ def test_wait_liveness_at_most_every_interval(async_dir, h, liveness_interval, c
     assert all(g >= liveness_interval for g in gaps), gaps
 
 
-def test_wait_default_intervals(async_dir, h):
+def test_wait_default_intervals(async_dir):
     """POLL_INTERVAL between reads, liveness no more often than LIVENESS_INTERVAL."""
-    h.write_job(async_dir, JID, RUNNING)
-    c = h.FakeClock()
-    live = h.Recorder()
+    write_job(async_dir, JID, RUNNING)
+    c = FakeClock()
+    live = Recorder()
     waiting.wait_for(async_dir, JID, 2 * waiting.LIVENESS_INTERVAL, liveness=live, clock=c.clock,
                 sleep=c.sleep)
     assert max(c.sleeps) <= waiting.POLL_INTERVAL
@@ -267,10 +269,10 @@ def test_wait_default_intervals(async_dir, h):
     assert 2 <= len(live.calls) <= 3
 
 
-def test_wait_ends_when_wrapper_dies(async_dir, h):
+def test_wait_ends_when_wrapper_dies(async_dir):
     """Liveness turns false at a scan: the job is orphaned and the wait ends there."""
-    h.write_job(async_dir, JID, RUNNING)
-    c = h.FakeClock()
+    write_job(async_dir, JID, RUNNING)
+    c = FakeClock()
     answers = []
 
     def live(jid, owner_uid=None):
@@ -285,25 +287,25 @@ def test_wait_ends_when_wrapper_dies(async_dir, h):
     assert status['waited'] == 2
 
 
-def test_wait_job_file_removed_mid_wait(async_dir, h):
-    path = h.write_job(async_dir, JID, RUNNING)
+def test_wait_job_file_removed_mid_wait(async_dir):
+    path = write_job(async_dir, JID, RUNNING)
 
     def remove(count):
         if count == 2:
             os.unlink(path)
 
-    c = h.FakeClock(on_sleep=remove)
+    c = FakeClock(on_sleep=remove)
     with pytest.raises(names.JobError) as exc:
-        waiting.wait_for(async_dir, JID, 60, liveness=h.alive, clock=c.clock, sleep=c.sleep,
+        waiting.wait_for(async_dir, JID, 60, liveness=alive, clock=c.clock, sleep=c.sleep,
                     interval=0.25, liveness_interval=100)
     assert exc.value.msg == 'could not find job'
     assert len(c.sleeps) == 2
 
 
-def test_wait_unparsable_file_mid_wait_keeps_waiting(async_dir, h):
+def test_wait_unparsable_file_mid_wait_keeps_waiting(async_dir):
     """A half-written (unparsable) file is not finished: the wait goes on until the
     result is there."""
-    path = h.write_job(async_dir, JID, RUNNING)
+    path = write_job(async_dir, JID, RUNNING)
 
     def rewrite(count):
         if count == 2:
@@ -312,33 +314,33 @@ def test_wait_unparsable_file_mid_wait_keeps_waiting(async_dir, h):
         elif count == 4:
             changes.atomic_write_json(path, SUCCEEDED)
 
-    c = h.FakeClock(on_sleep=rewrite)
-    status = waiting.wait_for(async_dir, JID, 60, liveness=h.alive, clock=c.clock, sleep=c.sleep,
+    c = FakeClock(on_sleep=rewrite)
+    status = waiting.wait_for(async_dir, JID, 60, liveness=alive, clock=c.clock, sleep=c.sleep,
                          interval=0.25, liveness_interval=100)
     assert status['state'] == 'succeeded'
     assert len(c.sleeps) == 4
 
 
-def test_wait_waited_is_rounded(async_dir, h):
-    h.write_job(async_dir, JID, RUNNING)
+def test_wait_waited_is_rounded(async_dir):
+    write_job(async_dir, JID, RUNNING)
     ticks = iter([0.0, 0.0, 0.1234567, 0.1234567, 0.1234567])
 
     def clock():
         return next(ticks)
 
-    status = waiting.wait_for(async_dir, JID, 0.1, liveness=h.alive, clock=clock,
+    status = waiting.wait_for(async_dir, JID, 0.1, liveness=alive, clock=clock,
                          sleep=lambda s: None, interval=0.25, liveness_interval=100)
     assert status['waited'] == 0.123
 
 
-def test_wait_real_clock_and_sleep(async_dir, h):
+def test_wait_real_clock_and_sleep(async_dir):
     """Default clock and sleep: a thread finishes the job 0.3 s in."""
-    path = h.write_job(async_dir, JID, RUNNING)
+    path = write_job(async_dir, JID, RUNNING)
     timer = threading.Timer(0.3, changes.atomic_write_json, (path, SUCCEEDED))
     timer.start()
     try:
         t0 = time.time()
-        status = waiting.wait_for(async_dir, JID, 10, liveness=h.alive)
+        status = waiting.wait_for(async_dir, JID, 10, liveness=alive)
         elapsed = time.time() - t0
     finally:
         timer.cancel()
@@ -354,8 +356,8 @@ def links_in(async_dir):
     return sorted(n for n in os.listdir(async_dir) if 'jid_' in n and not n.endswith('.lock'))
 
 
-def test_release_by_alias(async_dir, h):
-    job = h.write_job(async_dir, JID, SUCCEEDED)
+def test_release_by_alias(async_dir):
+    job = write_job(async_dir, JID, SUCCEEDED)
     jl = link(async_dir, 'jid_build', JID)
     link(async_dir, 'jid_other', JID)
     assert changes.release(async_dir, JID, 'build') == [jl]
@@ -364,18 +366,18 @@ def test_release_by_alias(async_dir, h):
         assert json.load(f) == SUCCEEDED
 
 
-def test_release_by_legacy_alias(async_dir, h):
-    h.write_job(async_dir, JID, SUCCEEDED)
+def test_release_by_legacy_alias(async_dir):
+    write_job(async_dir, JID, SUCCEEDED)
     legacy = link(async_dir, JID + '.jid_build', JID)
     assert changes.release(async_dir, JID, 'build') == [legacy]
     assert links_in(async_dir) == []
     assert os.path.exists(os.path.join(async_dir, JID))
 
 
-def test_release_by_alias_both_forms(async_dir, h):
+def test_release_by_alias_both_forms(async_dir):
     """Both forms of the name go, or the older one would name the collected job again."""
-    h.write_job(async_dir, JID, SUCCEEDED)
-    h.write_job(async_dir, OTHER, SUCCEEDED)
+    write_job(async_dir, JID, SUCCEEDED)
+    write_job(async_dir, OTHER, SUCCEEDED)
     primary = link(async_dir, 'jid_build', JID)
     legacy = link(async_dir, JID + '.jid_build', JID)
     link(async_dir, OTHER + '.jid_build', OTHER)
@@ -383,21 +385,21 @@ def test_release_by_alias_both_forms(async_dir, h):
     assert links_in(async_dir) == [OTHER + '.jid_build']
 
 
-def test_release_by_alias_given_to_another_job(async_dir, h):
+def test_release_by_alias_given_to_another_job(async_dir):
     """Another run named a new job meanwhile: the name is left alone."""
-    h.write_job(async_dir, JID, SUCCEEDED)
-    h.write_job(async_dir, OTHER, RUNNING)
+    write_job(async_dir, JID, SUCCEEDED)
+    write_job(async_dir, OTHER, RUNNING)
     link(async_dir, 'jid_build', OTHER)
-    before = h.snapshot(async_dir)
+    before = snapshot(async_dir)
     assert changes.release(async_dir, JID, 'build') == []
-    after = h.snapshot(async_dir)
+    after = snapshot(async_dir)
     after.pop('.jid_build.lock')  # the name's lock was taken
     assert after == before
 
 
 @pytest.mark.parametrize('setup', ['nothing', 'dangling_to_other'])
-def test_release_by_alias_absent(async_dir, h, setup):
-    h.write_job(async_dir, JID, SUCCEEDED)
+def test_release_by_alias_absent(async_dir, setup):
+    write_job(async_dir, JID, SUCCEEDED)
     if setup == 'dangling_to_other':
         link(async_dir, 'jid_build', OTHER)
     assert changes.release(async_dir, JID, 'build') == []
@@ -406,16 +408,16 @@ def test_release_by_alias_absent(async_dir, h, setup):
             == (setup == 'dangling_to_other'))
 
 
-def test_release_by_alias_takes_the_lock(async_dir, h):
-    h.write_job(async_dir, JID, SUCCEEDED)
+def test_release_by_alias_takes_the_lock(async_dir):
+    write_job(async_dir, JID, SUCCEEDED)
     link(async_dir, 'jid_build', JID)
     changes.release(async_dir, JID, 'build')
     assert os.path.isfile(os.path.join(async_dir, '.jid_build.lock'))
 
 
-def test_release_by_jid_every_name(async_dir, h):
-    job = h.write_job(async_dir, JID, SUCCEEDED)
-    h.write_job(async_dir, OTHER, SUCCEEDED)
+def test_release_by_jid_every_name(async_dir):
+    job = write_job(async_dir, JID, SUCCEEDED)
+    write_job(async_dir, OTHER, SUCCEEDED)
     expected = sorted([
         link(async_dir, 'jid_a', JID),
         link(async_dir, 'jid_b', os.path.join(async_dir, JID)),
@@ -430,21 +432,21 @@ def test_release_by_jid_every_name(async_dir, h):
     assert not any(n.endswith('.lock') for n in os.listdir(async_dir))  # no lock by jid
 
 
-def test_release_by_jid_without_names(async_dir, h):
-    h.write_job(async_dir, JID, SUCCEEDED)
-    before = h.snapshot(async_dir)
+def test_release_by_jid_without_names(async_dir):
+    write_job(async_dir, JID, SUCCEEDED)
+    before = snapshot(async_dir)
     assert changes.release(async_dir, JID) == []
-    assert h.snapshot(async_dir) == before
+    assert snapshot(async_dir) == before
 
 
 def test_release_by_jid_missing_async_dir(tmp_path):
     assert changes.release(str(tmp_path / 'nowhere'), JID) == []
 
 
-def test_release_never_touches_files_outside(async_dir, outside, h):
+def test_release_never_touches_files_outside(async_dir, outside):
     """A name in the async dir pointing at a same-named file elsewhere is not the job's."""
-    h.write_job(async_dir, JID, SUCCEEDED)
-    elsewhere = h.write_job(outside, JID, SUCCEEDED)
+    write_job(async_dir, JID, SUCCEEDED)
+    elsewhere = write_job(outside, JID, SUCCEEDED)
     link(async_dir, 'jid_far', elsewhere)
     mine = link(async_dir, 'jid_mine', JID)
     assert changes.release(async_dir, JID) == [mine]

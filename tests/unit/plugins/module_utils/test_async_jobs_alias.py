@@ -16,6 +16,8 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_chan
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 
+from unit_helpers import alive, LIVENESS, never, Recorder, snapshot, temp_leftovers, write_job
+
 JID = 'j123456789012.4242'
 OLD = 'j999999999999.1'
 RUNNING = {'started': 1, 'finished': 0}
@@ -41,26 +43,26 @@ def link_of(async_dir, alias='x'):
 
 @pytest.mark.parametrize('state', [RUNNING, SUCCEEDED, '', 'garbage'],
                          ids=['running', 'finished', 'empty', 'garbage'])
-def test_create(async_dir, h, state):
-    h.write_job(async_dir, JID, state)
-    result = changes.set_alias(async_dir, 'x', JID, liveness=h.never)
+def test_create(async_dir, state):
+    write_job(async_dir, JID, state)
+    result = changes.set_alias(async_dir, 'x', JID, liveness=never)
     assert result == base(async_dir, changed=True)
     assert link_of(async_dir) == JID  # relative: survives moving the async dir
     assert sorted(os.listdir(async_dir)) == sorted([JID, 'jid_x'])
-    assert h.temp_leftovers(async_dir) == []
+    assert temp_leftovers(async_dir) == []
 
 
-def test_create_check_mode(async_dir, h):
-    h.write_job(async_dir, JID, RUNNING)
-    result = changes.set_alias(async_dir, 'x', JID, check_mode=True, liveness=h.never)
+def test_create_check_mode(async_dir):
+    write_job(async_dir, JID, RUNNING)
+    result = changes.set_alias(async_dir, 'x', JID, check_mode=True, liveness=never)
     assert result == base(async_dir, changed=True)
     assert os.listdir(async_dir) == [JID]
 
 
-def test_create_then_status(async_dir, h):
-    h.write_job(async_dir, JID, SUCCEEDED)
-    changes.set_alias(async_dir, 'x', JID, liveness=h.never)
-    status = files.job_status(async_dir, alias='x', liveness=h.never)
+def test_create_then_status(async_dir):
+    write_job(async_dir, JID, SUCCEEDED)
+    changes.set_alias(async_dir, 'x', JID, liveness=never)
+    status = files.job_status(async_dir, alias='x', liveness=never)
     assert status['ansible_job_id'] == JID
     assert status['state'] == 'succeeded'
 
@@ -69,27 +71,27 @@ def test_create_then_status(async_dir, h):
 
 @pytest.mark.parametrize('target', ['relative', 'absolute', 'dotted'])
 @pytest.mark.parametrize('check_mode', [False, True])
-def test_same_target_no_change(async_dir, h, target, check_mode):
-    path = h.write_job(async_dir, JID, RUNNING)
+def test_same_target_no_change(async_dir, target, check_mode):
+    path = write_job(async_dir, JID, RUNNING)
     link = os.path.join(async_dir, 'jid_x')
     os.symlink({'relative': JID, 'absolute': path, 'dotted': './' + JID}[target], link)
     before = os.lstat(link)
-    result = changes.set_alias(async_dir, 'x', JID, check_mode=check_mode, liveness=h.never)
+    result = changes.set_alias(async_dir, 'x', JID, check_mode=check_mode, liveness=never)
     assert result == base(async_dir)
     after = os.lstat(link)
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)  # untouched
 
 
-def test_twice_is_idempotent(async_dir, h):
-    h.write_job(async_dir, JID, RUNNING)
-    assert changes.set_alias(async_dir, 'x', JID, liveness=h.never)['changed'] is True
-    assert changes.set_alias(async_dir, 'x', JID, liveness=h.never)['changed'] is False
+def test_twice_is_idempotent(async_dir):
+    write_job(async_dir, JID, RUNNING)
+    assert changes.set_alias(async_dir, 'x', JID, liveness=never)['changed'] is True
+    assert changes.set_alias(async_dir, 'x', JID, liveness=never)['changed'] is False
 
 
-def test_legacy_name_of_same_job_adds_primary(async_dir, h):
-    h.write_job(async_dir, JID, RUNNING)
+def test_legacy_name_of_same_job_adds_primary(async_dir):
+    write_job(async_dir, JID, RUNNING)
     os.symlink(JID, os.path.join(async_dir, JID + '.jid_x'))
-    result = changes.set_alias(async_dir, 'x', JID, liveness=h.never)
+    result = changes.set_alias(async_dir, 'x', JID, liveness=never)
     assert result == base(async_dir, changed=True)  # no previous_job_id: the same job
     assert link_of(async_dir) == JID
     assert os.path.islink(os.path.join(async_dir, JID + '.jid_x'))
@@ -106,13 +108,13 @@ def test_legacy_name_of_same_job_adds_primary(async_dir, h):
     (None, 'never'),        # job file gone: a dangling name
 ], ids=['succeeded', 'timed_out', 'killed', 'orphaned', 'empty_orphaned', 'absent'])
 @pytest.mark.parametrize('old_form', ['jid_x', 'legacy'])
-def test_move_from_finished_or_absent(async_dir, h, old_state, liveness, old_form):
-    h.write_job(async_dir, JID, RUNNING)
+def test_move_from_finished_or_absent(async_dir, old_state, liveness, old_form):
+    write_job(async_dir, JID, RUNNING)
     if old_state is not None:
-        h.write_job(async_dir, OLD, old_state)
+        write_job(async_dir, OLD, old_state)
     old_link = 'jid_x' if old_form == 'jid_x' else OLD + '.jid_x'
     os.symlink(OLD, os.path.join(async_dir, old_link))
-    live = h.never if liveness == 'never' else h.LIVENESS[liveness]
+    live = never if liveness == 'never' else LIVENESS[liveness]
     result = changes.set_alias(async_dir, 'x', JID, liveness=live)
     assert result == dict(base(async_dir, changed=True), previous_job_id=OLD)
     assert link_of(async_dir) == JID
@@ -120,41 +122,41 @@ def test_move_from_finished_or_absent(async_dir, h, old_state, liveness, old_for
                                              os.path.join(async_dir, JID))
     if old_state is not None:
         assert os.path.exists(os.path.join(async_dir, OLD))  # the old result is kept
-    assert h.temp_leftovers(async_dir) == []
+    assert temp_leftovers(async_dir) == []
 
 
-def test_move_check_mode(async_dir, h):
-    h.write_job(async_dir, JID, RUNNING)
-    h.write_job(async_dir, OLD, SUCCEEDED)
+def test_move_check_mode(async_dir):
+    write_job(async_dir, JID, RUNNING)
+    write_job(async_dir, OLD, SUCCEEDED)
     os.symlink(OLD, os.path.join(async_dir, 'jid_x'))
-    result = changes.set_alias(async_dir, 'x', JID, check_mode=True, liveness=h.never)
+    result = changes.set_alias(async_dir, 'x', JID, check_mode=True, liveness=never)
     assert result == dict(base(async_dir, changed=True), previous_job_id=OLD)
     assert link_of(async_dir) == OLD
 
 
 @pytest.mark.parametrize('liveness', ['alive', 'unknown'])
 @pytest.mark.parametrize('check_mode', [False, True])
-def test_running_holder_refused(async_dir, h, liveness, check_mode):
-    h.write_job(async_dir, JID, RUNNING)
-    h.write_job(async_dir, OLD, RUNNING)
+def test_running_holder_refused(async_dir, liveness, check_mode):
+    write_job(async_dir, JID, RUNNING)
+    write_job(async_dir, OLD, RUNNING)
     os.symlink(OLD, os.path.join(async_dir, 'jid_x'))
-    before = h.snapshot(async_dir)
-    rec = h.Recorder(h.LIVENESS[liveness](OLD))
+    before = snapshot(async_dir)
+    rec = Recorder(LIVENESS[liveness](OLD))
     with pytest.raises(names.JobError) as exc:
         changes.set_alias(async_dir, 'x', JID, check_mode=check_mode, liveness=rec)
     assert exc.value.msg == held_msg('x', OLD, JID)
     assert exc.value.result == base(async_dir)
-    assert h.snapshot(async_dir) == before
+    assert snapshot(async_dir) == before
     assert rec.calls == [(OLD, os.getuid())]  # only the holder is checked
 
 
 @pytest.mark.parametrize('check_mode', [False, True])
-def test_running_holder_forced(async_dir, h, check_mode):
-    h.write_job(async_dir, JID, RUNNING)
-    h.write_job(async_dir, OLD, RUNNING)
+def test_running_holder_forced(async_dir, check_mode):
+    write_job(async_dir, JID, RUNNING)
+    write_job(async_dir, OLD, RUNNING)
     os.symlink(OLD, os.path.join(async_dir, 'jid_x'))
     result = changes.set_alias(async_dir, 'x', JID, force=True, check_mode=check_mode,
-                          liveness=h.alive)
+                          liveness=alive)
     assert result == dict(base(async_dir, changed=True), previous_job_id=OLD)
     assert link_of(async_dir) == (OLD if check_mode else JID)
 
@@ -163,9 +165,9 @@ def test_running_holder_forced(async_dir, h, check_mode):
 
 @pytest.mark.parametrize('force', [False, True])
 @pytest.mark.parametrize('check_mode', [False, True])
-def test_missing_job_file(async_dir, h, force, check_mode):
+def test_missing_job_file(async_dir, force, check_mode):
     with pytest.raises(names.JobError) as exc:
-        changes.set_alias(async_dir, 'x', JID, force=force, check_mode=check_mode, liveness=h.never)
+        changes.set_alias(async_dir, 'x', JID, force=force, check_mode=check_mode, liveness=never)
     path = os.path.join(async_dir, JID)
     assert exc.value.msg == ("job %s has no state file %s in this host's async dir; is it an "
                              "async job of this host and user?" % (JID, path))
@@ -173,52 +175,52 @@ def test_missing_job_file(async_dir, h, force, check_mode):
     assert os.listdir(async_dir) == []
 
 
-def test_missing_async_dir(tmp_path, h):
+def test_missing_async_dir(tmp_path):
     with pytest.raises(names.JobError) as exc:
-        changes.set_alias(str(tmp_path / 'nope'), 'x', JID, liveness=h.never)
+        changes.set_alias(str(tmp_path / 'nope'), 'x', JID, liveness=never)
     assert 'has no state file' in exc.value.msg
     assert not (tmp_path / 'nope').exists()
 
 
-def test_job_file_dangling_link_is_missing(async_dir, h):
+def test_job_file_dangling_link_is_missing(async_dir):
     os.symlink('gone', os.path.join(async_dir, JID))
     with pytest.raises(names.JobError) as exc:
-        changes.set_alias(async_dir, 'x', JID, liveness=h.never)
+        changes.set_alias(async_dir, 'x', JID, liveness=never)
     assert 'has no state file' in exc.value.msg
 
 
 @pytest.mark.parametrize('force', [False, True])
-def test_name_pointing_outside_refused(async_dir, outside, h, force):
-    h.write_job(async_dir, JID, RUNNING)
-    target = h.write_job(outside, OLD, SUCCEEDED)
+def test_name_pointing_outside_refused(async_dir, outside, force):
+    write_job(async_dir, JID, RUNNING)
+    target = write_job(outside, OLD, SUCCEEDED)
     os.symlink(target, os.path.join(async_dir, 'jid_x'))
     root = os.path.dirname(async_dir)
-    before = h.snapshot(root)
+    before = snapshot(root)
     with pytest.raises(names.JobError) as exc:
-        changes.set_alias(async_dir, 'x', JID, force=force, liveness=h.never)
+        changes.set_alias(async_dir, 'x', JID, force=force, liveness=never)
     assert 'points outside the async dir' in exc.value.msg
-    assert h.snapshot(root) == before
+    assert snapshot(root) == before
 
 
-def test_directory_in_the_way_leaves_no_temp(async_dir, h):
-    h.write_job(async_dir, JID, RUNNING)
+def test_directory_in_the_way_leaves_no_temp(async_dir):
+    write_job(async_dir, JID, RUNNING)
     os.mkdir(os.path.join(async_dir, 'jid_x'))
-    h.write_job(os.path.join(async_dir, 'jid_x'), 'keep', '')
+    write_job(os.path.join(async_dir, 'jid_x'), 'keep', '')
     with pytest.raises(OSError):
-        changes.set_alias(async_dir, 'x', JID, liveness=h.never)
+        changes.set_alias(async_dir, 'x', JID, liveness=never)
     assert sorted(os.listdir(async_dir)) == sorted([JID, 'jid_x'])
-    assert h.temp_leftovers(async_dir) == []
+    assert temp_leftovers(async_dir) == []
 
 
 # --- atomicity ----------------------------------------------------------------------------------
 
-def test_name_never_missing_while_moved(async_dir, h):
+def test_name_never_missing_while_moved(async_dir):
     """A reader polling the name while it is moved back and forth never finds it missing
     nor pointing anywhere else."""
     for jid in (JID, OLD):
-        h.write_job(async_dir, jid, SUCCEEDED)
+        write_job(async_dir, jid, SUCCEEDED)
     link = os.path.join(async_dir, 'jid_x')
-    changes.set_alias(async_dir, 'x', OLD, liveness=h.never)
+    changes.set_alias(async_dir, 'x', OLD, liveness=never)
     stop = threading.Event()
     seen = {'reads': 0, 'bad': []}
 
@@ -239,7 +241,7 @@ def test_name_never_missing_while_moved(async_dir, h):
         for i in range(300):
             jid = JID if i % 2 == 0 else OLD
             assert os.path.islink(link)
-            result = changes.set_alias(async_dir, 'x', jid, liveness=h.never)
+            result = changes.set_alias(async_dir, 'x', jid, liveness=never)
             assert os.path.islink(link)
             assert result['changed'] is True
             assert result['previous_job_id'] == (OLD if jid == JID else JID)
@@ -249,31 +251,31 @@ def test_name_never_missing_while_moved(async_dir, h):
     assert seen['bad'] == []
     assert seen['reads'] > 0
     assert sorted(os.listdir(async_dir)) == sorted([JID, OLD, 'jid_x'])
-    assert h.temp_leftovers(async_dir) == []
+    assert temp_leftovers(async_dir) == []
 
 
 # --- async dir through a symlink, real liveness --------------------------------------------------
 
-def test_through_symlinked_async_dir(tmp_path, h):
+def test_through_symlinked_async_dir(tmp_path):
     real = tmp_path / 'data' / 'async'
     real.mkdir(parents=True)
     link = tmp_path / '.ansible_async'
     link.symlink_to(real)
-    h.write_job(str(real), JID, RUNNING)
-    h.write_job(str(real), OLD, SUCCEEDED)
+    write_job(str(real), JID, RUNNING)
+    write_job(str(real), OLD, SUCCEEDED)
     os.symlink(OLD, str(real / 'jid_x'))
-    result = changes.set_alias(str(link), 'x', JID, liveness=h.never)
+    result = changes.set_alias(str(link), 'x', JID, liveness=never)
     assert result == dict(base(str(link), changed=True), previous_job_id=OLD)
     assert os.readlink(str(real / 'jid_x')) == JID
     assert link.is_symlink()
-    assert h.temp_leftovers(str(real)) == []
+    assert temp_leftovers(str(real)) == []
 
 
 @pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='needs /proc')
-def test_real_liveness_holder(async_dir, h, fake_wrapper):
+def test_real_liveness_holder(async_dir, fake_wrapper):
     old = fake_wrapper.jid
-    h.write_job(async_dir, JID, RUNNING)
-    h.write_job(async_dir, old, RUNNING)
+    write_job(async_dir, JID, RUNNING)
+    write_job(async_dir, old, RUNNING)
     os.symlink(old, os.path.join(async_dir, 'jid_x'))
     with pytest.raises(names.JobError) as exc:
         changes.set_alias(async_dir, 'x', JID)
@@ -285,11 +287,11 @@ def test_real_liveness_holder(async_dir, h, fake_wrapper):
     assert link_of(async_dir) == JID
 
 
-def test_same_job_spelled_through_real_path(tmp_path, h):
+def test_same_job_spelled_through_real_path(tmp_path):
     real = tmp_path / 'data' / 'async'
     real.mkdir(parents=True)
     link = tmp_path / '.ansible_async'
     link.symlink_to(real)
-    h.write_job(str(real), JID, RUNNING)
+    write_job(str(real), JID, RUNNING)
     os.symlink(str(real / JID), str(real / 'jid_x'))
-    assert changes.set_alias(str(link), 'x', JID, liveness=h.alive) == base(str(link))
+    assert changes.set_alias(str(link), 'x', JID, liveness=alive) == base(str(link))

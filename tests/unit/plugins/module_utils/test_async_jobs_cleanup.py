@@ -15,6 +15,8 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_chan
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 
+from unit_helpers import alive, dead, LIVENESS, never, snapshot, write_job
+
 JID = 'j123456789012.4242'
 OTHER = 'j999999999999.1'
 RUNNING = {'started': 1, 'finished': 0, 'ansible_job_id': JID}
@@ -29,13 +31,13 @@ def refusal(what, alias=None, jid=JID):
 
 
 @pytest.fixture
-def tree(async_dir, outside, h):
+def tree(async_dir, outside):
     """A populated async dir: the job (JID) with its .tmp and names in every form, another
     job with its own names, unrelated entries, and a file outside that must survive."""
-    job = h.write_job(async_dir, JID, SUCCEEDED)
-    h.write_job(async_dir, JID + '.tmp', '{"partial')
-    h.write_job(async_dir, OTHER, dict(SUCCEEDED, ansible_job_id=OTHER))
-    h.write_job(async_dir, 'jid_regular_file', '{}')
+    job = write_job(async_dir, JID, SUCCEEDED)
+    write_job(async_dir, JID + '.tmp', '{"partial')
+    write_job(async_dir, OTHER, dict(SUCCEEDED, ansible_job_id=OTHER))
+    write_job(async_dir, 'jid_regular_file', '{}')
     links = {
         'jid_x': JID,                           # the name looked up
         'jid_abs': job,                         # absolute form
@@ -48,7 +50,7 @@ def tree(async_dir, outside, h):
     }
     for name, target in links.items():
         os.symlink(target, os.path.join(async_dir, name))
-    h.write_job(outside, JID, SUCCEEDED)
+    write_job(outside, JID, SUCCEEDED)
     return job
 
 
@@ -76,9 +78,9 @@ def summary(async_dir, state, alias=None, jid=JID, **extra):
 # --- mode=cleanup by jid: native async_status behaviour -------------------------------------
 
 @pytest.mark.parametrize('check_mode', [False, True])
-def test_cleanup_by_jid(async_dir, outside, h, tree, check_mode):
+def test_cleanup_by_jid(async_dir, outside, tree, check_mode):
     everything = remaining(async_dir)
-    result = changes.cleanup(async_dir, 'cleanup', jid=JID, check_mode=check_mode, liveness=h.never)
+    result = changes.cleanup(async_dir, 'cleanup', jid=JID, check_mode=check_mode, liveness=never)
     assert result == dict(summary(async_dir, 'succeeded'), changed=True, erased=tree)
     assert isinstance(result['erased'], str)  # a path, as native async_status returns it
     if check_mode:
@@ -90,36 +92,36 @@ def test_cleanup_by_jid(async_dir, outside, h, tree, check_mode):
 
 
 @pytest.mark.parametrize('liveness', ['alive', 'unknown'])
-def test_cleanup_by_jid_running_needs_no_force(async_dir, h, liveness):
+def test_cleanup_by_jid_running_needs_no_force(async_dir, liveness):
     # native async_status removes a running job's file too; a jid is not a name
-    path = h.write_job(async_dir, JID, RUNNING)
-    result = changes.cleanup(async_dir, 'cleanup', jid=JID, liveness=h.LIVENESS[liveness])
+    path = write_job(async_dir, JID, RUNNING)
+    result = changes.cleanup(async_dir, 'cleanup', jid=JID, liveness=LIVENESS[liveness])
     assert result['state'] == 'running'
     assert result['erased'] == path
     assert result['changed'] is True
     assert not os.path.exists(path)
 
 
-def test_cleanup_by_jid_unknown(async_dir, h):
+def test_cleanup_by_jid_unknown(async_dir):
     with pytest.raises(names.JobError) as exc:
-        changes.cleanup(async_dir, 'cleanup', jid=JID, liveness=h.never)
+        changes.cleanup(async_dir, 'cleanup', jid=JID, liveness=never)
     assert exc.value.msg == 'could not find job'
     # native async_status names the path it would have erased
     assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1,
                                 'erased': os.path.join(async_dir, JID)}
 
 
-def test_full_cleanup_by_jid_unknown(async_dir, h):
+def test_full_cleanup_by_jid_unknown(async_dir):
     with pytest.raises(names.JobError) as exc:
-        changes.cleanup(async_dir, 'full_cleanup', jid=JID, liveness=h.never)
+        changes.cleanup(async_dir, 'full_cleanup', jid=JID, liveness=never)
     assert exc.value.msg == 'could not find job'
     assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1,
                                 'results_file': os.path.join(async_dir, JID)}
 
 
-def test_cleanup_result_has_only_summary_keys(async_dir, h):
-    h.write_job(async_dir, JID, SUCCEEDED)
-    result = changes.cleanup(async_dir, 'cleanup', jid=JID, liveness=h.never)
+def test_cleanup_result_has_only_summary_keys(async_dir):
+    write_job(async_dir, JID, SUCCEEDED)
+    result = changes.cleanup(async_dir, 'cleanup', jid=JID, liveness=never)
     assert set(result) == set(files.SUMMARY_KEYS) - {'ansible_job_alias'} | {'changed', 'erased'}
     assert 'stdout' not in result
 
@@ -133,10 +135,10 @@ def test_cleanup_result_has_only_summary_keys(async_dir, h):
     ('legacy_abs', JID + '.jid_legacy_abs'),
 ])
 @pytest.mark.parametrize('check_mode', [False, True])
-def test_cleanup_by_alias(async_dir, outside, h, tree, alias, link, check_mode):
+def test_cleanup_by_alias(async_dir, outside, tree, alias, link, check_mode):
     everything = remaining(async_dir)
     result = changes.cleanup(async_dir, 'cleanup', alias=alias, check_mode=check_mode,
-                        liveness=h.never)
+                        liveness=never)
     assert result == dict(summary(async_dir, 'succeeded', alias=alias), changed=True,
                           erased=paths(async_dir, [link]))
     expected = everything if check_mode else sorted(set(everything) - {link})
@@ -147,9 +149,9 @@ def test_cleanup_by_alias(async_dir, outside, h, tree, alias, link, check_mode):
 
 @pytest.mark.parametrize('mode', ['cleanup', 'full_cleanup'])
 @pytest.mark.parametrize('check_mode', [False, True])
-def test_cleanup_absent_alias(async_dir, h, tree, mode, check_mode):
+def test_cleanup_absent_alias(async_dir, tree, mode, check_mode):
     everything = remaining(async_dir)
-    result = changes.cleanup(async_dir, mode, alias='nope', check_mode=check_mode, liveness=h.never)
+    result = changes.cleanup(async_dir, mode, alias='nope', check_mode=check_mode, liveness=never)
     assert result == dict(started=0, finished=0, killed=False, pid_missing=False,
                           state='absent', ansible_job_id=None, ansible_job_alias='nope',
                           results_file=None, changed=False, erased=[])
@@ -157,11 +159,11 @@ def test_cleanup_absent_alias(async_dir, h, tree, mode, check_mode):
 
 
 @pytest.mark.parametrize('check_mode', [False, True])
-def test_cleanup_dangling_alias(async_dir, h, check_mode):
+def test_cleanup_dangling_alias(async_dir, check_mode):
     link = os.path.join(async_dir, 'jid_x')
     os.symlink(JID, link)
     result = changes.cleanup(async_dir, 'cleanup', alias='x', check_mode=check_mode,
-                        liveness=h.never)
+                        liveness=never)
     assert result['state'] == 'absent'
     assert result['ansible_job_id'] == JID
     assert result['erased'] == [link]
@@ -173,12 +175,12 @@ def test_cleanup_dangling_alias(async_dir, h, check_mode):
 
 @pytest.mark.parametrize('by', ['jid', 'alias', 'legacy_alias', 'abs_alias'])
 @pytest.mark.parametrize('check_mode', [False, True])
-def test_full_cleanup(async_dir, outside, h, tree, by, check_mode):
+def test_full_cleanup(async_dir, outside, tree, by, check_mode):
     everything = remaining(async_dir)
-    outside_before = h.snapshot(outside)
+    outside_before = snapshot(outside)
     kwargs = {'jid': {'jid': JID}, 'alias': {'alias': 'x'}, 'legacy_alias': {'alias': 'legacy'},
               'abs_alias': {'alias': 'abs'}}[by]
-    result = changes.cleanup(async_dir, 'full_cleanup', check_mode=check_mode, liveness=h.never,
+    result = changes.cleanup(async_dir, 'full_cleanup', check_mode=check_mode, liveness=never,
                         **kwargs)
     assert result.pop('changed') is True
     erased = result.pop('erased')
@@ -193,24 +195,24 @@ def test_full_cleanup(async_dir, outside, h, tree, by, check_mode):
         assert remaining(async_dir) == sorted([
             OTHER, 'jid_regular_file', 'jid_other', OTHER + '.jid_other_legacy',
             'unrelated_link', 'jid_out'])
-    assert h.snapshot(outside) == outside_before
+    assert snapshot(outside) == outside_before
 
 
-def test_full_cleanup_without_tmp_or_names(async_dir, h):
-    path = h.write_job(async_dir, JID, SUCCEEDED)
-    result = changes.cleanup(async_dir, 'full_cleanup', jid=JID, liveness=h.never)
+def test_full_cleanup_without_tmp_or_names(async_dir):
+    path = write_job(async_dir, JID, SUCCEEDED)
+    result = changes.cleanup(async_dir, 'full_cleanup', jid=JID, liveness=never)
     assert result['erased'] == [path]
     assert remaining(async_dir) == []
 
 
 @pytest.mark.parametrize('check_mode', [False, True])
-def test_full_cleanup_dangling_alias(async_dir, h, check_mode):
+def test_full_cleanup_dangling_alias(async_dir, check_mode):
     # the job file is gone but its .tmp and names are left over
-    h.write_job(async_dir, JID + '.tmp', '')
+    write_job(async_dir, JID + '.tmp', '')
     for name in ('jid_x', 'jid_y', JID + '.jid_z'):
         os.symlink(JID, os.path.join(async_dir, name))
     result = changes.cleanup(async_dir, 'full_cleanup', alias='x', check_mode=check_mode,
-                        liveness=h.never)
+                        liveness=never)
     assert result['state'] == 'absent'
     assert sorted(result['erased']) == paths(async_dir, sorted(
         [JID + '.tmp', 'jid_x', 'jid_y', JID + '.jid_z']))
@@ -218,10 +220,10 @@ def test_full_cleanup_dangling_alias(async_dir, h, check_mode):
     assert len(os.listdir(async_dir)) == (4 if check_mode else 0)
 
 
-def test_full_cleanup_orphaned_needs_no_force(async_dir, h):
-    h.write_job(async_dir, JID, RUNNING)
+def test_full_cleanup_orphaned_needs_no_force(async_dir):
+    write_job(async_dir, JID, RUNNING)
     os.symlink(JID, os.path.join(async_dir, 'jid_x'))
-    result = changes.cleanup(async_dir, 'full_cleanup', alias='x', liveness=h.dead)
+    result = changes.cleanup(async_dir, 'full_cleanup', alias='x', liveness=dead)
     assert result['state'] == 'orphaned'
     assert result['pid_missing'] is True
     assert remaining(async_dir) == []
@@ -236,19 +238,19 @@ def test_full_cleanup_orphaned_needs_no_force(async_dir, h):
 ])
 @pytest.mark.parametrize('liveness', ['alive', 'unknown'])
 @pytest.mark.parametrize('check_mode', [False, True])
-def test_running_refused(async_dir, outside, h, mode, kwargs, msg, liveness, check_mode):
-    h.write_job(async_dir, JID, RUNNING)
-    h.write_job(async_dir, JID + '.tmp', '')
+def test_running_refused(async_dir, outside, mode, kwargs, msg, liveness, check_mode):
+    write_job(async_dir, JID, RUNNING)
+    write_job(async_dir, JID + '.tmp', '')
     os.symlink(JID, os.path.join(async_dir, 'jid_x'))
     os.symlink(JID, os.path.join(async_dir, JID + '.jid_y'))
-    before = h.snapshot(async_dir)
+    before = snapshot(async_dir)
     with pytest.raises(names.JobError) as exc:
-        changes.cleanup(async_dir, mode, check_mode=check_mode, liveness=h.LIVENESS[liveness],
+        changes.cleanup(async_dir, mode, check_mode=check_mode, liveness=LIVENESS[liveness],
                    **kwargs)
     assert exc.value.msg == msg
     assert exc.value.result == summary(async_dir, 'running', alias=kwargs.get('alias'),
                                        finished=0)
-    assert h.snapshot(async_dir) == before
+    assert snapshot(async_dir) == before
 
 
 @pytest.mark.parametrize('mode, kwargs, erased', [
@@ -257,13 +259,13 @@ def test_running_refused(async_dir, outside, h, mode, kwargs, msg, liveness, che
     ('full_cleanup', {'jid': JID}, [JID, JID + '.tmp', JID + '.jid_y', 'jid_x']),
 ])
 @pytest.mark.parametrize('check_mode', [False, True])
-def test_running_forced(async_dir, h, mode, kwargs, erased, check_mode):
-    h.write_job(async_dir, JID, RUNNING)
-    h.write_job(async_dir, JID + '.tmp', '')
+def test_running_forced(async_dir, mode, kwargs, erased, check_mode):
+    write_job(async_dir, JID, RUNNING)
+    write_job(async_dir, JID + '.tmp', '')
     os.symlink(JID, os.path.join(async_dir, 'jid_x'))
     os.symlink(JID, os.path.join(async_dir, JID + '.jid_y'))
     everything = remaining(async_dir)
-    result = changes.cleanup(async_dir, mode, force=True, check_mode=check_mode, liveness=h.alive,
+    result = changes.cleanup(async_dir, mode, force=True, check_mode=check_mode, liveness=alive,
                         **kwargs)
     assert result['state'] == 'running'
     assert result['changed'] is True
@@ -276,32 +278,32 @@ def test_running_forced(async_dir, h, mode, kwargs, erased, check_mode):
 
 @pytest.mark.parametrize('mode', ['cleanup', 'full_cleanup'])
 @pytest.mark.parametrize('force', [False, True])
-def test_alias_pointing_outside(async_dir, outside, h, mode, force):
-    target = h.write_job(outside, JID, SUCCEEDED)
-    h.write_job(outside, JID + '.tmp', '')
+def test_alias_pointing_outside(async_dir, outside, mode, force):
+    target = write_job(outside, JID, SUCCEEDED)
+    write_job(outside, JID + '.tmp', '')
     os.symlink(target, os.path.join(async_dir, 'jid_x'))
     root = os.path.dirname(async_dir)
-    before = h.snapshot(root)
+    before = snapshot(root)
     with pytest.raises(names.JobError) as exc:
-        changes.cleanup(async_dir, mode, alias='x', force=force, liveness=h.never)
+        changes.cleanup(async_dir, mode, alias='x', force=force, liveness=never)
     assert 'points outside the async dir' in exc.value.msg
-    assert h.snapshot(root) == before  # neither the link nor its target
+    assert snapshot(root) == before  # neither the link nor its target
 
 
-def test_full_cleanup_by_jid_ignores_same_named_file_outside(async_dir, outside, h):
-    h.write_job(async_dir, JID, SUCCEEDED)
-    outside_job = h.write_job(outside, JID, SUCCEEDED)
+def test_full_cleanup_by_jid_ignores_same_named_file_outside(async_dir, outside):
+    write_job(async_dir, JID, SUCCEEDED)
+    outside_job = write_job(outside, JID, SUCCEEDED)
     os.symlink(outside_job, os.path.join(async_dir, 'jid_out'))
-    changes.cleanup(async_dir, 'full_cleanup', jid=JID, liveness=h.never)
+    changes.cleanup(async_dir, 'full_cleanup', jid=JID, liveness=never)
     assert remaining(async_dir) == ['jid_out']
     assert os.path.exists(outside_job)
 
 
-def test_job_file_that_is_a_link_outside(async_dir, outside, h):
+def test_job_file_that_is_a_link_outside(async_dir, outside):
     # the job "file" is itself a link to outside: removing it removes the link, not the target
-    target = h.write_job(outside, 'result', SUCCEEDED)
+    target = write_job(outside, 'result', SUCCEEDED)
     os.symlink(target, os.path.join(async_dir, JID))
-    result = changes.cleanup(async_dir, 'full_cleanup', jid=JID, liveness=h.never)
+    result = changes.cleanup(async_dir, 'full_cleanup', jid=JID, liveness=never)
     assert result['erased'] == [os.path.join(async_dir, JID)]
     assert remaining(async_dir) == []
     assert os.path.exists(target)
@@ -310,16 +312,16 @@ def test_job_file_that_is_a_link_outside(async_dir, outside, h):
 # --- async dir reached through a symlink ----------------------------------------------------------
 
 @pytest.mark.parametrize('kwargs', [{'jid': JID}, {'alias': 'x'}])
-def test_full_cleanup_through_symlinked_async_dir(tmp_path, h, kwargs):
+def test_full_cleanup_through_symlinked_async_dir(tmp_path, kwargs):
     real = tmp_path / 'data' / 'async'
     real.mkdir(parents=True)
     link = tmp_path / '.ansible_async'
     link.symlink_to(real)
-    h.write_job(str(real), JID, SUCCEEDED)
-    h.write_job(str(real), JID + '.tmp', '')
+    write_job(str(real), JID, SUCCEEDED)
+    write_job(str(real), JID + '.tmp', '')
     os.symlink(JID, str(real / 'jid_x'))
     os.symlink(str(link / JID), str(real / (JID + '.jid_y')))
-    result = changes.cleanup(str(link), 'full_cleanup', liveness=h.never, **kwargs)
+    result = changes.cleanup(str(link), 'full_cleanup', liveness=never, **kwargs)
     assert sorted(result['erased']) == sorted(
         os.path.join(str(link), n) for n in (JID, JID + '.tmp', 'jid_x', JID + '.jid_y'))
     assert os.listdir(str(real)) == []
@@ -329,9 +331,9 @@ def test_full_cleanup_through_symlinked_async_dir(tmp_path, h, kwargs):
 # --- real liveness ------------------------------------------------------------------------------
 
 @pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='needs /proc')
-def test_real_liveness_refuses_then_allows(async_dir, h, fake_wrapper):
+def test_real_liveness_refuses_then_allows(async_dir, fake_wrapper):
     jid = fake_wrapper.jid
-    h.write_job(async_dir, jid, dict(RUNNING, ansible_job_id=jid))
+    write_job(async_dir, jid, dict(RUNNING, ansible_job_id=jid))
     os.symlink(jid, os.path.join(async_dir, 'jid_x'))
     with pytest.raises(names.JobError) as exc:
         changes.cleanup(async_dir, 'full_cleanup', alias='x')
@@ -343,12 +345,12 @@ def test_real_liveness_refuses_then_allows(async_dir, h, fake_wrapper):
     assert remaining(async_dir) == []
 
 
-def test_full_cleanup_name_spelled_through_real_path(tmp_path, h):
+def test_full_cleanup_name_spelled_through_real_path(tmp_path):
     real = tmp_path / 'data' / 'async'
     real.mkdir(parents=True)
     link = tmp_path / '.ansible_async'
     link.symlink_to(real)
-    h.write_job(str(real), JID, SUCCEEDED)
+    write_job(str(real), JID, SUCCEEDED)
     os.symlink(str(real / JID), str(real / 'jid_y'))
-    changes.cleanup(str(link), 'full_cleanup', jid=JID, liveness=h.never)
+    changes.cleanup(str(link), 'full_cleanup', jid=JID, liveness=never)
     assert os.listdir(str(real)) == []

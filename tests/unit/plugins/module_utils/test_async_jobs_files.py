@@ -18,6 +18,8 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_chan
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 
+from unit_helpers import temp_leftovers, unprivileged, write_job
+
 TIMED_OUT = {'msg': 'Timeout exceeded', 'failed': True, 'child_pid': 1}
 SUCCEEDED = {'started': 1, 'finished': 1, 'rc': 0, 'stdout': 'Hello', 'changed': True}
 FAILED = {'started': 1, 'finished': 1, 'rc': 2, 'failed': True, 'msg': 'non-zero return code'}
@@ -69,8 +71,8 @@ def test_read_job_missing_async_dir(tmp_path):
     assert job.exists is False
 
 
-def test_read_job_under_a_file(async_dir, h):
-    h.write_job(async_dir, 'file', '{}')
+def test_read_job_under_a_file(async_dir):
+    write_job(async_dir, 'file', '{}')
     job = files.read_job(os.path.join(async_dir, 'file', 'j1.2'))  # ENOTDIR
     assert job.exists is False
 
@@ -91,8 +93,8 @@ def test_read_job_dangling_link(async_dir):
     '42',
     'null',
 ])
-def test_read_job_unparsable_or_not_a_dict(async_dir, h, raw):
-    path = h.write_job(async_dir, 'j1.2', raw)
+def test_read_job_unparsable_or_not_a_dict(async_dir, raw):
+    path = write_job(async_dir, 'j1.2', raw)
     job = files.read_job(path)
     assert (job.exists, job.data, job.raw) == (True, None, raw)
     assert not job.parsed and not job.finished
@@ -104,16 +106,16 @@ def test_read_job_unparsable_or_not_a_dict(async_dir, h, raw):
     SUCCEEDED, TIMED_OUT,
     {'stdout': 'caf\u00e9 \u2603', 'rc': 0},
 ])
-def test_read_job_dict(async_dir, h, data):
-    path = h.write_job(async_dir, 'j1.2', data)
+def test_read_job_dict(async_dir, data):
+    path = write_job(async_dir, 'j1.2', data)
     job = files.read_job(path)
     assert job.exists and job.parsed
     assert job.data == data
     assert json.loads(job.raw) == data
 
 
-def test_read_job_through_alias_link(async_dir, h):
-    h.write_job(async_dir, 'j1.2', SUCCEEDED)
+def test_read_job_through_alias_link(async_dir):
+    write_job(async_dir, 'j1.2', SUCCEEDED)
     os.symlink('j1.2', os.path.join(async_dir, 'jid_x'))
     assert files.read_job(os.path.join(async_dir, 'jid_x')).data == SUCCEEDED
 
@@ -259,8 +261,8 @@ def test_summary():
     assert files.summary({}) == {}
 
 
-def test_owner(async_dir, h):
-    path = h.write_job(async_dir, 'j1.2', '{}')
+def test_owner(async_dir):
+    path = write_job(async_dir, 'j1.2', '{}')
     assert files._owner(path) == os.getuid() == os.stat(path).st_uid
     assert files._owner(os.path.join(async_dir, 'nope')) is None
 
@@ -268,15 +270,15 @@ def test_owner(async_dir, h):
 # --- _remove -------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('check_mode', [False, True])
-def test_remove_file(async_dir, h, check_mode):
-    path = h.write_job(async_dir, 'j1.2', '{}')
+def test_remove_file(async_dir, check_mode):
+    path = write_job(async_dir, 'j1.2', '{}')
     assert changes.remove_entry(async_dir, path, check_mode) is True
     assert os.path.exists(path) is check_mode
 
 
 @pytest.mark.parametrize('check_mode', [False, True])
-def test_remove_link_not_its_target(async_dir, outside, h, check_mode):
-    target = h.write_job(outside, 'j1.2', '{}')
+def test_remove_link_not_its_target(async_dir, outside, check_mode):
+    target = write_job(outside, 'j1.2', '{}')
     link = os.path.join(async_dir, 'jid_x')
     os.symlink(target, link)
     assert changes.remove_entry(async_dir, link, check_mode) is True
@@ -299,8 +301,8 @@ def test_remove_missing(async_dir):
 
 
 @pytest.mark.parametrize('check_mode', [False, True])
-def test_remove_outside_refused(async_dir, outside, h, check_mode):
-    path = h.write_job(outside, 'j1.2', '{}')
+def test_remove_outside_refused(async_dir, outside, check_mode):
+    path = write_job(outside, 'j1.2', '{}')
     with pytest.raises(names.JobError) as exc:
         changes.remove_entry(async_dir, path, check_mode)
     assert exc.value.msg == 'refusing to remove %s: it is outside the async dir %s' % (
@@ -308,8 +310,8 @@ def test_remove_outside_refused(async_dir, outside, h, check_mode):
     assert os.path.exists(path)
 
 
-def test_remove_outside_through_dotdot_refused(async_dir, outside, h):
-    h.write_job(outside, 'j1.2', '{}')
+def test_remove_outside_through_dotdot_refused(async_dir, outside):
+    write_job(outside, 'j1.2', '{}')
     path = os.path.join(async_dir, '..', 'outside', 'j1.2')
     with pytest.raises(names.JobError):
         changes.remove_entry(async_dir, path, False)
@@ -342,14 +344,14 @@ def test_temp_name(async_dir):
 
 # --- _atomic_symlink ------------------------------------------------------------------------------
 
-def test_atomic_symlink_creates(async_dir, h):
+def test_atomic_symlink_creates(async_dir):
     link = os.path.join(async_dir, 'jid_x')
     changes._atomic_symlink(async_dir, 'j1.2', link)
     assert os.readlink(link) == 'j1.2'
-    assert h.temp_leftovers(async_dir) == []
+    assert temp_leftovers(async_dir) == []
 
 
-def test_atomic_symlink_replaces(async_dir, h):
+def test_atomic_symlink_replaces(async_dir):
     link = os.path.join(async_dir, 'jid_x')
     os.symlink('j1.1', link)
     changes._atomic_symlink(async_dir, 'j2.2', link)
@@ -357,11 +359,11 @@ def test_atomic_symlink_replaces(async_dir, h):
     assert sorted(os.listdir(async_dir)) == ['jid_x']
 
 
-def test_atomic_symlink_failure_leaves_no_temp(async_dir, h):
+def test_atomic_symlink_failure_leaves_no_temp(async_dir):
     # a non-empty directory where the link should go: the rename fails
     link = os.path.join(async_dir, 'jid_x')
     os.mkdir(link)
-    h.write_job(link, 'keep', '{}')
+    write_job(link, 'keep', '{}')
     with pytest.raises(OSError):
         changes._atomic_symlink(async_dir, 'j1.2', link)
     assert sorted(os.listdir(async_dir)) == ['jid_x']
@@ -375,30 +377,30 @@ def test_atomic_symlink_failure_leaves_no_temp(async_dir, h):
     {'started': 1, 'finished': 1, 'rc': 0},
     {'stdout': 'caf\u00e9 \u2603', 'list': [1, 2, {'a': None}]},
 ])
-def test_atomic_write_json_creates(async_dir, h, data):
+def test_atomic_write_json_creates(async_dir, data):
     path = os.path.join(async_dir, 'j1.2')
     changes.atomic_write_json(path, data)
     with open(path) as f:
         assert json.load(f) == data
-    assert h.temp_leftovers(async_dir) == []
+    assert temp_leftovers(async_dir) == []
     assert os.listdir(async_dir) == ['j1.2']
 
 
-def test_atomic_write_json_replaces(async_dir, h):
-    path = h.write_job(async_dir, 'j1.2', {'started': 1, 'finished': 0})
+def test_atomic_write_json_replaces(async_dir):
+    path = write_job(async_dir, 'j1.2', {'started': 1, 'finished': 0})
     ino = os.stat(path).st_ino
     changes.atomic_write_json(path, SUCCEEDED)
     assert files.read_job(path).data == SUCCEEDED
     assert os.stat(path).st_ino != ino  # renamed over, not rewritten in place
-    assert h.temp_leftovers(async_dir) == []
+    assert temp_leftovers(async_dir) == []
 
 
-def test_atomic_write_json_failure_keeps_original(async_dir, h):
-    path = h.write_job(async_dir, 'j1.2', {'started': 1, 'finished': 0})
+def test_atomic_write_json_failure_keeps_original(async_dir):
+    path = write_job(async_dir, 'j1.2', {'started': 1, 'finished': 0})
     with pytest.raises(TypeError):
         changes.atomic_write_json(path, {'bad': object()})
     assert files.read_job(path).data == {'started': 1, 'finished': 0}
-    assert h.temp_leftovers(async_dir) == []
+    assert temp_leftovers(async_dir) == []
     assert os.listdir(async_dir) == ['j1.2']
 
 
@@ -408,13 +410,13 @@ def test_atomic_write_json_missing_dir(tmp_path):
     assert not (tmp_path / 'nope').exists()
 
 
-def test_remove_permission_denied_is_raised(world_readable_tmp, h):
+def test_remove_permission_denied_is_raised(world_readable_tmp):
     d = os.path.join(world_readable_tmp, 'async')
     os.mkdir(d)
-    path = h.write_job(d, 'j1.2', '{}')
+    path = write_job(d, 'j1.2', '{}')
     os.chmod(d, 0o555)  # readable, not writable: the unlink fails with EACCES
     try:
-        with h.unprivileged():
+        with unprivileged():
             with pytest.raises(OSError):
                 changes.remove_entry(d, path, False)
             assert changes.remove_entry(d, path, True) is True  # check mode does not try
@@ -423,9 +425,9 @@ def test_remove_permission_denied_is_raised(world_readable_tmp, h):
     assert os.path.exists(path)
 
 
-def test_read_job_permission_denied_is_raised(world_readable_tmp, h):
-    path = h.write_job(world_readable_tmp, 'j1.2', '{}')
+def test_read_job_permission_denied_is_raised(world_readable_tmp):
+    path = write_job(world_readable_tmp, 'j1.2', '{}')
     os.chmod(path, 0)
-    with h.unprivileged():
+    with unprivileged():
         with pytest.raises(OSError):
             files.read_job(path)

@@ -21,6 +21,8 @@ import pytest
 
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_procs as procs
 
+from unit_helpers import make_proc, proc_mounts_line, unique_prefix, unprivileged
+
 
 def scan_proc(prefix, proc='/proc'):
     """(pids, complete) of the wrappers of ``prefix``, from the proc tree ``proc``."""
@@ -126,11 +128,11 @@ def test_is_wrapper_cmdline_digit_only_prefix():
     ('rw,relatime,hidepid=0', False),
     ('rw,relatime,hidepid=off', False),
 ])
-def test_proc_hidden(tmp_path, h, options, hidden):
+def test_proc_hidden(tmp_path, options, hidden):
     proc = str(tmp_path / 'proc')
-    mounts = ('sysfs /sys sysfs rw,nosuid 0 0\n' + h.proc_mounts_line(proc, options)
+    mounts = ('sysfs /sys sysfs rw,nosuid 0 0\n' + proc_mounts_line(proc, options)
               + 'tmpfs /run tmpfs rw 0 0\n')
-    h.make_proc(proc, {}, mounts=mounts)
+    make_proc(proc, {}, mounts=mounts)
     assert procs._proc_hidden(proc) is hidden
 
 
@@ -143,21 +145,21 @@ def test_proc_hidden(tmp_path, h, options, hidden):
     'proc /somewhere/else proc rw,hidepid=2 0 0\n',
     'tmpfs {proc}x tmpfs rw,hidepid=2 0 0\n',
 ])
-def test_proc_hidden_not_found(tmp_path, h, mounts):
+def test_proc_hidden_not_found(tmp_path, mounts):
     proc = str(tmp_path / 'proc')
-    h.make_proc(proc, {}, mounts=mounts.format(proc=proc))
+    make_proc(proc, {}, mounts=mounts.format(proc=proc))
     assert procs._proc_hidden(proc) is False
 
 
-def test_proc_hidden_first_hidepid_line_counts(tmp_path, h):
+def test_proc_hidden_first_hidepid_line_counts(tmp_path):
     proc = str(tmp_path / 'proc')
-    mounts = (h.proc_mounts_line(proc, 'rw,relatime') + h.proc_mounts_line(proc, 'rw,hidepid=2'))
-    h.make_proc(proc, {}, mounts=mounts)
+    mounts = (proc_mounts_line(proc, 'rw,relatime') + proc_mounts_line(proc, 'rw,hidepid=2'))
+    make_proc(proc, {}, mounts=mounts)
     assert procs._proc_hidden(proc) is True
 
 
-def test_proc_hidden_no_mounts_file(tmp_path, h):
-    proc = h.make_proc(tmp_path / 'proc', {})
+def test_proc_hidden_no_mounts_file(tmp_path):
+    proc = make_proc(tmp_path / 'proc', {})
     assert procs._proc_hidden(proc) is False
     assert procs._proc_hidden(str(tmp_path / 'nope')) is False
 
@@ -177,7 +179,7 @@ def wrapper(prefix, form='2.9'):
     return ['/usr/bin/python3', WRAPPER, prefix, '30', MODULE, '_']
 
 
-def fake_tree(h, root, **extra):
+def fake_tree(root, **extra):
     processes = {
         1: ['/sbin/init'],
         2: b'',                                # kernel thread: empty cmdline
@@ -192,7 +194,7 @@ def fake_tree(h, root, **extra):
         'sys': None, 'thread-self': None, 'net': None,  # non-pid entries
     }
     processes.update(extra)
-    return h.make_proc(root, processes, mounts='proc /proc proc rw 0 0\n')
+    return make_proc(root, processes, mounts='proc /proc proc rw 0 0\n')
 
 
 @pytest.mark.parametrize('prefix, pids', [
@@ -204,15 +206,15 @@ def fake_tree(h, root, **extra):
     ('j1', []),
     (PREFIX[:-1], []),
 ])
-def test_scan_proc_fake(tmp_path, h, prefix, pids):
-    proc = fake_tree(h, tmp_path / 'proc')
+def test_scan_proc_fake(tmp_path, prefix, pids):
+    proc = fake_tree(tmp_path / 'proc')
     assert scan_proc(prefix, proc) == (pids, True)
 
 
-def test_scan_proc_long_cmdline(tmp_path, h):
+def test_scan_proc_long_cmdline(tmp_path):
     # A wrapper whose command line is longer than one read (the prefix at its end).
     argv = ['/usr/bin/python3', WRAPPER, '30', MODULE] + ['x' * 1000] * 100 + [PREFIX]
-    proc = h.make_proc(tmp_path / 'proc', {7: argv, 8: ['y' * 200000]})
+    proc = make_proc(tmp_path / 'proc', {7: argv, 8: ['y' * 200000]})
     assert scan_proc(PREFIX, proc) == ([7], True)
 
 
@@ -228,8 +230,8 @@ def test_read_small_missing(tmp_path):
         procs.read_small(str(tmp_path / 'nope'))
 
 
-def test_scan_proc_empty(tmp_path, h):
-    proc = h.make_proc(tmp_path / 'proc', {})
+def test_scan_proc_empty(tmp_path):
+    proc = make_proc(tmp_path / 'proc', {})
     assert scan_proc(PREFIX, proc) == ([], True)
 
 
@@ -238,9 +240,9 @@ def test_scan_without_proc_uses_ps(tmp_path):
     assert scan_proc(PREFIX, str(tmp_path / 'nope')) == ([], True)
 
 
-def test_scan_proc_unreadable_cmdline(world_readable_tmp, h):
+def test_scan_proc_unreadable_cmdline(world_readable_tmp):
     proc = os.path.join(world_readable_tmp, 'proc')
-    fake_tree(h, proc, **{'2000': wrapper('j55')})
+    fake_tree(proc, **{'2000': wrapper('j55')})
     for root, dirs, files in os.walk(proc):
         for d in dirs:
             os.chmod(os.path.join(root, d), 0o755)
@@ -248,7 +250,7 @@ def test_scan_proc_unreadable_cmdline(world_readable_tmp, h):
             os.chmod(os.path.join(root, f), 0o644)
     os.chmod(proc, 0o755)
     os.chmod(os.path.join(proc, '2000', 'cmdline'), 0)  # another user's process
-    with h.unprivileged():
+    with unprivileged():
         by_prefix = scan_proc(PREFIX, proc)
         hidden = scan_proc('j55', proc)
         alive = procs.wrapper_liveness(PREFIX + '.1', proc=proc)
@@ -260,12 +262,12 @@ def test_scan_proc_unreadable_cmdline(world_readable_tmp, h):
     assert unknown == (None, [], UNKNOWN_MSG)
 
 
-def test_wrapper_liveness_unlistable_proc(world_readable_tmp, h):
-    proc = h.make_proc(os.path.join(world_readable_tmp, 'proc'), {99: wrapper(PREFIX)})
+def test_wrapper_liveness_unlistable_proc(world_readable_tmp):
+    proc = make_proc(os.path.join(world_readable_tmp, 'proc'), {99: wrapper(PREFIX)})
     os.chmod(os.path.join(proc, 'self'), 0o755)
     os.chmod(proc, stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)  # traversable, not listable
     try:
-        with h.unprivileged():
+        with unprivileged():
             alive, pids, why = procs.wrapper_liveness(PREFIX + '.1', proc=proc)
     finally:
         os.chmod(proc, 0o755)
@@ -282,8 +284,8 @@ def test_wrapper_liveness_unlistable_proc(world_readable_tmp, h):
     ('j1.2', (False, [], None)),
     (PREFIX[:-1] + '.4242', (False, [], None)),
 ])
-def test_wrapper_liveness_fake(tmp_path, h, jid, expected):
-    proc = fake_tree(h, tmp_path / 'proc')
+def test_wrapper_liveness_fake(tmp_path, jid, expected):
+    proc = fake_tree(tmp_path / 'proc')
     assert procs.wrapper_liveness(jid, proc=proc) == expected
     assert procs.wrapper_liveness(jid, proc=proc, owner_uid=os.getuid()) == expected
 
@@ -303,18 +305,18 @@ def test_wrapper_liveness_fake(tmp_path, h, jid, expected):
     ('hidepid=off', 1000, 1001, (False, [], None)),
     (None, 1000, 1001, (False, [], None)),
 ])
-def test_wrapper_liveness_hidepid(tmp_path, h, monkeypatch, hidepid, euid, owner_uid, expected):
+def test_wrapper_liveness_hidepid(tmp_path, monkeypatch, hidepid, euid, owner_uid, expected):
     proc = str(tmp_path / 'proc')
     options = 'rw,nosuid' + (',' + hidepid if hidepid else '')
-    h.make_proc(proc, {1: ['/sbin/init']}, mounts=h.proc_mounts_line(proc, options))
+    make_proc(proc, {1: ['/sbin/init']}, mounts=proc_mounts_line(proc, options))
     # the effective uid is the process's identity, not the filesystem: set it for the test
     monkeypatch.setattr(procs.os, 'geteuid', lambda: euid)
     assert procs.wrapper_liveness(PREFIX + '.1', proc=proc, owner_uid=owner_uid) == expected
 
 
-def test_wrapper_liveness_hidepid_found_is_alive(tmp_path, h, monkeypatch):
+def test_wrapper_liveness_hidepid_found_is_alive(tmp_path, monkeypatch):
     proc = str(tmp_path / 'proc')
-    h.make_proc(proc, {7: wrapper(PREFIX)}, mounts=h.proc_mounts_line(proc, 'rw,hidepid=2'))
+    make_proc(proc, {7: wrapper(PREFIX)}, mounts=proc_mounts_line(proc, 'rw,hidepid=2'))
     monkeypatch.setattr(procs.os, 'geteuid', lambda: 1000)
     assert procs.wrapper_liveness(PREFIX + '.1', proc=proc, owner_uid=1001) == (True, [7], None)
 
@@ -413,8 +415,8 @@ def test_wrapper_liveness_real_process(fake_wrapper):
 
 
 @needs_proc
-def test_wrapper_liveness_real_never_started(h):
-    assert procs.wrapper_liveness(h.unique_prefix() + '.1', owner_uid=os.getuid()) == (
+def test_wrapper_liveness_real_never_started():
+    assert procs.wrapper_liveness(unique_prefix() + '.1', owner_uid=os.getuid()) == (
         False, [], None)
 
 

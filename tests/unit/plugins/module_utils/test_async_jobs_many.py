@@ -18,6 +18,9 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_name
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_procs as procs
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_wait as waiting
 
+from unit_helpers import (alive, dead, FakeClock, make_proc, never, proc_mounts_line, snapshot,
+                          wrapper_argv, write_job)
+
 J1, J2, J3 = 'j111.1', 'j222.2', 'j333.3'
 RUNNING = {'started': 1, 'finished': 0}
 DONE = {'rc': 0, 'stdout': 'done'}
@@ -85,35 +88,35 @@ def test_job_refs_refused(jobs, msg):
 
 # --- job_statuses, liveness_snapshot -----------------------------------------------------------
 
-def test_job_statuses_one_scan_for_all(async_dir, h, tmp_path):
+def test_job_statuses_one_scan_for_all(async_dir, tmp_path):
     for jid, data in ((J1, RUNNING), (J2, DONE), (J3, RUNNING)):
-        h.write_job(async_dir, jid, dict(data, ansible_job_id=jid) if data is RUNNING else data)
+        write_job(async_dir, jid, dict(data, ansible_job_id=jid) if data is RUNNING else data)
     os.symlink(J1, os.path.join(async_dir, 'jid_build'))
     scans = []
 
-    def snapshot(jids):
+    def liveness_for(jids):
         scans.append(sorted(jids))
         return lambda jid, owner_uid=None: (jid == J1, [1] if jid == J1 else [], None)
 
     statuses = files.job_statuses(async_dir, [dict(alias='build'), dict(jid=J2), dict(jid=J3),
-                                           dict(alias='gone')], liveness_for=snapshot)
+                                           dict(alias='gone')], liveness_for=liveness_for)
     assert scans == [sorted([J1, J2, J3])]
     assert [s['state'] for s in statuses] == ['running', 'succeeded', 'orphaned', 'absent']
     assert [s.get('ansible_job_alias') for s in statuses] == ['build', None, None, 'gone']
 
 
-def test_job_statuses_names_the_entry(async_dir, h):
-    h.write_job(async_dir, J1, DONE)
+def test_job_statuses_names_the_entry(async_dir):
+    write_job(async_dir, J1, DONE)
     with pytest.raises(names.JobError) as exc:
         files.job_statuses(async_dir, [dict(jid=J1), dict(jid=J2, alias='x')],
-                        liveness_for=lambda jids: h.never)
+                        liveness_for=lambda jids: never)
     assert exc.value.msg == 'jobs[1] (x, %s): could not find job' % J2
     assert exc.value.result['ansible_job_id'] == J2
 
 
-def test_liveness_snapshot_scans_once(tmp_path, h):
-    proc = h.make_proc(tmp_path / 'proc', {10: h.wrapper_argv('j111'), 11: h.wrapper_argv('j111'),
-                                           12: h.wrapper_argv('j999'), 13: ['sleep', '9']})
+def test_liveness_snapshot_scans_once(tmp_path):
+    proc = make_proc(tmp_path / 'proc', {10: wrapper_argv('j111'), 11: wrapper_argv('j111'),
+                                           12: wrapper_argv('j999'), 13: ['sleep', '9']})
     live = procs.liveness_snapshot([J1, J2], proc)
     os.rename(os.path.join(proc, '10'), os.path.join(proc, 'gone'))  # the scan is done
     assert live(J1) == (True, [10, 11], None)
@@ -122,9 +125,9 @@ def test_liveness_snapshot_scans_once(tmp_path, h):
     assert live('j999.9') == (True, [12], None)
 
 
-def test_liveness_snapshot_unknown_with_hidepid(tmp_path, h, monkeypatch):
-    proc = h.make_proc(tmp_path / 'proc', {},
-                       mounts=h.proc_mounts_line(str(tmp_path / 'proc'), 'rw,hidepid=2'))
+def test_liveness_snapshot_unknown_with_hidepid(tmp_path, monkeypatch):
+    proc = make_proc(tmp_path / 'proc', {},
+                       mounts=proc_mounts_line(str(tmp_path / 'proc'), 'rw,hidepid=2'))
     monkeypatch.setattr(os, 'geteuid', lambda: 1000)
     live = procs.liveness_snapshot([J1], proc)
     assert live(J1, owner_uid=1000) == (False, [], None)
@@ -134,9 +137,9 @@ def test_liveness_snapshot_unknown_with_hidepid(tmp_path, h, monkeypatch):
 
 # --- resolve_refs, wait_for_all ---------------------------------------------------------------
 
-def test_resolve_refs(async_dir, h):
-    h.write_job(async_dir, J1, DONE)
-    h.write_job(async_dir, J2, DONE)
+def test_resolve_refs(async_dir):
+    write_job(async_dir, J1, DONE)
+    write_job(async_dir, J2, DONE)
     os.symlink(J2, os.path.join(async_dir, 'jid_b'))
     assert waiting.resolve_refs(async_dir, [dict(jid=J1), dict(alias='b')]) == [J1, J2]
     with pytest.raises(names.JobError) as exc:
@@ -147,18 +150,18 @@ def test_resolve_refs(async_dir, h):
     assert exc.value.msg == "jobs[1] (nope): no job named 'nope' in %s" % async_dir
 
 
-def test_wait_for_all_until_each_ends(async_dir, h):
+def test_wait_for_all_until_each_ends(async_dir):
     for jid in (J1, J2, J3):
-        h.write_job(async_dir, jid, RUNNING)
+        write_job(async_dir, jid, RUNNING)
     ends = {2: (J2, DONE), 4: (J1, FAILED), 7: (J3, DONE)}
-    c = h.FakeClock(on_sleep=lambda n: n in ends and h.write_job(async_dir, *ends[n]))
+    c = FakeClock(on_sleep=lambda n: n in ends and write_job(async_dir, *ends[n]))
     scans = []
 
-    def snapshot(jids):
+    def liveness_for(jids):
         scans.append(sorted(jids))
-        return h.alive
+        return alive
 
-    statuses = waiting.wait_for_all(async_dir, [J1, J2, J3], 60, liveness_for=snapshot,
+    statuses = waiting.wait_for_all(async_dir, [J1, J2, J3], 60, liveness_for=liveness_for,
                                clock=c.clock, sleep=c.sleep, interval=0.5, liveness_interval=10)
     assert [s['state'] for s in statuses] == ['failed', 'succeeded', 'succeeded']
     assert [s['ansible_job_id'] for s in statuses] == [J1, J2, J3]
@@ -166,38 +169,38 @@ def test_wait_for_all_until_each_ends(async_dir, h):
     assert scans == [[J1, J2, J3]]  # no liveness round was due
 
 
-def test_wait_for_all_checks_liveness_of_the_running_only(async_dir, h):
-    h.write_job(async_dir, J1, RUNNING)
-    h.write_job(async_dir, J2, DONE)
-    c = h.FakeClock()
+def test_wait_for_all_checks_liveness_of_the_running_only(async_dir):
+    write_job(async_dir, J1, RUNNING)
+    write_job(async_dir, J2, DONE)
+    c = FakeClock()
     scans = []
 
-    def snapshot(jids):
+    def liveness_for(jids):
         scans.append(sorted(jids))
-        return h.dead if len(scans) > 1 else h.alive
+        return dead if len(scans) > 1 else alive
 
-    statuses = waiting.wait_for_all(async_dir, [J1, J2], 60, liveness_for=snapshot, clock=c.clock,
+    statuses = waiting.wait_for_all(async_dir, [J1, J2], 60, liveness_for=liveness_for, clock=c.clock,
                                sleep=c.sleep, interval=0.5, liveness_interval=1)
     assert [s['state'] for s in statuses] == ['orphaned', 'succeeded']
     assert scans == [[J1, J2], [J1]]
 
 
-def test_wait_for_all_budget(async_dir, h):
-    h.write_job(async_dir, J1, RUNNING)
-    c = h.FakeClock()
-    statuses = waiting.wait_for_all(async_dir, [J1], 2, liveness_for=lambda jids: h.alive,
+def test_wait_for_all_budget(async_dir):
+    write_job(async_dir, J1, RUNNING)
+    c = FakeClock()
+    statuses = waiting.wait_for_all(async_dir, [J1], 2, liveness_for=lambda jids: alive,
                                clock=c.clock, sleep=c.sleep, interval=0.5, liveness_interval=1)
     assert statuses[0]['state'] == 'running' and statuses[0]['waited'] == 2.0
 
 
 # --- cleanup_many -----------------------------------------------------------------------------
 
-def test_cleanup_many(async_dir, h):
-    h.write_job(async_dir, J1, DONE)
-    h.write_job(async_dir, J2, DONE)
+def test_cleanup_many(async_dir):
+    write_job(async_dir, J1, DONE)
+    write_job(async_dir, J2, DONE)
     os.symlink(J1, os.path.join(async_dir, 'jid_a'))
     results = changes.cleanup_many(async_dir, 'cleanup', [dict(alias='a'), dict(jid=J2)],
-                               liveness=h.never)
+                               liveness=never)
     assert [r['erased'] for r in results] == [[os.path.join(async_dir, 'jid_a')],
                                              os.path.join(async_dir, J2)]
     assert sorted(os.listdir(async_dir)) == [J1]
@@ -212,21 +215,21 @@ def test_cleanup_many(async_dir, h):
     ([dict(alias='r'), dict(jid=J2)], 'jobs[1] (%s) is the same job as jobs[0] (r): give each '
                                       'job once' % J2),
 ])
-def test_cleanup_many_refused_changes_nothing(async_dir, h, refs, msg):
-    h.write_job(async_dir, J1, DONE)
-    h.write_job(async_dir, J2, RUNNING)
+def test_cleanup_many_refused_changes_nothing(async_dir, refs, msg):
+    write_job(async_dir, J1, DONE)
+    write_job(async_dir, J2, RUNNING)
     os.symlink(J2, os.path.join(async_dir, 'jid_r'))
-    before = h.snapshot(async_dir)
+    before = snapshot(async_dir)
     with pytest.raises(names.JobError) as exc:
-        changes.cleanup_many(async_dir, 'full_cleanup', refs, liveness=h.alive)
+        changes.cleanup_many(async_dir, 'full_cleanup', refs, liveness=alive)
     assert exc.value.msg == msg
-    assert h.snapshot(async_dir) == before
+    assert snapshot(async_dir) == before
 
 
-def test_cleanup_many_check_mode(async_dir, h):
-    h.write_job(async_dir, J1, DONE)
-    before = h.snapshot(async_dir)
+def test_cleanup_many_check_mode(async_dir):
+    write_job(async_dir, J1, DONE)
+    before = snapshot(async_dir)
     results = changes.cleanup_many(async_dir, 'full_cleanup', [dict(jid=J1)], check_mode=True,
-                               liveness=h.never)
+                               liveness=never)
     assert results[0]['erased'] == [os.path.join(async_dir, J1)]
-    assert h.snapshot(async_dir) == before
+    assert snapshot(async_dir) == before

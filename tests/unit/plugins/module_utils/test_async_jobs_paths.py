@@ -14,6 +14,8 @@ import pytest
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 
+from unit_helpers import RUNNING_INT, unprivileged, write_job
+
 
 def outside_msg(alias, async_dir, target):
     return ('alias %r points outside the async dir %s (to %s); refusing to use it'
@@ -85,13 +87,13 @@ def test_link_target_missing_async_dir(tmp_path):
     assert names.link_target(d, os.path.join(d, 'jid_x')) is None
 
 
-def test_link_target_regular_file(async_dir, h):
-    path = h.write_job(async_dir, 'jid_x', '{}')
+def test_link_target_regular_file(async_dir):
+    path = write_job(async_dir, 'jid_x', '{}')
     assert names.link_target(async_dir, path) is None
 
 
-def test_link_target_through_a_file(async_dir, h):
-    h.write_job(async_dir, 'file', '{}')
+def test_link_target_through_a_file(async_dir):
+    write_job(async_dir, 'file', '{}')
     assert names.link_target(async_dir, os.path.join(async_dir, 'file', 'jid_x')) is None
 
 
@@ -114,7 +116,7 @@ def test_link_target(async_dir, target, expected):
 
 # --- _legacy_alias_links ----------------------------------------------------------------------
 
-def test_legacy_alias_links(async_dir, h):
+def test_legacy_alias_links(async_dir):
     for name in ('j1.2.jid_x', '3.4.jid_x', 'j9.9.jid_x'):
         os.symlink('j1.2', os.path.join(async_dir, name))
     for name in ('jid_x',           # primary form: not legacy
@@ -125,7 +127,7 @@ def test_legacy_alias_links(async_dir, h):
                  'j1.jid_x',        # not a jid
                  ):
         os.symlink('j1.2', os.path.join(async_dir, name))
-    h.write_job(async_dir, 'j5.6.jid_x', '{}')  # a regular file is listed too (no readlink here)
+    write_job(async_dir, 'j5.6.jid_x', '{}')  # a regular file is listed too (no readlink here)
     assert names.legacy_alias_links(async_dir, 'x') == [
         os.path.join(async_dir, n) for n in ('3.4.jid_x', 'j1.2.jid_x', 'j5.6.jid_x', 'j9.9.jid_x')]
 
@@ -148,24 +150,24 @@ def test_find_alias_missing_async_dir(tmp_path):
     assert names.find_alias(str(tmp_path / 'nope'), 'x') == (None, None)
 
 
-def test_find_alias_ignores_regular_file(async_dir, h):
-    h.write_job(async_dir, 'jid_x', '{}')
+def test_find_alias_ignores_regular_file(async_dir):
+    write_job(async_dir, 'jid_x', '{}')
     assert names.find_alias(async_dir, 'x') == (None, None)
 
 
 @pytest.mark.parametrize('absolute', [False, True], ids=['relative', 'absolute'])
 @pytest.mark.parametrize('exists', [True, False], ids=['job', 'dangling'])
-def test_find_alias_primary(async_dir, h, absolute, exists):
+def test_find_alias_primary(async_dir, absolute, exists):
     job = os.path.join(async_dir, 'j1.2')
     if exists:
-        h.write_job(async_dir, 'j1.2', h.RUNNING_INT)
+        write_job(async_dir, 'j1.2', RUNNING_INT)
     link = os.path.join(async_dir, 'jid_x')
     os.symlink(job if absolute else 'j1.2', link)
     assert names.find_alias(async_dir, 'x') == (link, job)
 
 
-def test_find_alias_legacy(async_dir, h):
-    h.write_job(async_dir, 'j1.2', h.RUNNING_INT)
+def test_find_alias_legacy(async_dir):
+    write_job(async_dir, 'j1.2', RUNNING_INT)
     link = os.path.join(async_dir, 'j1.2.jid_x')
     os.symlink('j1.2', link)
     assert names.find_alias(async_dir, 'x') == (link, os.path.join(async_dir, 'j1.2'))
@@ -178,9 +180,9 @@ def test_find_alias_primary_wins_over_legacy(async_dir):
                                              os.path.join(async_dir, 'j2.2'))
 
 
-def test_find_alias_legacy_first_link_in_order(async_dir, h):
+def test_find_alias_legacy_first_link_in_order(async_dir):
     # a regular file with the legacy name is skipped, then the first link by name wins
-    h.write_job(async_dir, 'j0.0.jid_x', '{}')
+    write_job(async_dir, 'j0.0.jid_x', '{}')
     os.symlink('j3.3', os.path.join(async_dir, 'j3.3.jid_x'))
     os.symlink('j2.2', os.path.join(async_dir, 'j2.2.jid_x'))
     assert names.find_alias(async_dir, 'x') == (os.path.join(async_dir, 'j2.2.jid_x'),
@@ -203,8 +205,8 @@ def test_find_alias_does_not_match_other_aliases(async_dir):
     '..',
     '.',
 ])
-def test_find_alias_outside(async_dir, outside, h, name, target):
-    h.write_job(outside, 'j1.2', h.RUNNING_INT)
+def test_find_alias_outside(async_dir, outside, name, target):
+    write_job(outside, 'j1.2', RUNNING_INT)
     os.mkdir(os.path.join(async_dir, 'sub'))
     target = target.format(o=outside)
     os.symlink(target, os.path.join(async_dir, name))
@@ -216,9 +218,9 @@ def test_find_alias_outside(async_dir, outside, h, name, target):
 
 
 @pytest.mark.parametrize('spelling', ['relative', 'via_link', 'via_real'])
-def test_find_alias_through_symlinked_async_dir(linked_async, h, spelling):
+def test_find_alias_through_symlinked_async_dir(linked_async, spelling):
     real, link = linked_async
-    h.write_job(real, 'j1.2', h.RUNNING_INT)
+    write_job(real, 'j1.2', RUNNING_INT)
     target = {'relative': 'j1.2', 'via_link': os.path.join(link, 'j1.2'),
               'via_real': os.path.join(real, 'j1.2')}[spelling]
     os.symlink(target, os.path.join(real, 'jid_x'))
@@ -230,9 +232,9 @@ def test_find_alias_through_symlinked_async_dir(linked_async, h, spelling):
 
 # --- links_to ------------------------------------------------------------------------------------
 
-def test_links_to(async_dir, outside, h):
-    job = h.write_job(async_dir, 'j1.2', h.RUNNING_INT)
-    h.write_job(async_dir, 'j3.4', h.RUNNING_INT)
+def test_links_to(async_dir, outside):
+    job = write_job(async_dir, 'j1.2', RUNNING_INT)
+    write_job(async_dir, 'j3.4', RUNNING_INT)
     pointing = {'jid_a': 'j1.2', 'jid_b': job, 'j1.2.jid_c': 'j1.2', 'j1.2.jid_d': './j1.2',
                 'jid_e': '../async/j1.2'}
     others = {'jid_other': 'j3.4', 'j3.4.jid_other': 'j3.4', 'jid_out': outside + '/j1.2',
@@ -241,7 +243,7 @@ def test_links_to(async_dir, outside, h):
               'jid_tmp': 'j1.2.tmp'}
     for name, target in dict(pointing, **others).items():
         os.symlink(target, os.path.join(async_dir, name))
-    h.write_job(async_dir, 'jid_file', '{}')  # a regular file named like an alias
+    write_job(async_dir, 'jid_file', '{}')  # a regular file named like an alias
     expected = sorted(os.path.join(async_dir, n) for n in pointing)
     assert changes.links_to(async_dir, job) == expected
     assert changes.links_to(async_dir, job + '/.') == expected  # normalised
@@ -256,8 +258,8 @@ def test_links_to_dangling(async_dir):
         os.path.join(async_dir, 'jid_x')]
 
 
-def test_links_to_none(async_dir, h):
-    job = h.write_job(async_dir, 'j1.2', h.RUNNING_INT)
+def test_links_to_none(async_dir):
+    job = write_job(async_dir, 'j1.2', RUNNING_INT)
     assert changes.links_to(async_dir, job) == []
 
 
@@ -266,18 +268,18 @@ def test_links_to_missing_async_dir(tmp_path):
     assert changes.links_to(d, os.path.join(d, 'j1.2')) == []
 
 
-def test_links_to_through_symlinked_async_dir(linked_async, h):
+def test_links_to_through_symlinked_async_dir(linked_async):
     real, link = linked_async
-    h.write_job(real, 'j1.2', h.RUNNING_INT)
+    write_job(real, 'j1.2', RUNNING_INT)
     os.symlink('j1.2', os.path.join(real, 'jid_rel'))
     os.symlink(os.path.join(link, 'j1.2'), os.path.join(real, 'jid_abs'))
     assert changes.links_to(link, os.path.join(link, 'j1.2')) == [
         os.path.join(link, 'jid_abs'), os.path.join(link, 'jid_rel')]
 
 
-def test_links_to_mixed_spellings_through_symlinked_async_dir(linked_async, h):
+def test_links_to_mixed_spellings_through_symlinked_async_dir(linked_async):
     real, link = linked_async
-    h.write_job(real, 'j1.2', h.RUNNING_INT)
+    write_job(real, 'j1.2', RUNNING_INT)
     os.symlink('j1.2', os.path.join(real, 'jid_rel'))
     os.symlink(os.path.join(real, 'j1.2'), os.path.join(real, 'jid_real'))
     assert changes.links_to(link, os.path.join(link, 'j1.2')) == [
@@ -299,13 +301,13 @@ def test_async_dir_is_a_file(tmp_path):
         changes.links_to(d, os.path.join(d, 'j1.2'))
 
 
-def test_unsearchable_async_dir_is_an_error(world_readable_tmp, h):
+def test_unsearchable_async_dir_is_an_error(world_readable_tmp):
     d = os.path.join(world_readable_tmp, 'async')
     os.mkdir(d)
     os.symlink('j1.2', os.path.join(d, 'jid_x'))
     os.chmod(d, 0)  # another user's async dir: not even readlink works
     try:
-        with h.unprivileged():
+        with unprivileged():
             with pytest.raises(OSError):
                 names.link_target(d, os.path.join(d, 'jid_x'))
             with pytest.raises(OSError):

@@ -1,12 +1,16 @@
 # -*- coding: utf-8 -*-
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fixtures shared by the unit tests of plugins/module_utils/_async_jobs.py and
-_async_control.py.
+"""Helpers shared by the unit tests (``from unit_helpers import ...``).
+
+tests/unit/conftest.py holds the fixtures; pytest's default (prepend) import mode puts
+tests/unit, the directory of that conftest.py, on sys.path when it loads it, before any
+test module, so every unit test can import this module.
 
 Everything works on real files in real temporary directories and, for liveness, on
-real processes; nothing of the filesystem is mocked. The ``liveness=`` callables
-below are plain functions passed to the code under test (dependency injection).
+real processes; nothing of the filesystem is mocked. The liveness callables below are
+plain functions passed to the code under test through its ``liveness=`` parameter
+(dependency injection).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -17,14 +21,9 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import types
-
-import pytest
 
 
 # --- liveness callables (injected through the ``liveness=`` parameter) ----------------------
@@ -81,8 +80,8 @@ def snapshot(directory):
     """Every entry of ``directory`` (recursively): links with their target, files with
     their content, so that a test can assert that nothing at all changed."""
     found = {}
-    for root, dirs, files in os.walk(str(directory)):
-        for name in dirs + files:
+    for root, dirs, filenames in os.walk(str(directory)):
+        for name in dirs + filenames:
             path = os.path.join(root, name)
             rel = os.path.relpath(path, str(directory))
             if os.path.islink(path):
@@ -98,22 +97,6 @@ def snapshot(directory):
 def temp_leftovers(directory):
     """Names of temp files left by the atomic writers (``.<base>.<hex>.tmp``)."""
     return sorted(n for n in os.listdir(str(directory)) if n.startswith('.') and n.endswith('.tmp'))
-
-
-@pytest.fixture
-def async_dir(tmp_path):
-    """A real, empty async dir (as a str, as the modules receive it)."""
-    d = tmp_path / 'async'
-    d.mkdir()
-    return str(d)
-
-
-@pytest.fixture
-def outside(tmp_path):
-    """A directory next to the async dir, holding files that must never be touched."""
-    d = tmp_path / 'outside'
-    d.mkdir()
-    return str(d)
 
 
 # --- real processes that look like async_wrapper -------------------------------------------
@@ -169,22 +152,13 @@ class FakeWrapper:
         self.proc.wait()  # reaped: no zombie left in /proc
 
 
-@pytest.fixture
-def fake_wrapper():
-    wrapper = FakeWrapper()
-    try:
-        yield wrapper
-    finally:
-        wrapper.kill()
-
-
 # --- dropping root's permission bypass -------------------------------------------------------
 
 @contextlib.contextmanager
 def unprivileged():
     """Run the body without root's permission bypass: as root, with the effective uid of
     nobody (65534) and back; as another user, unchanged. Files must then be reachable by
-    that uid (see ``world_readable_tmp``)."""
+    that uid (see the ``world_readable_tmp`` fixture)."""
     if os.geteuid() != 0:
         yield
         return
@@ -248,6 +222,12 @@ def make_stat_proc(root, processes, self_dir=True):
     return root
 
 
+def proc_mounts_line(proc, options):
+    return 'proc %s proc %s 0 0\n' % (proc, options)
+
+
+# --- time ------------------------------------------------------------------------------------
+
 class FakeClock:
     """A clock and a sleep to inject (``clock=c.clock, sleep=c.sleep``): sleeping only
     moves the clock on, and records the duration; ``on_sleep(n)`` runs after the n-th."""
@@ -266,32 +246,3 @@ class FakeClock:
         self.now += seconds
         if self.on_sleep is not None:
             self.on_sleep(len(self.sleeps))
-
-
-def proc_mounts_line(proc, options):
-    return 'proc %s proc %s 0 0\n' % (proc, options)
-
-
-@pytest.fixture
-def world_readable_tmp():
-    """A real temp dir other users can traverse (``tmp_path``'s parents are 0700), for the
-    tests that drop privileges."""
-    d = tempfile.mkdtemp(prefix='asyncjobs-unit-')
-    os.chmod(d, 0o755)
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d)
-
-
-@pytest.fixture
-def h():
-    """The helpers above, for the test modules (which cannot import conftest reliably)."""
-    return types.SimpleNamespace(
-        alive=alive, dead=dead, unknown=unknown, never=never, Recorder=Recorder,
-        LIVENESS=LIVENESS, UNKNOWN_WHY=UNKNOWN_WHY, RUNNING_INT=RUNNING_INT,
-        RUNNING_BOOL=RUNNING_BOOL, write_job=write_job, snapshot=snapshot,
-        temp_leftovers=temp_leftovers, unique_prefix=unique_prefix,
-        wrapper_argv=wrapper_argv, FakeWrapper=FakeWrapper, make_proc=make_proc,
-        proc_mounts_line=proc_mounts_line, unprivileged=unprivileged,
-        make_stat_proc=make_stat_proc, FakeClock=FakeClock)
