@@ -21,7 +21,7 @@ import tempfile
 
 import pytest
 
-from unit_helpers import FakeWrapper
+from unit_helpers import FakeWrapper, JobDir
 
 
 @pytest.fixture
@@ -38,6 +38,16 @@ def outside(tmp_path):
     d = tmp_path / 'outside'
     d.mkdir()
     return str(d)
+
+
+@pytest.fixture
+def linked_async(tmp_path):
+    """(real, link): an async dir and a symlink to it (``~/.ansible_async -> /data/async``)."""
+    real = tmp_path / 'data' / 'async'
+    real.mkdir(parents=True)
+    link = tmp_path / '.ansible_async'
+    link.symlink_to(real)
+    return str(real), str(link)
 
 
 @pytest.fixture
@@ -61,3 +71,10 @@ def world_readable_tmp():
         yield d
     finally:
         shutil.rmtree(d)
+
+
+@pytest.fixture
+def job_dir(tmp_path, async_dir):
+    """A remote tmp dir with ansible-core's real async_wrapper.py and a job that succeeds at
+    once (unit_helpers.JobDir); its ``cmd`` starts the job in ``async_dir``."""
+    return JobDir(tmp_path, async_dir)

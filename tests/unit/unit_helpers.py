@@ -21,9 +21,28 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
+import shutil
 import subprocess
 import sys
 import time
+
+import pytest
+
+import ansible.modules.async_wrapper as native_wrapper
+
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_claims as claims
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
+
+# --- what this machine has ------------------------------------------------------------------
+
+HAS_PROC = os.path.isdir('/proc/self')
+needs_proc = pytest.mark.skipif(not HAS_PROC, reason='no /proc on this machine')
+HAS_PS = shutil.which('ps') is not None
+needs_ps = pytest.mark.skipif(not HAS_PS, reason='no ps command on this machine (procps is '
+                              'not installed); the ps fallback is covered with a fake ps too')
 
 
 # --- liveness callables (injected through the ``liveness=`` parameter) ----------------------
@@ -97,6 +116,40 @@ def snapshot(directory):
 def temp_leftovers(directory):
     """Names of temp files left by the atomic writers (``.<base>.<hex>.tmp``)."""
     return sorted(n for n in os.listdir(str(directory)) if n.startswith('.') and n.endswith('.tmp'))
+
+
+def link(async_dir, name, target):
+    """A symlink ``name`` in the async dir pointing to ``target`` (as given)."""
+    path = os.path.join(async_dir, name)
+    os.symlink(target, path)
+    return path
+
+
+def name_of(async_dir, alias):
+    """What the name ``alias`` (``jid_<alias>``) points to, as written; None without one."""
+    try:
+        return os.readlink(names.alias_path(async_dir, alias))
+    except OSError:
+        return None
+
+
+# --- claims ---------------------------------------------------------------------------------
+
+def write_claim(async_dir, alias, token, when=1000.0, **extra):
+    """Claim ``alias`` as another run would (``time`` is ``when``); returns the claim."""
+    data = dict(token=token, time=when, pid=12345)
+    data.update(extra)
+    changes.atomic_write_json(claims.claim_path(async_dir, alias), data)
+    return data
+
+
+def claim_of(async_dir, alias):
+    """The claim file of ``alias`` as JSON, whatever it holds; None without one."""
+    path = claims.claim_path(async_dir, alias)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
 
 
 # --- real processes that look like async_wrapper -------------------------------------------
@@ -246,3 +299,48 @@ class FakeClock:
         self.now += seconds
         if self.on_sleep is not None:
             self.on_sleep(len(self.sleeps))
+
+
+def wait_until(cond, timeout=20, what='the condition'):
+    """The first true value of ``cond()``, polled every 0.05 s for up to ``timeout`` s."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError('timed out waiting for %s' % what)
+
+
+# --- a real async_wrapper command line ------------------------------------------------------
+
+WRAPPER_SOURCE = os.path.abspath(native_wrapper.__file__).replace('.pyc', '.py')
+
+
+class JobDir:
+    """A remote tmp dir as Ansible makes it for an async job: ansible-core's real
+    async_wrapper.py (the one installed with the ansible-core that runs the tests) and the
+    job's module (a Python script that sleeps ``seconds``, then prints its JSON result);
+    ``cmd`` is the wrapper command line Ansible would run."""
+
+    def __init__(self, base, async_dir, seconds=0.0, rc=0, prefix=None, limit=30):
+        self.tmpdir = os.path.join(str(base), 'ansible-tmp-1700000000.1-%d-42' % os.getpid())
+        os.mkdir(self.tmpdir, 0o700)
+        self.wrapper = os.path.join(self.tmpdir, 'async_wrapper.py')
+        with open(WRAPPER_SOURCE, 'rb') as src, open(self.wrapper, 'wb') as dst:
+            dst.write(src.read())
+        self.module = os.path.join(self.tmpdir, 'AnsiballZ_job.py')
+        with open(self.module, 'w') as f:
+            f.write('#!%s\nimport json, time\ntime.sleep(%r)\n'
+                    'print(json.dumps(dict(rc=%d, stdout="done", failed=%r, changed=True)))\n'
+                    % (sys.executable, seconds, rc, rc != 0))
+        self.prefix = prefix or 'j%d' % (10 ** 11 + secrets.randbelow(9 * 10 ** 11))
+        self.async_dir = async_dir
+        self.cmd = 'ANSIBLE_ASYNC_DIR=%s %s %s %s %d %s _' % (
+            shlex.quote(async_dir), sys.executable, self.wrapper, self.prefix, limit, self.module)
+
+
+def job_finished(async_dir, jid):
+    """The content of job ``jid``'s file once it says finished, else a false value."""
+    job = files.read_job(names.job_path(async_dir, jid))
+    return job.finished and job.data

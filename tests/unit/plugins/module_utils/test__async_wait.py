@@ -1,18 +1,19 @@
 # -*- coding: utf-8 -*-
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""_async_control: resolve, wait_for, release (and _nolock), on real job files.
+"""Unit tests of plugins/module_utils/_async_wait.py: which jobs, and waiting for them on
+the host.
 
-Waiting runs on an injected fake clock and sleep (``FakeClock``): the sleep moves the
-clock on and may rewrite the job file at its n-th call, so no test really waits, except
-one that checks the real clock and sleep with a thread finishing the job.
+Covers resolve, resolve_refs, wait_for and wait_for_all, on real job files. Waiting runs
+on an injected fake clock and sleep (unit_helpers.FakeClock): the sleep moves the clock on
+and may rewrite the job file at its n-th call, so no test really waits, except one that
+checks the real clock and sleep with a thread finishing the job.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import json
 import os
 import threading
 import time
@@ -24,7 +25,8 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_file
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_wait as waiting
 
-from unit_helpers import alive, dead, FakeClock, never, Recorder, snapshot, write_job
+from unit_helpers import alive, dead, FakeClock, link, never, Recorder, snapshot, write_job
+
 
 JID = 'j123456789012.4242'
 OTHER = 'j999999999999.77'
@@ -36,15 +38,13 @@ FAILED = {'started': 1, 'finished': 1, 'ansible_job_id': JID, 'rc': 3, 'failed':
 KILLED = {'started': 1, 'finished': 1, 'ansible_job_id': JID, 'killed': True, 'failed': True,
           'msg': 'killed'}
 TIMED_OUT = {'msg': 'Timeout exceeded', 'failed': True, 'child_pid': 1}
+# Several jobs: their tests had their own RUNNING and FAILED (without ansible_job_id); they
+# look at the states and at the jids given, not at those keys.
+J1, J2, J3 = 'j111.1', 'j222.2', 'j333.3'
+DONE = {'rc': 0, 'stdout': 'done'}
 
 
-def link(async_dir, name, target):
-    path = os.path.join(async_dir, name)
-    os.symlink(target, path)
-    return path
-
-
-# --- resolve ------------------------------------------------------------------------------------
+# --- resolve -------------------------------------------------------------------------------------
 
 def test_resolve_jid(async_dir):
     write_job(async_dir, JID, RUNNING)
@@ -135,7 +135,22 @@ def test_resolve_alias_outside_refused(async_dir, outside):
     assert exc.value.msg.startswith("alias 'build' points outside the async dir")
 
 
-# --- wait_for -----------------------------------------------------------------------------------
+# --- resolve_refs --------------------------------------------------------------------------------
+
+def test_resolve_refs(async_dir):
+    write_job(async_dir, J1, DONE)
+    write_job(async_dir, J2, DONE)
+    os.symlink(J2, os.path.join(async_dir, 'jid_b'))
+    assert waiting.resolve_refs(async_dir, [dict(jid=J1), dict(alias='b')]) == [J1, J2]
+    with pytest.raises(names.JobError) as exc:
+        waiting.resolve_refs(async_dir, [dict(alias='b'), dict(jid=J2)])
+    assert exc.value.msg == 'jobs[1] (%s) is the same job as jobs[0] (b): give each job once' % J2
+    with pytest.raises(names.JobError) as exc:
+        waiting.resolve_refs(async_dir, [dict(jid=J1), dict(alias='nope')])
+    assert exc.value.msg == "jobs[1] (nope): no job named 'nope' in %s" % async_dir
+
+
+# --- wait_for ------------------------------------------------------------------------------------
 
 def no_sleep(seconds):
     raise AssertionError('must not sleep (%r)' % (seconds,))
@@ -184,7 +199,7 @@ def test_wait_returns_when_job_finishes(async_dir, n, data, state):
 
     c = FakeClock(on_sleep=finish)
     status = waiting.wait_for(async_dir, JID, 60, liveness=live, clock=c.clock, sleep=c.sleep,
-                         interval=0.25, liveness_interval=1000)
+                              interval=0.25, liveness_interval=1000)
     assert status['state'] == state
     assert status['finished'] == 1
     assert c.sleeps == [0.25] * n
@@ -200,7 +215,7 @@ def test_wait_times_out_leaving_running(async_dir):
     before = snapshot(async_dir)
     c = FakeClock()
     status = waiting.wait_for(async_dir, JID, 2, liveness=alive, clock=c.clock, sleep=c.sleep,
-                         interval=0.25, liveness_interval=1)
+                              interval=0.25, liveness_interval=1)
     assert status['state'] == 'running'
     assert (status['started'], status['finished']) == (1, 0)
     assert status['results_file'] == path
@@ -214,7 +229,7 @@ def test_wait_last_sleep_is_cut_to_the_deadline(async_dir):
     write_job(async_dir, JID, RUNNING)
     c = FakeClock()
     status = waiting.wait_for(async_dir, JID, 1.1, liveness=alive, clock=c.clock, sleep=c.sleep,
-                         interval=0.25, liveness_interval=1)
+                              interval=0.25, liveness_interval=1)
     assert status['state'] == 'running'
     assert c.sleeps[:4] == [0.25] * 4
     assert len(c.sleeps) == 5
@@ -228,7 +243,7 @@ def test_wait_zero_or_negative_seconds_does_not_sleep(async_dir, seconds):
     write_job(async_dir, JID, RUNNING)
     c = FakeClock()
     status = waiting.wait_for(async_dir, JID, seconds, liveness=alive, clock=c.clock,
-                         sleep=no_sleep)
+                              sleep=no_sleep)
     assert status['state'] == 'running'
     assert status['waited'] == 0
 
@@ -248,7 +263,7 @@ def test_wait_liveness_at_most_every_interval(async_dir, liveness_interval, call
         return True, [1], None
 
     status = waiting.wait_for(async_dir, JID, 3, liveness=live, clock=c.clock, sleep=c.sleep,
-                         interval=0.25, liveness_interval=liveness_interval)
+                              interval=0.25, liveness_interval=liveness_interval)
     assert status['state'] == 'running'
     assert len(c.sleeps) == 12
     assert len(times) == calls
@@ -263,7 +278,7 @@ def test_wait_default_intervals(async_dir):
     c = FakeClock()
     live = Recorder()
     waiting.wait_for(async_dir, JID, 2 * waiting.LIVENESS_INTERVAL, liveness=live, clock=c.clock,
-                sleep=c.sleep)
+                     sleep=c.sleep)
     assert max(c.sleeps) <= waiting.POLL_INTERVAL
     assert c.sleeps[0] == waiting.POLL_INTERVAL
     assert 2 <= len(live.calls) <= 3
@@ -280,7 +295,7 @@ def test_wait_ends_when_wrapper_dies(async_dir):
         return (c.now < 1002), [], None
 
     status = waiting.wait_for(async_dir, JID, 60, liveness=live, clock=c.clock, sleep=c.sleep,
-                         interval=0.25, liveness_interval=1)
+                              interval=0.25, liveness_interval=1)
     assert status['state'] == 'orphaned'
     assert status['pid_missing'] is True
     assert answers == [1000, 1001, 1002]
@@ -297,7 +312,7 @@ def test_wait_job_file_removed_mid_wait(async_dir):
     c = FakeClock(on_sleep=remove)
     with pytest.raises(names.JobError) as exc:
         waiting.wait_for(async_dir, JID, 60, liveness=alive, clock=c.clock, sleep=c.sleep,
-                    interval=0.25, liveness_interval=100)
+                         interval=0.25, liveness_interval=100)
     assert exc.value.msg == 'could not find job'
     assert len(c.sleeps) == 2
 
@@ -316,7 +331,7 @@ def test_wait_unparsable_file_mid_wait_keeps_waiting(async_dir):
 
     c = FakeClock(on_sleep=rewrite)
     status = waiting.wait_for(async_dir, JID, 60, liveness=alive, clock=c.clock, sleep=c.sleep,
-                         interval=0.25, liveness_interval=100)
+                              interval=0.25, liveness_interval=100)
     assert status['state'] == 'succeeded'
     assert len(c.sleeps) == 4
 
@@ -329,7 +344,7 @@ def test_wait_waited_is_rounded(async_dir):
         return next(ticks)
 
     status = waiting.wait_for(async_dir, JID, 0.1, liveness=alive, clock=clock,
-                         sleep=lambda s: None, interval=0.25, liveness_interval=100)
+                              sleep=lambda s: None, interval=0.25, liveness_interval=100)
     assert status['waited'] == 0.123
 
 
@@ -350,116 +365,46 @@ def test_wait_real_clock_and_sleep(async_dir):
     assert elapsed < 3
 
 
-# --- release ------------------------------------------------------------------------------------
+# --- wait_for_all --------------------------------------------------------------------------------
 
-def links_in(async_dir):
-    return sorted(n for n in os.listdir(async_dir) if 'jid_' in n and not n.endswith('.lock'))
+def test_wait_for_all_until_each_ends(async_dir):
+    for jid in (J1, J2, J3):
+        write_job(async_dir, jid, RUNNING)
+    ends = {2: (J2, DONE), 4: (J1, FAILED), 7: (J3, DONE)}
+    c = FakeClock(on_sleep=lambda n: n in ends and write_job(async_dir, *ends[n]))
+    scans = []
 
+    def liveness_for(jids):
+        scans.append(sorted(jids))
+        return alive
 
-def test_release_by_alias(async_dir):
-    job = write_job(async_dir, JID, SUCCEEDED)
-    jl = link(async_dir, 'jid_build', JID)
-    link(async_dir, 'jid_other', JID)
-    assert changes.release(async_dir, JID, 'build') == [jl]
-    assert links_in(async_dir) == ['jid_other']
-    with open(job) as f:
-        assert json.load(f) == SUCCEEDED
-
-
-def test_release_by_legacy_alias(async_dir):
-    write_job(async_dir, JID, SUCCEEDED)
-    legacy = link(async_dir, JID + '.jid_build', JID)
-    assert changes.release(async_dir, JID, 'build') == [legacy]
-    assert links_in(async_dir) == []
-    assert os.path.exists(os.path.join(async_dir, JID))
+    statuses = waiting.wait_for_all(async_dir, [J1, J2, J3], 60, liveness_for=liveness_for,
+                                    clock=c.clock, sleep=c.sleep, interval=0.5, liveness_interval=10)
+    assert [s['state'] for s in statuses] == ['failed', 'succeeded', 'succeeded']
+    assert [s['ansible_job_id'] for s in statuses] == [J1, J2, J3]
+    assert len(c.sleeps) == 7 and all(s['waited'] == 3.5 for s in statuses)
+    assert scans == [[J1, J2, J3]]  # no liveness round was due
 
 
-def test_release_by_alias_both_forms(async_dir):
-    """Both forms of the name go, or the older one would name the collected job again."""
-    write_job(async_dir, JID, SUCCEEDED)
-    write_job(async_dir, OTHER, SUCCEEDED)
-    primary = link(async_dir, 'jid_build', JID)
-    legacy = link(async_dir, JID + '.jid_build', JID)
-    link(async_dir, OTHER + '.jid_build', OTHER)
-    assert changes.release(async_dir, JID, 'build') == [primary, legacy]
-    assert links_in(async_dir) == [OTHER + '.jid_build']
+def test_wait_for_all_checks_liveness_of_the_running_only(async_dir):
+    write_job(async_dir, J1, RUNNING)
+    write_job(async_dir, J2, DONE)
+    c = FakeClock()
+    scans = []
+
+    def liveness_for(jids):
+        scans.append(sorted(jids))
+        return dead if len(scans) > 1 else alive
+
+    statuses = waiting.wait_for_all(async_dir, [J1, J2], 60, liveness_for=liveness_for, clock=c.clock,
+                                    sleep=c.sleep, interval=0.5, liveness_interval=1)
+    assert [s['state'] for s in statuses] == ['orphaned', 'succeeded']
+    assert scans == [[J1, J2], [J1]]
 
 
-def test_release_by_alias_given_to_another_job(async_dir):
-    """Another run named a new job meanwhile: the name is left alone."""
-    write_job(async_dir, JID, SUCCEEDED)
-    write_job(async_dir, OTHER, RUNNING)
-    link(async_dir, 'jid_build', OTHER)
-    before = snapshot(async_dir)
-    assert changes.release(async_dir, JID, 'build') == []
-    after = snapshot(async_dir)
-    after.pop('.jid_build.lock')  # the name's lock was taken
-    assert after == before
-
-
-@pytest.mark.parametrize('setup', ['nothing', 'dangling_to_other'])
-def test_release_by_alias_absent(async_dir, setup):
-    write_job(async_dir, JID, SUCCEEDED)
-    if setup == 'dangling_to_other':
-        link(async_dir, 'jid_build', OTHER)
-    assert changes.release(async_dir, JID, 'build') == []
-    assert os.path.exists(os.path.join(async_dir, JID))
-    assert (os.path.islink(os.path.join(async_dir, 'jid_build'))
-            == (setup == 'dangling_to_other'))
-
-
-def test_release_by_alias_takes_the_lock(async_dir):
-    write_job(async_dir, JID, SUCCEEDED)
-    link(async_dir, 'jid_build', JID)
-    changes.release(async_dir, JID, 'build')
-    assert os.path.isfile(os.path.join(async_dir, '.jid_build.lock'))
-
-
-def test_release_by_jid_every_name(async_dir):
-    job = write_job(async_dir, JID, SUCCEEDED)
-    write_job(async_dir, OTHER, SUCCEEDED)
-    expected = sorted([
-        link(async_dir, 'jid_a', JID),
-        link(async_dir, 'jid_b', os.path.join(async_dir, JID)),
-        link(async_dir, JID + '.jid_c', JID),
-    ])
-    link(async_dir, 'jid_d', OTHER)
-    link(async_dir, OTHER + '.jid_e', OTHER)
-    assert changes.release(async_dir, JID) == expected
-    assert links_in(async_dir) == [OTHER + '.jid_e', 'jid_d']
-    with open(job) as f:
-        assert json.load(f) == SUCCEEDED
-    assert not any(n.endswith('.lock') for n in os.listdir(async_dir))  # no lock by jid
-
-
-def test_release_by_jid_without_names(async_dir):
-    write_job(async_dir, JID, SUCCEEDED)
-    before = snapshot(async_dir)
-    assert changes.release(async_dir, JID) == []
-    assert snapshot(async_dir) == before
-
-
-def test_release_by_jid_missing_async_dir(tmp_path):
-    assert changes.release(str(tmp_path / 'nowhere'), JID) == []
-
-
-def test_release_never_touches_files_outside(async_dir, outside):
-    """A name in the async dir pointing at a same-named file elsewhere is not the job's."""
-    write_job(async_dir, JID, SUCCEEDED)
-    elsewhere = write_job(outside, JID, SUCCEEDED)
-    link(async_dir, 'jid_far', elsewhere)
-    mine = link(async_dir, 'jid_mine', JID)
-    assert changes.release(async_dir, JID) == [mine]
-    assert os.path.islink(os.path.join(async_dir, 'jid_far'))
-    assert os.path.exists(elsewhere)
-
-
-# --- _nolock ------------------------------------------------------------------------------------
-
-def test_nolock():
-    lock = changes.nolock()
-    with lock as entered:
-        assert entered is lock
-    with pytest.raises(KeyError):
-        with changes.nolock():
-            raise KeyError('not swallowed')
+def test_wait_for_all_budget(async_dir):
+    write_job(async_dir, J1, RUNNING)
+    c = FakeClock()
+    statuses = waiting.wait_for_all(async_dir, [J1], 2, liveness_for=lambda jids: alive,
+                                    clock=c.clock, sleep=c.sleep, interval=0.5, liveness_interval=1)
+    assert statuses[0]['state'] == 'running' and statuses[0]['waited'] == 2.0

@@ -1,29 +1,25 @@
 # -*- coding: utf-8 -*-
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""_async_control claims (exactly-once start of a named job): alias_lock, claim_path,
-read_claim, find_claimed_job, _free_name, prepare, bind, abandon.
+"""Unit tests of plugins/module_utils/_async_claims.py: the exactly-once start of a
+named job.
 
-The lock is checked across real processes; claimed jobs are found in fake proc trees
-(with ``environ`` files) and in the real /proc with a real process carrying the claim
-token in its environment; a concurrency test has several processes claim one name at
-the same moment.
+Covers claim_path, read_claim, find_claimed_job, await_job_of_prefix, prepare (with
+decide and claim_name under it: fresh, stale and dead claims, the recovery of a job
+whose starter died before naming it, check mode), bind and abandon. Claimed jobs are
+found in fake proc trees (with ``environ`` files) and in the real /proc with a real
+process carrying the claim token in its environment; a concurrency test has several
+processes claim one name at the same moment.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import errno
-import fcntl
 import json
 import multiprocessing
 import os
-import select
 import stat
-import subprocess
-import sys
-import threading
 import time
 
 import pytest
@@ -34,11 +30,10 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_file
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
 
-from unit_helpers import (alive, dead, FakeClock, FakeWrapper, make_stat_proc, never, snapshot,
-                          temp_leftovers, unknown, UNKNOWN_WHY, write_job)
+from unit_helpers import (alive, claim_of, dead, FakeClock, FakeWrapper, link, make_proc,
+                          make_stat_proc, name_of, needs_proc, never, snapshot, temp_leftovers,
+                          unknown, UNKNOWN_WHY, wrapper_argv, write_claim, write_job)
 
-HAS_PROC = os.path.isdir('/proc/self')
-needs_proc = pytest.mark.skipif(not HAS_PROC, reason='no /proc on this machine')
 
 JID = 'j123456789012.4242'
 NEW = 'j555555555555.55'
@@ -49,42 +44,15 @@ FAILED = {'started': 1, 'finished': 1, 'ansible_job_id': JID, 'rc': 1, 'failed':
 KILLED = {'started': True, 'finished': True, 'ansible_job_id': JID, 'killed': True,
           'failed': True, 'msg': 'killed'}
 TIMED_OUT = {'msg': 'Timeout exceeded', 'failed': True, 'child_pid': 1}
-
 TMP = '/root/.ansible/tmp/ansible-tmp-1700000000.12-345-67890'
 WRAPPER = TMP + '/async_wrapper.py'
 MODULE = TMP + '/AnsiballZ_command.py'
+PREFIX = 'j123456789012'
+TOKEN = 'c0ffee0123456789'
 
 
 def wrapper_args(prefix):
     return ['/usr/bin/python3', WRAPPER, prefix, '30', MODULE, '_']
-
-
-def link(async_dir, name, target):
-    path = os.path.join(async_dir, name)
-    os.symlink(target, path)
-    return path
-
-
-def target(async_dir, alias):
-    try:
-        return os.readlink(names.alias_path(async_dir, alias))
-    except OSError:
-        return None
-
-
-def write_claim(async_dir, alias, token, when=1000.0, **extra):
-    data = dict(token=token, time=when, pid=12345)
-    data.update(extra)
-    changes.atomic_write_json(claims.claim_path(async_dir, alias), data)
-    return data
-
-
-def claim_of(async_dir, alias):
-    path = claims.claim_path(async_dir, alias)
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
 
 
 def without_lock(snap):
@@ -95,166 +63,6 @@ def without_lock(snap):
 def noproc(tmp_path):
     """An empty fake proc tree: no claimed job anywhere."""
     return make_stat_proc(tmp_path / 'proc', {})
-
-
-# --- alias_lock ---------------------------------------------------------------------------------
-
-HOLDER = r'''
-import sys
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import alias_lock
-with alias_lock(sys.argv[1], sys.argv[2]):
-    print('locked', flush=True)
-    sys.stdin.readline()
-print('released', flush=True)
-'''
-
-
-def holder(async_dir, alias):
-    """A process holding the lock of ``alias`` until a line is written to its stdin."""
-    p = subprocess.Popen([sys.executable, '-c', HOLDER, async_dir, alias],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)),
-                         universal_newlines=True)
-    return p
-
-
-def readline(p, timeout):
-    """A line of the process's output, or None when none comes within ``timeout``."""
-    ready, _w, _x = select.select([p.stdout], [], [], timeout)
-    return p.stdout.readline().strip() if ready else None
-
-
-def try_flock(path):
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return True
-    except OSError as e:
-        assert e.errno in (errno.EAGAIN, errno.EWOULDBLOCK)
-        return False
-    finally:
-        os.close(fd)
-
-
-def test_alias_lock_held_by_another_process(async_dir):
-    p = holder(async_dir, 'build')
-    try:
-        assert readline(p, 15) == 'locked'
-        path = os.path.join(async_dir, '.jid_build.lock')
-        assert try_flock(path) is False
-        assert try_flock(path) is False
-        p.stdin.write('go\n')
-        p.stdin.flush()
-        assert readline(p, 15) == 'released'
-        assert try_flock(path) is True
-    finally:
-        p.stdin.close()
-        p.wait(15)
-    assert p.returncode == 0
-
-
-def test_alias_lock_blocks_another_process(async_dir):
-    with changes.alias_lock(async_dir, 'build'):
-        p = holder(async_dir, 'build')
-        try:
-            assert readline(p, 0.5) is None  # it waits for us
-        except BaseException:
-            p.kill()
-            p.wait()
-            raise
-    try:
-        assert readline(p, 15) == 'locked'
-        p.stdin.write('go\n')
-        p.stdin.flush()
-        assert readline(p, 15) == 'released'
-    finally:
-        p.stdin.close()
-        p.wait(15)
-
-
-def test_alias_lock_other_name_not_blocked(async_dir):
-    p = holder(async_dir, 'build')
-    try:
-        assert readline(p, 15) == 'locked'
-        done = []
-
-        def other():
-            with changes.alias_lock(async_dir, 'deploy'):
-                done.append(True)
-
-        t = threading.Thread(target=other)
-        t.daemon = True
-        t.start()
-        t.join(5)
-        assert done == [True]
-        assert try_flock(os.path.join(async_dir, '.jid_build.lock')) is False
-    finally:
-        p.stdin.close()
-        p.wait(15)
-
-
-def test_alias_lock_file(async_dir):
-    lock = changes.alias_lock(async_dir, 'build')
-    assert lock.path == os.path.join(async_dir, '.jid_build.lock')
-    assert lock.fd is None
-    with lock as entered:
-        assert entered is lock
-        assert isinstance(lock.fd, int)
-        assert try_flock(lock.path) is False
-        st = os.stat(lock.path)
-        assert stat.S_ISREG(st.st_mode)
-        assert stat.S_IMODE(st.st_mode) == 0o600
-    assert try_flock(lock.path) is True
-    with pytest.raises(OSError):
-        os.fstat(lock.fd)  # closed
-    assert os.listdir(async_dir) == ['.jid_build.lock']  # the lock file stays, empty
-    assert os.path.getsize(lock.path) == 0
-
-
-def test_alias_lock_released_on_error(async_dir):
-    with pytest.raises(KeyError):
-        with changes.alias_lock(async_dir, 'build'):
-            raise KeyError('not swallowed')
-    assert try_flock(os.path.join(async_dir, '.jid_build.lock')) is True
-
-
-@pytest.mark.parametrize('umask', [0o022, 0o000, 0o077])
-def test_alias_lock_creates_async_dir_0700(tmp_path, umask):
-    d = str(tmp_path / 'home' / '.ansible_async')
-    old = os.umask(umask)
-    try:
-        with changes.alias_lock(d, 'build'):
-            pass
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE(os.stat(d).st_mode) == 0o700
-    assert stat.S_IMODE(os.stat(os.path.join(d, '.jid_build.lock')).st_mode) == 0o600 & ~umask
-
-
-def test_alias_lock_keeps_existing_dir_mode(async_dir):
-    os.chmod(async_dir, 0o755)
-    with changes.alias_lock(async_dir, 'build'):
-        pass
-    assert stat.S_IMODE(os.stat(async_dir).st_mode) == 0o755
-
-
-def test_alias_lock_reuses_existing_lock_file(async_dir):
-    path = os.path.join(async_dir, '.jid_build.lock')
-    with open(path, 'w') as f:
-        f.write('left over')
-    os.chmod(path, 0o644)
-    with changes.alias_lock(async_dir, 'build'):
-        assert try_flock(path) is False
-    with open(path) as f:
-        assert f.read() == 'left over'
-
-
-def test_alias_lock_async_dir_is_a_file(tmp_path):
-    f = tmp_path / 'file'
-    f.write_text('x')
-    with pytest.raises(OSError):
-        with changes.alias_lock(str(f), 'build'):
-            pass
 
 
 # --- claim_path / read_claim ---------------------------------------------------------------------
@@ -301,11 +109,7 @@ def test_read_claim_binary(async_dir):
     assert claims.read_claim(async_dir, 'build') is None
 
 
-# --- find_claimed_job ---------------------------------------------------------------------------
-
-PREFIX = 'j123456789012'
-TOKEN = 'c0ffee0123456789'
-
+# --- find_claimed_job ----------------------------------------------------------------------------
 
 def claimed_tree(tmp_path, **more):
     processes = {
@@ -383,7 +187,7 @@ def test_find_claimed_job_looks_past_a_wrapper_without_file(async_dir, tmp_path)
 ])
 def test_find_claimed_job_command_line_forms(async_dir, tmp_path, args):
     proc = claimed_tree(tmp_path, **{'500': dict(args=args, ppid=1, pgid=499,
-                                                    environ={specs.CLAIM_ENV: TOKEN})})
+                                                 environ={specs.CLAIM_ENV: TOKEN})})
     write_job(async_dir, PREFIX + '.500', RUNNING)
     assert claims.find_claimed_job(async_dir, TOKEN, proc) == PREFIX + '.500'
 
@@ -396,7 +200,7 @@ def test_find_claimed_job_command_line_forms(async_dir, tmp_path, args):
 ])
 def test_find_claimed_job_not_a_wrapper(async_dir, tmp_path, args):
     proc = claimed_tree(tmp_path, **{'500': dict(args=args, ppid=1, pgid=499,
-                                                    environ={specs.CLAIM_ENV: TOKEN})})
+                                                 environ={specs.CLAIM_ENV: TOKEN})})
     write_job(async_dir, PREFIX + '.500', RUNNING)
     assert claims.find_claimed_job(async_dir, TOKEN, proc) is None
 
@@ -425,42 +229,38 @@ def test_find_claimed_job_real_process_without_token(async_dir, fake_wrapper):
     assert claims.find_claimed_job(async_dir, 'tok') is None
 
 
-# --- _free_name ---------------------------------------------------------------------------------
+# --- await_job_of_prefix -------------------------------------------------------------------------
 
-def test_free_name(async_dir):
-    job = write_job(async_dir, JID, SUCCEEDED)
-    link(async_dir, 'jid_build', JID)
-    link(async_dir, 'jid_other', JID)
-    changes.free_name(async_dir, 'build')
-    assert sorted(os.listdir(async_dir)) == [JID, 'jid_other']
-    assert os.path.exists(job)
+def test_await_job_of_prefix_existing(async_dir, tmp_path):
+    write_job(async_dir, 'j444.55', RUNNING)
+    write_job(async_dir, 'j4444.1', RUNNING)   # another prefix that starts the same
+    os.symlink('j444.55', os.path.join(async_dir, 'j444.56'))
+    assert claims.await_job_of_prefix(async_dir, 'j444', proc=str(tmp_path)) == 'j444.55'
 
 
-def test_free_name_dangling(async_dir):
-    link(async_dir, 'jid_build', JID)
-    changes.free_name(async_dir, 'build')
-    assert os.listdir(async_dir) == []
+def test_await_job_of_prefix_gives_up_without_process(async_dir, tmp_path):
+    noproc = make_proc(tmp_path / 'proc', {})
+    c = FakeClock()
+    assert claims.await_job_of_prefix(async_dir, 'j444', proc=noproc, clock=c.clock,
+                                      sleep=c.sleep) is None
+    assert c.sleeps == []
 
 
-def test_free_name_absent_or_not_a_link(async_dir):
-    changes.free_name(async_dir, 'build')
-    write_job(async_dir, 'jid_build', 'a regular file is never removed')
-    changes.free_name(async_dir, 'build')
-    assert os.listdir(async_dir) == ['jid_build']
+def test_await_job_of_prefix_times_out(async_dir, tmp_path):
+    proc = make_proc(tmp_path / 'proc', {4242: wrapper_argv('j444')})
+    c = FakeClock()
+    assert claims.await_job_of_prefix(async_dir, 'j444', proc=proc, clock=c.clock, sleep=c.sleep,
+                                      timeout=1.0) is None
+    # polled every 0.05 s until the timeout, and no longer
+    assert set(c.sleeps) == {0.05} and 1.0 <= sum(c.sleeps) < 1.05 + 1e-9
 
 
-def test_free_name_legacy_form(async_dir):
-    """The older form <jid>.jid_<alias> is a name of the job too: freed as well, or it
-    would point the name at the old job again once the new job's name is released."""
-    write_job(async_dir, JID, SUCCEEDED)
-    link(async_dir, JID + '.jid_build', JID)
-    link(async_dir, JID + '.jid_other', JID)
-    changes.free_name(async_dir, 'build')
-    assert names.find_alias(async_dir, 'build') == (None, None)
-    assert sorted(os.listdir(async_dir)) == [JID, JID + '.jid_other']
+def test_await_job_of_prefix_missing_dir(tmp_path):
+    noproc = make_proc(tmp_path / 'proc', {})
+    assert claims.await_job_of_prefix(str(tmp_path / 'nope'), 'j444', proc=noproc) is None
 
 
-# --- prepare ------------------------------------------------------------------------------------
+# --- prepare -------------------------------------------------------------------------------------
 
 def absent_status(alias='build'):
     return dict(started=0, finished=0, killed=False, pid_missing=False, state='absent',
@@ -470,7 +270,7 @@ def absent_status(alias='build'):
 def test_prepare_absent_starts_and_claims(async_dir, noproc):
     c = FakeClock(now=1234.5)
     result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=never, clock=c.clock,
-                        proc=noproc)
+                            proc=noproc)
     assert result == dict(action='start', status=absent_status())
     assert claim_of(async_dir, 'build') == dict(token='tokA', time=1234.5, pid=os.getpid())
     assert sorted(os.listdir(async_dir)) == ['.jid_build.claim', '.jid_build.lock']
@@ -560,12 +360,12 @@ def test_prepare_finished_not_waiting_frees_name_and_starts(async_dir, noproc, d
     live = dead if liveness == 'dead' else never
     c = FakeClock()
     result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=live, clock=c.clock,
-                        proc=noproc)
+                            proc=noproc)
     assert result['action'] == 'start'
     assert result['status']['state'] == state
     assert result['status']['ansible_job_id'] == JID
-    assert target(async_dir, 'build') is None  # the name is free
-    assert target(async_dir, 'keep') == JID  # other names of the job stay
+    assert name_of(async_dir, 'build') is None  # the name is free
+    assert name_of(async_dir, 'keep') == JID  # other names of the job stay
     assert os.path.exists(job)  # the job file stays
     assert claim_of(async_dir, 'build') == dict(token='tokA', time=1000.0, pid=os.getpid())
 
@@ -577,7 +377,7 @@ def test_prepare_killed_and_waiting_starts(async_dir, noproc):
     result = claims.prepare(async_dir, 'build', 'tokA', True, liveness=never, proc=noproc)
     assert result['action'] == 'start'
     assert result['status']['state'] == 'killed'
-    assert target(async_dir, 'build') is None
+    assert name_of(async_dir, 'build') is None
     assert claim_of(async_dir, 'build')['token'] == 'tokA'
 
 
@@ -587,7 +387,7 @@ def test_prepare_finished_legacy_name_freed(async_dir, noproc):
     write_job(async_dir, JID, SUCCEEDED)
     link(async_dir, JID + '.jid_build', JID)
     assert claims.prepare(async_dir, 'build', 'tokA', False, liveness=never,
-                      proc=noproc)['action'] == 'start'
+                          proc=noproc)['action'] == 'start'
     write_job(async_dir, NEW, RUNNING)
     assert claims.bind(async_dir, 'build', 'tokA', NEW, liveness=never)['bound'] is True
     changes.atomic_write_json(os.path.join(async_dir, NEW), dict(SUCCEEDED, ansible_job_id=NEW))
@@ -605,7 +405,7 @@ def test_prepare_fresh_claim_by_other(async_dir, noproc, age):
     before = snapshot(async_dir)
     c = FakeClock(now=1000.0 + age)
     result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, clock=c.clock,
-                        proc=noproc)
+                            proc=noproc)
     assert result == dict(action='claimed', status=None, claim_age=round(age, 1))
     assert without_lock(snapshot(async_dir)) == without_lock(before)
     assert claim_of(async_dir, 'build') == claim
@@ -618,7 +418,7 @@ def test_prepare_fresh_claim_wins_over_running_job(async_dir, noproc):
     write_claim(async_dir, 'build', 'tokA', when=1000.0)
     c = FakeClock(now=1010.0)
     result = claims.prepare(async_dir, 'build', 'tokB', True, liveness=never, clock=c.clock,
-                        proc=noproc)
+                            proc=noproc)
     assert result == dict(action='claimed', status=None, claim_age=10.0)
 
 
@@ -628,7 +428,7 @@ def test_prepare_stale_claim_taken_over(async_dir, noproc, stale_after, age):
     c = FakeClock(now=1000.0 + age)
     kwargs = dict(stale_after=stale_after)
     result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, clock=c.clock,
-                        proc=noproc, **kwargs)
+                            proc=noproc, **kwargs)
     assert result == dict(action='start', status=absent_status())
     assert claim_of(async_dir, 'build') == dict(token='tokB', time=1000.0 + age,
                                                 pid=os.getpid())
@@ -640,7 +440,7 @@ def test_prepare_claim_without_readable_time_taken_over(async_dir, noproc, when)
         json.dump(dict(token='tokA', time=when), f)
     c = FakeClock(now=1000.0)
     result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, clock=c.clock,
-                        proc=noproc)
+                            proc=noproc)
     assert result == dict(action='start', status=absent_status())
     assert claim_of(async_dir, 'build') == dict(token='tokB', time=1000.0, pid=os.getpid())
 
@@ -650,9 +450,9 @@ def test_prepare_default_stale_after(async_dir, noproc):
     fresh = FakeClock(now=1000.0 + specs.CLAIM_STALE_AFTER - 0.5)
     stale = FakeClock(now=1000.0 + specs.CLAIM_STALE_AFTER)
     assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, clock=fresh.clock,
-                      proc=noproc)['action'] == 'claimed'
+                          proc=noproc)['action'] == 'claimed'
     assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, clock=stale.clock,
-                      proc=noproc)['action'] == 'start'
+                          proc=noproc)['action'] == 'start'
 
 
 def test_prepare_stale_claim_then_running_name_attaches(async_dir, noproc):
@@ -677,7 +477,7 @@ def test_prepare_unreadable_claim_is_ignored(async_dir, noproc, content):
         f.write(content)
     c = FakeClock()
     result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, clock=c.clock,
-                        proc=noproc)
+                            proc=noproc)
     assert result['action'] == 'start'
     assert claim_of(async_dir, 'build')['token'] == 'tokB'
 
@@ -687,7 +487,7 @@ def test_prepare_own_claim_again(async_dir, noproc):
     write_claim(async_dir, 'build', 'tokA', when=1000.0)
     c = FakeClock(now=1001.0)
     result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=never, clock=c.clock,
-                        proc=noproc)
+                            proc=noproc)
     assert result['action'] == 'start'
     assert claim_of(async_dir, 'build')['time'] == 1001.0
 
@@ -699,6 +499,8 @@ def test_prepare_own_claim_with_running_name_attaches(async_dir, noproc):
     result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=alive, proc=noproc)
     assert (result['action'], result['ansible_job_id']) == ('attach', JID)
 
+
+# --- prepare: the job of a claim whose owner died ------------------------------------------------
 
 def recovered_tree(tmp_path, token):
     return make_stat_proc(tmp_path / 'proc', {
@@ -718,11 +520,11 @@ def test_prepare_recovers_claimed_job(async_dir, tmp_path, age):
     write_claim(async_dir, 'build', 'tokA', when=1000.0)
     c = FakeClock(now=1000.0 + age)
     result = claims.prepare(async_dir, 'build', 'tokB', True, liveness=alive, clock=c.clock,
-                        proc=proc)
+                            proc=proc)
     assert result == dict(action='attach', ansible_job_id=JID, recovered_claim=True,
                           status=files.job_status(async_dir, jid=JID, liveness=alive))
     assert result['status']['state'] == 'running'
-    assert target(async_dir, 'build') == JID
+    assert name_of(async_dir, 'build') == JID
     assert claim_of(async_dir, 'build') is None
 
 
@@ -735,7 +537,7 @@ def test_prepare_recovers_claimed_job_that_finished(async_dir, tmp_path):
     result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, proc=proc)
     assert (result['action'], result['recovered_claim']) == ('attach', True)
     assert result['status']['state'] == 'succeeded'
-    assert target(async_dir, 'build') == JID
+    assert name_of(async_dir, 'build') == JID
 
 
 def test_prepare_recovery_check_mode_writes_nothing(async_dir, tmp_path):
@@ -744,7 +546,7 @@ def test_prepare_recovery_check_mode_writes_nothing(async_dir, tmp_path):
     write_claim(async_dir, 'build', 'tokA')
     before = snapshot(async_dir)
     result = claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=alive,
-                        proc=proc)
+                            proc=proc)
     assert (result['action'], result['ansible_job_id'], result['recovered_claim']) == (
         'attach', JID, True)
     assert without_lock(snapshot(async_dir)) == before
@@ -756,7 +558,7 @@ def test_prepare_other_token_in_env_not_recovered(async_dir, tmp_path):
     write_claim(async_dir, 'build', 'tokA', when=1000.0)
     c = FakeClock(now=1002.0)
     result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=alive, clock=c.clock,
-                        proc=proc)
+                            proc=proc)
     assert result == dict(action='claimed', status=None, claim_age=2.0)
 
 
@@ -767,7 +569,7 @@ def test_prepare_own_claim_is_not_recovered(async_dir, tmp_path):
     write_claim(async_dir, 'build', 'tokA')
     result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=never, proc=proc)
     assert result['action'] == 'start'
-    assert target(async_dir, 'build') is None
+    assert name_of(async_dir, 'build') is None
 
 
 @needs_proc
@@ -781,11 +583,54 @@ def test_prepare_recovers_claimed_real_process(async_dir):
         assert (result['action'], result['ansible_job_id'], result['recovered_claim']) == (
             'attach', wrapper.jid, True)
         assert result['status']['state'] == 'running'
-        assert target(async_dir, 'build') == wrapper.jid
+        assert name_of(async_dir, 'build') == wrapper.jid
         assert claim_of(async_dir, 'build') is None
     finally:
         wrapper.kill()
 
+
+# --- prepare: the claim left by a dead one-step start --------------------------------------------
+
+# The job file of test_prepare_dead_one_step_claim_job_is_named_and_attached: the module's
+# own result (no started key).
+MODULE_RESULT = {'rc': 0, 'stdout': 'done', 'changed': True}
+
+
+@pytest.mark.parametrize('data', [RUNNING, MODULE_RESULT])
+@pytest.mark.parametrize('waiting', [True, False])
+def test_prepare_dead_one_step_claim_job_is_named_and_attached(async_dir, tmp_path, data, waiting):
+    """Found by its jid prefix, running or finished since: never started twice."""
+    noproc = make_proc(tmp_path / 'proc', {})
+    write_job(async_dir, 'j444.55', dict(data, ansible_job_id='j444.55'))
+    write_claim(async_dir, 'build', 'tokA', when=time.time(), jid_prefix='j444')
+    found = claims.prepare(async_dir, 'build', 'tokB', waiting, liveness=alive, proc=noproc)
+    assert found['action'] == 'attach' and found['ansible_job_id'] == 'j444.55'
+    assert found['recovered_claim'] is True
+    assert name_of(async_dir, 'build') == 'j444.55' and claim_of(async_dir, 'build') is None
+
+
+def test_prepare_dead_one_step_claim_without_job_is_dropped(async_dir, tmp_path):
+    """Its writer died before the wrapper ran: the claim is void, whatever its age."""
+    noproc = make_proc(tmp_path / 'proc', {})
+    write_claim(async_dir, 'build', 'tokA', when=time.time(), jid_prefix='j444')
+    found = claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, proc=noproc)
+    assert found['action'] == 'start'
+    assert claim_of(async_dir, 'build')['token'] == 'tokB'
+    assert 'jid_prefix' not in claim_of(async_dir, 'build')
+
+
+def test_prepare_dead_one_step_claim_check_mode_changes_nothing(async_dir, tmp_path):
+    noproc = make_proc(tmp_path / 'proc', {})
+    write_job(async_dir, 'j444.55', dict(RUNNING, ansible_job_id='j444.55'))
+    write_claim(async_dir, 'build', 'tokA', when=time.time(), jid_prefix='j444')
+    before = snapshot(async_dir)
+    found = claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=alive,
+                           proc=noproc)
+    assert found['action'] == 'attach' and found['ansible_job_id'] == 'j444.55'
+    assert snapshot(async_dir) == before
+
+
+# --- prepare: check mode -------------------------------------------------------------------------
 
 @pytest.mark.parametrize('setup', ['absent', 'finished', 'killed', 'stale_claim'])
 def test_prepare_check_mode_writes_nothing(async_dir, noproc, setup):
@@ -796,7 +641,7 @@ def test_prepare_check_mode_writes_nothing(async_dir, noproc, setup):
         write_claim(async_dir, 'build', 'tokA', when=0.0)
     before = snapshot(async_dir)
     result = claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=never,
-                        proc=noproc)
+                            proc=noproc)
     assert result['action'] == 'start'
     # check mode only reads: not even the name's lock file appears
     assert snapshot(async_dir) == before
@@ -805,7 +650,7 @@ def test_prepare_check_mode_writes_nothing(async_dir, noproc, setup):
 def test_prepare_check_mode_creates_no_async_dir(tmp_path, noproc):
     missing = str(tmp_path / 'nowhere')
     result = claims.prepare(missing, 'build', 'tokB', False, check_mode=True, liveness=never,
-                        proc=noproc)
+                            proc=noproc)
     assert result['action'] == 'start'
     assert not os.path.exists(missing)
 
@@ -815,12 +660,12 @@ def test_prepare_check_mode_attach_and_claimed(async_dir, noproc):
     link(async_dir, 'jid_build', JID)
     before = snapshot(async_dir)
     assert claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=alive,
-                      proc=noproc)['action'] == 'attach'
+                          proc=noproc)['action'] == 'attach'
     assert without_lock(snapshot(async_dir)) == before
     write_claim(async_dir, 'build', 'tokA', when=time.time())
     before = snapshot(async_dir)
     assert claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=alive,
-                      proc=noproc)['action'] == 'claimed'
+                          proc=noproc)['action'] == 'claimed'
     assert snapshot(async_dir) == before
 
 
@@ -833,16 +678,16 @@ def test_prepare_invalid_name_target_fails(async_dir, outside, noproc):
     assert claim_of(async_dir, 'build') is None
 
 
-# --- bind ---------------------------------------------------------------------------------------
+# --- bind ----------------------------------------------------------------------------------------
 
 def test_bind_ours(async_dir, noproc):
     assert claims.prepare(async_dir, 'build', 'tokA', False, liveness=never,
-                      proc=noproc)['action'] == 'start'
+                          proc=noproc)['action'] == 'start'
     write_job(async_dir, NEW, RUNNING)
     result = claims.bind(async_dir, 'build', 'tokA', NEW, liveness=never)
     assert result == dict(bound=True, ansible_job_id=NEW, ansible_job_alias='build',
                           alias_file=names.alias_path(async_dir, 'build'))
-    assert target(async_dir, 'build') == NEW
+    assert name_of(async_dir, 'build') == NEW
     assert claim_of(async_dir, 'build') is None
     assert temp_leftovers(async_dir) == []
     # the next run attaches to it
@@ -854,7 +699,7 @@ def test_bind_without_claim(async_dir):
     write_job(async_dir, NEW, RUNNING)
     result = claims.bind(async_dir, 'build', 'tokA', NEW, liveness=never)
     assert result['bound'] is True
-    assert target(async_dir, 'build') == NEW
+    assert name_of(async_dir, 'build') == NEW
     assert claim_of(async_dir, 'build') is None
 
 
@@ -867,7 +712,7 @@ def test_bind_replaces_previous_name(async_dir, old):
     write_claim(async_dir, 'build', 'tokA')
     result = claims.bind(async_dir, 'build', 'tokA', NEW, liveness=alive)
     assert result['bound'] is True
-    assert target(async_dir, 'build') == NEW
+    assert name_of(async_dir, 'build') == NEW
     assert os.path.exists(os.path.join(async_dir, JID))
 
 
@@ -882,7 +727,7 @@ def test_bind_taken_over(async_dir, name):
     before = snapshot(async_dir)
     result = claims.bind(async_dir, 'build', 'tokA', NEW, liveness=never)
     assert result == dict(bound=False, ansible_job_id=NEW, ansible_job_alias='build')
-    assert target(async_dir, 'build') == name
+    assert name_of(async_dir, 'build') == name
     assert claim_of(async_dir, 'build') == claim
     assert without_lock(snapshot(async_dir)) == before
 
@@ -893,7 +738,7 @@ def test_bind_missing_job_file(async_dir):
         claims.bind(async_dir, 'build', 'tokA', NEW, liveness=never)
     assert exc.value.msg.startswith('job %s has no state file' % NEW)
     assert claim_of(async_dir, 'build')['token'] == 'tokA'
-    assert target(async_dir, 'build') is None
+    assert name_of(async_dir, 'build') is None
 
 
 def test_stale_takeover_flow(async_dir, noproc):
@@ -901,33 +746,33 @@ def test_stale_takeover_flow(async_dir, noproc):
     B's wins; a third run attaches to B's job."""
     ca = FakeClock(now=1000.0)
     assert claims.prepare(async_dir, 'build', 'tokA', False, liveness=never, clock=ca.clock,
-                      proc=noproc)['action'] == 'start'
+                          proc=noproc)['action'] == 'start'
     cb = FakeClock(now=1030.0)
     assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, clock=cb.clock,
-                      proc=noproc) == dict(action='claimed', status=None, claim_age=30.0)
+                          proc=noproc) == dict(action='claimed', status=None, claim_age=30.0)
     cb.now = 1061.0
     assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=never, clock=cb.clock,
-                      proc=noproc)['action'] == 'start'
+                          proc=noproc)['action'] == 'start'
     write_job(async_dir, JID, RUNNING)
     write_job(async_dir, NEW, RUNNING)
     assert claims.bind(async_dir, 'build', 'tokA', JID, liveness=alive)['bound'] is False
-    assert target(async_dir, 'build') is None
+    assert name_of(async_dir, 'build') is None
     assert claims.bind(async_dir, 'build', 'tokB', NEW, liveness=alive)['bound'] is True
-    assert target(async_dir, 'build') == NEW
+    assert name_of(async_dir, 'build') == NEW
     result = claims.prepare(async_dir, 'build', 'tokC', False, liveness=alive, proc=noproc)
     assert (result['action'], result['ansible_job_id']) == ('attach', NEW)
 
 
-# --- abandon ------------------------------------------------------------------------------------
+# --- abandon -------------------------------------------------------------------------------------
 
 def test_abandon_ours(async_dir, noproc):
     assert claims.prepare(async_dir, 'build', 'tokA', False, liveness=never,
-                      proc=noproc)['action'] == 'start'
+                          proc=noproc)['action'] == 'start'
     assert claims.abandon(async_dir, 'build', 'tokA') == dict(abandoned=True)
     assert claim_of(async_dir, 'build') is None
     # the name is free for the next run at once
     assert claims.prepare(async_dir, 'build', 'tokB', False, liveness=never,
-                      proc=noproc)['action'] == 'start'
+                          proc=noproc)['action'] == 'start'
 
 
 def test_abandon_other_kept(async_dir):
@@ -952,10 +797,10 @@ def test_abandon_leaves_the_name(async_dir):
     link(async_dir, 'jid_build', JID)
     write_claim(async_dir, 'build', 'tokA')
     assert claims.abandon(async_dir, 'build', 'tokA')['abandoned'] is True
-    assert target(async_dir, 'build') == JID
+    assert name_of(async_dir, 'build') == JID
 
 
-# --- concurrency --------------------------------------------------------------------------------
+# --- concurrency ---------------------------------------------------------------------------------
 
 def _contender(async_dir, alias, token, proc, barrier, results):
     try:
@@ -983,20 +828,20 @@ def test_prepare_concurrent_exactly_one_starts(tmp_path, noproc, round_, dir_exi
     ctx = multiprocessing.get_context('fork')
     barrier = ctx.Barrier(n)
     results = ctx.Queue()
-    procs = [ctx.Process(target=_contender,
-                         args=(async_dir, 'build', 'tok%d' % i, noproc, barrier, results))
-             for i in range(n)]
-    for p in procs:
+    workers = [ctx.Process(target=_contender,
+                           args=(async_dir, 'build', 'tok%d' % i, noproc, barrier, results))
+               for i in range(n)]
+    for p in workers:
         p.start()
     try:
         got = dict(results.get(timeout=30) for _i in range(n))
     finally:
-        for p in procs:
+        for p in workers:
             p.join(30)
             if p.is_alive():
                 p.kill()
                 p.join()
-    assert [p.exitcode for p in procs] == [0] * n
+    assert [p.exitcode for p in workers] == [0] * n
     starters = [t for t, action in got.items() if action == 'start']
     assert len(starters) == 1, got
     assert sorted(got.values()) == ['claimed'] * (n - 1) + ['start'], got
@@ -1007,5 +852,5 @@ def test_prepare_concurrent_exactly_one_starts(tmp_path, noproc, round_, dir_exi
     assert claims.bind(async_dir, 'build', starters[0], NEW, liveness=alive)['bound'] is True
     for i in range(n):
         result = claims.prepare(async_dir, 'build', 'tok%d' % i, False, liveness=alive,
-                            proc=noproc)
+                                proc=noproc)
         assert (result['action'], result['ansible_job_id']) == ('attach', NEW)

@@ -1,18 +1,23 @@
 # -*- coding: utf-8 -*-
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""_async_control.kill (and _send), on real process trees shaped like async jobs.
+"""Unit tests of plugins/module_utils/_async_kill.py: killing a job.
 
-A real job here is what async_wrapper leaves running: a watcher (a python process whose
-command line carries ``.../async_wrapper.py <jid prefix>``, not a group leader) that
-forked a runner (same command line) which leads its own process group and started
-``sleep`` children in it, a shell with a background grandchild, and a child in a
-session of its own (a descendant outside the group). The test process makes itself a
-child subreaper while such a job runs, so that every process of the tree ends up its
-child and is reaped by it, which also shows which signal ended each process.
+Covers job_processes (on tables given as lists of dicts, and on the real table),
+signal_number, signal_name, _send and kill.
+
+kill runs on real process trees shaped like async jobs. Such a job is what async_wrapper
+leaves running: a watcher (a python process whose command line carries
+``.../async_wrapper.py <jid prefix>``, not a group leader) that forked a runner (same
+command line) which leads its own process group and started ``sleep`` children in it, a
+shell with a background grandchild, and a child in a session of its own (a descendant
+outside the group). The test process makes itself a child subreaper while such a job
+runs, so that every process of the tree ends up its child and is reaped by it, which also
+shows which signal ended each process.
 
 The paths kill takes when processes never exit are checked on fake proc trees whose pids
-are above the kernel's highest pid (so ``os.kill`` on them only gets ESRCH).
+are above the kernel's highest pid (so ``os.kill`` on them only gets ESRCH). These tests,
+as the real ones, need Linux's /proc.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -33,14 +38,260 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_chan
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_kill as killing
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_procs as procs
 
-from unit_helpers import (alive, dead, FakeClock, make_stat_proc, never, RUNNING_INT, snapshot,
-                          temp_leftovers, unique_prefix, unprivileged, write_job)
+from unit_helpers import (alive, dead, FakeClock, make_stat_proc, needs_proc, never, RUNNING_INT,
+                          snapshot, temp_leftovers, unique_prefix, unprivileged, write_job)
 
-pytestmark = pytest.mark.skipif(not os.path.isdir('/proc/self'), reason='needs Linux /proc')
 
+# The kill tests had their own TMP ('/x/ansible-tmp-...'), only ever the directory of the
+# async_wrapper.py of a command line.
+TMP = '/root/.ansible/tmp/ansible-tmp-1700000000.12-345-67890'
+WRAPPER = TMP + '/async_wrapper.py'
+MODULE = TMP + '/AnsiballZ_command.py'
+PREFIX = 'j123456789012'
+JID = PREFIX + '.4242'
+WRAPPER_ARGS = ['/usr/bin/python3', WRAPPER, PREFIX, '30', MODULE, '_']
 PR_SET_CHILD_SUBREAPER = 36
-TMP = '/x/ansible-tmp-1700000000.12-345-67890'
+
+
+# --- job_processes -------------------------------------------------------------------------------
+
+def row(pid, ppid, pgid, args=('sleep', '300'), state='S'):
+    return dict(pid=pid, ppid=ppid, pgid=pgid, state=state, args=list(args))
+
+
+OTHER_ARGS = ['/usr/bin/python3', WRAPPER, 'j999999999999', '30', MODULE, '_']
+# async_wrapper's layout: the watcher (daemonized, not a group leader) forks the runner,
+# which leads its own process group; the module and its children live in that group.
+TABLE = [
+    row(1, 0, 1, ['/sbin/init']),
+    row(50, 1, 50, ['sshd']),
+    row(100, 1, 99, WRAPPER_ARGS),            # watcher (group of the gone setsid'd parent)
+    row(101, 100, 101, WRAPPER_ARGS),         # runner, group leader
+    row(102, 101, 101, ['/usr/bin/python3', MODULE]),  # the module
+    row(103, 102, 101, ['/bin/sh', '-c', 'sleep 300 & wait']),
+    row(104, 103, 101),                       # grandchild in the group
+    row(105, 102, 105, ['daemon']),           # setsid'd descendant: its own group
+    row(106, 105, 105),                       # ... and its child
+    row(107, 1, 101),                         # reparented to init, still in the group
+    row(108, 102, 101, state='Z'),            # zombie: excluded
+    row(109, 1, 105),                         # in the daemon's group, not a descendant
+    row(110, 1, 99, ['unrelated']),           # in the watcher's group: not the job's
+    # another job
+    row(200, 1, 200, OTHER_ARGS),
+    row(201, 200, 201, OTHER_ARGS),
+    row(202, 201, 201),
+    row(203, 202, 203),
+    # a process whose argument merely contains the prefix
+    row(300, 1, 300, ['grep', PREFIX + '0']),
+    row(301, 1, 301, ['vi', WRAPPER]),
+]
+
+
+def test_job_processes_async_wrapper_layout():
+    assert killing.job_processes(JID, TABLE) == [100, 101, 102, 103, 104, 105, 106, 107]
+
+
+def test_job_processes_daemonizing_session_leader():
+    """async_wrapper daemonizes: a process with its command line calls setsid (leading
+    the session and group the watcher is then in) and exits. While it is still there,
+    it and its group are the job's too."""
+    table = [row(99, 1, 99, WRAPPER_ARGS), row(100, 99, 99, WRAPPER_ARGS),
+             row(101, 100, 101, WRAPPER_ARGS), row(102, 101, 101), row(50, 1, 50)]
+    assert killing.job_processes(JID, table) == [99, 100, 101, 102]
+
+
+def test_job_processes_other_job():
+    assert killing.job_processes('j999999999999.1', TABLE) == [200, 201, 202, 203]
+
+
+@pytest.mark.parametrize('jid', ['j1.1', 'j12345678901.4242', 'j1234567890123.4242'])
+def test_job_processes_unknown_job(jid):
+    assert killing.job_processes(jid, TABLE) == []
+
+
+def test_job_processes_empty_table():
+    assert killing.job_processes(JID, []) == []
+
+
+def test_job_processes_watcher_only():
+    """The runner is gone: the watcher alone; its group (not led by a wrapper) is not swept."""
+    table = [row(100, 1, 99, WRAPPER_ARGS), row(110, 1, 99, ['unrelated']),
+             row(111, 100, 99, ['child of watcher'])]
+    assert killing.job_processes(JID, table) == [100, 111]
+
+
+def test_job_processes_runner_only():
+    """The watcher is gone (killed): the runner's group is still found."""
+    table = [row(101, 1, 101, WRAPPER_ARGS), row(102, 101, 101), row(107, 1, 101),
+             row(105, 102, 105)]
+    assert killing.job_processes(JID, table) == [101, 102, 105, 107]
+
+
+def test_job_processes_group_without_wrapper_leader():
+    """Once the runner exited, the rest of its group is no longer recognised (the group
+    id alone does not say whose it is)."""
+    table = [row(100, 1, 99, WRAPPER_ARGS), row(102, 1, 101), row(107, 1, 101)]
+    assert killing.job_processes(JID, table) == [100]
+
+
+def test_job_processes_zombies():
+    """A zombie is never listed; the runner's zombie (no command line any more, as
+    /proc shows it) does not make its group the job's; a zombie wrapper's live child
+    still is."""
+    table = [row(101, 1, 101, [], state='Z'), row(102, 1, 101),
+             row(100, 1, 99, WRAPPER_ARGS, state='Z'), row(103, 100, 103)]
+    assert killing.job_processes(JID, table) == [103]
+
+
+def test_job_processes_all_zombies():
+    table = [row(100, 1, 99, WRAPPER_ARGS, state='Z'),
+             row(101, 100, 101, WRAPPER_ARGS, state='Z')]
+    assert killing.job_processes(JID, table) == []
+
+
+def test_job_processes_excludes_own_pid():
+    me = os.getpid()
+    table = [row(100, 1, 99, WRAPPER_ARGS), row(101, 100, 101, WRAPPER_ARGS),
+             row(me, 101, 101, ['python'])]
+    assert killing.job_processes(JID, table) == [100, 101]
+
+
+def test_job_processes_2_21_command_line():
+    args = ['/usr/bin/python3', WRAPPER, PREFIX, '30', 'true', MODULE, '/usr/bin/python3',
+            MODULE]
+    table = [row(100, 1, 99, args), row(101, 100, 101, args), row(102, 101, 101)]
+    assert killing.job_processes(JID, table) == [100, 101, 102]
+
+
+def test_job_processes_cycle_in_table():
+    """A table read while pids were reused can hold a parent loop: no endless walk."""
+    table = [row(101, 1, 101, WRAPPER_ARGS), row(102, 103, 101), row(103, 102, 103)]
+    assert killing.job_processes(JID, table) == [101, 102, 103]
+
+
+def test_job_processes_known_pids_after_wrappers_are_gone():
+    """Pids found before (``known``) stay the job's, and so do their descendants, while
+    they live; gone or zombie ones are dropped."""
+    table = [row(102, 1, 101), row(104, 102, 104), row(105, 1, 105), row(107, 1, 101),
+             row(108, 1, 101, state='Z'), row(200, 1, 200)]
+    assert killing.job_processes(JID, table) == []
+    assert killing.job_processes(JID, table, known=[102, 105, 108, 999]) == [102, 104, 105]
+
+
+def test_job_processes_known_groups_after_wrappers_are_gone():
+    table = [row(102, 1, 101), row(104, 102, 104), row(106, 104, 104), row(107, 1, 101),
+             row(108, 1, 101, state='Z'), row(200, 1, 200)]
+    assert killing.job_processes(JID, table, groups={101}) == [102, 104, 106, 107]
+    assert killing.job_processes(JID, table, known=(200,), groups=[101, 555]) == [
+        102, 104, 106, 107, 200]
+
+
+def test_job_processes_known_and_wrappers_together():
+    table = TABLE + [row(400, 1, 400, ['stray'])]
+    assert killing.job_processes(JID, table, known={400}, groups=()) == [
+        100, 101, 102, 103, 104, 105, 106, 107, 400]
+
+
+def test_job_processes_known_excludes_own_pid():
+    me = os.getpid()
+    table = [row(me, 1, 1, ['python'])]
+    assert killing.job_processes(JID, table, known=[me], groups=[1]) == []
+
+
+def test_job_processes_does_not_change_the_table():
+    table = [dict(p, args=list(p['args'])) for p in TABLE]
+    killing.job_processes(JID, table)
+    assert table == TABLE
+
+
+@needs_proc
+def test_job_processes_real(fake_wrapper):
+    """The real table with a real process shaped like a watcher (not a group leader)."""
+    table = procs.process_table()
+    assert killing.job_processes(fake_wrapper.jid, table) == [fake_wrapper.pid]
+    assert procs.wrapper_liveness(fake_wrapper.jid)[1] == [fake_wrapper.pid]
+
+
+# --- signal_number / signal_name -----------------------------------------------------------------
+
+@pytest.mark.parametrize('value,number', [
+    ('TERM', signal.SIGTERM),
+    ('SIGTERM', signal.SIGTERM),
+    ('term', signal.SIGTERM),
+    ('sigterm', signal.SIGTERM),
+    (' TERM\n', signal.SIGTERM),
+    ('15', 15),
+    (15, 15),
+    (9, 9),
+    ('9', 9),
+    ('KILL', signal.SIGKILL),
+    ('SIGKILL', signal.SIGKILL),
+    ('INT', signal.SIGINT),
+    ('HUP', signal.SIGHUP),
+    ('usr1', signal.SIGUSR1),
+    ('IOT', signal.SIGABRT),  # an alias name
+    ('1', 1),
+    (str(signal.NSIG - 1), signal.NSIG - 1),
+])
+def test_signal_number_good(value, number):
+    result = killing.signal_number(value)
+    assert result == number
+    assert result.__class__ is int  # exactly a plain int (not a Signals enum), for os.kill and JSON
+
+
+def bad_msg(value):
+    return ('invalid signal %r: give a signal name such as TERM, INT, KILL or a number'
+            % (value,))
+
+
+@pytest.mark.parametrize('value', [
+    'FOO', 'SIGFOO', 'SIG_DFL', 'SIG_IGN', '_DFL', 'SIG', 'NSIG', 'SIGNSIG', 'Signals',
+    'SIGTERM2', 'TERM KILL', '0', 0, '999', 999, str(signal.NSIG), '', '   ', '-1', -1, '+15',
+    '15.0', 15.0, None, True, 'ITIMER_REAL', 'default_int_handler', 'getsignal',
+])
+def test_signal_number_bad(value):
+    with pytest.raises(names.JobError) as exc:
+        killing.signal_number(value)
+    assert exc.value.msg == bad_msg(value)
+    assert exc.value.result == {}
+
+
+@pytest.mark.parametrize('value,msg', [
+    ('FOO', "invalid signal 'FOO': give a signal name such as TERM, INT, KILL or a number"),
+    ('SIG_DFL', "invalid signal 'SIG_DFL': give a signal name such as TERM, INT, KILL or a "
+                "number"),
+    (0, 'invalid signal 0: give a signal name such as TERM, INT, KILL or a number'),
+    ('0', "invalid signal '0': give a signal name such as TERM, INT, KILL or a number"),
+    (999, 'invalid signal 999: give a signal name such as TERM, INT, KILL or a number'),
+    ('', "invalid signal '': give a signal name such as TERM, INT, KILL or a number"),
+    ('-1', "invalid signal '-1': give a signal name such as TERM, INT, KILL or a number"),
+])
+def test_signal_number_bad_exact_message(value, msg):
+    with pytest.raises(names.JobError) as exc:
+        killing.signal_number(value)
+    assert exc.value.msg == msg
+    assert str(exc.value) == msg
+
+
+@pytest.mark.parametrize('number,name', [
+    (15, 'SIGTERM'), (9, 'SIGKILL'), (2, 'SIGINT'), (1, 'SIGHUP'), (signal.SIGABRT, 'SIGABRT'),
+    (signal.SIGTERM, 'SIGTERM'), (999, '999'), (0, '0'), (-1, '-1'),
+])
+def test_signal_name(number, name):
+    assert killing.signal_name(number) == name
+    assert killing.signal_name(number).__class__ is str  # exactly str, not a subclass
+
+
+@pytest.mark.parametrize('value', ['TERM', 'sigint', 'kill', '1', 'IOT', 'usr2'])
+def test_signal_name_round_trip(value):
+    name = killing.signal_name(killing.signal_number(value))
+    assert name.startswith('SIG')
+    assert killing.signal_number(name) == killing.signal_number(value)
+
+
+# --- kill: a real job ----------------------------------------------------------------------------
 
 # The watcher; it forks the runner. AJ_MODE: normal, ignore_term (SIGTERM ignored, by
 # its children too, as an ignored signal stays ignored across exec), children_ignore_term
@@ -112,7 +363,7 @@ class RealJob:
         self.prefix = unique_prefix()
         self.jid = self.prefix + '.4242'
         self.path = write_job(async_dir, self.jid, {'started': 1, 'finished': 0,
-                                                      'ansible_job_id': self.jid})
+                                                    'ansible_job_id': self.jid})
         os.mkdir(state_dir)
         env = dict(os.environ, AJ_STATE=state_dir, AJ_MODE=mode, AJ_JOB=self.path,
                    AJ_JID=self.jid)
@@ -137,11 +388,11 @@ class RealJob:
 
     def roles(self, ended):
         """``ended`` keyed by role, for readable assertion messages."""
-        names = dict([(self.watcher.pid, 'watcher'), (self.runner, 'runner'),
-                      (self.shell, 'shell'), (self.grandchild, 'grandchild'),
-                      (self.apart, 'apart')]
-                     + [(pid, 'child%d' % i) for i, pid in enumerate(self.children)])
-        return dict((names[pid], how) for pid, how in ended.items())
+        role_of = dict([(self.watcher.pid, 'watcher'), (self.runner, 'runner'),
+                        (self.shell, 'shell'), (self.grandchild, 'grandchild'),
+                        (self.apart, 'apart')]
+                       + [(pid, 'child%d' % i) for i, pid in enumerate(self.children)])
+        return dict((role_of[pid], how) for pid, how in ended.items())
 
     @property
     def pids(self):
@@ -233,8 +484,7 @@ def read(path):
         return json.load(f)
 
 
-# --- real jobs ----------------------------------------------------------------------------------
-
+@needs_proc
 @pytest.mark.parametrize('sig', ['TERM', 15, 'sigterm'])
 def test_kill_real_job(async_dir, real_job, fake_wrapper, sig):
     job = real_job()
@@ -273,6 +523,7 @@ def test_kill_real_job(async_dir, real_job, fake_wrapper, sig):
         assert proc_state(pid) is None or not real_job.subreaper
 
 
+@needs_proc
 def test_kill_real_job_ignoring_sigterm_gets_sigkill(async_dir, real_job):
     job = real_job('ignore_term')
     t0 = time.time()
@@ -289,6 +540,7 @@ def test_kill_real_job_ignoring_sigterm_gets_sigkill(async_dir, real_job):
         assert ended == dict((role, 'SIGKILL') for role in ended)
 
 
+@needs_proc
 def test_kill_real_job_children_ignoring_sigterm_get_sigkill(async_dir, real_job):
     """The wrappers are gone after the first signal, but the processes that ignored it
     (one in the runner's group, one in a session of its own) still get the SIGKILL."""
@@ -307,6 +559,7 @@ def test_kill_real_job_children_ignoring_sigterm_get_sigkill(async_dir, real_job
                              for role in ended)
 
 
+@needs_proc
 def test_kill_real_job_finishing_during_grace_keeps_its_result(async_dir, real_job):
     """The runner writes its result on SIGTERM and exits: the job was not killed."""
     job = real_job('finish_on_term')
@@ -325,6 +578,7 @@ def test_kill_real_job_finishing_during_grace_keeps_its_result(async_dir, real_j
         assert ended == dict((role, 'SIGTERM') for role in ended)
 
 
+@needs_proc
 def test_kill_real_job_check_mode(async_dir, real_job):
     job = real_job()
     before = snapshot(async_dir)
@@ -341,6 +595,7 @@ def test_kill_real_job_check_mode(async_dir, real_job):
     assert [pid for pid in job.pids if not is_dead(pid)] == []
 
 
+@needs_proc
 def test_kill_real_finished_job_is_not_changed(async_dir, fake_wrapper):
     """The file says finished: whatever still runs under its prefix is left alone."""
     write_job(async_dir, fake_wrapper.jid, {'started': 1, 'finished': 1, 'rc': 0})
@@ -353,8 +608,9 @@ def test_kill_real_finished_job_is_not_changed(async_dir, fake_wrapper):
     assert fake_wrapper.proc.poll() is None
 
 
-# --- no process to signal, or nothing to do -----------------------------------------------------
+# --- kill: no process to signal, or nothing to do ------------------------------------------------
 
+@needs_proc
 @pytest.mark.parametrize('data,state', [
     ({'started': 1, 'finished': 1, 'rc': 0}, 'succeeded'),
     ({'started': 1, 'finished': 1, 'failed': True, 'rc': 1}, 'failed'),
@@ -366,28 +622,31 @@ def test_kill_finished_job_is_not_changed(async_dir, tmp_path, data, state):
     before = snapshot(async_dir)
     proc = make_stat_proc(tmp_path / 'proc', {})
     result = killing.kill(async_dir, 'j1.1', 'TERM', liveness=never, proc=proc,
-                     sleep=never, clock=never)
+                          sleep=never, clock=never)
     assert result == dict(files.job_status(async_dir, jid='j1.1', liveness=never),
                           changed=False, pids=[], signal='SIGTERM')
     assert result['state'] == state
     assert snapshot(async_dir) == before
 
 
+@needs_proc
 def test_kill_orphaned_job_is_not_changed(async_dir, tmp_path):
     write_job(async_dir, 'j1.1', RUNNING_INT)
     before = snapshot(async_dir)
     result = killing.kill(async_dir, 'j1.1', 'TERM', liveness=dead,
-                     proc=str(tmp_path / 'never-read'), sleep=never)
+                          proc=str(tmp_path / 'never-read'), sleep=never)
     assert (result['state'], result['changed'], result['pids']) == ('orphaned', False, [])
     assert snapshot(async_dir) == before
 
 
+@needs_proc
 def test_kill_unknown_jid(async_dir):
     with pytest.raises(names.JobError) as exc:
         killing.kill(async_dir, 'j1.1', liveness=never)
     assert exc.value.msg == 'could not find job'
 
 
+@needs_proc
 def test_kill_bad_signal_fails_first(async_dir):
     with pytest.raises(names.JobError) as exc:
         killing.kill(async_dir, 'j1.1', 'FOO', liveness=never)
@@ -395,6 +654,7 @@ def test_kill_bad_signal_fails_first(async_dir):
                              'KILL or a number')
 
 
+@needs_proc
 def test_kill_running_without_processes(async_dir, tmp_path):
     """Liveness saw the wrapper, but its processes are gone by the time of the scan: the
     job is marked killed, with no pid."""
@@ -402,20 +662,16 @@ def test_kill_running_without_processes(async_dir, tmp_path):
     proc = make_stat_proc(tmp_path / 'proc', {})
     c = FakeClock()
     result = killing.kill(async_dir, 'j1.1', 'INT', grace=3, liveness=alive, proc=proc,
-                     sleep=c.sleep, clock=c.clock)
+                          sleep=c.sleep, clock=c.clock)
     assert c.sleeps == []
     assert (result['state'], result['changed'], result['pids'], result['signal']) == (
         'killed', True, [], 'SIGINT')
     assert read(path)['msg'] == killed_msg('j1.1', 'SIGINT')
 
 
-# --- fake proc trees: processes that exit late or never -----------------------------------------
+# --- kill: fake proc trees, processes that exit late or never ------------------------------------
 
 BASE = 4194400  # above any pid_max (at most 2**22): os.kill gets ESRCH, nothing is hit
-PREFIX = 'j123456789012'
-JID = PREFIX + '.4242'
-WRAPPER_ARGS = ['/usr/bin/python3', TMP + '/async_wrapper.py', PREFIX, '30',
-                TMP + '/AnsiballZ_command.py', '_']
 TREE = {
     BASE + 1: dict(args=WRAPPER_ARGS, ppid=1, pgid=BASE),          # watcher
     BASE + 2: dict(args=WRAPPER_ARGS, ppid=BASE + 1, pgid=BASE + 2),  # runner
@@ -425,6 +681,7 @@ TREE = {
 TREE_PIDS = [BASE + 1, BASE + 2, BASE + 3]
 
 
+@needs_proc
 def test_fake_pids_are_impossible():
     with open('/proc/sys/kernel/pid_max') as f:
         assert int(f.read()) < BASE
@@ -444,6 +701,7 @@ def vanish(proc, pids):
         os.rmdir(d)
 
 
+@needs_proc
 def test_kill_fake_never_exit(async_dir, tmp_path):
     """Processes that survive even SIGKILL: grace, then up to 50 more looks, then the
     job is marked killed all the same, saying which processes stayed."""
@@ -451,7 +709,7 @@ def test_kill_fake_never_exit(async_dir, tmp_path):
     proc = fake_tree(tmp_path)
     c = FakeClock()
     result = killing.kill(async_dir, JID, 'TERM', grace=2, liveness=alive, proc=proc,
-                     sleep=c.sleep, clock=c.clock)
+                          sleep=c.sleep, clock=c.clock)
     assert result['pids'] == TREE_PIDS
     grace_sleeps = len(c.sleeps) - 50
     assert 19 <= grace_sleeps <= 21  # 2 s of 0.1 s sleeps
@@ -463,16 +721,18 @@ def test_kill_fake_never_exit(async_dir, tmp_path):
     assert result['state'] == 'killed'
 
 
+@needs_proc
 @pytest.mark.parametrize('grace', [0, -1])
 def test_kill_fake_no_grace(async_dir, tmp_path, grace):
     write_job(async_dir, JID, RUNNING_INT)
     proc = fake_tree(tmp_path)
     c = FakeClock()
     killing.kill(async_dir, JID, 'TERM', grace=grace, liveness=alive, proc=proc, sleep=c.sleep,
-            clock=c.clock)
+                 clock=c.clock)
     assert len(c.sleeps) == 50  # SIGKILL right away, then the looks
 
 
+@needs_proc
 @pytest.mark.parametrize('after', [1, 5])
 def test_kill_fake_exit_during_grace(async_dir, tmp_path, after):
     path = write_job(async_dir, JID, RUNNING_INT)
@@ -484,13 +744,14 @@ def test_kill_fake_exit_during_grace(async_dir, tmp_path, after):
 
     c = FakeClock(on_sleep=on_sleep)
     result = killing.kill(async_dir, JID, 'HUP', grace=2, liveness=alive, proc=proc,
-                     sleep=c.sleep, clock=c.clock)
+                          sleep=c.sleep, clock=c.clock)
     assert len(c.sleeps) == after
     assert result['msg'] == killed_msg(JID, 'SIGHUP')
     assert result['pids'] == TREE_PIDS
     assert read(path)['signal'] == 'SIGHUP'
 
 
+@needs_proc
 def test_kill_fake_exit_after_sigkill(async_dir, tmp_path):
     path = write_job(async_dir, JID, RUNNING_INT)
     proc = fake_tree(tmp_path)
@@ -502,24 +763,26 @@ def test_kill_fake_exit_after_sigkill(async_dir, tmp_path):
 
     c.on_sleep = on_sleep
     result = killing.kill(async_dir, JID, 'TERM', grace=2, liveness=alive, proc=proc,
-                     sleep=c.sleep, clock=c.clock)
+                          sleep=c.sleep, clock=c.clock)
     assert 22 <= len(c.sleeps) <= 24
     assert result['msg'] == killed_msg(JID)
     assert read(path)['killed'] is True
 
 
+@needs_proc
 def test_kill_fake_partial_exit(async_dir, tmp_path):
     """Only the ones still there are named."""
     write_job(async_dir, JID, RUNNING_INT)
     proc = fake_tree(tmp_path)
     c = FakeClock(on_sleep=lambda n: n == 1 and vanish(proc, [BASE + 1, BASE + 3]))
     result = killing.kill(async_dir, JID, 'TERM', grace=1, liveness=alive, proc=proc,
-                     sleep=c.sleep, clock=c.clock)
+                          sleep=c.sleep, clock=c.clock)
     assert result['msg'].endswith('; processes [%d] did not exit even after SIGKILL'
                                   % (BASE + 2))
     assert result['pids'] == TREE_PIDS
 
 
+@needs_proc
 def test_kill_fake_finishes_during_grace(async_dir, tmp_path):
     path = write_job(async_dir, JID, RUNNING_INT)
     proc = fake_tree(tmp_path)
@@ -532,7 +795,7 @@ def test_kill_fake_finishes_during_grace(async_dir, tmp_path):
 
     c = FakeClock(on_sleep=on_sleep)
     result = killing.kill(async_dir, JID, 'TERM', grace=5, liveness=alive, proc=proc,
-                     sleep=c.sleep, clock=c.clock)
+                          sleep=c.sleep, clock=c.clock)
     assert read(path) == done
     assert result['state'] == 'succeeded'
     assert (result['stdout'], result['changed'], result['pids'], result['signal']) == (
@@ -540,6 +803,7 @@ def test_kill_fake_finishes_during_grace(async_dir, tmp_path):
     assert 'msg' not in result
 
 
+@needs_proc
 def test_kill_fake_new_process_during_grace(async_dir, tmp_path):
     """A process the job starts after the first scan is found: it gets the SIGKILL too,
     and is named when it stays."""
@@ -558,18 +822,20 @@ def test_kill_fake_new_process_during_grace(async_dir, tmp_path):
 
     c = FakeClock(on_sleep=on_sleep)
     result = killing.kill(async_dir, JID, 'TERM', grace=1, liveness=alive, proc=proc,
-                     sleep=c.sleep, clock=c.clock)
+                          sleep=c.sleep, clock=c.clock)
     assert result['pids'] == TREE_PIDS
     assert result['msg'].endswith('; processes [%d, %d] did not exit even after SIGKILL'
                                   % (BASE + 2, BASE + 7))
 
 
-# --- _send --------------------------------------------------------------------------------------
+# --- _send ---------------------------------------------------------------------------------------
 
+@needs_proc
 def test_send_ignores_gone_processes():
     killing._send([BASE + 1, BASE + 2], signal.SIGTERM)  # no error: ESRCH
 
 
+@needs_proc
 def test_send_signals_each(tmp_path):
     procs = [subprocess.Popen(['sleep', '300']) for _i in range(2)]
     try:
@@ -582,6 +848,7 @@ def test_send_signals_each(tmp_path):
             p.wait()
 
 
+@needs_proc
 def test_send_other_errors_raise():
     """Not permitted (EPERM) is an error, not a gone process."""
     if os.geteuid() != 0:
