@@ -832,7 +832,24 @@ def test_kill_fake_new_process_during_grace(async_dir, tmp_path):
 
 @needs_proc
 def test_send_ignores_gone_processes():
-    killing._send([BASE + 1, BASE + 2], signal.SIGTERM)  # no error: ESRCH
+    """A process that is gone (ESRCH) is no error, and does not stop the others from
+    getting the signal: an exited, reaped child's pid and impossible pids (above pid_max)
+    before and after a live process, which is ended by the signal."""
+    gone = subprocess.Popen(['true'])
+    gone.wait()  # exited and reaped: its pid names no process any more
+    live = subprocess.Popen(['sleep', '300'])
+    try:
+        pids = [BASE + 1, live.pid, BASE + 2]
+        if not os.path.exists('/proc/%d' % gone.pid):  # not reused meanwhile
+            pids.insert(0, gone.pid)
+            with pytest.raises(ProcessLookupError):
+                os.kill(gone.pid, 0)
+        assert killing._send(pids, signal.SIGTERM) is None
+        assert live.wait(10) == -signal.SIGTERM
+    finally:
+        if live.poll() is None:
+            live.kill()
+        live.wait()
 
 
 @needs_proc
