@@ -133,6 +133,15 @@ def name_of(async_dir, alias):
         return None
 
 
+def module_params(spec, **given):
+    """The params a module's run() gets from AnsibleModule for ``spec`` (an ArgumentSpec):
+    every option with its default, the private ``_async_dir`` (None), then ``given``."""
+    params = dict((name, option.get('default')) for name, option in spec.argument_spec.items())
+    params['_async_dir'] = None
+    params.update(given)
+    return params
+
+
 # --- claims ---------------------------------------------------------------------------------
 
 def write_claim(async_dir, alias, token, when=1000.0, **extra):
