@@ -29,9 +29,10 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_name
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
 
 try:
+    from ansible.module_utils import _internal as ansible_internal
     from ansible.module_utils._internal import _traceback
 except ImportError:  # ansible-core before 2.19
-    _traceback = None
+    ansible_internal = _traceback = None
 
 
 @pytest.fixture
@@ -44,6 +45,13 @@ def run_module(monkeypatch, capsys):
                         type(ansible_warnings._global_warnings)())
     if _traceback is not None:
         monkeypatch.setattr(_traceback, '_module_tracebacks_enabled_events', None, raising=False)
+        # A module runs in a process of its own, without the controller's code: once a
+        # test in this process has imported that (ansible.plugins, the plugin_utils tests),
+        # 2.19 sends warnings to the controller's display and asks it about tracebacks.
+        # Undo that for the module run, as it is on a host.
+        monkeypatch.setattr(ansible_internal, 'is_controller', False)
+        monkeypatch.setattr(_traceback, '_is_traceback_enabled',
+                            _traceback._is_module_traceback_enabled)
 
     def run(args, fn, spec=specs.KILL_SPEC):
         monkeypatch.setattr(basic, '_ANSIBLE_ARGS',
