@@ -118,7 +118,7 @@ def temp_leftovers(directory):
     return sorted(n for n in os.listdir(str(directory)) if n.startswith('.') and n.endswith('.tmp'))
 
 
-def link(async_dir, name, target):
+def make_link(async_dir, name, target):
     """A symlink ``name`` in the async dir pointing to ``target`` (as given)."""
     path = os.path.join(async_dir, name)
     os.symlink(target, path)

@@ -30,8 +30,8 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_chan
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 
-from unit_helpers import (alive, dead, FakeClock, link, LIVENESS, never, Recorder, RUNNING_INT,
-                          snapshot, temp_leftovers, unprivileged, write_job)
+from unit_helpers import (alive, dead, FakeClock, LIVENESS, make_link, never, Recorder,
+                          RUNNING_INT, snapshot, temp_leftovers, unprivileged, write_job)
 
 
 # Job files and ids. The tests of set_alias, free_name, release, atomic_write_json and
@@ -733,15 +733,15 @@ def test_set_alias_same_job_spelled_through_real_path(tmp_path):
 
 def test_free_name(async_dir):
     job = write_job(async_dir, JID, SUCCEEDED)
-    link(async_dir, 'jid_build', JID)
-    link(async_dir, 'jid_other', JID)
+    make_link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_other', JID)
     changes.free_name(async_dir, 'build')
     assert sorted(os.listdir(async_dir)) == [JID, 'jid_other']
     assert os.path.exists(job)
 
 
 def test_free_name_dangling(async_dir):
-    link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_build', JID)
     changes.free_name(async_dir, 'build')
     assert os.listdir(async_dir) == []
 
@@ -757,8 +757,8 @@ def test_free_name_legacy_form(async_dir):
     """The older form <jid>.jid_<alias> is a name of the job too: freed as well, or it
     would point the name at the old job again once the new job's name is released."""
     write_job(async_dir, JID, SUCCEEDED)
-    link(async_dir, JID + '.jid_build', JID)
-    link(async_dir, JID + '.jid_other', JID)
+    make_link(async_dir, JID + '.jid_build', JID)
+    make_link(async_dir, JID + '.jid_other', JID)
     changes.free_name(async_dir, 'build')
     assert names.find_alias(async_dir, 'build') == (None, None)
     assert sorted(os.listdir(async_dir)) == [JID, JID + '.jid_other']
@@ -772,8 +772,8 @@ def links_in(async_dir):
 
 def test_release_by_alias(async_dir):
     job = write_job(async_dir, JID, SUCCEEDED)
-    jl = link(async_dir, 'jid_build', JID)
-    link(async_dir, 'jid_other', JID)
+    jl = make_link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_other', JID)
     assert changes.release(async_dir, JID, 'build') == [jl]
     assert links_in(async_dir) == ['jid_other']
     with open(job) as f:
@@ -782,7 +782,7 @@ def test_release_by_alias(async_dir):
 
 def test_release_by_legacy_alias(async_dir):
     write_job(async_dir, JID, SUCCEEDED)
-    legacy = link(async_dir, JID + '.jid_build', JID)
+    legacy = make_link(async_dir, JID + '.jid_build', JID)
     assert changes.release(async_dir, JID, 'build') == [legacy]
     assert links_in(async_dir) == []
     assert os.path.exists(os.path.join(async_dir, JID))
@@ -792,9 +792,9 @@ def test_release_by_alias_both_forms(async_dir):
     """Both forms of the name go, or the older one would name the collected job again."""
     write_job(async_dir, JID, SUCCEEDED)
     write_job(async_dir, OTHER, SUCCEEDED)
-    primary = link(async_dir, 'jid_build', JID)
-    legacy = link(async_dir, JID + '.jid_build', JID)
-    link(async_dir, OTHER + '.jid_build', OTHER)
+    primary = make_link(async_dir, 'jid_build', JID)
+    legacy = make_link(async_dir, JID + '.jid_build', JID)
+    make_link(async_dir, OTHER + '.jid_build', OTHER)
     assert changes.release(async_dir, JID, 'build') == [primary, legacy]
     assert links_in(async_dir) == [OTHER + '.jid_build']
 
@@ -803,7 +803,7 @@ def test_release_by_alias_given_to_another_job(async_dir):
     """Another run named a new job meanwhile: the name is left alone."""
     write_job(async_dir, JID, SUCCEEDED)
     write_job(async_dir, OTHER, RUNNING)
-    link(async_dir, 'jid_build', OTHER)
+    make_link(async_dir, 'jid_build', OTHER)
     before = snapshot(async_dir)
     assert changes.release(async_dir, JID, 'build') == []
     after = snapshot(async_dir)
@@ -815,7 +815,7 @@ def test_release_by_alias_given_to_another_job(async_dir):
 def test_release_by_alias_absent(async_dir, setup):
     write_job(async_dir, JID, SUCCEEDED)
     if setup == 'dangling_to_other':
-        link(async_dir, 'jid_build', OTHER)
+        make_link(async_dir, 'jid_build', OTHER)
     assert changes.release(async_dir, JID, 'build') == []
     assert os.path.exists(os.path.join(async_dir, JID))
     assert (os.path.islink(os.path.join(async_dir, 'jid_build'))
@@ -824,7 +824,7 @@ def test_release_by_alias_absent(async_dir, setup):
 
 def test_release_by_alias_takes_the_lock(async_dir):
     write_job(async_dir, JID, SUCCEEDED)
-    link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_build', JID)
     changes.release(async_dir, JID, 'build')
     assert os.path.isfile(os.path.join(async_dir, '.jid_build.lock'))
 
@@ -833,12 +833,12 @@ def test_release_by_jid_every_name(async_dir):
     job = write_job(async_dir, JID, SUCCEEDED)
     write_job(async_dir, OTHER, SUCCEEDED)
     expected = sorted([
-        link(async_dir, 'jid_a', JID),
-        link(async_dir, 'jid_b', os.path.join(async_dir, JID)),
-        link(async_dir, JID + '.jid_c', JID),
+        make_link(async_dir, 'jid_a', JID),
+        make_link(async_dir, 'jid_b', os.path.join(async_dir, JID)),
+        make_link(async_dir, JID + '.jid_c', JID),
     ])
-    link(async_dir, 'jid_d', OTHER)
-    link(async_dir, OTHER + '.jid_e', OTHER)
+    make_link(async_dir, 'jid_d', OTHER)
+    make_link(async_dir, OTHER + '.jid_e', OTHER)
     assert changes.release(async_dir, JID) == expected
     assert links_in(async_dir) == [OTHER + '.jid_e', 'jid_d']
     with open(job) as f:
@@ -861,8 +861,8 @@ def test_release_never_touches_files_outside(async_dir, outside):
     """A name in the async dir pointing at a same-named file elsewhere is not the job's."""
     write_job(async_dir, JID, SUCCEEDED)
     elsewhere = write_job(outside, JID, SUCCEEDED)
-    link(async_dir, 'jid_far', elsewhere)
-    mine = link(async_dir, 'jid_mine', JID)
+    make_link(async_dir, 'jid_far', elsewhere)
+    mine = make_link(async_dir, 'jid_mine', JID)
     assert changes.release(async_dir, JID) == [mine]
     assert os.path.islink(os.path.join(async_dir, 'jid_far'))
     assert os.path.exists(elsewhere)

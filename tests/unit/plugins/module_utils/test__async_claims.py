@@ -30,7 +30,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_file
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
 
-from unit_helpers import (alive, claim_of, dead, FakeClock, FakeWrapper, link, make_proc,
+from unit_helpers import (alive, claim_of, dead, FakeClock, FakeWrapper, make_link, make_proc,
                           make_stat_proc, name_of, needs_proc, never, snapshot, temp_leftovers,
                           unknown, UNKNOWN_WHY, wrapper_argv, write_claim, write_job)
 
@@ -158,7 +158,7 @@ def test_find_claimed_job_without_job_file(async_dir, tmp_path):
     for name in (PREFIX + '0.500', PREFIX + '.500.tmp', 'jid_' + PREFIX + '.500',
                  PREFIX + '.x', '.' + PREFIX + '.500.abc.tmp', PREFIX + '.'):
         write_job(async_dir, name, RUNNING)
-    link(async_dir, PREFIX + '.500.jid_build', PREFIX + '.500')
+    make_link(async_dir, PREFIX + '.500.jid_build', PREFIX + '.500')
     assert claims.find_claimed_job(async_dir, TOKEN, proc) is None
 
 
@@ -294,9 +294,9 @@ def test_prepare_creates_missing_async_dir(tmp_path, noproc):
 def test_prepare_dangling_name_starts(async_dir, noproc, name):
     """A name whose job file is gone is absent: it is dropped and the name claimed."""
     if name == 'dangling':
-        link(async_dir, 'jid_build', JID)
+        make_link(async_dir, 'jid_build', JID)
     else:
-        link(async_dir, JID + '.jid_build', JID)
+        make_link(async_dir, JID + '.jid_build', JID)
     result = claims.prepare(async_dir, 'build', 'tokA', True, liveness=never, proc=noproc)
     assert result['action'] == 'start'
     assert result['status']['state'] == 'absent'
@@ -308,7 +308,7 @@ def test_prepare_dangling_name_starts(async_dir, noproc, name):
 @pytest.mark.parametrize('waiting', [False, True])
 def test_prepare_running_attaches(async_dir, noproc, waiting):
     write_job(async_dir, JID, RUNNING)
-    link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_build', JID)
     before = snapshot(async_dir)
     result = claims.prepare(async_dir, 'build', 'tokA', waiting, liveness=alive, proc=noproc)
     assert result == dict(action='attach', ansible_job_id=JID, status=files.job_status(
@@ -319,7 +319,7 @@ def test_prepare_running_attaches(async_dir, noproc, waiting):
 
 def test_prepare_running_unknown_liveness_attaches(async_dir, noproc):
     write_job(async_dir, JID, RUNNING)
-    link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_build', JID)
     result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=unknown, proc=noproc)
     assert result['action'] == 'attach'
     assert result['status']['warnings'] == [UNKNOWN_WHY]
@@ -334,7 +334,7 @@ def test_prepare_running_unknown_liveness_attaches(async_dir, noproc):
 def test_prepare_finished_and_waiting_attaches(async_dir, noproc, data, liveness, state):
     """The caller waits: the outcome of the finished, uncollected job is returned."""
     write_job(async_dir, JID, data)
-    link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_build', JID)
     before = snapshot(async_dir)
     live = dead if liveness == 'dead' else never
     result = claims.prepare(async_dir, 'build', 'tokA', True, liveness=live, proc=noproc)
@@ -355,8 +355,8 @@ def test_prepare_finished_and_waiting_attaches(async_dir, noproc, data, liveness
 def test_prepare_finished_not_waiting_frees_name_and_starts(async_dir, noproc, data,
                                                             liveness, state):
     job = write_job(async_dir, JID, data)
-    link(async_dir, 'jid_build', JID)
-    link(async_dir, 'jid_keep', JID)
+    make_link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_keep', JID)
     live = dead if liveness == 'dead' else never
     c = FakeClock()
     result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=live, clock=c.clock,
@@ -373,7 +373,7 @@ def test_prepare_finished_not_waiting_frees_name_and_starts(async_dir, noproc, d
 def test_prepare_killed_and_waiting_starts(async_dir, noproc):
     """A killed job's outcome is not waited for: a new job is started."""
     write_job(async_dir, JID, KILLED)
-    link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_build', JID)
     result = claims.prepare(async_dir, 'build', 'tokA', True, liveness=never, proc=noproc)
     assert result['action'] == 'start'
     assert result['status']['state'] == 'killed'
@@ -385,7 +385,7 @@ def test_prepare_finished_legacy_name_freed(async_dir, noproc):
     """Named in the older form <jid>.jid_<alias>: once the new job's name is released,
     the name must not lead back to the old job."""
     write_job(async_dir, JID, SUCCEEDED)
-    link(async_dir, JID + '.jid_build', JID)
+    make_link(async_dir, JID + '.jid_build', JID)
     assert claims.prepare(async_dir, 'build', 'tokA', False, liveness=never,
                           proc=noproc)['action'] == 'start'
     write_job(async_dir, NEW, RUNNING)
@@ -400,7 +400,7 @@ def test_prepare_finished_legacy_name_freed(async_dir, noproc):
 @pytest.mark.parametrize('age', [0, 1, 59.94])
 def test_prepare_fresh_claim_by_other(async_dir, noproc, age):
     write_job(async_dir, JID, SUCCEEDED)
-    link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_build', JID)
     claim = write_claim(async_dir, 'build', 'tokA', when=1000.0)
     before = snapshot(async_dir)
     c = FakeClock(now=1000.0 + age)
@@ -414,7 +414,7 @@ def test_prepare_fresh_claim_by_other(async_dir, noproc, age):
 def test_prepare_fresh_claim_wins_over_running_job(async_dir, noproc):
     """The claim is looked at first: its owner is about to name a new job."""
     write_job(async_dir, JID, RUNNING)
-    link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_build', JID)
     write_claim(async_dir, 'build', 'tokA', when=1000.0)
     c = FakeClock(now=1010.0)
     result = claims.prepare(async_dir, 'build', 'tokB', True, liveness=never, clock=c.clock,
@@ -458,7 +458,7 @@ def test_prepare_default_stale_after(async_dir, noproc):
 def test_prepare_stale_claim_then_running_name_attaches(async_dir, noproc):
     """A stale claim does not hide a job running under the name."""
     write_job(async_dir, JID, RUNNING)
-    link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_build', JID)
     write_claim(async_dir, 'build', 'tokA', when=0.0)
     result = claims.prepare(async_dir, 'build', 'tokB', False, liveness=alive, proc=noproc)
     assert (result['action'], result['ansible_job_id']) == ('attach', JID)
@@ -494,7 +494,7 @@ def test_prepare_own_claim_again(async_dir, noproc):
 
 def test_prepare_own_claim_with_running_name_attaches(async_dir, noproc):
     write_job(async_dir, JID, RUNNING)
-    link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_build', JID)
     write_claim(async_dir, 'build', 'tokA')
     result = claims.prepare(async_dir, 'build', 'tokA', False, liveness=alive, proc=noproc)
     assert (result['action'], result['ansible_job_id']) == ('attach', JID)
@@ -516,7 +516,7 @@ def test_prepare_recovers_claimed_job(async_dir, tmp_path, age):
     proc = recovered_tree(tmp_path, 'tokA')
     write_job(async_dir, JID, RUNNING)
     write_job(async_dir, OTHER, SUCCEEDED)
-    link(async_dir, 'jid_build', OTHER)  # the name still has the previous job
+    make_link(async_dir, 'jid_build', OTHER)  # the name still has the previous job
     write_claim(async_dir, 'build', 'tokA', when=1000.0)
     c = FakeClock(now=1000.0 + age)
     result = claims.prepare(async_dir, 'build', 'tokB', True, liveness=alive, clock=c.clock,
@@ -636,7 +636,7 @@ def test_prepare_dead_one_step_claim_check_mode_changes_nothing(async_dir, tmp_p
 def test_prepare_check_mode_writes_nothing(async_dir, noproc, setup):
     if setup in ('finished', 'killed'):
         write_job(async_dir, JID, SUCCEEDED if setup == 'finished' else KILLED)
-        link(async_dir, 'jid_build', JID)
+        make_link(async_dir, 'jid_build', JID)
     elif setup == 'stale_claim':
         write_claim(async_dir, 'build', 'tokA', when=0.0)
     before = snapshot(async_dir)
@@ -657,7 +657,7 @@ def test_prepare_check_mode_creates_no_async_dir(tmp_path, noproc):
 
 def test_prepare_check_mode_attach_and_claimed(async_dir, noproc):
     write_job(async_dir, JID, RUNNING)
-    link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_build', JID)
     before = snapshot(async_dir)
     assert claims.prepare(async_dir, 'build', 'tokB', False, check_mode=True, liveness=alive,
                           proc=noproc)['action'] == 'attach'
@@ -671,7 +671,7 @@ def test_prepare_check_mode_attach_and_claimed(async_dir, noproc):
 
 def test_prepare_invalid_name_target_fails(async_dir, outside, noproc):
     elsewhere = write_job(outside, JID, SUCCEEDED)
-    link(async_dir, 'jid_build', elsewhere)
+    make_link(async_dir, 'jid_build', elsewhere)
     with pytest.raises(names.JobError) as exc:
         claims.prepare(async_dir, 'build', 'tokA', False, liveness=never, proc=noproc)
     assert 'points outside the async dir' in exc.value.msg
@@ -707,7 +707,7 @@ def test_bind_without_claim(async_dir):
 def test_bind_replaces_previous_name(async_dir, old):
     """The name of the previous job (even a running one) is taken: the claim made it ours."""
     write_job(async_dir, JID, old)
-    link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_build', JID)
     write_job(async_dir, NEW, RUNNING)
     write_claim(async_dir, 'build', 'tokA')
     result = claims.bind(async_dir, 'build', 'tokA', NEW, liveness=alive)
@@ -722,7 +722,7 @@ def test_bind_taken_over(async_dir, name):
     write_job(async_dir, JID, SUCCEEDED)
     write_job(async_dir, NEW, RUNNING)
     if name:
-        link(async_dir, 'jid_build', name)
+        make_link(async_dir, 'jid_build', name)
     claim = write_claim(async_dir, 'build', 'tokB')
     before = snapshot(async_dir)
     result = claims.bind(async_dir, 'build', 'tokA', NEW, liveness=never)
@@ -794,7 +794,7 @@ def test_abandon_no_claim(async_dir, content):
 
 def test_abandon_leaves_the_name(async_dir):
     write_job(async_dir, JID, RUNNING)
-    link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_build', JID)
     write_claim(async_dir, 'build', 'tokA')
     assert claims.abandon(async_dir, 'build', 'tokA')['abandoned'] is True
     assert name_of(async_dir, 'build') == JID

@@ -854,12 +854,12 @@ def test_send_ignores_gone_processes():
 
 @needs_proc
 def test_send_signals_each(tmp_path):
-    procs = [subprocess.Popen(['sleep', '300']) for _i in range(2)]
+    children = [subprocess.Popen(['sleep', '300']) for _i in range(2)]
     try:
-        killing._send([p.pid for p in procs] + [BASE + 1], signal.SIGUSR1)
-        assert [p.wait(10) for p in procs] == [-signal.SIGUSR1] * 2
+        killing._send([p.pid for p in children] + [BASE + 1], signal.SIGUSR1)
+        assert [p.wait(10) for p in children] == [-signal.SIGUSR1] * 2
     finally:
-        for p in procs:
+        for p in children:
             if p.poll() is None:
                 p.kill()
             p.wait()

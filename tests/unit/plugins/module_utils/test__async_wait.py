@@ -25,7 +25,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_file
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_wait as waiting
 
-from unit_helpers import alive, dead, FakeClock, link, never, Recorder, snapshot, write_job
+from unit_helpers import alive, dead, FakeClock, make_link, never, Recorder, snapshot, write_job
 
 
 JID = 'j123456789012.4242'
@@ -75,27 +75,27 @@ def test_resolve_unknown_jid(tmp_path, async_dir, missing_dir):
 
 def test_resolve_alias(async_dir):
     write_job(async_dir, JID, RUNNING)
-    link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_build', JID)
     assert waiting.resolve(async_dir, alias='build') == JID
 
 
 def test_resolve_alias_absolute_link(async_dir):
     write_job(async_dir, JID, SUCCEEDED)
-    link(async_dir, 'jid_build', os.path.join(async_dir, JID))
+    make_link(async_dir, 'jid_build', os.path.join(async_dir, JID))
     assert waiting.resolve(async_dir, alias='build') == JID
 
 
 def test_resolve_legacy_alias(async_dir):
     write_job(async_dir, JID, SUCCEEDED)
-    link(async_dir, JID + '.jid_build', JID)
+    make_link(async_dir, JID + '.jid_build', JID)
     assert waiting.resolve(async_dir, alias='build') == JID
 
 
 def test_resolve_primary_alias_before_legacy(async_dir):
     write_job(async_dir, JID, SUCCEEDED)
     write_job(async_dir, OTHER, RUNNING)
-    link(async_dir, JID + '.jid_build', JID)
-    link(async_dir, 'jid_build', OTHER)
+    make_link(async_dir, JID + '.jid_build', JID)
+    make_link(async_dir, 'jid_build', OTHER)
     assert waiting.resolve(async_dir, alias='build') == OTHER
 
 
@@ -107,13 +107,13 @@ def absent_error(alias, async_dir):
 @pytest.mark.parametrize('setup', ['nothing', 'dangling', 'dangling_legacy', 'other_name'])
 def test_resolve_alias_absent(async_dir, setup):
     if setup == 'dangling':
-        link(async_dir, 'jid_build', JID)
+        make_link(async_dir, 'jid_build', JID)
     elif setup == 'dangling_legacy':
-        link(async_dir, JID + '.jid_build', JID)
+        make_link(async_dir, JID + '.jid_build', JID)
     elif setup == 'other_name':
         write_job(async_dir, JID, RUNNING)
-        link(async_dir, 'jid_build2', JID)
-        link(async_dir, JID + '.jid_xbuild', JID)
+        make_link(async_dir, 'jid_build2', JID)
+        make_link(async_dir, JID + '.jid_xbuild', JID)
     with pytest.raises(names.JobError) as exc:
         waiting.resolve(async_dir, alias='build')
     assert (exc.value.msg, exc.value.result) == absent_error('build', async_dir)
@@ -129,7 +129,7 @@ def test_resolve_alias_missing_async_dir(tmp_path):
 
 def test_resolve_alias_outside_refused(async_dir, outside):
     target = write_job(outside, JID, RUNNING)
-    link(async_dir, 'jid_build', target)
+    make_link(async_dir, 'jid_build', target)
     with pytest.raises(names.JobError) as exc:
         waiting.resolve(async_dir, alias='build')
     assert exc.value.msg.startswith("alias 'build' points outside the async dir")

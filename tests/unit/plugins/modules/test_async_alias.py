@@ -19,7 +19,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_name
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
 from ansible_collections.asyncjobs.named.plugins.modules import async_alias
 
-from unit_helpers import link, module_params, name_of, needs_proc, write_job
+from unit_helpers import make_link, module_params, name_of, needs_proc, write_job
 
 JID = 'j123456789012.4242'
 OLD = 'j999999999999.77'
@@ -43,7 +43,7 @@ def test_names_the_job(async_dir, check_mode):
 def test_takes_a_finished_jobs_name(async_dir):
     write_job(async_dir, JID, SUCCEEDED)
     write_job(async_dir, OLD, SUCCEEDED)
-    link(async_dir, 'jid_build', OLD)
+    make_link(async_dir, 'jid_build', OLD)
     result = async_alias.run(params(async_dir, alias='build', jid=JID), False)
     assert (result['changed'], result['previous_job_id']) == (True, OLD)
     assert name_of(async_dir, 'build') == JID
@@ -51,7 +51,7 @@ def test_takes_a_finished_jobs_name(async_dir):
 
 def test_same_name_again_is_no_change(async_dir):
     write_job(async_dir, JID, SUCCEEDED)
-    link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_build', JID)
     assert async_alias.run(params(async_dir, alias='build', jid=JID), False)['changed'] is False
 
 
@@ -78,7 +78,7 @@ def test_failures(async_dir, given, msg):
 def test_running_holder_refused(async_dir, fake_wrapper):
     write_job(async_dir, JID, SUCCEEDED)
     write_job(async_dir, fake_wrapper.jid, {'started': 1, 'finished': 0})
-    link(async_dir, 'jid_build', fake_wrapper.jid)
+    make_link(async_dir, 'jid_build', fake_wrapper.jid)
     with pytest.raises(names.JobError) as exc:
         async_alias.run(params(async_dir, alias='build', jid=JID), False)
     assert exc.value.msg.startswith("alias 'build' is held by running job %s" % fake_wrapper.jid)

@@ -22,7 +22,8 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_name
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
 from ansible_collections.asyncjobs.named.plugins.modules import async_claim
 
-from unit_helpers import claim_of, link, module_params, name_of, snapshot, write_claim, write_job
+from unit_helpers import (claim_of, make_link, module_params, name_of, snapshot, write_claim,
+                          write_job)
 
 JID = 'j123456789012.4242'
 RUNNING = {'started': 1, 'finished': 0}
@@ -48,7 +49,7 @@ def test_prepare_bind(async_dir):
 
 def test_prepare_waiting_attaches_to_a_finished_job(async_dir):
     write_job(async_dir, JID, SUCCEEDED)
-    link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_build', JID)
     result = async_claim.run(params(async_dir, alias='build', token='tokA', waiting=True), False)
     assert (result['action'], result['ansible_job_id'], result['changed']) == ('attach', JID, False)
     assert claim_of(async_dir, 'build') is None

@@ -23,7 +23,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_name
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
 from ansible_collections.asyncjobs.named.plugins.modules import async_kill
 
-from unit_helpers import link, module_params, needs_proc, snapshot, write_job
+from unit_helpers import make_link, module_params, needs_proc, snapshot, write_job
 
 JID = 'j123456789012.4242'
 RUNNING = {'started': 1, 'finished': 0}
@@ -40,7 +40,7 @@ def test_kills_a_running_job(async_dir, fake_wrapper, by):
     """The fake wrapper is a watcher (not a group leader): it gets SIGKILL at once; the
     job file then says killed, a failed job, not a failed kill."""
     path = write_job(async_dir, fake_wrapper.jid, RUNNING)
-    link(async_dir, 'jid_build', fake_wrapper.jid)
+    make_link(async_dir, 'jid_build', fake_wrapper.jid)
     given = dict(jid=fake_wrapper.jid) if by == 'jid' else dict(alias='build')
     result = async_kill.run(params(async_dir, signal='INT', grace=1.0, **given), False)
     assert fake_wrapper.proc.wait(10) == -signal.SIGKILL
@@ -98,7 +98,7 @@ def test_failures(async_dir, given, msg):
 
 def test_name_pointing_outside_is_an_error_not_absent(async_dir, outside):
     """Only a name with no job is ok; a name that cannot be used fails."""
-    link(async_dir, 'jid_build', os.path.join(outside, JID))
+    make_link(async_dir, 'jid_build', os.path.join(outside, JID))
     with pytest.raises(names.JobError) as exc:
         async_kill.run(params(async_dir, alias='build'), False)
     assert "alias 'build' points outside the async dir" in exc.value.msg

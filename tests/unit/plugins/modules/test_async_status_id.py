@@ -20,7 +20,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_name
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
 from ansible_collections.asyncjobs.named.plugins.modules import async_status_id
 
-from unit_helpers import link, module_params, needs_proc, write_job
+from unit_helpers import make_link, module_params, needs_proc, write_job
 
 JID = 'j123456789012.4242'
 OTHER = 'j999999999999.77'
@@ -51,7 +51,7 @@ def test_status_by_absent_name_is_not_an_error(async_dir):
 @needs_proc
 def test_status_by_name_of_a_running_job(async_dir, fake_wrapper):
     write_job(async_dir, fake_wrapper.jid, {'started': 1, 'finished': 0})
-    link(async_dir, 'jid_build', fake_wrapper.jid)
+    make_link(async_dir, 'jid_build', fake_wrapper.jid)
     result = async_status_id.run(params(async_dir, alias='build'), False)
     assert (result['state'], result['ansible_job_id']) == ('running', fake_wrapper.jid)
 
@@ -81,7 +81,7 @@ def test_cleanup_by_jid(async_dir, check_mode):
 
 def test_full_cleanup_by_name(async_dir):
     write_job(async_dir, JID, SUCCEEDED)
-    link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_build', JID)
     result = async_status_id.run(params(async_dir, alias='build', mode='full_cleanup'), False)
     assert result['changed'] is True
     assert sorted(result['erased']) == [os.path.join(async_dir, JID),
@@ -91,7 +91,7 @@ def test_full_cleanup_by_name(async_dir):
 
 def test_jobs_status(async_dir):
     write_job(async_dir, JID, SUCCEEDED)
-    link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_build', JID)
     result = async_status_id.run(params(async_dir, jobs=['build', 'gone']), False)
     assert result['changed'] is False
     assert [(r['state'], r.get('ansible_job_alias')) for r in result['results']] == [
@@ -132,7 +132,7 @@ def test_failures(async_dir, given, msg):
 @needs_proc
 def test_running_name_cleanup_refused(async_dir, fake_wrapper):
     write_job(async_dir, fake_wrapper.jid, {'started': 1, 'finished': 0})
-    link(async_dir, 'jid_build', fake_wrapper.jid)
+    make_link(async_dir, 'jid_build', fake_wrapper.jid)
     with pytest.raises(names.JobError) as exc:
         async_status_id.run(params(async_dir, alias='build', mode='cleanup'), False)
     assert exc.value.msg.startswith('job %s (alias \'build\') is still running' % fake_wrapper.jid)

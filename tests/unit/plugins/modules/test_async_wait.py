@@ -24,7 +24,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_name
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
 from ansible_collections.asyncjobs.named.plugins.modules import async_wait
 
-from unit_helpers import link, module_params, name_of, needs_proc, write_job
+from unit_helpers import make_link, module_params, name_of, needs_proc, write_job
 
 JID = 'j123456789012.4242'
 OTHER = 'j999999999999.77'
@@ -42,7 +42,7 @@ def params(async_dir, **given):
 @pytest.mark.parametrize('cleanup', [True, False])
 def test_finished_job_by_name(async_dir, cleanup):
     write_job(async_dir, JID, SUCCEEDED)
-    jl = link(async_dir, 'jid_build', JID)
+    jl = make_link(async_dir, 'jid_build', JID)
     status = async_wait.run(params(async_dir, alias='build', timeout=10.0, cleanup=cleanup), False)
     assert (status['state'], status['stdout'], status['ansible_job_alias']) == (
         'succeeded', 'done', 'build')
@@ -62,7 +62,7 @@ def test_failed_job_is_a_status_not_an_error(async_dir):
 
 def test_check_mode_neither_waits_nor_releases(async_dir):
     write_job(async_dir, JID, SUCCEEDED)
-    link(async_dir, 'jid_build', JID)
+    make_link(async_dir, 'jid_build', JID)
     status = async_wait.run(params(async_dir, alias='build', timeout=60.0), True)
     assert (status['state'], status['released']) == ('succeeded', [])
     assert name_of(async_dir, 'build') == JID
@@ -90,7 +90,7 @@ def test_waits_for_the_job_to_finish(async_dir, fake_wrapper):
 @needs_proc
 def test_running_job_is_not_released(async_dir, fake_wrapper):
     write_job(async_dir, fake_wrapper.jid, RUNNING)
-    link(async_dir, 'jid_build', fake_wrapper.jid)
+    make_link(async_dir, 'jid_build', fake_wrapper.jid)
     status = async_wait.run(params(async_dir, alias='build', timeout=0.3), False)
     assert (status['state'], status['released']) == ('running', [])
     assert 0.3 <= status['waited'] < 5
@@ -103,8 +103,8 @@ def test_running_job_is_not_released(async_dir, fake_wrapper):
 def test_jobs(async_dir, check_mode):
     write_job(async_dir, JID, SUCCEEDED)
     write_job(async_dir, OTHER, FAILED)
-    link(async_dir, 'jid_a', JID)
-    link(async_dir, 'jid_b', OTHER)
+    make_link(async_dir, 'jid_a', JID)
+    make_link(async_dir, 'jid_b', OTHER)
     result = async_wait.run(params(async_dir, jobs=['a', 'b'], timeout=10.0), check_mode)
     assert result['changed'] is False
     assert [(s['ansible_job_id'], s['state'], s['ansible_job_alias']) for s in result['results']] == [
