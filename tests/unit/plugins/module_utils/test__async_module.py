@@ -57,6 +57,7 @@ def run_module(monkeypatch, capsys):
         monkeypatch.setattr(basic, '_ANSIBLE_ARGS',
                             json.dumps({'ANSIBLE_MODULE_ARGS': args}).encode('utf-8'))
         monkeypatch.setattr(basic, '_ANSIBLE_PROFILE', 'legacy', raising=False)
+        monkeypatch.setattr(basic, '_PARSED_MODULE_ARGS', None, raising=False)
         with pytest.raises(SystemExit) as exc:
             module.run_module(spec, fn)
         return exc.value.code, json.loads(capsys.readouterr().out)
