@@ -445,6 +445,8 @@ def test_links_to_mixed_spellings_through_symlinked_async_dir(linked_async):
         os.path.join(link, 'jid_real'), os.path.join(link, 'jid_rel')]
 
 
+# errors other than "missing" are raised, not taken for no link (as in _async_names: its
+# tests of the same name in test__async_names.py)
 def test_links_to_async_dir_is_a_file(tmp_path):
     not_a_dir = tmp_path / 'file'
     not_a_dir.write_text('')

@@ -70,7 +70,7 @@ def warning_messages(result):
     return [w if isinstance(w, str) else w['event']['msg'] for w in result.get('warnings', [])]
 
 
-class Recorder:
+class RunFunction:
     """A run function that records its calls and returns (a copy of) ``result``."""
 
     def __init__(self, result=None, error=None):
@@ -87,7 +87,7 @@ class Recorder:
 
 @pytest.mark.parametrize('check_mode', [False, True])
 def test_success(run_module, check_mode):
-    run = Recorder(dict(changed=True, state='killed', pids=[12, 13]))
+    run = RunFunction(dict(changed=True, state='killed', pids=[12, 13]))
     code, result = run_module({'jid': 'j1.2', 'grace': 2, '_async_dir': '~/.ansible_async',
                                '_ansible_check_mode': check_mode}, run)
     assert code == 0
@@ -102,15 +102,15 @@ def test_success(run_module, check_mode):
 
 def test_private_async_dir_is_optional_to_the_spec(run_module):
     """Not given, it is None: require_async_dir() is what refuses it, with its message."""
-    run = Recorder()
+    run = RunFunction()
     code, _result = run_module({'alias': 'build'}, run)
     assert code == 0
     assert run.calls[0][0]['_async_dir'] is None
 
 
 def test_job_error(run_module):
-    run = Recorder(error=names.JobError('could not find job', ansible_job_id='j1.2',
-                                        started=True, finished=True))
+    run = RunFunction(error=names.JobError('could not find job', ansible_job_id='j1.2',
+                                           started=True, finished=True))
     code, result = run_module({'jid': 'j1.2'}, run)
     assert code == 1
     assert result['failed'] is True
@@ -149,7 +149,7 @@ def test_unexpected_exception(run_module, tracebacks_for):
 ])
 def test_arguments_the_spec_refuses(run_module, args, msg):
     """The module fails before the run function is called."""
-    run = Recorder()
+    run = RunFunction()
     code, result = run_module(args, run)
     assert code == 1 and result['failed'] is True
     assert msg in result['msg']
@@ -159,7 +159,7 @@ def test_arguments_the_spec_refuses(run_module, args, msg):
 def test_warnings_hoisted(run_module):
     """The result's warnings, and those of each entry of ``results`` (named by its job),
     become the module's warnings, and are no longer in the result itself."""
-    run = Recorder(dict(changed=False, warnings=['first', 'second'], results=[
+    run = RunFunction(dict(changed=False, warnings=['first', 'second'], results=[
         dict(ansible_job_id='j1.2', state='running', warnings=['liveness unknown']),
         dict(ansible_job_id='j3.4', state='succeeded'),
         dict(ansible_job_id='j5.6', state='running', warnings=['a', 'b']),

@@ -434,6 +434,7 @@ def test_find_alias_to_non_job_file_is_refused(async_dir, target):
 
 
 # --- errors other than "missing" are raised, not taken for an absent name ------------------------
+# (the same for links_to: test__async_changes.py)
 
 def test_async_dir_is_a_file(tmp_path):
     not_a_dir = tmp_path / 'file'
