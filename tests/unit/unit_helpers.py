@@ -36,6 +36,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_clai
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 
+
 # --- what this machine has ------------------------------------------------------------------
 
 HAS_PROC = os.path.isdir('/proc/self')
@@ -131,15 +132,6 @@ def name_of(async_dir, alias):
         return os.readlink(names.alias_path(async_dir, alias))
     except OSError:
         return None
-
-
-def module_params(spec, **given):
-    """The params a module's run() gets from AnsibleModule for ``spec`` (an ArgumentSpec):
-    every option with its default, the private ``_async_dir`` (None), then ``given``."""
-    params = dict((name, option.get('default')) for name, option in spec.argument_spec.items())
-    params['_async_dir'] = None
-    params.update(given)
-    return params
 
 
 # --- claims ---------------------------------------------------------------------------------
@@ -353,3 +345,14 @@ def job_finished(async_dir, jid):
     """The content of job ``jid``'s file once it says finished, else a false value."""
     job = files.read_job(names.job_path(async_dir, jid))
     return job.finished and job.data
+
+
+# --- the params of a module ------------------------------------------------------------------
+
+def module_params(spec, **given):
+    """The params a module's run() gets from AnsibleModule for ``spec`` (an ArgumentSpec):
+    every option with its default, the private ``_async_dir`` (None), then ``given``."""
+    params = dict((name, option.get('default')) for name, option in spec.argument_spec.items())
+    params['_async_dir'] = None
+    params.update(given)
+    return params
