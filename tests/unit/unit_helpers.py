@@ -1,12 +1,16 @@
 # -*- coding: utf-8 -*-
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fixtures shared by the unit tests of plugins/module_utils/_async_jobs.py and
-_async_control.py.
+"""Helpers shared by the unit tests (``from unit_helpers import ...``).
+
+tests/unit/conftest.py holds the fixtures; pytest's default (prepend) import mode puts
+tests/unit, the directory of that conftest.py, on sys.path when it loads it, before any
+test module, so every unit test can import this module.
 
 Everything works on real files in real temporary directories and, for liveness, on
-real processes; nothing of the filesystem is mocked. The ``liveness=`` callables
-below are plain functions passed to the code under test (dependency injection).
+real processes; nothing of the filesystem is mocked. The liveness callables below are
+plain functions passed to the code under test through its ``liveness=`` parameter
+(dependency injection).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -17,14 +21,29 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import types
 
 import pytest
+
+import ansible.modules.async_wrapper as native_wrapper
+
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_claims as claims
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
+
+
+# --- what this machine has ------------------------------------------------------------------
+
+HAS_PROC = os.path.isdir('/proc/self')
+needs_proc = pytest.mark.skipif(not HAS_PROC, reason='no /proc on this machine')
+HAS_PS = shutil.which('ps') is not None
+needs_ps = pytest.mark.skipif(not HAS_PS, reason='no ps command on this machine (procps is '
+                              'not installed); the ps fallback is covered with a fake ps too')
 
 
 # --- liveness callables (injected through the ``liveness=`` parameter) ----------------------
@@ -81,8 +100,8 @@ def snapshot(directory):
     """Every entry of ``directory`` (recursively): links with their target, files with
     their content, so that a test can assert that nothing at all changed."""
     found = {}
-    for root, dirs, files in os.walk(str(directory)):
-        for name in dirs + files:
+    for root, dirs, filenames in os.walk(str(directory)):
+        for name in dirs + filenames:
             path = os.path.join(root, name)
             rel = os.path.relpath(path, str(directory))
             if os.path.islink(path):
@@ -100,20 +119,38 @@ def temp_leftovers(directory):
     return sorted(n for n in os.listdir(str(directory)) if n.startswith('.') and n.endswith('.tmp'))
 
 
-@pytest.fixture
-def async_dir(tmp_path):
-    """A real, empty async dir (as a str, as the modules receive it)."""
-    d = tmp_path / 'async'
-    d.mkdir()
-    return str(d)
+def make_link(async_dir, name, target):
+    """A symlink ``name`` in the async dir pointing to ``target`` (as given)."""
+    path = os.path.join(async_dir, name)
+    os.symlink(target, path)
+    return path
 
 
-@pytest.fixture
-def outside(tmp_path):
-    """A directory next to the async dir, holding files that must never be touched."""
-    d = tmp_path / 'outside'
-    d.mkdir()
-    return str(d)
+def name_of(async_dir, alias):
+    """What the name ``alias`` (``jid_<alias>``) points to, as written; None without one."""
+    try:
+        return os.readlink(names.alias_path(async_dir, alias))
+    except OSError:
+        return None
+
+
+# --- claims ---------------------------------------------------------------------------------
+
+def write_claim(async_dir, alias, token, when=1000.0, **extra):
+    """Claim ``alias`` as another run would (``time`` is ``when``); returns the claim."""
+    data = dict(token=token, time=when, pid=12345)
+    data.update(extra)
+    changes.atomic_write_json(claims.claim_path(async_dir, alias), data)
+    return data
+
+
+def claim_of(async_dir, alias):
+    """The claim file of ``alias`` as JSON, whatever it holds; None without one."""
+    path = claims.claim_path(async_dir, alias)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
 
 
 # --- real processes that look like async_wrapper -------------------------------------------
@@ -169,22 +206,13 @@ class FakeWrapper:
         self.proc.wait()  # reaped: no zombie left in /proc
 
 
-@pytest.fixture
-def fake_wrapper():
-    wrapper = FakeWrapper()
-    try:
-        yield wrapper
-    finally:
-        wrapper.kill()
-
-
 # --- dropping root's permission bypass -------------------------------------------------------
 
 @contextlib.contextmanager
 def unprivileged():
     """Run the body without root's permission bypass: as root, with the effective uid of
     nobody (65534) and back; as another user, unchanged. Files must then be reachable by
-    that uid (see ``world_readable_tmp``)."""
+    that uid (see the ``world_readable_tmp`` fixture)."""
     if os.geteuid() != 0:
         yield
         return
@@ -248,6 +276,12 @@ def make_stat_proc(root, processes, self_dir=True):
     return root
 
 
+def proc_mounts_line(proc, options):
+    return 'proc %s proc %s 0 0\n' % (proc, options)
+
+
+# --- time ------------------------------------------------------------------------------------
+
 class FakeClock:
     """A clock and a sleep to inject (``clock=c.clock, sleep=c.sleep``): sleeping only
     moves the clock on, and records the duration; ``on_sleep(n)`` runs after the n-th."""
@@ -268,30 +302,57 @@ class FakeClock:
             self.on_sleep(len(self.sleeps))
 
 
-def proc_mounts_line(proc, options):
-    return 'proc %s proc %s 0 0\n' % (proc, options)
+def wait_until(cond, timeout=20, what='the condition'):
+    """The first true value of ``cond()``, polled every 0.05 s for up to ``timeout`` s."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError('timed out waiting for %s' % what)
 
 
-@pytest.fixture
-def world_readable_tmp():
-    """A real temp dir other users can traverse (``tmp_path``'s parents are 0700), for the
-    tests that drop privileges."""
-    d = tempfile.mkdtemp(prefix='asyncjobs-unit-')
-    os.chmod(d, 0o755)
-    try:
-        yield d
-    finally:
-        shutil.rmtree(d)
+# --- a real async_wrapper command line ------------------------------------------------------
+
+WRAPPER_SOURCE = os.path.abspath(native_wrapper.__file__).replace('.pyc', '.py')
 
 
-@pytest.fixture
-def h():
-    """The helpers above, for the test modules (which cannot import conftest reliably)."""
-    return types.SimpleNamespace(
-        alive=alive, dead=dead, unknown=unknown, never=never, Recorder=Recorder,
-        LIVENESS=LIVENESS, UNKNOWN_WHY=UNKNOWN_WHY, RUNNING_INT=RUNNING_INT,
-        RUNNING_BOOL=RUNNING_BOOL, write_job=write_job, snapshot=snapshot,
-        temp_leftovers=temp_leftovers, unique_prefix=unique_prefix,
-        wrapper_argv=wrapper_argv, FakeWrapper=FakeWrapper, make_proc=make_proc,
-        proc_mounts_line=proc_mounts_line, unprivileged=unprivileged,
-        make_stat_proc=make_stat_proc, FakeClock=FakeClock)
+class JobDir:
+    """A remote tmp dir as Ansible makes it for an async job: ansible-core's real
+    async_wrapper.py (the one installed with the ansible-core that runs the tests) and the
+    job's module (a Python script that sleeps ``seconds``, then prints its JSON result);
+    ``cmd`` is the wrapper command line Ansible would run."""
+
+    def __init__(self, base, async_dir, seconds=0.0, rc=0, prefix=None, limit=30):
+        self.tmpdir = os.path.join(str(base), 'ansible-tmp-1700000000.1-%d-42' % os.getpid())
+        os.mkdir(self.tmpdir, 0o700)
+        self.wrapper = os.path.join(self.tmpdir, 'async_wrapper.py')
+        with open(WRAPPER_SOURCE, 'rb') as src, open(self.wrapper, 'wb') as dst:
+            dst.write(src.read())
+        self.module = os.path.join(self.tmpdir, 'AnsiballZ_job.py')
+        with open(self.module, 'w') as f:
+            f.write('#!%s\nimport json, time\ntime.sleep(%r)\n'
+                    'print(json.dumps(dict(rc=%d, stdout="done", failed=%r, changed=True)))\n'
+                    % (sys.executable, seconds, rc, rc != 0))
+        self.prefix = prefix or 'j%d' % (10 ** 11 + secrets.randbelow(9 * 10 ** 11))
+        self.async_dir = async_dir
+        self.cmd = 'ANSIBLE_ASYNC_DIR=%s %s %s %s %d %s _' % (
+            shlex.quote(async_dir), sys.executable, self.wrapper, self.prefix, limit, self.module)
+
+
+def job_finished(async_dir, jid):
+    """The content of job ``jid``'s file once it says finished, else a false value."""
+    job = files.read_job(names.job_path(async_dir, jid))
+    return job.finished and job.data
+
+
+# --- the params of a module ------------------------------------------------------------------
+
+def module_params(spec, **given):
+    """The params a module's run() gets from AnsibleModule for ``spec`` (an ArgumentSpec):
+    every option with its default, the private ``_async_dir`` (None), then ``given``."""
+    params = dict((name, option.get('default')) for name, option in spec.argument_spec.items())
+    params['_async_dir'] = None
+    params.update(given)
+    return params

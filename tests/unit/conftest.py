@@ -1,0 +1,80 @@
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fixtures shared by every unit test under tests/unit.
+
+The helper functions and classes are in unit_helpers.py, next to this file: loading this
+conftest.py (pytest's default, prepend import mode) puts this directory on sys.path, so
+the test modules import them with ``from unit_helpers import ...``.
+
+Everything works on real files in real temporary directories and on real processes;
+nothing of the filesystem is mocked.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from unit_helpers import FakeWrapper, JobDir
+
+
+@pytest.fixture
+def async_dir(tmp_path):
+    """A real, empty async dir (as a str, as the modules receive it)."""
+    d = tmp_path / 'async'
+    d.mkdir()
+    return str(d)
+
+
+@pytest.fixture
+def outside(tmp_path):
+    """A directory next to the async dir, holding files that must never be touched."""
+    d = tmp_path / 'outside'
+    d.mkdir()
+    return str(d)
+
+
+@pytest.fixture
+def linked_async(tmp_path):
+    """(real, link): an async dir and a symlink to it (``~/.ansible_async -> /data/async``)."""
+    real = tmp_path / 'data' / 'async'
+    real.mkdir(parents=True)
+    link = tmp_path / '.ansible_async'
+    link.symlink_to(real)
+    return str(real), str(link)
+
+
+@pytest.fixture
+def fake_wrapper():
+    """A real process whose command line is async_wrapper's for a fresh jid, killed and
+    reaped at the end of the test."""
+    wrapper = FakeWrapper()
+    try:
+        yield wrapper
+    finally:
+        wrapper.kill()
+
+
+@pytest.fixture
+def world_readable_tmp():
+    """A real temp dir other users can traverse (``tmp_path``'s parents are 0700), for the
+    tests that drop privileges."""
+    d = tempfile.mkdtemp(prefix='asyncjobs-unit-')
+    os.chmod(d, 0o755)
+    try:
+        yield d
+    finally:
+        shutil.rmtree(d)
+
+
+@pytest.fixture
+def job_dir(tmp_path, async_dir):
+    """A remote tmp dir with ansible-core's real async_wrapper.py and a job that succeeds at
+    once (unit_helpers.JobDir); its ``cmd`` starts the job in ``async_dir``."""
+    return JobDir(tmp_path, async_dir)

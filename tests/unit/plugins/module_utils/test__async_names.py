@@ -1,0 +1,529 @@
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of plugins/module_utils/_async_names.py: validation, paths and names.
+
+Covers JobError, alias_error, jid_error, validate, jid_prefix, job_path, alias_path,
+inside_dir, link_target, legacy_alias_links, find_alias, temp_name/temp_base and
+job_refs (the ``jobs`` option), on real directories and links under tmp_path.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import re
+
+import pytest
+
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
+
+from unit_helpers import RUNNING_INT, unprivileged, write_job
+
+
+HELP = ('letters, digits, "_", "-" and ".", not starting with ".", at most 128 characters')
+EMPTY_ALIAS_MSG = 'alias must be a non-empty string of ' + HELP
+
+
+def bad_alias_msg(alias):
+    return 'invalid alias %r: use only %s' % (alias, HELP)
+
+
+def bad_jid_msg(jid):
+    return ('invalid jid %r: a job id looks like "j123456789012.4242" '
+            '(optional "j", digits, ".", digits)' % (jid,))
+
+
+def outside_msg(alias, async_dir, target):
+    return ('alias %r points outside the async dir %s (to %s); refusing to use it'
+            % (alias, async_dir, target))
+
+
+J1, J2, J3 = 'j111.1', 'j222.2', 'j333.3'
+
+
+def registered(jid, **extra):
+    """A registered async result, as an async task with poll 0 returns it."""
+    return dict(dict(ansible_job_id=jid, started=1, finished=0, results_file='/x/' + jid,
+                     changed=True), **extra)
+
+
+# --- constants -----------------------------------------------------------------------------------
+
+def test_alias_help_matches_documentation():
+    assert names.ALIAS_HELP == HELP
+    assert names.ALIAS_MAX_LEN == 128
+    assert names.ALIAS_PREFIX == 'jid_'
+
+
+# --- JobError ------------------------------------------------------------------------------------
+
+def test_job_error_carries_message_and_result():
+    e = names.JobError('boom', ansible_job_id='j1.2', started=1)
+    assert isinstance(e, Exception)
+    assert e.msg == 'boom'
+    assert str(e) == 'boom'
+    assert e.result == {'ansible_job_id': 'j1.2', 'started': 1}
+
+
+def test_job_error_without_result():
+    e = names.JobError('boom')
+    assert e.result == {}
+
+
+# --- alias_error ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('alias', [
+    'a',
+    'blah',
+    'migrate',
+    'A-b_c.d',
+    '_leading_underscore',
+    '-leading-dash',
+    '0',
+    '42',
+    'a..b',
+    'trailing.',
+    'migrate.v2',
+    'x' * 128,
+])
+def test_alias_error_accepts(alias):
+    assert names.alias_error(alias) is None
+
+
+@pytest.mark.parametrize('alias', [
+    '.hidden',
+    '.',
+    '..',
+    'a/b',
+    '../x',
+    '/abs',
+    'a b',
+    ' a',
+    'a\tb',
+    'a\nb',
+    'a\n',
+    'a*',
+    'a:b',
+    'a$b',
+    'caf\u00e9',
+    '\u0661',
+    'x' * 129,
+])
+def test_alias_error_rejects(alias):
+    assert names.alias_error(alias) == bad_alias_msg(alias)
+
+
+@pytest.mark.parametrize('alias', ['', None, 1, 1.5, b'abc', ['a'], {'a': 1}, True])
+def test_alias_error_not_a_string(alias):
+    assert names.alias_error(alias) == EMPTY_ALIAS_MSG
+
+
+# --- jid_error -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('jid', [
+    'j123456789012.4242',
+    'j360874038559.4169',
+    '123456789012.4242',  # ansible before the "j" prefix
+    'j0.0',
+    '1.1',
+])
+def test_jid_error_accepts(jid):
+    assert names.jid_error(jid) is None
+
+
+@pytest.mark.parametrize('jid', [
+    '',
+    'j',
+    'j123',
+    '123',
+    'j123.',
+    '.42',
+    'jj1.2',
+    'J1.2',
+    'k1.2',
+    'j1.2.3',
+    'j1..2',
+    'j1.-2',
+    'j1.2 ',
+    ' j1.2',
+    'j1.2\n',
+    'j1.2/x',
+    '../j1.2',
+    'jid_blah',
+    'j1.2.jid_blah',
+    'j\u0661.2',
+])
+def test_jid_error_rejects(jid):
+    assert names.jid_error(jid) == bad_jid_msg(jid)
+
+
+@pytest.mark.parametrize('jid', [None, 12.3, 1, b'j1.2', ['j1.2']])
+def test_jid_error_not_a_string(jid):
+    assert names.jid_error(jid) == bad_jid_msg(jid)
+
+
+# --- validate ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('kwargs', [
+    {},
+    {'alias': None, 'jid': None},
+    {'alias': 'blah'},
+    {'jid': 'j1.2'},
+    {'alias': 'blah', 'jid': 'j123456789012.4242'},
+])
+def test_validate_accepts(kwargs):
+    assert names.validate(**kwargs) is None
+
+
+@pytest.mark.parametrize('kwargs, msg', [
+    ({'alias': '.x'}, bad_alias_msg('.x')),
+    ({'alias': ''}, EMPTY_ALIAS_MSG),
+    ({'jid': 'nope'}, bad_jid_msg('nope')),
+    ({'alias': 'ok', 'jid': 'nope'}, bad_jid_msg('nope')),
+    ({'alias': 'a/b', 'jid': 'j1.2'}, bad_alias_msg('a/b')),
+    # both bad: the alias is reported first
+    ({'alias': 'a/b', 'jid': 'nope'}, bad_alias_msg('a/b')),
+])
+def test_validate_rejects(kwargs, msg):
+    with pytest.raises(names.JobError) as exc:
+        names.validate(**kwargs)
+    assert exc.value.msg == msg
+    assert exc.value.result == {}
+
+
+# --- jid_prefix, job_path, alias_path ------------------------------------------------------------
+
+@pytest.mark.parametrize('jid, prefix', [
+    ('j123456789012.4242', 'j123456789012'),
+    ('123456789012.4242', '123456789012'),
+    ('j1.2', 'j1'),
+    ('j1.2.3', 'j1'),
+    ('j1', 'j1'),
+])
+def test_jid_prefix(jid, prefix):
+    assert names.jid_prefix(jid) == prefix
+
+
+@pytest.mark.parametrize('async_dir, jid, path', [
+    ('/root/.ansible_async', 'j1.2', '/root/.ansible_async/j1.2'),
+    ('/root/.ansible_async/', 'j1.2', '/root/.ansible_async/j1.2'),
+    ('relative', 'j1.2', 'relative/j1.2'),
+])
+def test_job_path(async_dir, jid, path):
+    assert names.job_path(async_dir, jid) == path
+
+
+@pytest.mark.parametrize('async_dir, alias, path', [
+    ('/root/.ansible_async', 'blah', '/root/.ansible_async/jid_blah'),
+    ('/root/.ansible_async/', 'a.b-c_d', '/root/.ansible_async/jid_a.b-c_d'),
+])
+def test_alias_path(async_dir, alias, path):
+    assert names.alias_path(async_dir, alias) == path
+
+
+# --- inside_dir ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('async_dir, path, expected', [
+    ('/a/b', '/a/b/x', True),
+    ('/a/b', '/a/b/j1.2', True),
+    ('/a/b/', '/a/b/x', True),
+    ('/a/b', '/a/b/./x', True),
+    ('/a/b', '/a/b/c/../x', True),
+    ('/a/b/../b', '/a/b/x', True),
+    ('/a/b', '/a/b/c/x', False),
+    ('/a/b', '/a/bx/y', False),
+    ('/a/b', '/a/x', False),
+    ('/a/b', '/a/b', False),
+    ('/a/b', '/a/b/..', False),
+    ('/a/b', '/a/b/../x', False),
+    ('/a/b', '/etc/passwd', False),
+])
+def test_inside_dir_lexical(async_dir, path, expected):
+    # none of these paths exist: the lexical comparison decides, realpath agrees
+    assert names.inside_dir(async_dir, path) is expected
+
+
+def test_inside_dir_through_symlinked_async_dir(linked_async, tmp_path):
+    real, link = linked_async
+    assert names.inside_dir(link, os.path.join(real, 'j1.2'))
+    assert names.inside_dir(real, os.path.join(link, 'j1.2'))
+    assert names.inside_dir(link, os.path.join(link, 'j1.2'))
+    assert not names.inside_dir(link, str(tmp_path / 'data' / 'j1.2'))
+    assert not names.inside_dir(link, os.path.join(real, 'sub', 'j1.2'))
+
+
+def test_inside_dir_through_symlinked_parent_of_path(tmp_path, async_dir):
+    # a path spelled through another link to the async dir is still inside it
+    other = tmp_path / 'other'
+    other.symlink_to(async_dir)
+    assert names.inside_dir(async_dir, str(other / 'j1.2'))
+
+
+def test_inside_dir_symlink_pointing_elsewhere(tmp_path, async_dir, outside):
+    # ``async/sub -> outside``: ``async/sub/x`` is not directly inside the async dir
+    os.symlink(outside, os.path.join(async_dir, 'sub'))
+    assert not names.inside_dir(async_dir, os.path.join(async_dir, 'sub', 'x'))
+
+
+# --- link_target ---------------------------------------------------------------------------------
+
+def test_link_target_missing(async_dir):
+    assert names.link_target(async_dir, os.path.join(async_dir, 'jid_nope')) is None
+
+
+def test_link_target_missing_async_dir(tmp_path):
+    d = str(tmp_path / 'nope')
+    assert names.link_target(d, os.path.join(d, 'jid_x')) is None
+
+
+def test_link_target_regular_file(async_dir):
+    path = write_job(async_dir, 'jid_x', '{}')
+    assert names.link_target(async_dir, path) is None
+
+
+def test_link_target_through_a_file(async_dir):
+    write_job(async_dir, 'file', '{}')
+    assert names.link_target(async_dir, os.path.join(async_dir, 'file', 'jid_x')) is None
+
+
+@pytest.mark.parametrize('target, expected', [
+    ('j1.2', '{d}/j1.2'),
+    ('./j1.2', '{d}/j1.2'),
+    ('sub/../j1.2', '{d}/j1.2'),
+    ('../async/j1.2', '{d}/j1.2'),
+    ('../outside/j1.2', '{p}/outside/j1.2'),
+    ('{d}/j1.2', '{d}/j1.2'),
+    ('{d}//./j1.2', '{d}/j1.2'),
+    ('/etc/passwd', '/etc/passwd'),
+])
+def test_link_target(async_dir, target, expected):
+    fmt = dict(d=async_dir, p=os.path.dirname(async_dir))
+    link = os.path.join(async_dir, 'jid_x')
+    os.symlink(target.format(**fmt), link)  # dangling links are fine: nothing is followed
+    assert names.link_target(async_dir, link) == expected.format(**fmt)
+
+
+# --- legacy_alias_links --------------------------------------------------------------------------
+
+def test_legacy_alias_links(async_dir):
+    for name in ('j1.2.jid_x', '3.4.jid_x', 'j9.9.jid_x'):
+        os.symlink('j1.2', os.path.join(async_dir, name))
+    for name in ('jid_x',           # primary form: not legacy
+                 'j1.2.jid_xy',     # another alias
+                 'j1.2.jid_y',      # another alias
+                 'foo.jid_x',       # not a jid
+                 'j1.2.jid_y.jid_x',  # not a jid before the suffix
+                 'j1.jid_x',        # not a jid
+                 ):
+        os.symlink('j1.2', os.path.join(async_dir, name))
+    write_job(async_dir, 'j5.6.jid_x', '{}')  # a regular file is listed too (no readlink here)
+    assert names.legacy_alias_links(async_dir, 'x') == [
+        os.path.join(async_dir, n) for n in ('3.4.jid_x', 'j1.2.jid_x', 'j5.6.jid_x', 'j9.9.jid_x')]
+
+
+def test_legacy_alias_links_missing_dir(tmp_path):
+    assert names.legacy_alias_links(str(tmp_path / 'nope'), 'x') == []
+
+
+def test_legacy_alias_links_empty_dir(async_dir):
+    assert names.legacy_alias_links(async_dir, 'x') == []
+
+
+# --- find_alias ----------------------------------------------------------------------------------
+
+def test_find_alias_absent(async_dir):
+    assert names.find_alias(async_dir, 'x') == (None, None)
+
+
+def test_find_alias_missing_async_dir(tmp_path):
+    assert names.find_alias(str(tmp_path / 'nope'), 'x') == (None, None)
+
+
+def test_find_alias_ignores_regular_file(async_dir):
+    write_job(async_dir, 'jid_x', '{}')
+    assert names.find_alias(async_dir, 'x') == (None, None)
+
+
+@pytest.mark.parametrize('absolute', [False, True], ids=['relative', 'absolute'])
+@pytest.mark.parametrize('exists', [True, False], ids=['job', 'dangling'])
+def test_find_alias_primary(async_dir, absolute, exists):
+    job = os.path.join(async_dir, 'j1.2')
+    if exists:
+        write_job(async_dir, 'j1.2', RUNNING_INT)
+    link = os.path.join(async_dir, 'jid_x')
+    os.symlink(job if absolute else 'j1.2', link)
+    assert names.find_alias(async_dir, 'x') == (link, job)
+
+
+def test_find_alias_legacy(async_dir):
+    write_job(async_dir, 'j1.2', RUNNING_INT)
+    link = os.path.join(async_dir, 'j1.2.jid_x')
+    os.symlink('j1.2', link)
+    assert names.find_alias(async_dir, 'x') == (link, os.path.join(async_dir, 'j1.2'))
+
+
+def test_find_alias_primary_wins_over_legacy(async_dir):
+    os.symlink('j1.1', os.path.join(async_dir, 'j1.1.jid_x'))
+    os.symlink('j2.2', os.path.join(async_dir, 'jid_x'))
+    assert names.find_alias(async_dir, 'x') == (os.path.join(async_dir, 'jid_x'),
+                                                os.path.join(async_dir, 'j2.2'))
+
+
+def test_find_alias_legacy_first_link_in_order(async_dir):
+    # a regular file with the legacy name is skipped, then the first link by name wins
+    write_job(async_dir, 'j0.0.jid_x', '{}')
+    os.symlink('j3.3', os.path.join(async_dir, 'j3.3.jid_x'))
+    os.symlink('j2.2', os.path.join(async_dir, 'j2.2.jid_x'))
+    assert names.find_alias(async_dir, 'x') == (os.path.join(async_dir, 'j2.2.jid_x'),
+                                                os.path.join(async_dir, 'j2.2'))
+
+
+def test_find_alias_does_not_match_other_aliases(async_dir):
+    os.symlink('j1.1', os.path.join(async_dir, 'jid_xy'))
+    os.symlink('j1.1', os.path.join(async_dir, 'j1.1.jid_xy'))
+    os.symlink('j1.1', os.path.join(async_dir, 'j1.1.jid_y'))
+    assert names.find_alias(async_dir, 'x') == (None, None)
+
+
+@pytest.mark.parametrize('name', ['jid_x', 'j1.2.jid_x'], ids=['primary', 'legacy'])
+@pytest.mark.parametrize('target', [
+    '../outside/j1.2',
+    '{o}/j1.2',
+    '/etc/passwd',
+    'sub/j1.2',
+    '..',
+    '.',
+])
+def test_find_alias_outside(async_dir, outside, name, target):
+    write_job(outside, 'j1.2', RUNNING_INT)
+    os.mkdir(os.path.join(async_dir, 'sub'))
+    target = target.format(o=outside)
+    os.symlink(target, os.path.join(async_dir, name))
+    with pytest.raises(names.JobError) as exc:
+        names.find_alias(async_dir, 'x')
+    resolved = os.path.normpath(os.path.join(async_dir, target))
+    assert exc.value.msg == outside_msg('x', async_dir, resolved)
+    assert exc.value.result == {'ansible_job_alias': 'x'}
+
+
+@pytest.mark.parametrize('spelling', ['relative', 'via_link', 'via_real'])
+def test_find_alias_through_symlinked_async_dir(linked_async, spelling):
+    real, link = linked_async
+    write_job(real, 'j1.2', RUNNING_INT)
+    target = {'relative': 'j1.2', 'via_link': os.path.join(link, 'j1.2'),
+              'via_real': os.path.join(real, 'j1.2')}[spelling]
+    os.symlink(target, os.path.join(real, 'jid_x'))
+    found_link, job_file = names.find_alias(link, 'x')
+    assert found_link == os.path.join(link, 'jid_x')
+    assert job_file == (os.path.join(real, 'j1.2') if spelling == 'via_real'
+                        else os.path.join(link, 'j1.2'))
+
+
+@pytest.mark.parametrize('target', ['jid_other', 'notes.txt', '.jid_x.claim'])
+def test_find_alias_to_non_job_file_is_refused(async_dir, target):
+    # A name chained to another name (or to any file whose name is not a job id) would
+    # take that file's name for the jid; it is refused instead.
+    os.symlink(target, os.path.join(async_dir, 'jid_x'))
+    with pytest.raises(names.JobError) as e:
+        names.find_alias(async_dir, 'x')
+    assert e.value.msg == ("alias 'x' points to %s, which is not a job file (its name is not a "
+                           "job id); refusing to use it" % os.path.join(async_dir, target))
+    assert os.path.islink(os.path.join(async_dir, 'jid_x'))
+
+
+# --- errors other than "missing" are raised, not taken for an absent name ------------------------
+# (the same for links_to: test__async_changes.py)
+
+def test_async_dir_is_a_file(tmp_path):
+    not_a_dir = tmp_path / 'file'
+    not_a_dir.write_text('')
+    d = str(not_a_dir)
+    assert names.link_target(d, os.path.join(d, 'jid_x')) is None  # ENOTDIR: no such link
+    with pytest.raises(OSError):
+        names.legacy_alias_links(d, 'x')
+    with pytest.raises(OSError):
+        names.find_alias(d, 'x')
+
+
+def test_unsearchable_async_dir_is_an_error(world_readable_tmp):
+    d = os.path.join(world_readable_tmp, 'async')
+    os.mkdir(d)
+    os.symlink('j1.2', os.path.join(d, 'jid_x'))
+    os.chmod(d, 0)  # another user's async dir: not even readlink works
+    try:
+        with unprivileged():
+            with pytest.raises(OSError):
+                names.link_target(d, os.path.join(d, 'jid_x'))
+            with pytest.raises(OSError):
+                names.find_alias(d, 'x')
+    finally:
+        os.chmod(d, 0o755)
+
+
+# --- temp_name, temp_base ------------------------------------------------------------------------
+
+def test_temp_name(async_dir):
+    temps = set(names.temp_name('jid_x') for dummy in range(50))
+    assert len(temps) == 50
+    for name in temps:
+        assert re.match(r'^\.jid_x\.[0-9a-f]{12}\.tmp$', name)
+        assert names.temp_base(name) == 'jid_x'
+        # never taken for an alias of either form, nor for a job id
+        base = os.path.basename(name)
+        assert not base.startswith(names.ALIAS_PREFIX)
+        assert not names.JID_RE.match(base)
+
+
+# --- job_refs: the jobs option -------------------------------------------------------------------
+
+@pytest.mark.parametrize('jobs,refs', [
+    ([J1, J2], [dict(jid=J1), dict(jid=J2)]),
+    (['build', 'deploy.1'], [dict(alias='build'), dict(alias='deploy.1')]),
+    ([registered(J2), registered(J1)], [dict(jid=J2), dict(jid=J1)]),
+    (dict(results=[registered(J1), registered(J2)], changed=True), [dict(jid=J1), dict(jid=J2)]),
+    ((J1,), [dict(jid=J1)]),
+    ([dict(jid=J1), dict(alias='build'), dict(jid=J2, alias='x')],
+     [dict(jid=J1), dict(alias='build'), dict(jid=J2, alias='x')]),
+    ([dict(jid=J1, alias=None)], [dict(jid=J1)]),
+    # an async_task result has a name too: it is waited for by its job id
+    ([registered(J1, ansible_job_alias='build')], [dict(jid=J1)]),
+])
+def test_job_refs(jobs, refs):
+    assert names.job_refs(jobs) == refs
+
+
+@pytest.mark.parametrize('jobs,msg', [
+    ([], 'jobs is empty: give at least one job'),
+    (dict(results=[]), 'jobs is empty: give at least one job'),
+    ('j1.2', "jobs must be a list (of job ids, names or registered async results) or a loop's "
+             "registered result, not a string"),
+    (42, "jobs must be a list (of job ids, names or registered async results) or a loop's "
+         "registered result, not a number"),
+    (dict(ansible_job_id=J1), "jobs must be a list (of job ids, names or registered async "
+                              "results) or a loop's registered result, not a dict"),
+    ([J1, 'build'], 'jobs[1] is a name, but jobs[0] is a job id: give the jobs in one form'),
+    (['build', registered(J1)], 'jobs[1] is a registered async result, but jobs[0] is a name: give '
+     'the jobs in one form'),
+    ([dict(jid=J1), J2], 'jobs[1] is a job id, but jobs[0] is a dict with jid and/or alias: '
+                         'give the jobs in one form'),
+    ([J1, J2, J1], 'jobs[2] is the same job as jobs[0] (job id %s): give each job once' % J1),
+    (['a', 'a'], 'jobs[1] is the same job as jobs[0] (name a): give each job once'),
+    ([registered(J1), dict(skipped=True, changed=False)],
+     'jobs[1] is not an async job result: it has no ansible_job_id (the task that registered '
+     'it was skipped)'),
+    ([dict(rc=0, changed=False)], 'jobs[0] is not an async job result: it has no ansible_job_id'),
+    ([registered('j1.x')], 'jobs[0]: invalid jid \'j1.x\': a job id looks like "j123456789012.4242" '
+     '(optional "j", digits, ".", digits)'),
+    (['build', '../etc'], 'jobs[1]: invalid alias \'../etc\': use only letters, digits, "_", '
+                          '"-" and ".", not starting with ".", at most 128 characters'),
+    ([J1, None], 'jobs[1] is null, not a job id, a name or a registered async result'),
+    ([J1, 3], 'jobs[1] is a number, not a job id, a name or a registered async result'),
+    ([[J1]], 'jobs[0] is a list, not a job id, a name or a registered async result'),
+    ([dict(jid=None, alias=None)], 'jobs[0] gives neither jid nor alias'),
+])
+def test_job_refs_refused(jobs, msg):
+    with pytest.raises(names.JobError) as exc:
+        names.job_refs(jobs)
+    assert exc.value.msg == msg

@@ -1,0 +1,254 @@
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of plugins/plugin_utils/_action.py: the controller-side helpers of the
+action plugins.
+
+Table-driven tests of action_fail (the result's keys kept, no ``exception``), native_types
+(started/finished of the type native async_status has on this ansible-core),
+native_prefill, job_result (stdout_lines/stderr_lines split as ActionBase splits them),
+many_result (changed, failed and the message naming each failed job), jobs_of and jid_of
+(a registered variable's name or the value itself, and the errors), and wait_budget.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible.errors import AnsibleActionFail
+
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
+from ansible_collections.asyncjobs.named.plugins.plugin_utils import _action as action
+
+
+def native(value):
+    """started/finished as native async_status gives them on this ansible-core (2.19 turned
+    them into bools)."""
+    return bool(value) if action.BOOL_STATES else int(value)
+
+
+def test_bool_states_follow_the_core_version():
+    assert action.BOOL_STATES is (action._core_version() >= (2, 19))
+
+
+# --- action_fail -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('result, expected', [
+    (None, {}),
+    ({}, {}),
+    (dict(rc=3, ansible_job_id='j1.2', results=[1, 2]),
+     dict(rc=3, ansible_job_id='j1.2', results=[1, 2])),
+])
+@pytest.mark.parametrize('while_handling', [False, True], ids=['plain', 'in-except'])
+def test_action_fail(result, expected, while_handling):
+    """Raised while handling a JobError too (before 2.19, AnsibleActionFail stored the
+    traceback of the exception being handled as ``exception``)."""
+    if while_handling:
+        try:
+            raise names.JobError('inner')
+        except names.JobError:
+            error = action.action_fail('the message', result)
+    else:
+        error = action.action_fail('the message', result)
+    assert isinstance(error, AnsibleActionFail)
+    assert error.message == 'the message'
+    assert 'exception' not in error.result
+    assert error.result == dict(expected, failed=True, msg='the message')
+
+
+# --- native_types, native_prefill ----------------------------------------------------------------
+
+@pytest.mark.parametrize('given, expected', [
+    (dict(started=1, finished=0), dict(started=native(1), finished=native(0))),
+    (dict(started=True, finished=False), dict(started=native(1), finished=native(0))),
+    (dict(started=0, finished=1, rc=0), dict(started=native(0), finished=native(1), rc=0)),
+    (dict(finished=1), dict(finished=native(1))),
+    (dict(rc=1, stdout=''), dict(rc=1, stdout='')),
+    ({}, {}),
+])
+def test_native_types(given, expected):
+    result = action.native_types(given)
+    assert result is given  # in place
+    assert result == expected
+    for key in ('started', 'finished'):
+        if key in result:
+            assert type(result[key]) is type(native(1))
+
+
+@pytest.mark.parametrize('jid', [None, 'j1.2'])
+def test_native_prefill(jid):
+    assert action.native_prefill(jid) == dict(started=False, finished=False, stdout='', stderr='',
+                                              stdout_lines=[], stderr_lines=[], ansible_job_id=jid)
+    assert action.native_prefill() == action.native_prefill(None)
+
+
+# --- job_result --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('status, expected', [
+    # the prefilled keys, the status over them
+    (dict(state='running', started=True, finished=False),
+     dict(state='running', started=native(1), finished=native(0), stdout='', stderr='',
+          stdout_lines=[], stderr_lines=[])),
+    # stdout and stderr split into lines, as ActionBase splits a module's
+    (dict(state='succeeded', started=1, finished=1, rc=0, stdout='a\nb\n\nc', stderr='warn\n'),
+     dict(state='succeeded', started=native(1), finished=native(1), rc=0, stdout='a\nb\n\nc',
+          stderr='warn\n', stdout_lines=['a', 'b', '', 'c'], stderr_lines=['warn'])),
+    (dict(state='failed', stdout=None, stderr='x\r\ny'),
+     dict(state='failed', started=native(0), finished=native(0), stdout=None, stderr='x\r\ny',
+          stdout_lines=[], stderr_lines=['x', 'y'])),
+    # lines that came with it (a module's own result) are kept as they are
+    (dict(state='succeeded', stdout='a\nb', stdout_lines=['given']),
+     dict(state='succeeded', started=native(0), finished=native(0), stdout='a\nb', stderr='',
+          stdout_lines=['given'], stderr_lines=[])),
+    # the status's own job id wins over the one asked for
+    (dict(state='absent', ansible_job_id=None),
+     dict(state='absent', ansible_job_id=None, started=native(0), finished=native(0), stdout='',
+          stderr='', stdout_lines=[], stderr_lines=[])),
+])
+def test_job_result(status, expected):
+    expected = dict(dict(ansible_job_id='j1.2'), **expected)
+    result = action.job_result('j1.2', status)
+    assert result == expected
+    assert type(result['started']) is type(native(1))
+
+
+def test_job_result_leaves_the_status_alone():
+    status = dict(state='succeeded', stdout='a\nb', started=1)
+    action.job_result('j1.2', status)
+    assert status == dict(state='succeeded', stdout='a\nb', started=1)
+
+
+# --- many_result ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('results, expected', [
+    ([dict(ansible_job_id='j1.2', state='succeeded', changed=False)], dict(changed=False)),
+    ([dict(ansible_job_id='j1.2', state='succeeded', changed=False),
+      dict(ansible_job_id='j3.4', state='running', changed=True)], dict(changed=True)),
+    ([dict(ansible_job_id='j1.2', ansible_job_alias='build', state='failed', failed=True,
+           msg='non-zero return code'),
+      dict(ansible_job_id='j3.4', state='succeeded'),
+      dict(ansible_job_id='j5.6', state='orphaned', failed=True, msg=''),
+      dict(ansible_job_id='j7.8', state='running', failed=True, msg='Ran out of attempts.')],
+     dict(changed=False, failed=True, msg='3 of 4 jobs failed: j1.2 (build): non-zero return '
+          'code; j5.6: state orphaned; j7.8: Ran out of attempts.')),
+    ([dict(ansible_job_id=None, ansible_job_alias='gone', state='absent', failed=True)],
+     dict(changed=False, failed=True, msg='1 of 1 jobs failed: None (gone): state absent')),
+    ([], dict(changed=False)),
+])
+def test_many_result(results, expected):
+    assert action.many_result(results) == dict(expected, results=results)
+
+
+# --- jobs_of, jid_of -----------------------------------------------------------------------------
+
+REGISTERED = dict(ansible_job_id='j1.2', started=1, finished=0, results_file='/x/j1.2',
+                  changed=True)
+TASK_VARS = dict(job=REGISTERED, loop=dict(results=[REGISTERED, dict(REGISTERED,
+                                                                     ansible_job_id='j3.4')]),
+                 names=['build', 'deploy'], skipped=dict(skipped=True, changed=False),
+                 text='just text', bad=dict(ansible_job_id='nope'))
+
+
+@pytest.mark.parametrize('jobs, refs', [
+    (['j1.2', 'j3.4'], [dict(jid='j1.2'), dict(jid='j3.4')]),
+    ('loop', [dict(jid='j1.2'), dict(jid='j3.4')]),
+    ('names', [dict(alias='build'), dict(alias='deploy')]),
+    ([REGISTERED], [dict(jid='j1.2')]),
+])
+def test_jobs_of(jobs, refs):
+    assert action.jobs_of(jobs, TASK_VARS) == refs
+
+
+@pytest.mark.parametrize('jobs, msg', [
+    ('nothing', "jobs: no variable named 'nothing' is defined for this host; give a list of job "
+                "ids, names or registered async results, a loop's registered result, or the name "
+                "of a variable that holds one"),
+    ('text', "jobs must be a list (of job ids, names or registered async results) or a loop's "
+             "registered result, not a string"),
+    ('job', "jobs must be a list (of job ids, names or registered async results) or a loop's "
+            "registered result, not a dict"),
+    ([], 'jobs is empty: give at least one job'),
+    (['j1.2', 'build'], 'jobs[1] is a name, but jobs[0] is a job id: give the jobs in one form'),
+])
+def test_jobs_of_refused(jobs, msg):
+    with pytest.raises(AnsibleActionFail) as exc:
+        action.jobs_of(jobs, TASK_VARS)
+    assert exc.value.message == msg
+    assert 'exception' not in exc.value.result
+
+
+@pytest.mark.parametrize('job, jid', [
+    ('job', 'j1.2'),
+    (REGISTERED, 'j1.2'),
+    (dict(ansible_job_id='123.45'), '123.45'),
+])
+def test_jid_of(job, jid):
+    assert action.jid_of(job, TASK_VARS) == jid
+
+
+REGISTER = 'register the result of a task run with async and poll: 0'
+
+
+@pytest.mark.parametrize('job, msg', [
+    ('nothing', "job: no variable named 'nothing' is defined for this host; give the name of a "
+                "variable registered by an async task (poll: 0), or that result itself"),
+    ('text', "job: text is not an async job result: it has no ansible_job_id; " + REGISTER),
+    ('skipped', 'job: skipped is not an async job result: it has no ansible_job_id (the task '
+                'that registered it was skipped); ' + REGISTER),
+    (dict(rc=0), 'job: the given result is not an async job result: it has no ansible_job_id; '
+                 + REGISTER),
+    (dict(skipped=True), 'job: the given result is not an async job result: it has no '
+                         'ansible_job_id (the task that registered it was skipped); ' + REGISTER),
+    (['j1.2'], 'job: the given result is not an async job result: it has no ansible_job_id; '
+               + REGISTER),
+    ('bad', 'invalid jid \'nope\': a job id looks like "j123456789012.4242" (optional "j", '
+            'digits, ".", digits)'),
+])
+def test_jid_of_refused(job, msg):
+    with pytest.raises(AnsibleActionFail) as exc:
+        action.jid_of(job, TASK_VARS)
+    assert exc.value.message == msg
+    assert 'exception' not in exc.value.result
+
+
+# --- wait_budget ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('args, budget', [
+    (dict(timeout=None, retries=None, delay=5.0), None),
+    (dict(), None),
+    (dict(timeout=10, retries=None, delay=5.0), 10.0),
+    (dict(timeout=0, retries=None, delay=5.0), 0.0),
+    (dict(timeout=None, retries=3, delay=5.0), 15.0),
+    (dict(timeout=None, retries=0, delay=5.0), 0.0),
+    (dict(timeout=None, retries=4, delay=0.5), 2.0),
+    (dict(timeout=2.5, retries=None, delay=0), 2.5),
+])
+def test_wait_budget(args, budget):
+    result = action.wait_budget(args)
+    assert result == budget
+    assert budget is None or type(result) is float
+
+
+@pytest.mark.parametrize('args, msg', [
+    (dict(timeout=-1, retries=None, delay=5.0), 'timeout must be 0 or more, not -1'),
+    (dict(timeout=None, retries=-2, delay=5.0), 'retries must be 0 or more, not -2'),
+    (dict(timeout=None, retries=3, delay=-0.5), 'delay must be 0 or more, not -0.5'),
+    # a negative delay is refused even where it does not count
+    (dict(timeout=10, retries=None, delay=-1), 'delay must be 0 or more, not -1'),
+])
+def test_wait_budget_refused(args, msg):
+    with pytest.raises(AnsibleActionFail) as exc:
+        action.wait_budget(args)
+    assert exc.value.message == msg
+
+
+# --- _job_name -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('status, ref, name', [
+    (dict(ansible_job_id='j1.2', ansible_job_alias='build'), {}, 'j1.2 (build)'),
+    (dict(ansible_job_id='j1.2'), dict(alias='deploy'), 'j1.2 (deploy)'),
+    (dict(ansible_job_id='j1.2', ansible_job_alias='build'), dict(alias='deploy'), 'j1.2 (build)'),
+    (dict(ansible_job_id='j1.2'), dict(jid='j1.2'), 'j1.2'),
+])
+def test_job_name(status, ref, name):
+    assert action._job_name(status, ref) == name

@@ -1,0 +1,208 @@
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Unit tests of plugins/plugin_utils/_task.py: the pure parts of async_task's action.
+
+Table-driven tests of option_error (the options that cannot run), module_call (the job's
+module and arguments for each form: shell, cmd, argv, script with and without an
+interpreter, module; and every option of the command forms), start_failure (what a start
+returned), check_mode_result (attach, start, claimed) and task_result. The options are
+given as the action gets them once validated: every option of TASK_SPEC, with its default.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
+from ansible_collections.asyncjobs.named.plugins.plugin_utils import _action as action
+from ansible_collections.asyncjobs.named.plugins.plugin_utils import _task as task
+
+from unit_helpers import module_params
+
+
+def task_args(**given):
+    """async_task's options after validation: the defaults of TASK_SPEC, then ``given``
+    (``async_`` for ``async``)."""
+    args = module_params(specs.TASK_SPEC, alias='build', **{'async': 60})
+    del args['_async_dir']
+    if 'async_' in given:
+        given['async'] = given.pop('async_')
+    args.update(given)
+    return args
+
+
+def native(value):
+    """started/finished as native async_status gives them on this ansible-core."""
+    return bool(value) if action.BOOL_STATES else int(value)
+
+
+# --- option_error -------------------------------------------------------------------------------
+
+ONLY = 'only to shell, cmd, argv and script; give a module its options in module_args'
+
+
+@pytest.mark.parametrize('given, error', [
+    (dict(shell='sleep 1'), None),
+    (dict(cmd='sleep 1', chdir='/tmp', creates='/x', removes='/y', stdin='a'), None),
+    (dict(async_=1, argv=['sleep', '1']), None),
+    (dict(async_=0, shell='true'), "async must be a positive number of seconds (the job's time "
+                                   "limit), not 0"),
+    (dict(async_=-5, shell='true'), "async must be a positive number of seconds (the job's time "
+                                    "limit), not -5"),
+    # async first, whatever else is wrong
+    (dict(async_=0, module='ansible.builtin.ping', chdir='/tmp'),
+     "async must be a positive number of seconds (the job's time limit), not 0"),
+    (dict(module='ansible.builtin.ping'), None),
+    (dict(module='ansible.builtin.ping', module_args=dict(data='x')), None),
+    # the two with defaults are never in the way
+    (dict(module='ansible.builtin.ping', stdin_add_newline=False, strip_empty_ends=False), None),
+    (dict(module='ansible.builtin.ping', chdir='/tmp'), 'chdir applies ' + ONLY),
+    (dict(module='ansible.builtin.ping', stdin=''), 'stdin applies ' + ONLY),
+    (dict(module='ansible.builtin.ping', creates='/x', chdir='/tmp'), 'chdir, creates apply ' + ONLY),
+    (dict(module='x.y.z', removes='/r', executable='/bin/bash', stdin='in', creates='/c',
+          chdir='/d'), 'chdir, executable, creates, removes, stdin apply ' + ONLY),
+])
+def test_option_error(given, error):
+    assert task.option_error(task_args(**given)) == error
+
+
+# --- module_call ---------------------------------------------------------------------------------
+
+DEFAULTS = dict(stdin_add_newline=True, strip_empty_ends=True)
+SCRIPT = ['/home/u/.ansible/tmp/ansible-tmp-1.2-3/build.sh', '--fast', 'a b']
+
+
+@pytest.mark.parametrize('given, script_argv, margs', [
+    # shell: the command line, run by the shell
+    (dict(shell='echo hi | wc'), None, dict(DEFAULTS, _raw_params='echo hi | wc', _uses_shell=True)),
+    (dict(shell='echo $0', executable='/bin/bash'), None,
+     dict(DEFAULTS, _raw_params='echo $0', _uses_shell=True, executable='/bin/bash')),
+    # cmd: the command line, without a shell
+    (dict(cmd='ls -l /tmp'), None, dict(DEFAULTS, _raw_params='ls -l /tmp')),
+    # argv: the arguments as they are
+    (dict(argv=['ls', '-l', 'a b']), None, dict(DEFAULTS, argv=['ls', '-l', 'a b'])),
+    # script: its command line on the host; with executable, the interpreter in front
+    (dict(script='build.sh --fast "a b"'), SCRIPT, dict(DEFAULTS, argv=SCRIPT)),
+    (dict(script='build.sh --fast "a b"', executable='/usr/bin/bash'), SCRIPT,
+     dict(DEFAULTS, argv=['/usr/bin/bash'] + SCRIPT)),
+    # every option of the command forms
+    (dict(cmd='make', chdir='/src', creates='/src/out', removes='/src/in', stdin='yes',
+          stdin_add_newline=False, strip_empty_ends=False), None,
+     dict(_raw_params='make', chdir='/src', creates='/src/out', removes='/src/in', stdin='yes',
+          stdin_add_newline=False, strip_empty_ends=False)),
+    (dict(argv=['cat'], stdin='', executable='/bin/sh'), None,
+     dict(DEFAULTS, argv=['cat'], stdin='', executable='/bin/sh')),
+    (dict(script='run.py', chdir='/w', creates='/w/done'), ['/t/run.py'],
+     dict(DEFAULTS, argv=['/t/run.py'], chdir='/w', creates='/w/done')),
+], ids=['shell', 'shell-executable', 'cmd', 'argv', 'script', 'script-executable',
+        'cmd-every-option', 'argv-stdin-executable', 'script-options'])
+def test_module_call_command_forms(given, script_argv, margs):
+    assert task.module_call(task_args(**given), script_argv=script_argv) == (
+        'ansible.legacy.command', margs)
+    assert task.COMMAND_MODULE == 'ansible.legacy.command'
+
+
+@pytest.mark.parametrize('module_args, margs', [
+    (dict(data='pong', nested=dict(a=[1, 2])), dict(data='pong', nested=dict(a=[1, 2]))),
+    ({}, {}),
+    (None, {}),
+])
+def test_module_call_module_form(module_args, margs):
+    args = task_args(module='ping', module_args=module_args)
+    name, got = task.module_call(args, module='ansible.builtin.ping')
+    assert (name, got) == ('ansible.builtin.ping', margs)
+    if module_args is not None:
+        assert got is not module_args  # a copy: the job's args are not the task's
+
+
+def test_module_call_copies_argv():
+    args = task_args(argv=['ls'])
+    _name, margs = task.module_call(args)
+    margs['argv'].append('-l')
+    assert args['argv'] == ['ls']
+
+
+# --- start_failure -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('found, failure', [
+    (dict(action='start', ansible_job_id='j1.2', status={}), None),
+    (dict(action='attach', ansible_job_id='j1.2', status={}), None),
+    (dict(action='claimed', status=None), None),
+    # async_wrapper refused the job: its reply is the result
+    (dict(action='failed', reply=dict(failed=True, msg='could not create directory', rc=1),
+          status=None), dict(failed=True, msg='could not create directory', rc=1)),
+    (dict(action='failed', reply=dict(msg='no failed key'), status=None),
+     dict(failed=True, msg='no failed key')),
+    (dict(action='failed', reply=None, status=None), dict(failed=True)),
+    # the runner or async_claim failed
+    (dict(failed=True, msg='KeyError: x', exception='Traceback...'),
+     dict(failed=True, msg='KeyError: x', exception='Traceback...')),
+    (dict(action='start', failed=True, msg='lost'), dict(action='start', failed=True, msg='lost')),
+    (dict(failed=True), dict(failed=True, msg='the job could not be started')),
+    (dict(action='bogus'), dict(action='bogus', failed=True, msg='the job could not be started')),
+    ({}, dict(failed=True, msg='the job could not be started')),
+])
+def test_start_failure(found, failure):
+    assert task.start_failure(found) == failure
+
+
+# --- check_mode_result ---------------------------------------------------------------------------
+
+RUNNING = dict(state='running', started=True, finished=False, killed=False, pid_missing=False,
+               results_file='/h/.ansible_async/j1.2', ansible_job_id='j1.2')
+KILLED = dict(state='killed', started=True, finished=True, killed=True, pid_missing=False,
+              results_file='/h/.ansible_async/j9.9', ansible_job_id='j9.9')
+ABSENT = dict(state='absent', started=False, finished=False, killed=False, pid_missing=False,
+              results_file=None, ansible_job_id=None)
+
+
+@pytest.mark.parametrize('found, expected', [
+    (dict(action='attach', ansible_job_id='j1.2', status=RUNNING),
+     dict(ansible_job_id='j1.2', changed=False, attached=True, msg="would attach to job j1.2 "
+          "named 'build'", state='running', started=True, finished=False, killed=False,
+          pid_missing=False, results_file='/h/.ansible_async/j1.2')),
+    (dict(action='attach', ansible_job_id='j1.2', recovered_claim=True, status=dict(
+        RUNNING, state='orphaned', finished=True, pid_missing=True)),
+     dict(ansible_job_id='j1.2', changed=False, attached=True, msg="would attach to job j1.2 "
+          "named 'build'", state='orphaned', started=True, finished=True, killed=False,
+          pid_missing=True, results_file='/h/.ansible_async/j1.2')),
+    (dict(action='start', status=ABSENT),
+     dict(ansible_job_id=None, changed=True, attached=False, msg="would start a new job named "
+          "'build'", state='absent', started=False, finished=False, killed=False,
+          pid_missing=False, results_file=None)),
+    (dict(action='start', status=KILLED),
+     dict(ansible_job_id=None, changed=True, attached=False, msg="would start a new job named "
+          "'build'", state='killed', started=True, finished=True, killed=True, pid_missing=False,
+          results_file='/h/.ansible_async/j9.9')),
+    (dict(action='claimed', status=None, claim_age=3.0),
+     dict(ansible_job_id=None, changed=False, attached=True, msg="another run is starting the "
+          "job named 'build'; would attach to it", state=None, started=False, finished=False,
+          killed=False, pid_missing=False, results_file=None)),
+], ids=['attach', 'attach-recovered', 'start', 'start-after-killed', 'claimed'])
+def test_check_mode_result(found, expected):
+    result = task.check_mode_result(found, 'build')
+    expected = dict(expected, ansible_job_alias='build', stdout='', stderr='', stdout_lines=[],
+                    stderr_lines=[], started=native(expected['started']),
+                    finished=native(expected['finished']))
+    assert result == expected
+    assert type(result['started']) is type(native(True))
+
+
+# --- task_result ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('job, attached, extra, expected', [
+    (dict(state='succeeded', rc=0, changed=True), False, {},
+     dict(own=1, state='succeeded', rc=0, changed=True, ansible_job_alias='build', attached=False)),
+    # the task's keys win over the job's
+    (dict(state='running', ansible_job_alias='old', attached='x'), True, dict(changed=False),
+     dict(own=1, state='running', ansible_job_alias='build', attached=True, changed=False)),
+    # the job's win over the action's own
+    (dict(own=2, failed=True, msg='boom'), False, {},
+     dict(own=2, failed=True, msg='boom', ansible_job_alias='build', attached=False)),
+])
+def test_task_result(job, attached, extra, expected):
+    own = dict(own=1)
+    result = task.task_result(own, job, 'build', attached, **extra)
+    assert result is own  # the action's result, updated
+    assert result == expected
