@@ -46,7 +46,8 @@ def test_kills_a_running_job(async_dir, fake_wrapper, by):
     assert fake_wrapper.proc.wait(10) == -signal.SIGKILL
     assert (result['changed'], result['state'], result['killed']) == (True, 'killed', True)
     assert (result['pids'], result['signal']) == ([fake_wrapper.pid], 'SIGINT')
-    assert result['job_failed'] is True and 'failed' not in result
+    # the kill did not fail: failed is false (a job's own non-zero rc would fail the task)
+    assert result['job_failed'] is True and result['failed'] is False
     assert result.get('ansible_job_alias') == (None if by == 'jid' else 'build')
     with open(path) as f:
         assert json.load(f)['msg'] == ('job %s was killed by asyncjobs.named.async_kill with '
@@ -70,7 +71,7 @@ def test_absent_name_is_ok(async_dir):
     assert result == dict(started=False, finished=False, killed=False, pid_missing=False,
                           state='absent', ansible_job_id=None, ansible_job_alias='build',
                           results_file=None, changed=False, pids=[], signal='SIGKILL',
-                          job_failed=False)
+                          job_failed=False, failed=False)
 
 
 def test_finished_job_is_left_alone(async_dir):
@@ -80,6 +81,13 @@ def test_finished_job_is_left_alone(async_dir):
     assert (result['changed'], result['state'], result['pids'], result['job_failed']) == (
         False, 'succeeded', [], False)
     assert snapshot(async_dir) == before
+
+
+def test_finished_job_with_a_non_zero_rc_does_not_fail_the_kill(async_dir):
+    write_job(async_dir, JID, dict(rc=3, failed=True, msg='non-zero return code'))
+    result = async_kill.run(params(async_dir, jid=JID), False)
+    assert (result['state'], result['rc'], result['job_failed'], result['failed']) == (
+        'failed', 3, True, False)
 
 
 @pytest.mark.parametrize('given, msg', [
