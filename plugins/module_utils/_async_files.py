@@ -122,22 +122,16 @@ def job_status(async_dir, jid=None, alias=None, liveness=wrapper_liveness):
         path = job_path(async_dir, jid)
 
     job = read_job(path)
+    alive, warning = True, None
+    if job.exists and not job.finished:
+        alive, _pids, warning = liveness(jid, owner_uid=_owner(path))
+        # Re-read: a job that finished during the scan is not dead.
+        job = read_job(path)
     if not job.exists:
         if alias is not None:
             return _absent(alias, jid, path)
         raise JobError('could not find job', ansible_job_id=jid, started=True, finished=True,
                        results_file=path)
-
-    alive, warning = True, None
-    if not job.finished:
-        alive, _pids, warning = liveness(jid, owner_uid=_owner(path))
-        # Re-read: a job that finished during the scan is not dead.
-        job = read_job(path)
-        if not job.exists:
-            if alias is not None:
-                return _absent(alias, jid, path)
-            raise JobError('could not find job', ansible_job_id=jid, started=True, finished=True,
-                           results_file=path)
     result = describe(job, jid, alive)
     if warning and result['state'] == RUNNING:
         result['warnings'] = [warning]

@@ -48,24 +48,10 @@ options:
     default: false
 seealso:
   - module: asyncjobs.named.async_status_id
-author:
-  - asyncjobs.named maintainers (@asyncjobs-named)
 extends_documentation_fragment:
   - action_common_attributes
   - action_common_attributes.flow
-attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - asyncjobs.named.attributes
 '''
 
 EXAMPLES = r'''

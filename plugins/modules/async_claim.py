@@ -57,17 +57,14 @@ options:
         resolve.
     type: float
     default: 0
-author:
-  - asyncjobs.named maintainers (@asyncjobs-named)
 extends_documentation_fragment:
   - action_common_attributes
+  - action_common_attributes.flow
+  - asyncjobs.named.attributes
 attributes:
-  check_mode:
-    support: full
-  diff_mode:
+  action:
     support: none
-  platform:
-    platforms: posix
+    details: It has no action plugin; only the action of M(asyncjobs.named.async_task) runs it.
 '''
 
 EXAMPLES = r'''

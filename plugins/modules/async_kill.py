@@ -47,25 +47,13 @@ options:
 seealso:
   - module: asyncjobs.named.async_status_id
   - module: asyncjobs.named.async_task
-author:
-  - asyncjobs.named maintainers (@asyncjobs-named)
 extends_documentation_fragment:
   - action_common_attributes
   - action_common_attributes.flow
+  - asyncjobs.named.attributes
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
-    support: full
     details: In check mode it reports in RV(pids) what it would signal and signals nothing.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 '''
 
 EXAMPLES = r'''

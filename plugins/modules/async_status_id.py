@@ -87,25 +87,13 @@ notes:
 seealso:
   - module: ansible.builtin.async_status
   - module: asyncjobs.named.async_alias
-author:
-  - asyncjobs.named maintainers (@asyncjobs-named)
 extends_documentation_fragment:
   - action_common_attributes
   - action_common_attributes.flow
+  - asyncjobs.named.attributes
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
-    support: full
     details: In check mode the clean-up modes report in RV(erased) what they would remove, and remove nothing.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 '''
 
 EXAMPLES = r'''

@@ -133,26 +133,15 @@ seealso:
   - module: asyncjobs.named.async_wait
   - module: asyncjobs.named.async_kill
   - module: asyncjobs.named.async_status_id
-author:
-  - asyncjobs.named maintainers (@asyncjobs-named)
 extends_documentation_fragment:
   - action_common_attributes
   - action_common_attributes.flow
+  - asyncjobs.named.attributes
 attributes:
-  action:
-    support: full
   async:
-    support: none
     details: The job itself is async; give its time limit in O(async), not the task keyword.
-  bypass_host_loop:
-    support: none
   check_mode:
-    support: full
     details: Reports whether it would attach or start (RV(attached), C(msg)) and starts nothing.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 '''
 
 EXAMPLES = r'''

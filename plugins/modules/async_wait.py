@@ -78,25 +78,13 @@ options:
 seealso:
   - module: asyncjobs.named.async_task
   - module: asyncjobs.named.async_status_id
-author:
-  - asyncjobs.named maintainers (@asyncjobs-named)
 extends_documentation_fragment:
   - action_common_attributes
   - action_common_attributes.flow
+  - asyncjobs.named.attributes
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
-    support: full
     details: In check mode it reports the job's current status without waiting and frees nothing.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 '''
 
 EXAMPLES = r'''

@@ -226,7 +226,7 @@ def test_jid_of_refused(job, msg):
 def test_wait_budget(args, budget):
     result = action.wait_budget(args)
     assert result == budget
-    assert budget is None or type(result) is float
+    assert budget is None or result.__class__ is float  # exactly a float, not an int
 
 
 @pytest.mark.parametrize('args, msg', [

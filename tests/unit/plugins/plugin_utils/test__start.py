@@ -77,8 +77,9 @@ def run_runner(tmp_path, args, env, prelude=''):
     (statements) runs before it, ``env`` is its whole environment."""
     path = tmp_path / 'runner.py'
     path.write_text(prelude + start.runner_source(args))
+    # check=False: the return code is asserted below, with stderr
     proc = subprocess.run([sys.executable, '-S', '-I', str(path)], env=env, capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout), proc.stdout, proc.stderr
 
