@@ -15,9 +15,10 @@ __metaclass__ = type
 import errno
 import json
 import os
+import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, find_alias, job_path, ref_jid, ref_name)
+    JobError, find_alias, job_path, meta_path, ref_jid, ref_name)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
     liveness_snapshot, wrapper_liveness)
 
@@ -90,6 +91,39 @@ def finished_state(data):
     if data.get('failed'):
         return FAILED
     return SUCCEEDED
+
+
+def read_meta(async_dir, jid):
+    """async_task's record of how it started job ``jid`` (see _async_changes.write_meta), or
+    None."""
+    try:
+        with open(meta_path(async_dir, jid)) as f:
+            meta = json.load(f)
+    except (IOError, OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def running_since(async_dir, jid):
+    """When a running job started (epoch): async_task's record of it, else the time its
+    job file was written (async_wrapper writes it at the start and not again until the
+    end); None when neither is known."""
+    meta = read_meta(async_dir, jid) or {}
+    if isinstance(meta.get('started'), (int, float)) and not isinstance(meta['started'], bool):
+        return float(meta['started'])
+    try:
+        return os.stat(job_path(async_dir, jid)).st_mtime
+    except OSError:
+        return None
+
+
+def add_progress(async_dir, status, clock=time.time):
+    """Add ``running_for`` (seconds since the job started) to the status of a running job."""
+    if status.get('state') == RUNNING:
+        since = running_since(async_dir, status['ansible_job_id'])
+        if since is not None:
+            status['running_for'] = round(max(0.0, clock() - since), 1)
+    return status
 
 
 # --------------------------------------------------------------------------

@@ -26,6 +26,10 @@ JID_RE = re.compile(r'^j?[0-9]+\.[0-9]+\Z')
 JID_PREFIX_RE = re.compile(r'^j?[0-9]+\Z')
 # The temp files of atomic writes (temp_name).
 TEMP_RE = re.compile(r'^\.(.+)\.[0-9a-f]{12}\.tmp\Z')
+# The older form of a name, <jid>.jid_<alias>.
+LEGACY_RE = re.compile(r'^(j?[0-9]+\.[0-9]+)\.jid_(.+)\Z')
+# The lock and claim of a name (.jid_<alias>.lock, .claim) and a job's meta (.<jid>.meta).
+SIDECAR_RE = re.compile(r'^\.(.+)\.(lock|claim|meta)\Z')
 ALIAS_HELP = ('letters, digits, "_", "-" and ".", not starting with ".", at most %d characters'
               % ALIAS_MAX_LEN)
 
@@ -86,6 +90,27 @@ def require_async_dir(params):
         raise JobError('_async_dir is not set: the action plugin passes it; when running the '
                        'module alone, give it with the other arguments')
     return expand_async_dir(params['_async_dir'])
+
+
+DURATION_RE = re.compile(r'^\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)\s*\Z')
+UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400}
+DURATION_HELP = ('give a number of seconds, or a number followed by s, m, h or d '
+                 '(30s, 15m, 12h, 7d)')
+
+
+def parse_duration(value, option='older_than'):
+    """Seconds of a duration: ``30s``, ``15m``, ``12h``, ``7d``, or a number of seconds.
+    JobError for anything else (negative, empty, an unknown unit)."""
+    if isinstance(value, bool) or value is None:
+        raise JobError('%s: invalid duration %r: %s' % (option, value, DURATION_HELP))
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise JobError('%s: invalid duration %r: %s' % (option, value, DURATION_HELP))
+        return float(value)
+    m = DURATION_RE.match(value) if isinstance(value, str) else None
+    if not m:
+        raise JobError('%s: invalid duration %r: %s' % (option, value, DURATION_HELP))
+    return float(m.group(1)) * UNITS[m.group(2)]
 
 
 # --------------------------------------------------------------------------
@@ -204,6 +229,50 @@ def job_path(async_dir, jid):
 
 def alias_path(async_dir, alias):
     return os.path.join(async_dir, ALIAS_PREFIX + alias)
+
+
+def lock_path(async_dir, alias):
+    """The lock file of a name: ``.jid_<alias>.lock`` (empty; see _async_changes.alias_lock)."""
+    return os.path.join(async_dir, '.%s%s.lock' % (ALIAS_PREFIX, alias))
+
+
+def claim_path(async_dir, alias):
+    """The claim file of a name: ``.jid_<alias>.claim`` (see _async_claims)."""
+    return os.path.join(async_dir, '.%s%s.claim' % (ALIAS_PREFIX, alias))
+
+
+def meta_path(async_dir, jid):
+    """The file in which async_task records how it started a job: ``.<jid>.meta``."""
+    return os.path.join(async_dir, '.%s.meta' % jid)
+
+
+def entry_kind(name):
+    """What an entry of the async dir is, by its name: (kind, key) with kind one of 'job'
+    (key: jid), 'name' (``jid_<alias>``; key: alias), 'legacy_name' (``<jid>.jid_<alias>``;
+    key: (jid, alias)), 'lock' and 'claim' (key: alias), 'meta' (key: jid), 'temp' (an atomic
+    write's temp file, or native's ``<jid>.tmp``; key: the base name), or (None, None) for
+    anything that is neither ours nor native async's."""
+    if JID_RE.match(name):
+        return 'job', name
+    if name.startswith(ALIAS_PREFIX) and not alias_error(name[len(ALIAS_PREFIX):]):
+        return 'name', name[len(ALIAS_PREFIX):]
+    m = LEGACY_RE.match(name)
+    if m and not alias_error(m.group(2)):
+        return 'legacy_name', (m.group(1), m.group(2))
+    m = SIDECAR_RE.match(name)
+    if m:
+        kind, key = m.group(2), m.group(1)
+        if kind in ('lock', 'claim') and key.startswith(ALIAS_PREFIX) \
+                and not alias_error(key[len(ALIAS_PREFIX):]):
+            return kind, key[len(ALIAS_PREFIX):]
+        if kind == 'meta' and JID_RE.match(key):
+            return 'meta', key
+    if name.endswith('.tmp') and JID_RE.match(name[:-4]):
+        return 'temp', name[:-4]
+    base = temp_base(name)
+    if base is not None:
+        return 'temp', base
+    return None, None
 
 
 def inside_dir(async_dir, path):

@@ -152,9 +152,34 @@ CLAIM_SPEC = ArgumentSpec(
         waiting=dict(type='bool', default=False),
         jid=dict(type='str'),
         hold=dict(type='float', default=0.0),
+        what=dict(type='str'),
+        output=dict(type='str'),
+    ),
+)
+
+STATE_CHOICES = ['absent', 'running', 'succeeded', 'failed', 'timed_out', 'killed', 'orphaned']
+FINISHED_CHOICES = ['succeeded', 'failed', 'timed_out', 'killed', 'orphaned']
+
+JOBS_INFO_SPEC = ArgumentSpec(
+    dict(
+        alias=dict(type='list', elements='str'),
+        state=dict(type='list', elements='str', choices=STATE_CHOICES[1:]),
+        unnamed=dict(type='bool', default=True),
+        tail_lines=dict(type='int', default=10),
+    ),
+)
+
+PRUNE_SPEC = ArgumentSpec(
+    dict(
+        older_than=dict(type='raw', required=True),
+        states=dict(type='list', elements='str', choices=FINISHED_CHOICES,
+                    default=FINISHED_CHOICES),
+        alias=dict(type='list', elements='str'),
+        keep=dict(type='int', default=0),
     ),
 )
 
 # Each module's spec, by module name (the unit tests compare them with DOCUMENTATION).
 SPECS = dict(async_status_id=STATUS_SPEC, async_alias=ALIAS_SPEC, async_wait=WAIT_SPEC,
-             async_kill=KILL_SPEC, async_task=TASK_SPEC, async_claim=CLAIM_SPEC)
+             async_kill=KILL_SPEC, async_task=TASK_SPEC, async_claim=CLAIM_SPEC,
+             async_jobs_info=JOBS_INFO_SPEC, async_prune=PRUNE_SPEC)

@@ -78,6 +78,34 @@ def _job_name(status, ref):
     return '%s%s' % (status.get('ansible_job_id'), (' (%s)' % alias) if alias else '')
 
 
+def fmt_duration(seconds):
+    """``2m15s``, ``1h02m03s``, ``45s``: a running time in a progress line."""
+    seconds = int(round(max(0.0, float(seconds))))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return '%dh%02dm%02ds' % (hours, minutes, secs)
+    if minutes:
+        return '%dm%02ds' % (minutes, secs)
+    return '%ds' % secs
+
+
+def progress_line(status, ref, host, waited):
+    """The line printed for a job still running after a wait slice: ``migrate (j12.34) on
+    db3: running for 2m15s``, with the job's last output line when its output is captured.
+    ``waited`` (seconds this task waited) stands in when the job's start is not known."""
+    jid = status.get('ansible_job_id')
+    name = status.get('ansible_job_alias') or ref.get('alias')
+    line = '%s on %s: running for %s' % (
+        '%s (%s)' % (name, jid) if name else jid, host,
+        fmt_duration(status.get('running_for', waited)))
+    for tail in (status.get('stdout_tail'), status.get('stderr_tail')):
+        lines = [t.strip() for t in tail or () if t.strip()]
+        if lines:
+            return '%s | %s' % (line, lines[-1])
+    return line
+
+
 def many_result(results):
     """The task result for the per-job ``results`` of a ``jobs`` option: changed when any
     is, failed when any failed, with a message that names each job that failed."""
@@ -158,10 +186,12 @@ class AsyncJobsAction(ActionBase):
 
     def validated_args(self, spec):
         """The task's arguments, checked against ``spec`` (the module's ArgumentSpec, which
-        the module checks them against again on the host), and its alias and jid."""
+        the module checks them against again on the host), and its job name and id (when
+        ``alias`` is one name, not a list of patterns)."""
         _validation, args = self.validate_argument_spec(**spec.validation())
+        alias = args.get('alias')
         try:
-            validate(alias=args.get('alias'), jid=args.get('jid'))
+            validate(alias=alias if not isinstance(alias, list) else None, jid=args.get('jid'))
         except JobError as e:
             raise action_fail(e.msg)
         return args
@@ -242,6 +272,11 @@ class AsyncJobsAction(ActionBase):
                     for i in pending:
                         done[i].update(failed=True, msg='Ran out of attempts.')
                     break
+                if not self._task.no_log:
+                    # One line per slice and job, at the default verbosity, as native's
+                    # retries print theirs; with no_log nothing of the job is shown.
+                    for i in pending:
+                        display.display(progress_line(done[i], refs[i], host, now - start))
                 display.v('%s: %s %s still running after %.0f s%s' % (
                     host, 'job' if len(pending) == 1 else 'jobs',
                     ', '.join(_job_name(done[i], refs[i]) for i in pending),
