@@ -19,9 +19,12 @@ import os
 import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    ALIAS_PREFIX, JobError, alias_path, async_dir_names, find_alias, inside_dir, job_path,
-    entry_kind, legacy_alias_links, link_target, lock_path, claim_path, meta_path, ref_jid,
-    ref_name, temp_base, temp_name)
+    ALIAS_PREFIX, JobError, alias_path, async_dir_names, claim_path, find_alias, inside_dir,
+    job_path, legacy_alias_links, link_target, lock_path, meta_path)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import (
+    entry_kind, temp_base, temp_name)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import ref_jid, ref_name
+
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
     RUNNING, job_status, summary)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (

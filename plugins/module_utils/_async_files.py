@@ -15,12 +15,12 @@ __metaclass__ = type
 import errno
 import json
 import os
-import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, find_alias, job_path, meta_path, ref_jid, ref_name)
+    JobError, find_alias, job_path)
+
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
-    liveness_snapshot, wrapper_liveness)
+    wrapper_liveness)
 
 # Job states, as documented in the modules and the README.
 ABSENT = 'absent'
@@ -93,39 +93,6 @@ def finished_state(data):
     return SUCCEEDED
 
 
-def read_meta(async_dir, jid):
-    """async_task's record of how it started job ``jid`` (see _async_changes.write_meta), or
-    None."""
-    try:
-        with open(meta_path(async_dir, jid)) as f:
-            meta = json.load(f)
-    except (IOError, OSError, ValueError):
-        return None
-    return meta if isinstance(meta, dict) else None
-
-
-def running_since(async_dir, jid):
-    """When a running job started (epoch): async_task's record of it, else the time its
-    job file was written (async_wrapper writes it at the start and not again until the
-    end); None when neither is known."""
-    meta = read_meta(async_dir, jid) or {}
-    if isinstance(meta.get('started'), (int, float)) and not isinstance(meta['started'], bool):
-        return float(meta['started'])
-    try:
-        return os.stat(job_path(async_dir, jid)).st_mtime
-    except OSError:
-        return None
-
-
-def add_progress(async_dir, status, clock=time.time):
-    """Add ``running_for`` (seconds since the job started) to the status of a running job."""
-    if status.get('state') == RUNNING:
-        since = running_since(async_dir, status['ansible_job_id'])
-        if since is not None:
-            status['running_for'] = round(max(0.0, clock() - since), 1)
-    return status
-
-
 # --------------------------------------------------------------------------
 # Status
 
@@ -172,29 +139,6 @@ def job_status(async_dir, jid=None, alias=None, liveness=wrapper_liveness):
     if alias is not None:
         result['ansible_job_alias'] = alias
     return result
-
-
-def job_statuses(async_dir, refs, liveness_for=liveness_snapshot):
-    """The status of each job of ``refs`` (job_refs), in order, as ``job_status`` gives it
-    (by jid when the ref has one, else by name), with one scan of the process table for all.
-    A JobError names the entry it is about."""
-    jids = [None] * len(refs)
-    try:
-        for i, ref in enumerate(refs):
-            jids[i] = ref_jid(async_dir, ref)
-        liveness = liveness_for([j for j in jids if j])
-        statuses = []
-        for i, ref in enumerate(refs):
-            if 'jid' in ref:
-                status = job_status(async_dir, jid=ref['jid'], liveness=liveness)
-                if 'alias' in ref:
-                    status['ansible_job_alias'] = ref['alias']
-            else:
-                status = job_status(async_dir, alias=ref['alias'], liveness=liveness)
-            statuses.append(status)
-    except JobError as e:
-        raise JobError('%s: %s' % (ref_name(i, refs[i]), e.msg), **e.result)
-    return statuses
 
 
 def describe(job, jid, alive):

@@ -20,7 +20,9 @@ import shlex
 import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JID_RE, async_dir_names, entry_kind, inside_dir, link_target)
+    JID_RE, async_dir_names, inside_dir, link_target)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import entry_kind
+
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
     FINISHED_STATES, RUNNING, describe, read_job)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (

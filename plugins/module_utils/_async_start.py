@@ -23,7 +23,7 @@ import time
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
     JID_PREFIX_RE, JID_RE, JobError, job_path, require_async_dir, validate)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
-    RUNNING, add_progress, job_status)
+    RUNNING, job_status)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
     wrapper_liveness)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
@@ -32,7 +32,8 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_claims impo
     await_job_of_prefix, claim_name, drop_claim, job_of_prefix, under_claim)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import (
     CLAIM_STALE_AFTER, WRAPPER_ENV)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_wait import wait_for
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_wait import (
+    add_progress, wait_for)
 
 # A one-step start waits this long for the lock of a name that another run holds.
 LOCK_TIMEOUT = 120.0

@@ -101,7 +101,9 @@ kept_running:
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, parse_duration, require_async_dir)
+    JobError, require_async_dir)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import parse_duration
+
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_prune import prune
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import PRUNE_SPEC
 

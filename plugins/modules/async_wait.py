@@ -225,13 +225,14 @@ running_for:
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    job_refs, require_async_dir, validate)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
-    RUNNING, add_progress)
+    require_async_dir, validate)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import job_refs
+
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import RUNNING
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import release
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import WAIT_SPEC
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_wait import (
-    resolve, resolve_refs, wait_for, wait_for_all)
+    add_progress, resolve, resolve_refs, wait_for, wait_for_all)
 
 
 def run_many(async_dir, params, check_mode):

@@ -14,8 +14,9 @@ from ansible.release import __version__ as ansible_version
 from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, job_refs, validate)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import JobError, validate
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import job_refs
+
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
     FINISHED_STATES, RUNNING)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import SLICE_SECONDS
