@@ -38,12 +38,19 @@ def iso_utc(epoch):
 
 def local_time(text):
     """The epoch of a local time as ansible.builtin.command writes ``start``/``end``
-    (``2026-11-30 15:04:05.123456``, the host's local time), or None."""
+    (``2026-11-30 15:04:05.123456``, the host's local time), or None. (Read by hand:
+    time.strptime costs 25 us, a tenth of a listing's time per job.)"""
     if not isinstance(text, str):
         return None
+    whole, _dot, frac = text.partition('.')
     try:
-        whole, _dot, frac = text.partition('.')
-        epoch = time.mktime(time.strptime(whole, '%Y-%m-%d %H:%M:%S'))
+        day, clock = whole.split(' ')
+        year, month, mday = [int(x) for x in day.split('-')]
+        hour, minute, second = [int(x) for x in clock.split(':')]
+        if not (1 <= month <= 12 and 1 <= mday <= 31 and hour < 24 and minute < 60
+                and second < 62):
+            return None
+        epoch = time.mktime((year, month, mday, hour, minute, second, 0, 0, -1))
         return epoch + (float('0.' + frac) if frac.isdigit() else 0.0)
     except (ValueError, OverflowError):
         return None
