@@ -26,7 +26,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries imp
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
     FINISHED_STATES, RUNNING, describe, read_job)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
-    liveness_snapshot)
+    liveness_snapshot, read_small)
 
 
 def iso_utc(epoch):
@@ -78,6 +78,20 @@ def describe_what(data, meta):
                 cmd = ' '.join(shlex.quote(str(a)) for a in cmd)
             args = (data.get('invocation') or {}).get('module_args') or {}
             return '%s: %s' % ('shell' if args.get('_uses_shell') else 'command', cmd)
+    return None
+
+
+def wrapper_module(pid, proc='/proc'):
+    """``module: <name>`` of the module that async_wrapper process ``pid`` runs
+    (``AnsiballZ_<name>.py`` in its command line), or None."""
+    try:
+        args = read_small(os.path.join(proc, str(pid), 'cmdline')).decode('utf-8', 'replace')
+    except (IOError, OSError):
+        return None
+    for arg in args.split('\0'):
+        base = os.path.basename(arg)
+        if base.startswith('AnsiballZ_') and base.endswith('.py'):
+            return 'module: %s' % base[len('AnsiballZ_'):-len('.py')]
     return None
 
 
@@ -250,11 +264,14 @@ def _job_entry(listing, jid, names, tail_lines, tails):
         duration = round(duration - start, 3) if duration is not None else None
     else:
         duration = None
+    what = describe_what(data, meta)
+    if what is None and running and job['pids']:
+        what = wrapper_module(job['pids'][0])
     entry = dict(
         ansible_job_id=jid, aliases=sorted(names), state=status['state'],
         start_time=iso_utc(start), end_time=iso_utc(end), duration=duration,
         pids=job['pids'] if running else [],
-        what=describe_what(data, meta),
+        what=what,
         rc=data.get('rc') if status['state'] in FINISHED_STATES else None,
         msg=status.get('msg') if status['state'] in FINISHED_STATES else None,
         results_file=job['path'], size=job['stat'].st_size, _start=start)
