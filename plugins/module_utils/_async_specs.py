@@ -158,3 +158,28 @@ CLAIM_SPEC = ArgumentSpec(
 # Each module's spec, by module name (the unit tests compare them with DOCUMENTATION).
 SPECS = dict(async_status_id=STATUS_SPEC, async_alias=ALIAS_SPEC, async_wait=WAIT_SPEC,
              async_kill=KILL_SPEC, async_task=TASK_SPEC, async_claim=CLAIM_SPEC)
+
+# async_command: the job of async_task's command forms (shell, cmd, argv, script). The
+# options of ansible.builtin.command that async_task passes, with the same types and
+# defaults, and two private ones: the path of the output log (none: no log) and its bound
+# in bytes (100 MB; _async_output.DEFAULT_LIMIT). No constraints: the module checks its
+# command as the running ansible-core's ansible.builtin.command does.
+COMMAND_SPEC = ArgumentSpec(
+    {
+        '_raw_params': dict(type='str'),
+        '_uses_shell': dict(type='bool', default=False),
+        'argv': dict(type='list', elements='str'),
+        'chdir': dict(type='path'),
+        'executable': dict(type='str'),
+        'expand_argument_vars': dict(type='bool', default=True),
+        'creates': dict(type='path'),
+        'removes': dict(type='path'),
+        'stdin': dict(type='str'),
+        'stdin_add_newline': dict(type='bool', default=True),
+        'strip_empty_ends': dict(type='bool', default=True),
+        '_output_log': dict(type='path'),
+        '_output_limit': dict(type='int', default=104857600),
+    },
+)
+
+SPECS['async_command'] = COMMAND_SPEC
