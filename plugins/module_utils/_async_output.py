@@ -144,13 +144,14 @@ class OutputLog:
     (OutputCapture gives up the log and lets the command run on).
     """
 
-    def __init__(self, path, limit=DEFAULT_LIMIT, flush_after=FLUSH_AFTER, clock=time.time):
+    def __init__(self, path, limit=DEFAULT_LIMIT, flush_after=FLUSH_AFTER, clock=time.time,
+                 piece=None):
         if limit < MIN_LIMIT:
             raise ValueError('the output log limit must be at least %d bytes, not %d'
                              % (MIN_LIMIT, limit))
         self.path = path
         self.limit = limit
-        self.piece = piece_size(limit)
+        self.piece = piece or piece_size(limit)
         self.flush_after = flush_after
         self.clock = clock
         self.size = 0
@@ -160,6 +161,11 @@ class OutputLog:
         self._streams = dict((s, _Stream(s)) for s in STREAMS)
         flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, 'O_NOFOLLOW', 0)
         self._fd = os.open(path, flags, 0o600)
+        try:
+            os.fchmod(self._fd, 0o600)  # a file that was there keeps its mode otherwise
+        except OSError:
+            os.close(self._fd)
+            raise
 
     # -- records -------------------------------------------------------------
 
@@ -479,7 +485,7 @@ def _parse(data):
     records.pop()  # after the last newline: nothing, or a record being written
     for rec in records:
         tag = rec[:4]
-        if tag in (b'out:', b'err:', b'out+', b'err+'):
+        if tag in (b'out:', b'err:', b'out+', b'err+') and rec[4:5] == b' ':
             stream = tag[:3].decode('ascii')
             text = rec[5:].decode('utf-8', 'replace')
             if tag[3:] == b':':
