@@ -174,7 +174,7 @@ from ansible.module_utils.common.collections import is_iterable
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_output import (
-    MIN_LIMIT, OutputCapture)
+    DEFAULT_LIMIT, MIN_LIMIT, OutputCapture)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import COMMAND_SPEC
 
 # The warning ansible.builtin.command gives for executable without a shell, word for word.
@@ -199,7 +199,7 @@ def command_line(module, params, version):
             module.fail_json(msg='one of the following is required: _raw_params, cmd, argv')
         if raw is not None and argv is not None:
             module.fail_json(msg='parameters are mutually exclusive: _raw_params|cmd|argv')
-    shell, executable = params['_uses_shell'], params['executable']
+    shell, executable = bool(params['_uses_shell']), params['executable']
     if executable and not shell:
         module.warn(EXECUTABLE_WARNING % executable)
         executable = None
@@ -240,9 +240,9 @@ def run(module, version=None):
     ansible-core) gives it; exits the module."""
     version = version or core_version()
     params = module.params
-    if params['_output_log'] and params['_output_limit'] < MIN_LIMIT:
-        module.fail_json(msg='_output_limit must be at least %d bytes, not %d'
-                         % (MIN_LIMIT, params['_output_limit']))
+    limit = DEFAULT_LIMIT if params['_output_limit'] is None else params['_output_limit']
+    if params['_output_log'] and limit < MIN_LIMIT:
+        module.fail_json(msg='_output_limit must be at least %d bytes, not %d' % (MIN_LIMIT, limit))
     args, shell, executable = command_line(module, params, version)
     r = _result(cmd=args)
 
@@ -267,7 +267,7 @@ def run(module, version=None):
         if params['creates'] is None and params['removes'] is None:
             r.update(skipped=True, changed=False)
     else:
-        capture = OutputCapture(params['_output_log'], params['_output_limit']) if params['_output_log'] else None
+        capture = OutputCapture(params['_output_log'], limit) if params['_output_log'] else None
         start = datetime.datetime.now()
         rc, out, err = module.run_command(
             args, executable=executable, use_unsafe_shell=shell, encoding=None, data=params['stdin'],
