@@ -225,7 +225,8 @@ def _result(**values):
 
 
 def skip_message(params, check_mode):
-    """The message of a run skipped because of creates or removes, else ''."""
+    """(message, path, why) of a run skipped because of creates or removes, else
+    ('', None, None)."""
     verb = 'Would' if check_mode else 'Did'
     if params['creates'] and glob.glob(params['creates']):
         return "%s not run command since '%s' exists" % (verb, params['creates']), params['creates'], 'exists'

@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ast
 import os
 import re
 import selectors
@@ -50,6 +51,20 @@ def write_log(path, feeds, limit=output.DEFAULT_LIMIT, close=True, **kwargs):
     if close:
         log.close()
     return log
+
+
+def test_imports_nothing_of_ansible():
+    """The writer runs in async_command, the reader in any module or on the controller:
+    only the standard library."""
+    with open(output.__file__) as f:
+        tree = ast.parse(f.read())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(a.name.split('.')[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module.split('.')[0])
+    assert imported == {'__future__', 'binascii', 'codecs', 'errno', 'os', 're', 'threading', 'time'}
 
 
 # --- names ------------------------------------------------------------------------------------

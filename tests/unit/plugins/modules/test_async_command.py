@@ -136,6 +136,10 @@ CASES = [
     ('blank_shell_command', {'_raw_params': '  ', '_uses_shell': True}, False),
     ('both', {'_raw_params': 'echo raw', 'argv': ['echo', 'argv']}, False),
     ('stdin_int', {'_raw_params': 'cat', 'stdin': 5}, False),
+    # run_command stops reading a second after the command exited, though a background
+    # child still holds the pipes: the capture keeps that
+    ('background_child', {'_raw_params': '(sleep 3; echo late) & echo started',
+                          '_uses_shell': True}, False),
 ]
 
 
