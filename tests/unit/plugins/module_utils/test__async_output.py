@@ -520,8 +520,8 @@ def run_captured(capture, script):
 SCRIPT = r'''
 import os, sys, time
 for i in range(3):
-    os.write(1, b"out %d\n" % i); time.sleep(0.1)
-    os.write(2, b"err %d\n" % i); time.sleep(0.1)
+    os.write(1, b"out %d\n" % i); time.sleep(0.25)
+    os.write(2, b"err %d\n" % i); time.sleep(0.25)
 os.write(1, b"\xff" * 70000 + b"\n")
 os.write(1, b"no newline")
 sys.exit(3)

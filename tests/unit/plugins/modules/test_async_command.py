@@ -176,7 +176,7 @@ def test_same_result_with_an_output_log(call, work, tmp_path, given, check_mode)
 def test_log_of_a_command(call, work, tmp_path):
     log = str(tmp_path / '.output-abc.log')
     code, result = call(async_command.main, {
-        '_raw_params': "echo o1; sleep 0.1; echo e1 >&2; sleep 0.1; printf 'o2 \\377'; exit 4",
+        '_raw_params': "echo o1; sleep 0.25; echo e1 >&2; sleep 0.25; printf 'o2 \\377'; exit 4",
         '_uses_shell': True, '_output_log': log})
     # (the undecodable byte in stdout is as ansible.builtin.command returns it: compared above)
     assert code == 1 and result['rc'] == 4 and result['stdout'].startswith('o1\no2 ')
