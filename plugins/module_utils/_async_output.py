@@ -14,7 +14,7 @@ File name
 letters, digits, ``_`` or ``-`` (a claim token, a jid prefix...). ``is_output_log`` and
 ``output_log_token`` recognise such a name. A cut (below) rewrites the log through a temp
 file of the same dir named as every atomic write of the collection names its temp files,
-``.<log name>.<12 hex>.tmp`` (``_async_names.temp_name``); one is left only when the
+``.<log name>.<12 hex>.tmp`` (``temp_name``/``temp_base``); one is left only when the
 writer was killed during a cut.
 
 Format (text, UTF-8, one record per line, readable with ``tail -F``)
@@ -110,7 +110,8 @@ def is_output_log(name):
 
 def _temp_name(base):
     """``.<base>.<12 hex>.tmp``, the temp file name of every atomic write of the collection
-    (_async_names.temp_name, repeated here: this file imports nothing of the collection)."""
+    (temp_name of _async_entries, earlier _async_names; repeated here: this file imports
+    nothing of the collection)."""
     return '.%s.%s.tmp' % (base, binascii.hexlify(os.urandom(6)).decode())
 
 
