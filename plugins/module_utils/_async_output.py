@@ -30,11 +30,12 @@ Format (text, UTF-8, one record per line, readable with ``tail -F``)
 - The tag is the first 4 characters (``out:``, ``out+``, ``err:``, ``err+``, ``cut:``),
   then one space, then the text. Nothing the command prints can start a line of its own:
   a reader splits the file at ``\\n`` only (not at ``\\r`` or other line breaks).
-- Records are written in the order the output was read; the two streams are separate
-  pipes, so their order is exact for a command that writes whole lines.
+- Records are written in the order the output was read. The two streams are separate
+  pipes: writes to both that are close together (less than the reader's round, at most
+  a few milliseconds when the host is not overloaded) may be read stdout first.
 - A line is written as soon as its newline arrives. A line that waits longer than
   ``FLUSH_AFTER`` seconds for its newline (a prompt, progress dots) is written as a
-  ``+`` piece, as is each ``PIECE`` (at most 8 KiB, see ``piece_size``) of a long line, so
+  ``+`` piece, as is each ``piece_size(limit)`` bytes (at most 8 KiB) of a long line, so
   every record is short. At the end of a stream, its unterminated last line is written as
   a ``:`` record (an empty one when only its pieces were left).
 - Bytes that are not UTF-8 are written as ``\\xNN`` (Python's backslashreplace).
