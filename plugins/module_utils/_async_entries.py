@@ -20,6 +20,11 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_names impor
     ALIAS_PREFIX, JID_RE, alias_error)
 
 # The temp files of atomic writes (temp_name).
+OUTPUT_LOG_PREFIX = '.output-'
+OUTPUT_LOG_SUFFIX = '.log'
+_TOKEN = r'[A-Za-z0-9_-]{1,64}'
+TOKEN_RE = re.compile(r'^%s\Z' % _TOKEN)
+OUTPUT_LOG_RE = re.compile(r'^\.output-(%s)\.log\Z' % _TOKEN)
 TEMP_RE = re.compile(r'^\.(.+)\.[0-9a-f]{12}\.tmp\Z')
 
 # The older form of a name, <jid>.jid_<alias>.
@@ -49,6 +54,9 @@ def entry_kind(name):
             return kind, key[len(ALIAS_PREFIX):]
         if kind == 'meta' and JID_RE.match(key):
             return 'meta', key
+    token = output_log_token(name)
+    if token is not None:
+        return 'output', token
     if name.endswith('.tmp') and JID_RE.match(name[:-4]):
         return 'temp', name[:-4]
     base = temp_base(name)
@@ -64,3 +72,31 @@ def temp_base(name):
     """``base`` when ``name`` is a temp file of an atomic write of it (``temp_name``), else None."""
     m = TEMP_RE.match(name)
     return m.group(1) if m else None
+
+
+# --------------------------------------------------------------------------
+# Output logs (see _async_output)
+
+def output_log_name(token):
+    """The file name of the output log of ``token``: ``.output-<token>.log``; ValueError
+    for a token that is not 1 to 64 letters, digits, ``_`` or ``-``."""
+    if not isinstance(token, str) or not TOKEN_RE.match(token):
+        raise ValueError('invalid output log token %r: use 1 to 64 letters, digits, "_" or "-"'
+                         % (token,))
+    return OUTPUT_LOG_PREFIX + token + OUTPUT_LOG_SUFFIX
+
+
+def output_log_path(async_dir, token):
+    """The path of the output log of ``token`` in ``async_dir``."""
+    return os.path.join(async_dir, output_log_name(token))
+
+
+def output_log_token(name):
+    """The token of an output log's file name (a base name), or None for any other name."""
+    m = OUTPUT_LOG_RE.match(name)
+    return m.group(1) if m else None
+
+
+def is_output_log(name):
+    """True when ``name`` (a base name) is the name of an output log."""
+    return OUTPUT_LOG_RE.match(name) is not None

@@ -54,7 +54,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import binascii
 import codecs
 import errno
 import os
@@ -62,11 +61,7 @@ import re
 import threading
 import time
 
-OUTPUT_LOG_PREFIX = '.output-'
-OUTPUT_LOG_SUFFIX = '.log'
-_TOKEN = r'[A-Za-z0-9_-]{1,64}'
-TOKEN_RE = re.compile(r'^%s\Z' % _TOKEN)
-OUTPUT_LOG_RE = re.compile(r'^\.output-(%s)\.log\Z' % _TOKEN)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import temp_name
 
 # The default bound of a log, bytes (async_command's _output_limit).
 DEFAULT_LIMIT = 100 * 1024 * 1024
@@ -79,41 +74,6 @@ TAIL_MAX_BYTES = 1024 * 1024
 
 STREAMS = ('out', 'err')
 CUT_RE = re.compile(br'^cut: ([0-9]+) bytes')
-
-
-# --------------------------------------------------------------------------
-# Names
-
-def output_log_name(token):
-    """The file name of the output log of ``token``: ``.output-<token>.log``; ValueError
-    for a token that is not 1 to 64 letters, digits, ``_`` or ``-``."""
-    if not isinstance(token, str) or not TOKEN_RE.match(token):
-        raise ValueError('invalid output log token %r: use 1 to 64 letters, digits, "_" or "-"'
-                         % (token,))
-    return OUTPUT_LOG_PREFIX + token + OUTPUT_LOG_SUFFIX
-
-
-def output_log_path(async_dir, token):
-    """The path of the output log of ``token`` in ``async_dir``."""
-    return os.path.join(async_dir, output_log_name(token))
-
-
-def output_log_token(name):
-    """The token of an output log's file name (a base name), or None for any other name."""
-    m = OUTPUT_LOG_RE.match(name)
-    return m.group(1) if m else None
-
-
-def is_output_log(name):
-    """True when ``name`` (a base name) is the name of an output log."""
-    return OUTPUT_LOG_RE.match(name) is not None
-
-
-def _temp_name(base):
-    """``.<base>.<12 hex>.tmp``, the temp file name of every atomic write of the collection
-    (temp_name of _async_entries, earlier _async_names; repeated here: this file imports
-    nothing of the collection)."""
-    return '.%s.%s.tmp' % (base, binascii.hexlify(os.urandom(6)).decode())
 
 
 def piece_size(limit):
@@ -274,7 +234,7 @@ class OutputLog:
         cut_bytes = self.cut_bytes + keep_from
         marker = ('cut: %d bytes of this log were cut here\n' % cut_bytes).encode('ascii')
         directory, base = os.path.split(self.path)
-        tmp = os.path.join(directory, _temp_name(base))
+        tmp = os.path.join(directory, temp_name(base))
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0), 0o600)
         try:
             content.copy_to(fd, 0, self._head_len)

@@ -26,6 +26,7 @@ import sys
 
 import pytest
 
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_entries as entries
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_output as output
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
 
@@ -34,7 +35,7 @@ from unit_helpers import FakeClock, temp_leftovers, wait_until
 
 @pytest.fixture
 def log_path(tmp_path):
-    return str(tmp_path / output.output_log_name('0123abcd'))
+    return str(tmp_path / entries.output_log_name('0123abcd'))
 
 
 def content(path):
@@ -63,59 +64,8 @@ def test_imports_nothing_of_ansible():
             imported.update(a.name.split('.')[0] for a in node.names)
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module.split('.')[0])
-    assert imported == {'__future__', 'binascii', 'codecs', 'errno', 'os', 're', 'threading', 'time'}
-
-
-# --- names ------------------------------------------------------------------------------------
-
-def test_log_name_and_path(tmp_path):
-    token = 'a' * 32
-    assert output.output_log_name(token) == '.output-%s.log' % token
-    assert output.output_log_path(str(tmp_path), 'j123456789012') == os.path.join(
-        str(tmp_path), '.output-j123456789012.log')
-
-
-@pytest.mark.parametrize('token', ['', 'a' * 65, 'a.b', 'a/b', '../x', 'x y', None, 12])
-def test_log_name_refuses_a_bad_token(token):
-    with pytest.raises(ValueError, match='invalid output log token'):
-        output.output_log_name(token)
-
-
-@pytest.mark.parametrize('name, token', [
-    ('.output-0123abcd.log', '0123abcd'),
-    ('.output-j123456789012.log', 'j123456789012'),
-    ('.output-%s.log' % ('f' * 64), 'f' * 64),
-    ('.output-.log', None),
-    ('output-0123abcd.log', None),
-    ('.output-0123abcd.log.tmp', None),
-    ('..output-0123abcd.log.0123456789ab.tmp', None),   # the temp file of a cut
-    ('.output-01.23.log', None),
-    ('.output-0123abcd.log\n', None),
-    ('.output-%s.log' % ('f' * 65), None),
-    ('j123456789012.4242', None),
-    ('jid_build', None),
-])
-def test_log_name_recognised(name, token):
-    assert output.output_log_token(name) == token
-    assert output.is_output_log(name) is (token is not None)
-
-
-def _temp_base():
-    """The collection's rule for the temp files of atomic writes (in _async_entries since
-    the module_utils were split, in _async_names before)."""
-    try:
-        from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import temp_base
-    except ImportError:
-        from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import temp_base
-    return temp_base
-
-
-def test_temp_file_of_a_cut_is_named_as_every_atomic_write():
-    """The clean-up that removes temp files of interrupted atomic writes finds a cut's."""
-    temp_base = _temp_base()
-    tmp = output._temp_name('.output-0123abcd.log')
-    assert temp_base(tmp) == '.output-0123abcd.log'
-    assert output.is_output_log(temp_base(tmp))
+    assert imported == {'__future__', 'ansible_collections', 'codecs', 'errno', 'os', 're',
+                        'threading', 'time'}
 
 
 def test_default_limit():
