@@ -6,8 +6,7 @@
 from __future__ import annotations
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import SPECS
-from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
-    AsyncJobsAction, action_fail)
+from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import AsyncJobsAction
 
 
 class ActionModule(AsyncJobsAction):
@@ -17,6 +16,5 @@ class ActionModule(AsyncJobsAction):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         args = self.validated_args(SPECS['async_jobs_info'])
-        if args['tail_lines'] < 0:
-            raise action_fail('tail_lines must be 0 or more, not %s' % args['tail_lines'])
+        args['tail_lines'] = self.tail_lines(args)
         return self.run_module('async_jobs_info', args, task_vars, result)

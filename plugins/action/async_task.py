@@ -18,6 +18,8 @@ import uuid
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import (
+    output_log_name)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import (
     CLAIM_ENV, CLAIM_STALE_AFTER, SLICE_SECONDS, TASK_SPEC)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
@@ -26,7 +28,7 @@ from ansible_collections.asyncjobs.named.plugins.plugin_utils._start import (
     OneStepStart, one_step_supported)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._task import (
     PLAIN_ACTION_MODULES, check_mode_result, describe_job, module_call, option_error,
-    start_failure, task_result)
+    output_log_of, start_failure, task_result)
 
 
 class ActionModule(AsyncJobsAction):
@@ -42,6 +44,7 @@ class ActionModule(AsyncJobsAction):
             raise action_fail(error)
         budget = wait_budget(args)
         waiting = budget is not None
+        job_tails = self.tail_lines(args)
         alias = args['alias']
         token = uuid.uuid4().hex
         # Refuse what cannot be run before the name is claimed (and in check mode too).
@@ -50,6 +53,9 @@ class ActionModule(AsyncJobsAction):
             job['module'] = self._plain_module(args['module'])
         if args['script'] is not None:
             job['script'] = self._find_script(args['script'])
+        # The command forms' output log: named by this run's token, so that the start
+        # names it before the job exists; the job's meta record says which log is its own.
+        job['output'] = output_log_name(token) if output_log_of(args, self._task.no_log) else None
 
         if self._task.check_mode:
             found = self._prepare(alias, token, waiting, task_vars)
@@ -57,9 +63,9 @@ class ActionModule(AsyncJobsAction):
             return result
         began = time.time()
         if one_step_supported(self):
-            first = self._start_one_step(args, job, token, budget, task_vars)
+            first = self._start_one_step(args, job, token, budget, job_tails, task_vars)
         else:
-            first = self._start_in_steps(args, job, token, waiting, task_vars)
+            first = self._start_in_steps(args, job, token, waiting, job_tails, task_vars)
         if first.get('failed'):
             return task_result(result, first, alias=alias, attached=False)
         attached = first['action'] == 'attach'
@@ -70,12 +76,12 @@ class ActionModule(AsyncJobsAction):
             return task_result(result, job_result(jid, status), alias=alias, attached=attached,
                                changed=not attached)
         waited = self.wait_job(task_vars, budget, args['cleanup'], jid=jid, alias=alias,
-                               first=status, began=began)
+                               first=status, began=began, tail_lines=job_tails)
         return task_result(result, waited, alias=alias, attached=attached)
 
     # -- the two ways to start ---------------------------------------------------------
 
-    def _start_one_step(self, args, job, token, budget, task_vars):
+    def _start_one_step(self, args, job, token, budget, tail_lines, task_vars):
         """Attach or start in one remote command (plugin_utils/_start.py); with a wait
         budget, the first slice of the wait happens in that command too.
 
@@ -88,7 +94,8 @@ class ActionModule(AsyncJobsAction):
                               wait=min(SLICE_SECONDS, budget) if waiting else 0.0,
                               cleanup=args['cleanup'], _async_dir=self.async_dir(),
                               hold=max(0.0, min(SLICE_SECONDS, deadline - time.time())),
-                              what=describe_job(args, job['module']))
+                              what=describe_job(args, job['module']), output=job['output'],
+                              tail_lines=tail_lines)
             starter = OneStepStart(self, task_vars, claim_args)
             found = self._start(args, job, task_vars, starter=starter)
             starter.remove_unused_tmpdir(found)
@@ -102,7 +109,7 @@ class ActionModule(AsyncJobsAction):
                                   'has not finished; try again later'
                                   % (args['alias'], found.get('claim_age')))
 
-    def _start_in_steps(self, args, job, token, waiting, task_vars):
+    def _start_in_steps(self, args, job, token, waiting, tail_lines, task_vars):
         """Claim (async_claim prepare), start the job through ``_execute_module``, then name
         it (async_claim bind) and read its status: where the one-step start is not possible
         (Mitogen for Ansible replaces ``_execute_module``)."""
@@ -123,10 +130,14 @@ class ActionModule(AsyncJobsAction):
                             msg=started.get('msg') or 'the job could not be started')
             jid = started['ansible_job_id']
             self._claim('bind', alias, token, task_vars, jid=jid,
-                        what=describe_job(args, job['module']))
+                        what=describe_job(args, job['module']), output=job['output'])
         status = None
         if not waiting:
-            status = self.run_module('async_status_id', dict(jid=jid), task_vars)
+            # The job's status as the one-step start returns it: async_wait without waiting
+            # adds the progress keys (running_for, the output's tails) to async_status_id's.
+            status = self.run_module('async_wait', dict(jid=jid, timeout=0, cleanup=False,
+                                                        tail_lines=tail_lines), task_vars)
+            status.pop('released', None)
         return dict(action=found['action'], ansible_job_id=jid, status=status)
 
     # -- steps ----------------------------------------------------------------------------
@@ -191,7 +202,11 @@ class ActionModule(AsyncJobsAction):
 
     def _module_call(self, args, job):
         script_argv = self._transfer_script(*job['script']) if job['script'] else None
-        return module_call(args, module=job['module'], script_argv=script_argv)
+        output_log = None
+        if job['output']:
+            output_log = self._connection._shell.join_path(self.async_dir(), job['output'])
+        return module_call(args, module=job['module'], script_argv=script_argv,
+                           output_log=output_log)
 
     def _start(self, args, job, task_vars, token=None, starter=None):
         """Start the job through Ansible's own async machinery (async_wrapper), in a

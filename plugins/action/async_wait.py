@@ -19,13 +19,14 @@ class ActionModule(AsyncJobsAction):
         task_vars = task_vars or {}
         args = self.validated_args(WAIT_SPEC)
         budget = wait_budget(args)
+        tail_lines = self.tail_lines(args)
         if args['jobs'] is not None:
             result.update(self.wait_jobs(task_vars, budget, args['cleanup'],
-                                         jobs_of(args['jobs'], task_vars)))
+                                         jobs_of(args['jobs'], task_vars), tail_lines))
             return result
         jid = args['jid']
         if args['job'] is not None:
             jid = jid_of(args['job'], task_vars)
         result.update(self.wait_job(task_vars, budget, args['cleanup'], jid=jid,
-                                    alias=args['alias']))
+                                    alias=args['alias'], tail_lines=tail_lines))
         return result

@@ -22,7 +22,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_names impor
     ALIAS_PREFIX, JobError, alias_path, async_dir_names, claim_path, find_alias, inside_dir,
     job_path, legacy_alias_links, link_target, lock_path, meta_path)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import (
-    entry_kind, temp_base, temp_name)
+    entry_kind, meta_output_log, temp_base, temp_name)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import ref_jid, ref_name
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
@@ -263,8 +263,12 @@ def release(async_dir, jid, alias=None):
 
     By alias: that name, only while it still points to ``jid`` (another run may
     have given it to a new job meanwhile). Without one: every name of the job.
-    The job file stays. Returns the removed links.
+    The job file stays; the job's output log goes (the result holds all of the output),
+    its meta record stays. Returns the removed links.
     """
+    log = job_output_log(async_dir, jid)
+    if log:
+        remove_entry(async_dir, log, check_mode=False)
     path = os.path.normpath(job_path(async_dir, jid))
     with alias_lock(async_dir, alias) if alias else nolock():
         if alias is not None:
@@ -287,9 +291,10 @@ def cleanup(async_dir, mode, jid=None, alias=None, force=False, check_mode=False
     """Clean up a job.
 
     ``cleanup`` by alias removes the alias link only; by jid it removes the job
-    file (as native). ``full_cleanup`` removes the job file, its temp files (native's
-    ``.tmp``, and ours of an interrupted atomic write) and every alias link to it. Removing the name of a running job, or full_cleanup of a
-    running job, needs ``force``. Returns the status result (before cleanup) plus
+    file (as native) and its files of ours (meta record, output log). ``full_cleanup``
+    removes the job file, its temp files (native's ``.tmp``, and ours of an interrupted
+    atomic write), its files of ours and every alias link to it. Removing the name of a
+    running job, or full_cleanup of a running job, needs ``force``. Returns the status result (before cleanup) plus
     ``erased`` (list of removed paths) and ``changed``.
     """
     try:
@@ -317,7 +322,7 @@ def cleanup(async_dir, mode, jid=None, alias=None, force=False, check_mode=False
     if mode == 'cleanup' and alias is not None:
         victims = [link] if link else []
     elif mode == 'cleanup':
-        victims = [path]
+        victims = [path] + job_sidecars(async_dir, jid)
     else:
         victims = []
         if path is not None:
@@ -338,23 +343,22 @@ def cleanup(async_dir, mode, jid=None, alias=None, force=False, check_mode=False
     return result
 
 
+def job_output_log(async_dir, jid):
+    """The path of job ``jid``'s output log when it exists (named by its meta record)."""
+    try:
+        with open(meta_path(async_dir, jid)) as f:
+            log = meta_output_log(async_dir, json.load(f))
+    except (IOError, OSError, ValueError):
+        return None
+    return log if log and os.path.lexists(log) else None
+
+
 def job_sidecars(async_dir, jid):
     """The files of ours that belong to job ``jid``: async_task's record of its start
     (``.<jid>.meta``) and the output log that record names."""
-    found = []
     meta = meta_path(async_dir, jid)
-    if os.path.lexists(meta):
-        found.append(meta)
-        try:
-            with open(meta) as f:
-                output = json.load(f).get('output')
-        except (IOError, OSError, ValueError, AttributeError):
-            output = None
-        if isinstance(output, str) and output:
-            log = os.path.join(async_dir, os.path.basename(output))
-            if os.path.lexists(log):
-                found.append(log)
-    return found
+    log = job_output_log(async_dir, jid)
+    return [p for p in (meta, log) if p and os.path.lexists(p)]
 
 
 def _free_locks(async_dir, erased, check_mode):

@@ -100,3 +100,14 @@ def output_log_token(name):
 def is_output_log(name):
     """True when ``name`` (a base name) is the name of an output log."""
     return OUTPUT_LOG_RE.match(name) is not None
+
+
+def meta_output_log(async_dir, meta):
+    """The path of the output log that a job's meta record (a dict, or None) names, or None.
+
+    Only an output log's name in ``async_dir`` counts: whatever else the record says (a
+    path, another file's name) never leads out of the dir or to a file that is not a log."""
+    output = meta.get('output') if isinstance(meta, dict) else None
+    if not isinstance(output, str) or not is_output_log(output):
+        return None
+    return os.path.join(async_dir, output)

@@ -21,7 +21,8 @@ import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
     JID_RE, async_dir_names, inside_dir, link_target)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import entry_kind
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import (
+    entry_kind, meta_output_log)
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
     FINISHED_STATES, RUNNING, describe, read_job)
@@ -97,8 +98,8 @@ def wrapper_module(pid, proc='/proc'):
 
 class Listing:
     """One look at an async dir: ``jobs`` {jid: dict}, ``names`` [dict], ``claims`` [dict],
-    ``locks`` {alias: path}, ``metas`` {jid: path}, ``temps`` [(path, base)], ``foreign``
-    [path]. Job states use one liveness snapshot (one scan of the process table)."""
+    ``locks`` {alias: path}, ``metas`` {jid: path}, ``temps`` [(path, base)], ``outputs``
+    {path: stat} (output logs), ``foreign`` [path]. Job states use one liveness snapshot (one scan of the process table)."""
 
     def __init__(self, async_dir, liveness_for=liveness_snapshot, clock=time.time):
         self.async_dir = async_dir
@@ -109,6 +110,7 @@ class Listing:
         self.locks = {}
         self.metas = {}
         self.temps = []
+        self.outputs = {}
         self.foreign = []
         links = []
         for name in sorted(async_dir_names(async_dir)):
@@ -131,6 +133,8 @@ class Listing:
                 self.metas[key] = path
             elif kind == 'temp' and not is_link:
                 self.temps.append((path, key, st))
+            elif kind == 'output' and not is_link:
+                self.outputs[path] = st
             else:
                 self.foreign.append(path)
         self._read_jobs(liveness_for)
@@ -275,8 +279,8 @@ def _job_entry(listing, jid, names, tail_lines, tails):
         rc=data.get('rc') if status['state'] in FINISHED_STATES else None,
         msg=status.get('msg') if status['state'] in FINISHED_STATES else None,
         results_file=job['path'], size=job['stat'].st_size, _start=start)
-    if running and meta and meta.get('output') and tails is not None:
-        log = os.path.join(listing.async_dir, os.path.basename(meta['output']))
+    log = meta_output_log(listing.async_dir, meta)
+    if running and log and tails is not None:
         out, err = tails(log, tail_lines)
         entry.update(stdout_tail=out, stderr_tail=err)
     return entry

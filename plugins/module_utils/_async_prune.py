@@ -20,8 +20,10 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_names impor
     job_path, lock_path, meta_path)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
     FINISHED_STATES, RUNNING)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import (
+    meta_output_log)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
-    liveness_snapshot)
+    liveness_snapshot, open_files)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
     alias_lock, remove_entry, remove_lock_file)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_claims import (
@@ -73,7 +75,8 @@ def prune(async_dir, older_than, states=FINISHED_STATES, patterns=None, keep=0,
     ``patterns`` when given) that ended more than ``older_than`` seconds ago, except the
     ``keep`` newest of each name, with everything of theirs (names, meta, output log,
     temp files); and, whatever the age, names whose job is gone, lock files of unused
-    names, dead claims, metas of vanished jobs and temp files older than ``older_than``.
+    names, dead claims, metas of vanished jobs, and temp files and output logs of no job
+    (none open by a process) older than ``older_than``.
     Never a running job, a fresh claim, a foreign file or anything outside the dir.
     Returns ``removed`` (sorted paths), ``kept_running`` and ``changed``."""
     listing = Listing(async_dir, liveness_for=liveness_for, clock=clock)
@@ -103,11 +106,11 @@ def prune(async_dir, older_than, states=FINISHED_STATES, patterns=None, keep=0,
         if (jid not in kept and jobs[jid]['status']['state'] in states and when <= cutoff
                 and p.wanted(job_names(listing, jid))):
             victims.add(jid)
-    outputs = {}
+    outputs = {}  # {jid: the output log its meta names}
     for jid in listing.metas:
-        meta = listing.meta(jid) or {}
-        if meta.get('output'):
-            outputs[jid] = os.path.join(async_dir, os.path.basename(meta['output']))
+        log = meta_output_log(async_dir, listing.meta(jid))
+        if log:
+            outputs[jid] = log
     for entry in listing.names:
         if entry['job'] in victims:
             p.remove_name(entry)
@@ -129,6 +132,16 @@ def prune(async_dir, older_than, states=FINISHED_STATES, patterns=None, keep=0,
     for jid in listing.metas:
         if jid not in jobs:  # the meta of a job whose file is gone
             p.remove(meta_path(async_dir, jid))
+    # Output logs of no job left (their job's file or meta is gone, or its start never
+    # wrote the meta): once older than older_than, unless a process still writes them.
+    owned = set(log for jid, log in outputs.items() if jid in jobs)
+    stray = [path for path in listing.outputs if path not in owned and path not in p.removed
+             and listing.outputs[path].st_mtime <= cutoff and p.wanted([])]
+    if stray:
+        busy = open_files(stray, proc)
+        for path in sorted(stray):
+            if busy is not None and path not in busy:
+                p.remove(path)
     for path, base, st in listing.temps:
         if base not in running and base not in victims and st.st_mtime <= cutoff \
                 and os.path.lexists(path):

@@ -98,6 +98,7 @@ WAIT_SPEC = ArgumentSpec(
         retries=dict(type='int'),
         delay=dict(type='float', default=5.0),
         cleanup=dict(type='bool', default=True),
+        tail_lines=dict(type='int', default=10),
     ),
     mutually_exclusive=[('jid', 'alias', 'job', 'jobs'), ('timeout', 'retries')],
     required_one_of=[('jid', 'alias', 'job', 'jobs')],
@@ -138,6 +139,10 @@ TASK_SPEC = ArgumentSpec(
         'delay': dict(type='float', default=5.0),
         'timeout': dict(type='float'),
         'cleanup': dict(type='bool', default=True),
+        'tail_lines': dict(type='int', default=10),
+        # A size: bytes, or a number with a unit (100MB, 1.5G), as human_to_bytes reads it;
+        # none: _async_output.DEFAULT_LIMIT. Only for the command forms.
+        'output_limit': dict(type='str'),
     },
     mutually_exclusive=[FORMS, ('timeout', 'retries')],
     required_one_of=[FORMS],

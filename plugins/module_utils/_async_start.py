@@ -189,7 +189,7 @@ def make_executable(tmpdir, paths):
 
 def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cleanup=True,
                     tmpdir=None, remove_tmp=False, chmod=(), env=None, hold=0.0, what=None,
-                    output=None, liveness=wrapper_liveness, clock=time.time, sleep=time.sleep,
+                    output=None, tail_lines=0, liveness=wrapper_liveness, clock=time.time, sleep=time.sleep,
                     proc='/proc', lock_timeout=LOCK_TIMEOUT):
     """The host side of async_task's one-step start (async_claim mode=start).
 
@@ -199,7 +199,8 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
     waits (``waiting``), after waiting up to ``wait`` seconds for it, and with its names
     freed (``cleanup``) once it is done. The result is ``start``'s plus ``status``
     (``released`` in it when waiting) and ``tmpdir_removed``. A job it starts gets its meta
-    file, with ``what`` it runs and the name of its ``output`` log.
+    file, with ``what`` it runs and the name of its ``output`` log; while it runs, its
+    status has the last ``tail_lines`` lines of that log (add_progress).
     """
     if chmod:
         make_executable(tmpdir, chmod)
@@ -223,14 +224,14 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
     else:
         status = job_status(async_dir, jid=jid, liveness=liveness)
     status['ansible_job_alias'] = alias
-    found['status'] = add_progress(async_dir, status, clock=clock)
+    found['status'] = add_progress(async_dir, status, clock=clock, tail_lines=tail_lines)
     return found
 
 
 def start_main(args, environ=None):
     """The start runner's entry point (see plugins/plugin_utils/_start.py): the one-step
     start with ``args`` (alias, token, waiting, wait, cleanup, tmpdir, remove_tmp, chmod,
-    hold, what, output, _async_dir) and the async_wrapper command line from the environment variable
+    hold, what, output, tail_lines, _async_dir) and the async_wrapper command line from the environment variable
     WRAPPER_ENV, which the job does not get. Returns the result, failed with a message
     for bad input."""
     env = dict(os.environ if environ is None else environ)
@@ -245,7 +246,8 @@ def start_main(args, environ=None):
             wait=args.get('wait', 0.0), cleanup=args.get('cleanup', True),
             tmpdir=args.get('tmpdir'), remove_tmp=args.get('remove_tmp', False),
             chmod=args.get('chmod', ()), env=env, hold=args.get('hold', 0.0),
-            what=args.get('what'), output=args.get('output'))
+            what=args.get('what'), output=args.get('output'),
+            tail_lines=args.get('tail_lines', 0))
     except JobError as e:
         return dict(e.result, failed=True, msg=e.msg)
     result['changed'] = result['action'] == 'start'

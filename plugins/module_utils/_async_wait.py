@@ -18,6 +18,8 @@ import time
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
     JobError, find_alias, job_path, meta_path)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import ref_name
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import meta_output_log
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_output import output_tails
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
     ABSENT, RUNNING, job_status, read_job)
@@ -146,11 +148,11 @@ def read_meta(async_dir, jid):
     return meta if isinstance(meta, dict) else None
 
 
-def running_since(async_dir, jid):
-    """When a running job started (epoch): async_task's record of it, else the time its
-    job file was written (async_wrapper writes it at the start and not again until the
-    end); None when neither is known."""
-    meta = read_meta(async_dir, jid) or {}
+def running_since(async_dir, jid, meta=None):
+    """When a running job started (epoch): async_task's record of it (``meta``, read when
+    not given), else the time its job file was written (async_wrapper writes it at the
+    start and not again until the end); None when neither is known."""
+    meta = (read_meta(async_dir, jid) if meta is None else meta) or {}
     if isinstance(meta.get('started'), (int, float)) and not isinstance(meta['started'], bool):
         return float(meta['started'])
     try:
@@ -159,10 +161,18 @@ def running_since(async_dir, jid):
         return None
 
 
-def add_progress(async_dir, status, clock=time.time):
-    """Add ``running_for`` (seconds since the job started) to the status of a running job."""
-    if status.get('state') == RUNNING:
-        since = running_since(async_dir, status['ansible_job_id'])
-        if since is not None:
-            status['running_for'] = round(max(0.0, clock() - since), 1)
+def add_progress(async_dir, status, clock=time.time, tail_lines=0):
+    """Add to the status of a running job ``running_for`` (seconds since it started) and,
+    when its output is captured (async_task's command forms), ``stdout_tail`` and
+    ``stderr_tail``: the last ``tail_lines`` lines of each stream (none when 0)."""
+    if status.get('state') != RUNNING:
+        return status
+    jid = status['ansible_job_id']
+    meta = read_meta(async_dir, jid)
+    since = running_since(async_dir, jid, meta=meta or {})
+    if since is not None:
+        status['running_for'] = round(max(0.0, clock() - since), 1)
+    log = meta_output_log(async_dir, meta)
+    if log and tail_lines > 0:
+        status['stdout_tail'], status['stderr_tail'] = output_tails(log, tail_lines)
     return status

@@ -217,6 +217,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_module impo
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
     JobError, require_async_dir)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_list import list_jobs
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_output import output_tails
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import (
     JOBS_INFO_SPEC)
 
@@ -226,7 +227,7 @@ def run(params, check_mode):
         raise JobError('tail_lines must be 0 or more, not %s' % params['tail_lines'])
     result = list_jobs(require_async_dir(params), patterns=params['alias'],
                        states=params['state'], unnamed=params['unnamed'],
-                       tail_lines=params['tail_lines'])
+                       tail_lines=params['tail_lines'], tails=output_tails)
     result['changed'] = False
     return result
 

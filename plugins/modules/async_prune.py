@@ -25,7 +25,8 @@ description:
     (C(.jid_<name>.lock)) of names that have no job, no claim and no name; claims whose run
     is gone, that are older than the claim timeout (60 s) and whose job is nowhere; records
     of jobs whose file is gone; and temp files of interrupted writes (native C(<jid>.tmp) and
-    ours) older than O(older_than).
+    ours) and output logs (C(.output-<token>.log)) of no job, older than O(older_than) - a
+    log that a process still has open is kept (without C(/proc), every such log is kept).
   - It never removes a running job or anything of it, anything of a claim still being
     started, a file that is neither ours nor native async's, a directory, or anything
     outside the async dir. Names are removed under their lock, while they still point

@@ -59,9 +59,12 @@ options:
     description:
       - V(status) reports the job's status.
       - V(cleanup) by O(alias) removes the name only (the job file and its result stay);
-        by O(jid) it removes the job file, as M(ansible.builtin.async_status) does.
-      - V(full_cleanup) removes the job file, its C(.tmp) file and every name (in both link
-        forms) pointing to it.
+        by O(jid) it removes the job file, as M(ansible.builtin.async_status) does, and the
+        job's files of ours (its record of how M(asyncjobs.named.async_task) started it,
+        its output log).
+      - V(full_cleanup) removes the job file, its C(.tmp) file, its files of ours, every
+        name (in both link forms) pointing to it, and the lock files of those names once
+        they have nothing else.
       - Removing the name of a running job, or V(full_cleanup) of a running job, is refused
         unless O(force=true), because a re-run would then start a duplicate.
     type: str

@@ -46,6 +46,20 @@ description:
     script transfer) is taken for dead, so another run starts the job too.
   - Honours C(become), C(environment), C(delegate_to) and the connection as a plain task
     would, including the async dir of the become user.
+  - Output while it runs - the command forms (O(shell), O(cmd), O(argv), O(script)) run as
+    M(asyncjobs.named.async_command), whose result is the one M(ansible.builtin.command)
+    returns for the same command, and which also writes the command's standard output and
+    error, as they come, to a log beside the job file (C(.output-<token>.log) in the async
+    dir, bounded by O(output_limit)). While the job runs, this task, M(asyncjobs.named.async_wait)
+    and M(asyncjobs.named.async_jobs_info) return its last lines (RV(stdout_tail),
+    RV(stderr_tail)), and each progress line shows the last one. Follow it live on the host
+    with C(tail -F). The log goes when the job's outcome has been returned with O(cleanup)
+    (the result holds all of the output), with the job by C(cleanup) and C(full_cleanup)
+    of M(asyncjobs.named.async_status_id), and by M(asyncjobs.named.async_prune). With
+    C(no_log), no log is written and no tail or progress text is returned or printed.
+  - Progress - while it waits, the task prints one line per wait slice (about 15 seconds)
+    at the default verbosity, as native retries do - C(migrate (j1234.56) on db3 - running
+    for 2m15s), followed by the job's last output line when there is one.
 options:
   alias:
     description:
@@ -125,10 +139,24 @@ options:
     type: float
   cleanup:
     description:
-      - Free the name once the job's outcome has been returned (after a wait). The job file
-        stays.
+      - Free the name once the job's outcome has been returned (after a wait), and remove
+        the job's output log. The job file stays.
     type: bool
     default: true
+  tail_lines:
+    description:
+      - While the job runs, return the last O(tail_lines) lines of its standard output and
+        standard error (RV(stdout_tail), RV(stderr_tail)); V(0) returns none. Only the
+        command forms capture their output.
+    type: int
+    default: 10
+  output_limit:
+    description:
+      - The largest size of the command's output log - bytes, or a number with a unit
+        (V(100MB), V(1.5G), V(512k)); at least V(4k). Past it, the log keeps its start and
+        its most recent part and says how much it cut. The job's own result is not cut.
+      - Only for the command forms (shell, cmd, argv, script). Default 100 MB.
+    type: str
 seealso:
   - module: asyncjobs.named.async_wait
   - module: asyncjobs.named.async_kill
@@ -271,4 +299,18 @@ running_for:
   returned: when the job is still running
   type: float
   sample: 135.0
+stdout_tail:
+  description:
+    - The last O(tail_lines) lines of the job's standard output so far, oldest first; the
+      last may be a line still being written.
+  returned: when the job is still running and its output is captured (the command forms)
+  type: list
+  elements: str
+  sample: [migrating table 41 of 42]
+stderr_tail:
+  description: The same for the job's standard error.
+  returned: when the job is still running and its output is captured (the command forms)
+  type: list
+  elements: str
+  sample: []
 '''

@@ -18,8 +18,11 @@ description:
   - The waiting happens on the host. Each module run watches the job file several times a
     second and returns as soon as the job is done, or after a slice of about 15 seconds;
     the action plugin runs slices until the budget is spent. The end of a job is seen
-    within half a second, a long wait costs one round trip per slice, and the output shows
-    no C(FAILED - RETRYING) lines (at C(-v), one progress line per slice).
+    within half a second, and a long wait costs one round trip per slice.
+  - Progress - for each slice after which a job still runs, one line at the default
+    verbosity, as native retries print theirs - C(migrate (j1234.56) on db3 - running for
+    2m15s), followed by the job's last output line when its output is captured (jobs
+    started by M(asyncjobs.named.async_task) in a command form). With C(no_log), no line.
   - Stopping the controller (Ctrl-C) leaves the job running and named.
   - A waiter holds on to the job id it resolved, so several controllers waiting on the
     same job all get its result, even after the first one frees the name.
@@ -72,9 +75,17 @@ options:
     description:
       - Once the job's outcome has been returned, free its name (by O(alias), that name
         while it still points to this job; by O(jid), every name of the job). The job file
-        stays, as native async keeps results until cleaned up.
+        stays, as native async keeps results until cleaned up; the job's output log goes
+        (the result holds all of the output).
     type: bool
     default: true
+  tail_lines:
+    description:
+      - While a job runs, return the last O(tail_lines) lines of its standard output and
+        standard error (RV(stdout_tail), RV(stderr_tail)), when its output is captured;
+        V(0) returns none. With C(no_log), none are returned.
+    type: int
+    default: 10
 seealso:
   - module: asyncjobs.named.async_task
   - module: asyncjobs.named.async_status_id
@@ -221,11 +232,25 @@ running_for:
   returned: when the job is still running
   type: float
   sample: 135.0
+stdout_tail:
+  description:
+    - The last O(tail_lines) lines of the job's standard output so far, oldest first; the
+      last may be a line still being written. In RV(results) too, per job.
+  returned: when the job is still running and its output is captured (started by async_task in a command form)
+  type: list
+  elements: str
+  sample: [migrating table 41 of 42]
+stderr_tail:
+  description: The same for the job's standard error.
+  returned: when the job is still running and its output is captured (started by async_task in a command form)
+  type: list
+  elements: str
+  sample: []
 '''
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    require_async_dir, validate)
+    JobError, require_async_dir, validate)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import job_refs
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import RUNNING
@@ -246,12 +271,14 @@ def run_many(async_dir, params, check_mode):
             status['released'] = release(async_dir, jid, ref.get('alias'))
         if 'alias' in ref:
             status['ansible_job_alias'] = ref['alias']
-        add_progress(async_dir, status)
+        add_progress(async_dir, status, tail_lines=params['tail_lines'])
     return dict(results=statuses, changed=any(bool(s.get('changed')) for s in statuses))
 
 
 def run(params, check_mode):
     async_dir, alias = require_async_dir(params), params['alias']
+    if params['tail_lines'] < 0:
+        raise JobError('tail_lines must be 0 or more, not %s' % params['tail_lines'])
     if params['jobs'] is not None:
         return run_many(async_dir, params, check_mode)
     validate(alias=alias, jid=params['jid'])
@@ -262,7 +289,7 @@ def run(params, check_mode):
         status['released'] = release(async_dir, jid, alias)
     if alias is not None:
         status['ansible_job_alias'] = alias
-    return add_progress(async_dir, status)
+    return add_progress(async_dir, status, tail_lines=params['tail_lines'])
 
 
 def main():

@@ -205,7 +205,15 @@ class AsyncJobsAction(ActionBase):
             module_name='asyncjobs.named.%s' % name, module_args=module_args, task_vars=task_vars)
         return merge_hash(result or {}, module_result)
 
-    def wait_job(self, task_vars, budget, cleanup, jid=None, alias=None, first=None, began=None):
+    def tail_lines(self, args):
+        """The option ``tail_lines``, checked; 0 when the task is ``no_log``: nothing of a
+        job's output is returned (nor printed) then."""
+        if args['tail_lines'] < 0:
+            raise action_fail('tail_lines must be 0 or more, not %s' % args['tail_lines'])
+        return 0 if self._task.no_log else args['tail_lines']
+
+    def wait_job(self, task_vars, budget, cleanup, jid=None, alias=None, first=None, began=None,
+                 tail_lines=0):
         """Wait for one job on the host, one slice per module run, until it is done or
         ``budget`` seconds (None: no limit) are spent. Returns the task result.
 
@@ -216,9 +224,9 @@ class AsyncJobsAction(ActionBase):
         def one_slice(refs, seconds):
             if len(refs[0]) > 1:
                 # Held by its jid, its name kept for cleanup: a jobs entry takes both.
-                return self._wait_refs(refs, seconds, cleanup, task_vars)
-            status = self.run_module('async_wait', dict(refs[0], timeout=seconds, cleanup=cleanup),
-                                     task_vars)
+                return self._wait_refs(refs, seconds, cleanup, task_vars, tail_lines)
+            status = self.run_module('async_wait', dict(refs[0], timeout=seconds, cleanup=cleanup,
+                                                        tail_lines=tail_lines), task_vars)
             if status.get('state') not in FINISHED_STATES + (RUNNING,):
                 return status  # the module failed: unknown name or jid, bad input
             return [status]
@@ -229,20 +237,21 @@ class AsyncJobsAction(ActionBase):
             return done
         return job_result(done[0]['ansible_job_id'], done[0])
 
-    def wait_jobs(self, task_vars, budget, cleanup, refs):
+    def wait_jobs(self, task_vars, budget, cleanup, refs, tail_lines=0):
         """Wait for several jobs (refs of job_refs) on the host, all in one module run per
         slice. Returns the task result: ``results`` in the order of ``refs``."""
         done = self._wait_slices(
             task_vars, budget, refs,
-            lambda pending, seconds: self._wait_refs(pending, seconds, cleanup, task_vars))
+            lambda pending, seconds: self._wait_refs(pending, seconds, cleanup, task_vars,
+                                                     tail_lines))
         if isinstance(done, Mapping):
             return done
         return many_result([job_result(s['ansible_job_id'], s) for s in done])
 
-    def _wait_refs(self, refs, seconds, cleanup, task_vars):
+    def _wait_refs(self, refs, seconds, cleanup, task_vars, tail_lines=0):
         """One slice of async_wait for ``refs``: their statuses, or the failed result."""
-        res = self.run_module('async_wait', dict(jobs=refs, timeout=seconds, cleanup=cleanup),
-                              task_vars)
+        res = self.run_module('async_wait', dict(jobs=refs, timeout=seconds, cleanup=cleanup,
+                                                 tail_lines=tail_lines), task_vars)
         return res['results'] if 'results' in res and not res.get('failed') else res
 
     def _wait_slices(self, task_vars, budget, refs, one_slice, first=None, began=None):

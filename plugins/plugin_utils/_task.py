@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import shlex
 
+from ansible.module_utils.common.text.formatters import human_to_bytes
+
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_output import MIN_LIMIT
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
     native_prefill, native_types)
 
@@ -17,8 +20,9 @@ COMMAND_OPTIONS = ('chdir', 'executable', 'creates', 'removes', 'stdin', 'stdin_
                    'strip_empty_ends')
 # Modules whose action plugin adds nothing that matters to a plain async run.
 PLAIN_ACTION_MODULES = ('ansible.builtin.command', 'ansible.legacy.command')
-# The module every command form (shell, cmd, argv, script) runs.
-COMMAND_MODULE = 'ansible.legacy.command'
+# The module every command form (shell, cmd, argv, script) runs: ansible.builtin.command's
+# result, with the command's output written to a log in the async dir while it runs.
+COMMAND_MODULE = 'asyncjobs.named.async_command'
 
 
 def option_error(args):
@@ -26,8 +30,15 @@ def option_error(args):
     if args['async'] <= 0:
         return ("async must be a positive number of seconds (the job's time limit), not %s"
                 % args['async'])
+    if args['tail_lines'] < 0:
+        return 'tail_lines must be 0 or more, not %s' % args['tail_lines']
+    if args['output_limit'] is not None:
+        try:
+            output_limit_bytes(args['output_limit'])
+        except ValueError as e:
+            return str(e)
     if args['module'] is not None:
-        given = [o for o in COMMAND_OPTIONS if args[o] is not None
+        given = [o for o in COMMAND_OPTIONS + ('output_limit',) if args[o] is not None
                  and o not in ('stdin_add_newline', 'strip_empty_ends')]
         if given:
             return ('%s %s only to shell, cmd, argv and script; give a module its options in '
@@ -35,11 +46,27 @@ def option_error(args):
     return None
 
 
-def module_call(args, module=None, script_argv=None):
+def output_limit_bytes(text):
+    """The bound of an output log, bytes, from the option ``output_limit``: a number of
+    bytes or a size with a unit (``100MB``, ``1.5G``, ``512k``); ValueError with the
+    message for the user when it is not one, or below the smallest bound."""
+    try:
+        limit = human_to_bytes(str(text).strip())
+    except (ValueError, TypeError):
+        raise ValueError('output_limit must be a size, bytes or a number with a unit (100MB, '
+                         '1.5G, 512k), not %r' % (text,))
+    if limit < MIN_LIMIT:
+        raise ValueError('output_limit must be at least %d bytes (4k), not %r'
+                         % (MIN_LIMIT, text))
+    return limit
+
+
+def module_call(args, module=None, script_argv=None, output_log=None):
     """(module name, module args) of the job.
 
     ``module``: the resolved name of the ``module`` form's module; ``script_argv``: the
-    script form's command line on the host (the transferred script and its arguments).
+    script form's command line on the host (the transferred script and its arguments);
+    ``output_log``: the path on the host of the command forms' output log (None: no log).
     """
     if args['module'] is not None:
         return module, dict(args['module_args'] or {})
@@ -56,7 +83,18 @@ def module_call(args, module=None, script_argv=None):
         if margs.pop('executable', None):
             argv.insert(0, args['executable'])
         margs.update(argv=argv)
+    if output_log:
+        margs['_output_log'] = output_log
+        if args['output_limit'] is not None:
+            margs['_output_limit'] = output_limit_bytes(args['output_limit'])
     return COMMAND_MODULE, margs
+
+
+def output_log_of(args, no_log):
+    """Whether the job gets an output log: the command forms do, unless the task is
+    ``no_log`` (its output must not be written anywhere but the job file, as with native
+    async). The ``module`` form runs another module, which writes no log."""
+    return args['module'] is None and not no_log
 
 
 def describe_job(args, module=None):

@@ -1238,3 +1238,60 @@ def test_cleanup_many_check_mode(async_dir):
                                    liveness=never)
     assert results[0]['erased'] == [os.path.join(async_dir, J1)]
     assert snapshot(async_dir) == before
+
+
+# --- the job's files of ours: its meta record and output log -------------------------------------
+
+def with_log(async_dir, state=None, output='.output-tok.log'):
+    """A job with its meta record naming ``output``, and that log (when it is a log's name)."""
+    job = write_job(async_dir, JID, state or SUCCEEDED)
+    changes.write_meta(async_dir, JID, 'build', 1000.0, output=output)
+    make_link(async_dir, 'jid_build', JID)
+    log = os.path.join(async_dir, '.output-tok.log')
+    write_job(async_dir, '.output-tok.log', 'out: done\n')
+    return job, os.path.join(async_dir, '.%s.meta' % JID), log
+
+
+@pytest.mark.parametrize('alias', ['build', None])
+def test_release_removes_the_output_log_and_keeps_the_meta(async_dir, alias):
+    job, meta, log = with_log(async_dir)
+    assert changes.release(async_dir, JID, alias) == [os.path.join(async_dir, 'jid_build')]
+    assert remaining(async_dir) == sorted(['.jid_build.lock'] * (alias is not None)
+                                          + [JID, os.path.basename(meta)])
+
+
+def test_release_never_follows_a_meta_out_of_the_dir(async_dir, outside):
+    target = os.path.join(outside, 'victim.log')
+    write_job(outside, 'victim.log', 'keep')
+    with_log(async_dir, output=target)
+    changes.release(async_dir, JID)
+    assert os.path.exists(target)
+    assert os.path.exists(os.path.join(async_dir, '.output-tok.log'))  # not its log
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+def test_cleanup_by_jid_removes_the_job_files_of_ours(async_dir, check_mode):
+    job, meta, log = with_log(async_dir)
+    result = changes.cleanup(async_dir, 'cleanup', jid=JID, check_mode=check_mode,
+                             liveness=never)
+    assert result['erased'] == job  # native's shape: the job file's path
+    expected = [JID, '.%s.meta' % JID, '.output-tok.log', 'jid_build'] if check_mode \
+        else ['jid_build']
+    assert remaining(async_dir) == sorted(expected)
+
+
+def test_full_cleanup_removes_the_job_files_of_ours(async_dir):
+    job, meta, log = with_log(async_dir)
+    result = changes.cleanup(async_dir, 'full_cleanup', alias='build', liveness=never)
+    assert sorted(result['erased']) == sorted(
+        [job, meta, log, os.path.join(async_dir, 'jid_build')])
+    assert remaining(async_dir) == []
+
+
+@pytest.mark.parametrize('content', ['not json', '[1, 2]', '{"output": 5}', '{}'])
+def test_job_sidecars_of_an_unreadable_meta(async_dir, content):
+    write_job(async_dir, JID, SUCCEEDED)
+    write_job(async_dir, '.%s.meta' % JID, content)
+    write_job(async_dir, '.output-tok.log', 'out: x\n')
+    assert changes.job_sidecars(async_dir, JID) == [os.path.join(async_dir, '.%s.meta' % JID)]
+    assert changes.job_output_log(async_dir, JID) is None

@@ -96,3 +96,22 @@ def test_temp_file_of_a_cut_is_named_as_every_atomic_write():
     tmp = entries.temp_name('.output-0123abcd.log')
     assert entries.temp_base(tmp) == '.output-0123abcd.log'
     assert entries.is_output_log(entries.temp_base(tmp))
+
+
+@pytest.mark.parametrize('meta, log', [
+    (dict(output='.output-tok.log'), '.output-tok.log'),
+    (dict(output='.output-tok.log', started=1.0, what='shell: make'), '.output-tok.log'),
+    (dict(output=None), None),
+    (dict(), None),
+    (None, None),
+    ([1, 2], None),
+    (dict(output=5), None),
+    # whatever is not an output log's name never leads anywhere
+    (dict(output='../.output-tok.log'), None),
+    (dict(output='/etc/passwd'), None),
+    (dict(output='j1.1'), None),
+    (dict(output='.output-tok.log/..'), None),
+])
+def test_meta_output_log(tmp_path, meta, log):
+    expected = os.path.join(str(tmp_path), log) if log else None
+    assert entries.meta_output_log(str(tmp_path), meta) == expected

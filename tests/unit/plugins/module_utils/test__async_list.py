@@ -18,6 +18,7 @@ import pytest
 
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_list as listing
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_output import output_tails
 
 from unit_helpers import make_link, write_claim, write_job
 
@@ -203,3 +204,31 @@ def test_liveness_is_the_real_one_by_default(async_dir, fake_wrapper):
 def test_the_listing_is_plain_json(dir_of_every_kind):
     result = listed(dir_of_every_kind)
     assert json.loads(json.dumps(result)) == result  # only JSON types: a module returns it
+
+
+# --- the tails of a running job's output --------------------------------------------------------
+
+def test_tails_of_running_jobs_only(async_dir):
+    at(write_job(async_dir, 'j1.1', RUNNING), NOW - 100)
+    changes.write_meta(async_dir, 'j1.1', 'build', NOW - 100, output='.output-run.log')
+    write_job(async_dir, '.output-run.log', 'out: a\nerr: oops\nout: b\nout: c\n')
+    at(write_job(async_dir, 'j2.2', CMD_DONE), NOW - 50)
+    changes.write_meta(async_dir, 'j2.2', 'done', NOW - 60, output='.output-done.log')
+    write_job(async_dir, '.output-done.log', 'out: hi\n')
+    at(write_job(async_dir, 'j3.3', RUNNING), NOW - 10)  # no log: the module form
+    changes.write_meta(async_dir, 'j3.3', 'ping', NOW - 10, what='module: ping')
+    seen = []
+
+    def tails(path, lines):
+        seen.append((os.path.basename(path), lines))
+        return output_tails(path, lines)
+
+    result = listing.list_jobs(async_dir, tail_lines=2, tails=tails, clock=lambda: NOW,
+                               liveness_for=snapshot_liveness({'j1.1': True, 'j3.3': True}, []))
+    jobs = dict((j['ansible_job_id'], j) for j in result['jobs'])
+    assert (jobs['j1.1']['stdout_tail'], jobs['j1.1']['stderr_tail']) == (['b', 'c'], ['oops'])
+    assert 'stdout_tail' not in jobs['j2.2'] and 'stdout_tail' not in jobs['j3.3']
+    assert seen == [('.output-run.log', 2)]  # the log of a finished job is not read
+    # and output logs are files of ours, not foreign ones
+    assert sorted(os.path.basename(p) for p in listing.Listing(async_dir).outputs) == [
+        '.output-done.log', '.output-run.log']

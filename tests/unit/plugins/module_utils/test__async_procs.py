@@ -695,3 +695,34 @@ def test_liveness_snapshot_unknown_with_hidepid(tmp_path, monkeypatch):
     assert live(J1, owner_uid=1000) == (False, [], None)
     alive, pids, why = live(J1, owner_uid=0)
     assert (alive, pids) == (None, []) and 'no permission' in why
+
+
+# --- open_files --------------------------------------------------------------------------------
+
+@needs_proc
+def test_open_files_real(tmp_path):
+    busy, idle, missing = tmp_path / 'busy.log', tmp_path / 'idle.log', tmp_path / 'gone.log'
+    busy.write_text('x')
+    idle.write_text('y')
+    with open(str(busy), 'a') as f:
+        writer = subprocess.Popen(['sleep', '60'], stdout=f)
+    try:
+        assert procs.open_files([str(busy), str(idle), str(missing)]) == {str(busy)}
+        # reached through a symlinked dir: the same file
+        os.symlink(str(tmp_path), str(tmp_path / 'via'))
+        via = str(tmp_path / 'via' / 'busy.log')
+        assert procs.open_files([via]) == {via}
+    finally:
+        writer.kill()
+        writer.wait()
+    assert procs.open_files([str(busy)]) == set()
+
+
+def test_open_files_nothing_to_look_for(tmp_path):
+    assert procs.open_files([str(tmp_path / 'nope')]) == set()
+    assert procs.open_files([]) == set()
+
+
+def test_open_files_unknown_without_proc(tmp_path):
+    (tmp_path / 'a.log').write_text('x')
+    assert procs.open_files([str(tmp_path / 'a.log')], proc=str(tmp_path / 'noproc')) is None

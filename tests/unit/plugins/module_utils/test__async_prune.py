@@ -10,13 +10,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import subprocess
 
 import pytest
 
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_prune as pruning
 
-from unit_helpers import make_link, make_proc, snapshot, write_claim, write_job
+from unit_helpers import make_link, make_proc, needs_proc, snapshot, write_claim, write_job
 
 NOW = 1800000000.0
 DAY = 86400.0
@@ -209,3 +210,64 @@ def test_check_mode_removes_nothing_byte_for_byte(async_dir, noproc):
 def test_missing_async_dir(tmp_path, noproc):
     assert run(str(tmp_path / 'nope'), noproc=noproc) == dict(removed=[], kept_running=0,
                                                               changed=False)
+
+
+# --- output logs --------------------------------------------------------------------------------
+
+def log(async_dir, token, when):
+    return at(write_job(async_dir, '.output-%s.log' % token, 'out: x\n'), when)
+
+
+def test_output_logs_of_no_job_go_once_old(async_dir, noproc):
+    log(async_dir, 'old', NOW - 2 * DAY)   # no meta names it (its start never wrote one)
+    log(async_dir, 'young', NOW - 60)
+    changes.write_meta(async_dir, 'j3.3', 'x', NOW, output='.output-gone.log')
+    log(async_dir, 'gone', NOW - 2 * DAY)  # its job file is gone, and its meta goes
+    result = run(async_dir, noproc=noproc)
+    assert result['removed'] == p(async_dir, '.output-old.log', '.output-gone.log', '.j3.3.meta')
+    assert sorted(os.listdir(async_dir)) == ['.output-young.log']
+
+
+def test_output_log_of_a_job_goes_only_with_the_job(async_dir, noproc):
+    write_job(async_dir, 'j1.1', RUNNING)
+    changes.write_meta(async_dir, 'j1.1', 'build', NOW - 3 * DAY, output='.output-run.log')
+    log(async_dir, 'run', NOW - 3 * DAY)  # silent for days, but its job runs
+    at(write_job(async_dir, 'j2.2', DONE), NOW - 60)
+    changes.write_meta(async_dir, 'j2.2', 'test', NOW - 120, output='.output-done.log')
+    log(async_dir, 'done', NOW - 3 * DAY)  # its job ended too recently
+    assert run(async_dir, running=['j1.1'], noproc=noproc)['removed'] == []
+    assert run(async_dir, older_than=30, running=['j1.1'], noproc=noproc)['removed'] == p(
+        async_dir, 'j2.2', '.j2.2.meta', '.output-done.log')
+
+
+def test_a_meta_never_leads_out_of_the_dir(async_dir, tmp_path, noproc):
+    outside = tmp_path / 'outside.log'
+    outside.write_text('keep')
+    at(write_job(async_dir, 'j1.1', DONE), NOW - 2 * DAY)
+    changes.write_meta(async_dir, 'j1.1', 'build', NOW - 3 * DAY, output=str(outside))
+    assert run(async_dir, noproc=noproc)['removed'] == p(async_dir, 'j1.1', '.j1.1.meta')
+    assert outside.read_text() == 'keep'
+
+
+@needs_proc
+def test_an_output_log_a_process_has_open_stays(async_dir):
+    path = log(async_dir, 'busy', NOW - 2 * DAY)
+    with open(path, 'a') as f:
+        writer = subprocess.Popen(['sleep', '60'], stdout=f)
+    try:
+        at(path, NOW - 2 * DAY)
+        assert run(async_dir, noproc='/proc')['removed'] == []
+    finally:
+        writer.kill()
+        writer.wait()
+    assert run(async_dir, noproc='/proc')['removed'] == [path]
+
+
+def test_without_proc_no_output_log_of_no_job_goes(async_dir):
+    log(async_dir, 'old', NOW - 2 * DAY)
+    assert run(async_dir, noproc='/nonexistent')['removed'] == []
+
+
+def test_alias_patterns_leave_output_logs_of_no_job(async_dir, noproc):
+    log(async_dir, 'old', NOW - 2 * DAY)
+    assert run(async_dir, patterns=['build*'], noproc=noproc)['removed'] == []

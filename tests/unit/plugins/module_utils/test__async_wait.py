@@ -408,3 +408,59 @@ def test_wait_for_all_budget(async_dir):
     statuses = waiting.wait_for_all(async_dir, [J1], 2, liveness_for=lambda jids: alive,
                                     clock=c.clock, sleep=c.sleep, interval=0.5, liveness_interval=1)
     assert statuses[0]['state'] == 'running' and statuses[0]['waited'] == 2.0
+
+
+# --- add_progress ---------------------------------------------------------------------------------
+
+def running_status(async_dir):
+    return dict(ansible_job_id=JID, state=files.RUNNING)
+
+
+def test_progress_of_a_running_job_with_its_output(async_dir):
+    write_job(async_dir, JID, RUNNING)
+    changes.write_meta(async_dir, JID, 'build', 1000.0, output='.output-tok.log')
+    write_job(async_dir, '.output-tok.log', ''.join(
+        'out: line %d\n' % i for i in range(1, 16)) + 'err: warn\nout+ parti\nout+ al\n')
+    status = waiting.add_progress(async_dir, running_status(async_dir), clock=lambda: 1135.04,
+                                  tail_lines=3)
+    assert status == dict(ansible_job_id=JID, state=files.RUNNING, running_for=135.0,
+                          stdout_tail=['line 14', 'line 15', 'partial'], stderr_tail=['warn'])
+
+
+@pytest.mark.parametrize('meta_output, tail_lines', [
+    ('.output-tok.log', 0),   # no tails asked for
+    (None, 10),               # not captured (the module form, or no_log)
+    ('../outside.log', 10),   # not an output log's name: never read
+    ('/etc/passwd', 10),
+])
+def test_progress_without_tails(async_dir, meta_output, tail_lines):
+    write_job(async_dir, JID, RUNNING)
+    write_job(async_dir, '.output-tok.log', 'out: x\n')
+    changes.write_meta(async_dir, JID, 'build', 1000.0, output=meta_output)
+    status = waiting.add_progress(async_dir, running_status(async_dir), clock=lambda: 1010.0,
+                                  tail_lines=tail_lines)
+    assert status == dict(ansible_job_id=JID, state=files.RUNNING, running_for=10.0)
+
+
+def test_progress_of_a_job_with_an_empty_log_yet(async_dir):
+    write_job(async_dir, JID, RUNNING)
+    changes.write_meta(async_dir, JID, 'build', 1000.0, output='.output-tok.log')
+    status = waiting.add_progress(async_dir, running_status(async_dir), clock=lambda: 1000.0,
+                                  tail_lines=10)
+    assert (status['stdout_tail'], status['stderr_tail']) == ([], [])
+
+
+def test_progress_without_meta_counts_from_the_job_file(async_dir):
+    path = write_job(async_dir, JID, RUNNING)
+    os.utime(path, (2000.0, 2000.0))
+    status = waiting.add_progress(async_dir, running_status(async_dir), clock=lambda: 2075.0,
+                                  tail_lines=10)
+    assert status == dict(ansible_job_id=JID, state=files.RUNNING, running_for=75.0)
+
+
+def test_progress_leaves_a_finished_job_alone(async_dir):
+    write_job(async_dir, JID, SUCCEEDED)
+    changes.write_meta(async_dir, JID, 'build', 1000.0, output='.output-tok.log')
+    write_job(async_dir, '.output-tok.log', 'out: done\n')
+    status = dict(ansible_job_id=JID, state=files.SUCCEEDED, rc=0)
+    assert waiting.add_progress(async_dir, dict(status), tail_lines=10) == status

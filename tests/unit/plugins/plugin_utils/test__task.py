@@ -62,6 +62,20 @@ ONLY = 'only to shell, cmd, argv and script; give a module its options in module
     (dict(module='ansible.builtin.ping', creates='/x', chdir='/tmp'), 'chdir, creates apply ' + ONLY),
     (dict(module='x.y.z', removes='/r', executable='/bin/bash', stdin='in', creates='/c',
           chdir='/d'), 'chdir, executable, creates, removes, stdin apply ' + ONLY),
+    (dict(module='ansible.builtin.ping', output_limit='1M'), 'output_limit applies ' + ONLY),
+    # tail_lines and output_limit
+    (dict(shell='true', tail_lines=0), None),
+    (dict(shell='true', tail_lines=-1), 'tail_lines must be 0 or more, not -1'),
+    (dict(shell='true', output_limit='4k'), None),
+    (dict(shell='true', output_limit='100MB'), None),
+    (dict(shell='true', output_limit='4095'),
+     "output_limit must be at least 4096 bytes (4k), not '4095'"),
+    (dict(shell='true', output_limit='7x'),
+     "output_limit must be a size, bytes or a number with a unit (100MB, 1.5G, 512k), not '7x'"),
+    (dict(shell='true', output_limit=''),
+     "output_limit must be a size, bytes or a number with a unit (100MB, 1.5G, 512k), not ''"),
+    (dict(shell='true', output_limit='-1'),
+     "output_limit must be a size, bytes or a number with a unit (100MB, 1.5G, 512k), not '-1'"),
 ])
 def test_option_error(given, error):
     assert task.option_error(task_args(**given)) == error
@@ -99,8 +113,55 @@ SCRIPT = ['/home/u/.ansible/tmp/ansible-tmp-1.2-3/build.sh', '--fast', 'a b']
         'cmd-every-option', 'argv-stdin-executable', 'script-options'])
 def test_module_call_command_forms(given, script_argv, margs):
     assert task.module_call(task_args(**given), script_argv=script_argv) == (
-        'ansible.legacy.command', margs)
-    assert task.COMMAND_MODULE == 'ansible.legacy.command'
+        'asyncjobs.named.async_command', margs)
+    assert task.COMMAND_MODULE == 'asyncjobs.named.async_command'
+
+
+LOG = '~/.ansible_async/.output-0123abcd.log'
+
+
+@pytest.mark.parametrize('given, extra', [
+    (dict(shell='make'), dict(_raw_params='make', _uses_shell=True, _output_log=LOG)),
+    (dict(argv=['make'], output_limit='1M'),
+     dict(argv=['make'], _output_log=LOG, _output_limit=1024 * 1024)),
+    (dict(cmd='make', output_limit='4096'),
+     dict(_raw_params='make', _output_log=LOG, _output_limit=4096)),
+], ids=['shell', 'argv-limit', 'cmd-limit-bytes'])
+def test_module_call_output_log(given, extra):
+    assert task.module_call(task_args(**given), output_log=LOG) == (
+        'asyncjobs.named.async_command', dict(DEFAULTS, **extra))
+
+
+def test_module_call_module_form_has_no_log():
+    name, margs = task.module_call(task_args(module='ping'), module='ansible.builtin.ping',
+                                   output_log=LOG)
+    assert (name, margs) == ('ansible.builtin.ping', {})
+
+
+@pytest.mark.parametrize('given, no_log, logged', [
+    (dict(shell='x'), False, True),
+    (dict(cmd='x'), False, True),
+    (dict(argv=['x']), False, True),
+    (dict(script='x.sh'), False, True),
+    (dict(shell='x'), True, False),
+    (dict(module='ping'), False, False),
+])
+def test_output_log_of(given, no_log, logged):
+    assert task.output_log_of(task_args(**given), no_log) is logged
+
+
+@pytest.mark.parametrize('text, limit', [
+    ('4096', 4096), ('4k', 4096), ('512K', 512 * 1024), ('100MB', 100 * 1024 * 1024),
+    ('1.5G', int(1.5 * 1024 ** 3)), (' 10 MB ', 10 * 1024 * 1024), (8192, 8192),
+])
+def test_output_limit_bytes(text, limit):
+    assert task.output_limit_bytes(text) == limit
+
+
+@pytest.mark.parametrize('text', ['', '7x', '-1', '0', '4095', 'lots', None])
+def test_output_limit_bytes_refuses(text):
+    with pytest.raises(ValueError, match='^output_limit must be'):
+        task.output_limit_bytes(text)
 
 
 @pytest.mark.parametrize('module_args, margs', [
