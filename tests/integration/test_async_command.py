@@ -12,9 +12,10 @@ output logs async_command wrote (one per case) must hold both streams, in order,
 prints, then waits on a gate file: its output must be in the log while it waits.
 """
 
-import importlib.util
+import importlib
 import json
 import re
+import sys
 
 import pytest
 import yaml
@@ -45,12 +46,12 @@ def _version_tuple(text):
 
 @pytest.fixture(scope='module')
 def output_module(installed_collection):
-    """The installed _async_output.py (it imports nothing of the collection)."""
-    path = installed_collection / 'plugins' / 'module_utils' / '_async_output.py'
-    spec = importlib.util.spec_from_file_location('installed_async_output', str(path))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The installed _async_output.py, imported from the installed collection."""
+    root = str(installed_collection.parents[2])  # the dir that holds ansible_collections
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return importlib.import_module(
+        'ansible_collections.asyncjobs.named.plugins.module_utils._async_output')
 
 
 @pytest.fixture(scope='module')

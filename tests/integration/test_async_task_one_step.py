@@ -130,7 +130,10 @@ def _write_claim(async_dir, alias, prefix):
 def test_claim_of_a_dead_run_finds_its_job(run_playbook, async_dir, test_dirs, finished,
                                            waiting):
     counter = test_dirs.root / 'counter'
-    evars = {'counter': str(counter), 'waiting': waiting, 'job_seconds': 0 if finished else 3}
+    # A job that must still run at the second run lasts long enough for a loaded machine;
+    # one the second run waits for, briefly.
+    seconds = 0 if finished else (3 if waiting else 30)
+    evars = {'counter': str(counter), 'waiting': waiting, 'job_seconds': seconds}
     r = run_playbook('task_recover_claim.yml', extra_vars=dict(evars, phase='start'))
     jid = r.load('orphan')['ansible_job_id']
     if finished:

@@ -1,22 +1,31 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Progress while waiting: one line per wait slice at the default verbosity, as native's
-retries print theirs; with no_log, none, and nothing of the job in the output."""
+retries print theirs, with the job's last output line; with no_log, none, nothing of the
+job in the output, and no output log on the host."""
 
+import json
+import os
 import re
 
 import pytest
 
 
 @pytest.mark.parametrize('hide', [False, True])
-def test_progress_line_per_slice(run_playbook, hide):
+def test_progress_line_per_slice(run_playbook, async_dir, hide):
     r = run_playbook('task_progress.yml', extra_vars={'hide': hide, 'seconds': 18})
-    lines = re.findall(r'^long-(?:shown|hidden) \(j\d+\.\d+\) on localhost: running for (\d+)s$',
-                       r.stdout, re.M)
+    lines = re.findall(r'^long-(?:shown|hidden) \(j\d+\.\d+\) on localhost: running for '
+                       r'(\d+)s \| secret-step$', r.stdout, re.M)
+    # the job's output log: none with no_log; removed once the outcome was returned
+    assert not [n for n in os.listdir(async_dir) if n.startswith('.output-')]
+    jid = r.load('waited')['ansible_job_id']
+    with open(os.path.join(async_dir, '.%s.meta' % jid)) as f:
+        output = json.load(f)['output']
+    assert (output is None) if hide else output.startswith('.output-')
     if hide:
         assert lines == [], r.stdout
-        assert 'secret-output' not in r.stdout and 'running for' not in r.stdout
+        assert 'secret' not in r.stdout and 'running for' not in r.stdout
     else:
         # the first slice ends at 15 s: one line, the job's running time
         assert len(lines) == 1 and 14 <= int(lines[0]) <= 17, r.stdout
-        assert r.load('waited')['stdout'] == 'secret-output'
+        assert r.load('waited')['stdout'] == 'secret-step\nsecret-output'
