@@ -74,3 +74,27 @@ def test_output_while_it_runs(request, where, run_playbook, test_dirs, async_dir
     # the outcome was returned with cleanup: the names and the log are gone, the metas stay
     assert _logs(async_dir) == []
     assert os.path.exists(os.path.join(async_dir, '.%s.meta' % jid))
+
+
+def test_output_limit(run_playbook, async_dir):
+    r = run_playbook('task_output_limit.yml')
+    big = r.load('big')
+    # the job's result is not cut
+    assert big['state'] == 'succeeded' and big['stdout_lines'] == [str(i) for i in range(1, 5001)]
+    log = os.path.join(async_dir, _meta(async_dir, big['ansible_job_id'])['output'])
+    with open(log, encoding='utf-8') as f:
+        records = f.read().splitlines()
+    assert os.path.getsize(log) <= 4096
+    assert records[0] == 'out: 1' and records[-1] == 'out: 5000'
+    assert [r for r in records if r.startswith('cut: ')], records
+    # bad limits: a clear error, and nothing started
+    msgs = [res['msg'] for res in r.load('bad')['results']]
+    assert msgs == [
+        "output_limit must be a size, bytes or a number with a unit (100MB, 1.5G, 512k), "
+        "not '7x'",
+        "output_limit must be at least 4096 bytes (4k), not '100'",
+        "output_limit must be a size, bytes or a number with a unit (100MB, 1.5G, 512k), "
+        "not ''"]
+    assert r.load('bad_module')['msg'] == ('output_limit applies only to shell, cmd, argv and '
+                                           'script; give a module its options in module_args')
+    assert not [n for n in os.listdir(async_dir) if 'bad' in n]
