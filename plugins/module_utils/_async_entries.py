@@ -33,6 +33,7 @@ LEGACY_RE = re.compile(r'^(j?[0-9]+\.[0-9]+)\.jid_(.+)\Z')
 # The lock and claim of a name (.jid_<alias>.lock, .claim) and a job's meta (.<jid>.meta).
 SIDECAR_RE = re.compile(r'^\.(.+)\.(lock|claim|meta)\Z')
 
+
 def entry_kind(name):
     """What an entry of the async dir is, by its name: (kind, key) with kind one of 'job'
     (key: jid), 'name' (``jid_<alias>``; key: alias), 'legacy_name' (``<jid>.jid_<alias>``;
@@ -64,9 +65,11 @@ def entry_kind(name):
         return 'temp', base
     return None, None
 
+
 def temp_name(base):
     """The name of the temp file of an atomic write of ``base``: ``.<base>.<12 hex>.tmp``."""
     return '.%s.%s.tmp' % (base, binascii.hexlify(os.urandom(6)).decode())
+
 
 def temp_base(name):
     """``base`` when ``name`` is a temp file of an atomic write of it (``temp_name``), else None."""

@@ -45,8 +45,10 @@ def parse_duration(value, option='older_than'):
         raise JobError('%s: invalid duration %r: %s' % (option, value, DURATION_HELP))
     return float(m.group(1)) * UNITS[m.group(2)]
 
+
 JOB_FORMS = dict(result='a registered async result', jid='a job id', alias='a name',
                  ref='a dict with jid and/or alias')
+
 
 def job_refs(jobs):
     """The jobs of a ``jobs`` option as a list of dicts with ``jid`` and/or ``alias``.
@@ -81,6 +83,7 @@ def job_refs(jobs):
         refs.append(ref)
     return refs
 
+
 def _job_ref(i, entry):
     """(form, ref) of one entry of ``jobs``; JobError naming it when it is none."""
     if isinstance(entry, Mapping):
@@ -108,6 +111,7 @@ def _job_ref(i, entry):
     raise JobError('jobs[%d] is %s, not a job id, a name or a registered async result'
                    % (i, _kind(entry)))
 
+
 def _kind(value):
     """What ``value`` is, in a message ('a number', not a Python class name, which on the
     controller may be one of Ansible's tagged types)."""
@@ -125,15 +129,18 @@ def _kind(value):
         return 'a list'
     return 'a %s' % type(value).__name__
 
+
 def _check_ref(i, ref):
     for msg in (alias_error(ref['alias']) if 'alias' in ref else None,
                 jid_error(ref['jid']) if 'jid' in ref else None):
         if msg:
             raise JobError('jobs[%d]: %s' % (i, msg))
 
+
 def ref_name(i, ref):
     """How an error names entry ``i`` of a ``jobs`` option."""
     return 'jobs[%d] (%s)' % (i, ', '.join(ref[k] for k in ('alias', 'jid') if k in ref))
+
 
 def ref_jid(async_dir, ref):
     """The jid of a ref (job_refs): its own, or its name's (None for an absent name)."""

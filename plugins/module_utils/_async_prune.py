@@ -33,6 +33,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_list import
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import (
     CLAIM_STALE_AFTER)
 
+
 class _Pruner:
 
     def __init__(self, listing, check_mode, patterns):

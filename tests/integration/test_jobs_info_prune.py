@@ -94,7 +94,10 @@ def test_list_then_prune(request, where, run_playbook, test_dirs, async_dir):
     # the real run removed what check mode said it would
     assert would['removed'] == pruned['removed'] and pruned['changed'] is True
     assert would['changed'] is True
-    at = lambda n: os.path.join(async_dir, n)  # noqa: E731
+
+    def at(name):
+        return os.path.join(async_dir, name)
+
     expected = [at(done_jid), at(native_jid), at('j100000000001.1'), at('jid_dangling'),
                 at('.%s.meta' % done_jid), at(logs[done_jid]), at('jid_done-job'),
                 at('.jid_done-job.lock')]

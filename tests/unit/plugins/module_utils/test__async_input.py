@@ -94,8 +94,8 @@ def test_job_statuses_one_scan_for_all(async_dir, tmp_path):
         scans.append(sorted(jids))
         return lambda jid, owner_uid=None: (jid == J1, [1] if jid == J1 else [], None)
 
-    statuses = inputs.job_statuses(async_dir, [dict(alias='build'), dict(jid=J2), dict(jid=J3),
-                                              dict(alias='gone')], liveness_for=liveness_for)
+    refs = [dict(alias='build'), dict(jid=J2), dict(jid=J3), dict(alias='gone')]
+    statuses = inputs.job_statuses(async_dir, refs, liveness_for=liveness_for)
     assert scans == [sorted([J1, J2, J3])]
     assert [s['state'] for s in statuses] == ['running', 'succeeded', 'orphaned', 'absent']
     assert [s.get('ansible_job_alias') for s in statuses] == ['build', None, None, 'gone']
@@ -105,7 +105,7 @@ def test_job_statuses_names_the_entry(async_dir):
     write_job(async_dir, J1, DONE)
     with pytest.raises(names.JobError) as exc:
         inputs.job_statuses(async_dir, [dict(jid=J1), dict(jid=J2, alias='x')],
-                           liveness_for=lambda jids: never)
+                            liveness_for=lambda jids: never)
     assert exc.value.msg == 'jobs[1] (x, %s): could not find job' % J2
     assert exc.value.result['ansible_job_id'] == J2
 

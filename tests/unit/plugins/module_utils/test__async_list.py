@@ -50,7 +50,9 @@ def snapshot_liveness(answers, calls):
 def dir_of_every_kind(async_dir):
     """Jobs in every state, both name forms, a dangling name, a name outside, a claim, a
     lock, a meta, a temp file and a foreign file."""
-    a = lambda name: os.path.join(async_dir, name)  # noqa: E731
+    def a(name):
+        return os.path.join(async_dir, name)
+
     at(write_job(async_dir, 'j1.1', RUNNING), NOW - 100)
     at(write_job(async_dir, 'j2.2', CMD_DONE), NOW - 50)
     at(write_job(async_dir, 'j3.3', FAILED), NOW - 40)
@@ -117,9 +119,8 @@ def test_names_and_claims(dir_of_every_kind):
     assert names['gone']['dangling'] is True and names['gone']['job'] == 'j9.9'
     assert names['out']['outside'] is True and names['out']['job'] is None
     assert names['out']['target'] == '/etc/passwd'
-    assert result['claims'] == [dict(name='deploy', path=os.path.join(dir_of_every_kind,
-                                                                       '.jid_deploy.claim'),
-                                     age=5.0, jid_prefix='j77')]
+    claim = os.path.join(dir_of_every_kind, '.jid_deploy.claim')
+    assert result['claims'] == [dict(name='deploy', path=claim, age=5.0, jid_prefix='j77')]
 
 
 @pytest.mark.parametrize('kwargs,jids', [
