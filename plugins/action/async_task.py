@@ -129,8 +129,8 @@ class ActionModule(AsyncJobsAction):
                 return dict(started, failed=True,
                             msg=started.get('msg') or 'the job could not be started')
             jid = started['ansible_job_id']
-            self._claim('bind', alias, token, task_vars, jid=jid,
-                        what=describe_job(args, job['module']), output=job['output'])
+            self._bind(alias, token, jid, task_vars, what=describe_job(args, job['module']),
+                       output=job['output'])
         status = None
         if not waiting:
             # The job's status as the one-step start returns it: async_wait without waiting
@@ -141,6 +141,28 @@ class ActionModule(AsyncJobsAction):
         return dict(action=found['action'], ansible_job_id=jid, status=status)
 
     # -- steps ----------------------------------------------------------------------------
+
+    def _bind(self, alias, token, jid, task_vars, **extra):
+        """Name the job just started (async_claim bind). When that fails, the claim is not
+        left to go stale: it records the job (async_claim abandon with the jid), so that
+        the next run names that job and attaches to it at once, and never starts a second
+        one; then the task fails, saying so."""
+        try:
+            return self._claim('bind', alias, token, task_vars, jid=jid, **extra)
+        except Exception as e:  # a failed bind (AnsibleActionFail), or a lost connection
+            why = to_text(getattr(e, 'message', None) or e)
+            try:
+                kept = self._claim('abandon', alias, token, task_vars, jid=jid).get('recorded')
+            except Exception:  # the host is unreachable: the claim stays as it is
+                kept = None
+            raise action_fail(
+                'job %s was started, but naming it %r failed: %s. %s' % (
+                    jid, alias, why,
+                    'The claim records the job: the next run names it and attaches to it.'
+                    if kept else 'The claim could not be updated: the next run finds the job '
+                    'by the claim token in its environment while it runs.'),
+                result=dict(ansible_job_id=jid, ansible_job_alias=alias))
+
 
     def _claim(self, mode, alias, token, task_vars, **extra):
         res = self.run_module('async_claim', dict(alias=alias, token=token, mode=mode, **extra),
@@ -202,11 +224,10 @@ class ActionModule(AsyncJobsAction):
 
     def _module_call(self, args, job):
         script_argv = self._transfer_script(*job['script']) if job['script'] else None
-        output_log = None
-        if job['output']:
-            output_log = self._connection._shell.join_path(self.async_dir(), job['output'])
+        # The log's name only: async_command puts it in the async dir by the rule of the
+        # runner that runs it (async_wrapper or Mitogen's), beside the job file.
         return module_call(args, module=job['module'], script_argv=script_argv,
-                           output_log=output_log)
+                           output_log=job['output'])
 
     def _start(self, args, job, task_vars, token=None, starter=None):
         """Start the job through Ansible's own async machinery (async_wrapper), in a

@@ -17,11 +17,11 @@ import os
 import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JID_RE, async_dir_names, claim_path)
+    JID_RE, MITOGEN_JID_RE, async_dir_names, claim_path)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
-    ABSENT, KILLED, RUNNING, job_status)
+    ABSENT, KILLED, RUNNING, job_liveness, job_status, read_job)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
-    processes, read_small, WRAPPER_MARK, wrapper_liveness)
+    process_table, processes, read_small, WRAPPER_MARK, wrapper_liveness)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
     alias_lock, atomic_write_json, free_name, nolock, remove_entry, set_alias, write_meta)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import (
@@ -54,6 +54,42 @@ def find_claimed_job(async_dir, token, proc='/proc'):
     """The jid of a running job whose processes carry claim ``token`` in their
     environment (a job started by a controller that died before naming it)."""
     needle = ('%s=%s' % (CLAIM_ENV, token)).encode()
+    return (_wrapper_job_with(async_dir, needle, proc)
+            or _mitogen_job_with(async_dir, needle, proc))
+
+
+def _carries(pid, needle, proc):
+    try:
+        return needle in read_small(os.path.join(proc, str(pid), 'environ')).split(b'\0')
+    except (IOError, OSError):
+        return False
+
+
+def _mitogen_job_with(async_dir, needle, proc):
+    """A running job of Mitogen for Ansible's runner whose process group carries
+    ``needle`` in a process's environment. The runner itself, forked and not executed,
+    keeps its parent's environment; the commands it runs carry the task's."""
+    table = None
+    for name in sorted(async_dir_names(async_dir)):
+        if not MITOGEN_JID_RE.match(name):
+            continue
+        job = read_job(os.path.join(async_dir, name))
+        if not job.exists or job.finished:
+            continue
+        alive, pids, _why = job_liveness(name, job, None)
+        if not alive:
+            continue
+        if table is None:
+            table = process_table(proc)
+        group = [p['pid'] for p in table if p['pgid'] == pids[0]]
+        if any(_carries(pid, needle, proc) for pid in group):
+            return name
+    return None
+
+
+def _wrapper_job_with(async_dir, needle, proc):
+    """A running job of async_wrapper whose wrapper process carries ``needle`` in its
+    environment."""
     for p in processes(proc, mark=WRAPPER_MARK)[0]:
         args = p['args']
         for i, arg in enumerate(args[:-1]):
@@ -62,11 +98,7 @@ def find_claimed_job(async_dir, token, proc='/proc'):
                 break
         else:
             continue
-        try:
-            env = read_small(os.path.join(proc, str(p['pid']), 'environ')).split(b'\0')
-        except (IOError, OSError):
-            continue
-        if needle in env:
+        if _carries(p['pid'], needle, proc):
             for name in sorted(os.listdir(async_dir)):
                 if name.startswith(prefix + '.') and JID_RE.match(name):
                     return name
@@ -110,8 +142,13 @@ def _claimed_job(async_dir, claim, proc, clock, sleep):
 
     A claim written by a one-step start carries the jid prefix of the async_wrapper it
     was about to run: its job file is found by that prefix, even when the job has
-    finished since. An older claim (a start in several steps) is found by its token in
-    the environment of the job's processes, so only while the job runs."""
+    finished since. A claim whose start in several steps could not name its job records
+    the job's id (``abandon`` with ``jid``). Otherwise (a start in several steps whose
+    controller died before naming the job) the job is found by the claim's token in the
+    environment of its processes, so only while the job runs."""
+    jid = claim.get('jid')
+    if isinstance(jid, str) and JID_RE.match(jid):
+        return jid if os.path.exists(os.path.join(async_dir, jid)) else None
     prefix = claim.get('jid_prefix')
     if isinstance(prefix, str) and prefix:
         return await_job_of_prefix(async_dir, prefix, proc, clock=clock, sleep=sleep)
@@ -141,7 +178,7 @@ def decide(async_dir, alias, token, waiting, check_mode, liveness, clock, sleep,
             status = job_status(async_dir, jid=jid, liveness=liveness)
             return dict(action='attach', ansible_job_id=jid, status=status,
                         recovered_claim=True)
-        if not claim.get('jid_prefix'):
+        if not claim.get('jid_prefix') and not claim.get('jid'):
             try:
                 age = clock() - float(claim.get('time'))
             except (TypeError, ValueError):
@@ -225,11 +262,17 @@ def bind(async_dir, alias, token, jid, liveness=wrapper_liveness, what=None, out
                     alias_file=result['alias_file'])
 
 
-def abandon(async_dir, alias, token):
-    """Drop our claim on ``alias`` (the job could not be started)."""
+def abandon(async_dir, alias, token, jid=None):
+    """Give up our claim on ``alias``: drop it (the job could not be started), or, with
+    ``jid`` (the job was started, but naming it failed), record the job in it, so that
+    the next run names that job and attaches to it at once instead of waiting for the
+    claim to go stale and starting a second job."""
     with alias_lock(async_dir, alias):
         claim = read_claim(async_dir, alias)
         if claim and claim['token'] == token:
+            if jid is not None and os.path.exists(os.path.join(async_dir, jid)):
+                atomic_write_json(claim_path(async_dir, alias), dict(claim, jid=jid))
+                return dict(abandoned=True, recorded=jid)
             drop_claim(async_dir, alias)
             return dict(abandoned=True)
     return dict(abandoned=False)

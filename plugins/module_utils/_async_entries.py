@@ -28,7 +28,7 @@ OUTPUT_LOG_RE = re.compile(r'^\.output-(%s)\.log\Z' % _TOKEN)
 TEMP_RE = re.compile(r'^\.(.+)\.[0-9a-f]{12}\.tmp\Z')
 
 # The older form of a name, <jid>.jid_<alias>.
-LEGACY_RE = re.compile(r'^(j?[0-9]+\.[0-9]+)\.jid_(.+)\Z')
+LEGACY_RE = re.compile(r'^(j?[0-9]+\.[0-9]+|[0-9a-f]{16})\.jid_(.+)\Z')
 
 # The lock and claim of a name (.jid_<alias>.lock, .claim) and a job's meta (.<jid>.meta).
 SIDECAR_RE = re.compile(r'^\.(.+)\.(lock|claim|meta)\Z')

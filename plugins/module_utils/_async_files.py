@@ -16,11 +16,13 @@ import errno
 import json
 import os
 
+import re
+
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, find_alias, job_path)
+    JobError, find_alias, is_mitogen_jid, job_path)
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
-    wrapper_liveness)
+    runner_liveness, wrapper_liveness)
 
 # Job states, as documented in the modules and the README.
 ABSENT = 'absent'
@@ -34,6 +36,8 @@ STATES = (ABSENT, RUNNING, SUCCEEDED, FAILED, TIMED_OUT, KILLED, ORPHANED)
 FINISHED_STATES = (SUCCEEDED, FAILED, TIMED_OUT, KILLED, ORPHANED)
 # What async_wrapper (ansible-core 2.12+) writes when it kills a job at its time limit.
 TIMEOUT_MSG = 'Timeout exceeded'
+# What Mitogen for Ansible's runner writes when a job reaches its time limit.
+MITOGEN_TIMEOUT_RE = re.compile(r'^Job reached maximum time limit of [0-9]+ seconds\.\Z')
 # Keys that every result describes a job with, whatever the mode.
 SUMMARY_KEYS = ('started', 'finished', 'killed', 'pid_missing', 'state', 'ansible_job_id',
                 'ansible_job_alias', 'results_file')
@@ -43,13 +47,15 @@ SUMMARY_KEYS = ('started', 'finished', 'killed', 'pid_missing', 'state', 'ansibl
 # Job files
 
 class JobFile:
-    """What a job file held when read: ``data`` (dict) or why there is none."""
+    """What a job file held when read: ``data`` (dict) or why there is none, and when it
+    was last written (``mtime``)."""
 
-    def __init__(self, path, exists, data=None, raw=None):
+    def __init__(self, path, exists, data=None, raw=None, mtime=None):
         self.path = path
         self.exists = exists
         self.data = data
         self.raw = raw
+        self.mtime = mtime
 
     @property
     def parsed(self):
@@ -67,6 +73,7 @@ def read_job(path):
     """Read a job file. Never raises for a missing, empty or unparsable file."""
     try:
         with open(path, 'rb') as f:
+            mtime = os.fstat(f.fileno()).st_mtime
             raw = f.read()
     except (IOError, OSError) as e:
         if e.errno in (errno.ENOENT, errno.ENOTDIR):
@@ -79,14 +86,16 @@ def read_job(path):
         data = None
     if not isinstance(data, dict):
         data = None
-    return JobFile(path, True, data, raw)
+    return JobFile(path, True, data, raw, mtime)
 
 
 def finished_state(data):
     """State of a finished job from its file's content."""
     if data.get('killed'):
         return KILLED
-    if data.get('msg') == TIMEOUT_MSG and data.get('failed'):
+    msg = data.get('msg')
+    if data.get('failed') and (msg == TIMEOUT_MSG or (isinstance(msg, str)
+                                                      and MITOGEN_TIMEOUT_RE.match(msg))):
         return TIMED_OUT
     if data.get('failed'):
         return FAILED
@@ -95,6 +104,24 @@ def finished_state(data):
 
 # --------------------------------------------------------------------------
 # Status
+
+def job_liveness(jid, job, liveness, owner_uid=None):
+    """Whether the runner of an unfinished job is alive: (alive, pids, why).
+
+    async_wrapper's jobs by ``liveness`` (a scan for its processes, injectable); Mitogen
+    for Ansible's by the runner pid its job file records and that process's start time
+    (``runner_liveness``). The one place where the two runners differ for a status."""
+    if is_mitogen_jid(jid):
+        if not job.parsed:
+            return None, [], 'its job file is not valid JSON, so it names no runner process'
+        return runner_liveness(job.data.get('pid'), job.mtime, owner_uid=owner_uid)
+    return liveness(jid, owner_uid=owner_uid)
+
+
+def runner_name(jid):
+    """What runs the job, in messages: async_wrapper, or Mitogen's runner."""
+    return "Mitogen for Ansible's runner" if is_mitogen_jid(jid) else 'async_wrapper'
+
 
 def _owner(path):
     try:
@@ -125,7 +152,7 @@ def job_status(async_dir, jid=None, alias=None, liveness=wrapper_liveness):
     job = read_job(path)
     alive, warning = True, None
     if job.exists and not job.finished:
-        alive, _pids, warning = liveness(jid, owner_uid=_owner(path))
+        alive, _pids, warning = job_liveness(jid, job, liveness, owner_uid=_owner(path))
         # Re-read: a job that finished during the scan is not dead.
         job = read_job(path)
     if not job.exists:
@@ -155,12 +182,13 @@ def describe(job, jid, alive):
         result['state'] = state
         return result
     if alive is False:
+        runner = '%s process' % runner_name(jid)
         if job.parsed:
-            why = 'its async_wrapper process is gone'
+            why = 'its %s is gone' % runner
         elif job.raw.strip():
-            why = 'its job file is not valid JSON and its async_wrapper process is gone'
+            why = 'its job file is not valid JSON and its %s is gone' % runner
         else:
-            why = 'its job file is empty and its async_wrapper process is gone'
+            why = 'its job file is empty and its %s is gone' % runner
         result = dict(job.data or {})
         result.update(base)
         result.update(

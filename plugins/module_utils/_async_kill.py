@@ -18,9 +18,9 @@ import signal
 import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, jid_prefix, job_path)
+    JobError, is_mitogen_jid, jid_prefix, job_path)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
-    RUNNING, job_status, read_job)
+    RUNNING, job_liveness, job_status, read_job)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
     is_wrapper_cmdline, process_table, wrapper_liveness)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
@@ -30,16 +30,21 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes imp
 # --------------------------------------------------------------------------
 # Processes of a job
 
-def job_processes(jid, table, known=(), groups=()):
+def job_processes(jid, table, known=(), groups=(), runner=None):
     """The processes of a job: its async_wrapper processes (watcher, runner), every
-    process in the runner's process group, and every descendant of either.
+    process in the runner's process group, and every descendant of either. A job of
+    Mitogen for Ansible has no wrapper: its ``runner`` (the pid its job file records,
+    checked alive) leads its own process group.
 
     Once the wrapper processes are gone nothing in the table ties the job's other
     processes to it any more, so the pids (``known``) and process groups (``groups``)
     found before are included too, while they live.
     """
     prefix = jid_prefix(jid)
-    wrappers = set(p['pid'] for p in table if is_wrapper_cmdline(p['args'], prefix))
+    if prefix:
+        wrappers = set(p['pid'] for p in table if is_wrapper_cmdline(p['args'], prefix))
+    else:
+        wrappers = set([runner]) if runner else set()
     groups = set(groups)
     groups.update(p['pgid'] for p in table if p['pid'] in wrappers and p['pgid'] == p['pid'])
     members = set(wrappers)
@@ -56,6 +61,15 @@ def job_processes(jid, table, known=(), groups=()):
                 todo.append(child)
     live = dict((p['pid'], p) for p in table if p['state'] != 'Z')
     return sorted(pid for pid in members if pid in live and pid != os.getpid())
+
+
+def _mitogen_runner(async_dir, jid):
+    """The pid of the runner of a job of Mitogen for Ansible, when it is alive (the pid its
+    job file records, and that process started before the file was written); else None."""
+    if not is_mitogen_jid(jid):
+        return None
+    alive, pids, _why = job_liveness(jid, read_job(job_path(async_dir, jid)), None)
+    return pids[0] if alive and pids else None
 
 
 # --------------------------------------------------------------------------
@@ -113,7 +127,8 @@ def kill(async_dir, jid, sig='TERM', grace=5.0, check_mode=False, liveness=wrapp
     if status['state'] != RUNNING:
         return result
     table = process_table(proc)
-    pids = job_processes(jid, table)
+    runner = _mitogen_runner(async_dir, jid)
+    pids = job_processes(jid, table, runner=runner)
     result.update(changed=True, pids=pids)
     if check_mode:
         return result
@@ -122,7 +137,7 @@ def kill(async_dir, jid, sig='TERM', grace=5.0, check_mode=False, liveness=wrapp
     groups = set(p['pgid'] for p in table if p['pid'] in pids and p['pgid'] == p['pid'])
     prefix = jid_prefix(jid)
     watchers = [p['pid'] for p in table
-                if p['pid'] in pids and is_wrapper_cmdline(p['args'], prefix)
+                if prefix and p['pid'] in pids and is_wrapper_cmdline(p['args'], prefix)
                 and p['pgid'] != p['pid']]
     _send(watchers, signal.SIGKILL)
     _send([p for p in pids if p not in watchers], number)

@@ -25,7 +25,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries imp
     entry_kind, meta_output_log)
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
-    FINISHED_STATES, RUNNING, describe, read_job)
+    FINISHED_STATES, RUNNING, describe, job_liveness, read_job)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
     liveness_snapshot, read_small)
 
@@ -162,7 +162,7 @@ class Listing:
             f = files[jid]
             alive, pids = True, []
             if not f.finished:
-                alive, pids, _why = liveness(jid, owner_uid=job['stat'].st_uid)
+                alive, pids, _why = job_liveness(jid, f, liveness, owner_uid=job['stat'].st_uid)
                 f = read_job(job['path'])  # a job that finished during the scan is not dead
                 if not f.exists:
                     f = files[jid]

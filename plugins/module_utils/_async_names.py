@@ -20,8 +20,12 @@ ALIAS_PREFIX = 'jid_'
 ALIAS_MAX_LEN = 128
 ALIAS_RE = re.compile(r'^[A-Za-z0-9_-][A-Za-z0-9_.-]*\Z')
 # A job id of async_wrapper: [j]<digits>.<pid>; its prefix is the part before the dot.
-JID_RE = re.compile(r'^j?[0-9]+\.[0-9]+\Z')
+WRAPPER_JID_RE = re.compile(r'^j?[0-9]+\.[0-9]+\Z')
 JID_PREFIX_RE = re.compile(r'^j?[0-9]+\Z')
+# A job id of Mitogen for Ansible's async runner: 16 hex digits ('%016x' of a random int).
+MITOGEN_JID_RE = re.compile(r'^[0-9a-f]{16}\Z')
+# Any job id: the name of a job file.
+JID_RE = re.compile(r'^(?:j?[0-9]+\.[0-9]+|[0-9a-f]{16})\Z')
 ALIAS_HELP = ('letters, digits, "_", "-" and ".", not starting with ".", at most %d characters'
               % ALIAS_MAX_LEN)
 
@@ -50,9 +54,15 @@ def alias_error(alias):
 def jid_error(jid):
     """Return a message saying why ``jid`` does not look like a job id, or None."""
     if not isinstance(jid, str) or not JID_RE.match(jid):
-        return ('invalid jid %r: a job id looks like "j123456789012.4242" '
-                '(optional "j", digits, ".", digits)' % (jid,))
+        return ('invalid jid %r: a job id looks like "j123456789012.4242" (async_wrapper: '
+                'optional "j", digits, ".", digits) or "66c6c6863f27278e" (Mitogen for '
+                'Ansible: 16 hex digits)' % (jid,))
     return None
+
+
+def is_mitogen_jid(jid):
+    """True for a job id of Mitogen for Ansible's async runner (16 hex digits)."""
+    return MITOGEN_JID_RE.match(jid) is not None
 
 
 def validate(alias=None, jid=None):
@@ -64,7 +74,10 @@ def validate(alias=None, jid=None):
 
 
 def jid_prefix(jid):
-    """The part of a jid that async_wrapper's command line carries ('j123' of 'j123.42')."""
+    """The part of a jid that async_wrapper's command line carries ('j123' of 'j123.42');
+    None for a job id of Mitogen's runner, whose processes carry none."""
+    if not WRAPPER_JID_RE.match(jid):
+        return None
     return jid.split('.', 1)[0]
 
 
@@ -73,14 +86,24 @@ def expand_async_dir(async_dir):
     return os.path.expanduser(async_dir)
 
 
+def runner_async_dir(environ=None):
+    """The async dir by the rule of the runner on the host: ANSIBLE_ASYNC_DIR in the
+    environment, else ``~/.ansible_async``. async_wrapper gets ANSIBLE_ASYNC_DIR from
+    Ansible (the ``async_dir`` shell option); Mitogen for Ansible's runner only from the
+    environment of the target's process, whatever the task's options say."""
+    environ = os.environ if environ is None else environ
+    return expand_async_dir(environ.get('ANSIBLE_ASYNC_DIR') or '~/.ansible_async')
+
+
 def require_async_dir(params):
     """The async dir the action plugin passed in, expanded as async_wrapper expands
     ANSIBLE_ASYNC_DIR when it writes a job file: ``os.path.expanduser``, as the user the
-    module runs as (the become user), so both agree by construction. JobError when the
-    module runs without it."""
+    module runs as (the become user), so both agree by construction.
+
+    Without one (under Mitogen for Ansible, whose runner ignores the ``async_dir``
+    option, the action plugin passes none), the runner's own rule: ``runner_async_dir``."""
     if not params.get('_async_dir'):
-        raise JobError('_async_dir is not set: the action plugin passes it; when running the '
-                       'module alone, give it with the other arguments')
+        return runner_async_dir()
     return expand_async_dir(params['_async_dir'])
 
 

@@ -15,6 +15,7 @@ __metaclass__ = type
 import errno
 import os
 import subprocess
+import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import jid_prefix
 
@@ -225,18 +226,21 @@ def wrapper_liveness(jid, proc='/proc', owner_uid=None):
 
 def liveness_snapshot(jids, proc='/proc'):
     """One scan of the process table for the wrappers of all ``jids``; returns a liveness
-    callable (like ``wrapper_liveness``) that answers for those jids from that scan."""
-    prefixes = dict((jid, jid_prefix(jid)) for jid in jids)
+    callable (like ``wrapper_liveness``) that answers for those jids from that scan.
+    Mitogen's jobs have no wrapper to scan for: their liveness is ``runner_liveness``."""
+    prefixes = dict((jid, jid_prefix(jid)) for jid in jids if jid_prefix(jid))
     error = None
     has_proc = os.path.isdir(os.path.join(proc, 'self'))
     try:
-        found, complete = scan_wrappers(prefixes.values(), proc)
+        found, complete = scan_wrappers(prefixes.values(), proc) if prefixes else ({}, True)
     except (OSError, subprocess.CalledProcessError) as e:
         found, complete, error = {}, False, 'could not list processes: %s' % e
     hidden = []  # read from /proc/mounts once, and only when a wrapper is not found
 
     def liveness(jid, owner_uid=None):
         if jid not in prefixes:  # not scanned for: ask on its own
+            if not jid_prefix(jid):
+                return None, [], 'a job of Mitogen for Ansible has no async_wrapper'
             return wrapper_liveness(jid, proc, owner_uid=owner_uid)
         if error:
             return None, [], error
@@ -255,3 +259,71 @@ def liveness_snapshot(jids, proc='/proc'):
                               'so whether the job\'s async_wrapper is alive is unknown')
         return False, [], None
     return liveness
+
+
+# --------------------------------------------------------------------------
+# Liveness of a job of Mitogen for Ansible's runner
+
+# How much later than the job file's write the runner may seem to have started: the start
+# time read from /proc is exact to a few clock ticks, from ps to the second.
+START_SLACK = 1.0
+
+
+def process_start(pid, proc='/proc', clock=time.time):
+    """When process ``pid`` started (epoch seconds), or None when there is no such process.
+
+    From /proc: its start in clock ticks since boot (``stat``) against the uptime, both
+    exact to 10 ms; else from ``ps -o etime=`` (to the second)."""
+    if os.path.isdir(os.path.join(proc, 'self')):
+        try:
+            text = read_small(os.path.join(proc, str(pid), 'stat')).decode('utf-8', 'replace')
+            uptime = float(read_small(os.path.join(proc, 'uptime')).split()[0])
+        except (IOError, OSError, ValueError, IndexError):
+            return None
+        fields = text[text.rfind(')') + 2:].split()
+        ticks = float(fields[19])  # field 22 of stat, the 20th after the name and state
+        return clock() - (uptime - ticks / os.sysconf('SC_CLK_TCK'))
+    try:
+        out = subprocess.check_output(['ps', '-o', 'etime=', '-p', str(pid)], env=ps_env(),
+                                      stderr=subprocess.STDOUT).decode('ascii', 'replace')
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    elapsed = _etime_seconds(out.strip())
+    return None if elapsed is None else clock() - elapsed
+
+
+def _etime_seconds(text):
+    """Seconds of ps's elapsed time ``[[dd-]hh:]mm:ss``; None when it is not one."""
+    days, _sep, rest = text.rpartition('-')
+    parts = rest.split(':')
+    try:
+        seconds = 0
+        for part in parts:
+            seconds = seconds * 60 + int(part)
+        return seconds + (int(days) * 86400 if days else 0) if 2 <= len(parts) <= 3 else None
+    except ValueError:
+        return None
+
+
+def runner_liveness(pid, written, owner_uid=None, proc='/proc', clock=time.time):
+    """Whether the runner process of a job of Mitogen for Ansible is alive: ``pid`` is the
+    one its running job file records, ``written`` when that file was written (its mtime).
+
+    The runner writes the file right after it starts and not again until the end, so
+    the process with that pid is the runner only if it started before the file was
+    written; one that started later got a recycled pid. Returns (alive, pids, why), as
+    ``wrapper_liveness``."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        return None, [], ('its job file records no runner pid (%r), so whether its runner is '
+                          'alive is unknown' % (pid,))
+    started = process_start(pid, proc, clock=clock)
+    if started is None:
+        if os.path.isdir(os.path.join(proc, 'self')) and _proc_hidden(proc):
+            euid = os.geteuid()
+            if euid != 0 and owner_uid is not None and owner_uid != euid:
+                return None, [], ('/proc hides other users\' processes, so whether the '
+                                  'job\'s runner (pid %d) is alive is unknown' % pid)
+        return False, [], None
+    if started > written + START_SLACK:
+        return False, [], None  # another process, with the runner's recycled pid
+    return True, [pid], None

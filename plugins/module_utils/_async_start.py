@@ -21,7 +21,7 @@ import subprocess
 import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JID_PREFIX_RE, JID_RE, JobError, job_path, require_async_dir, validate)
+    JID_PREFIX_RE, WRAPPER_JID_RE, JobError, job_path, require_async_dir, validate)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
     RUNNING, job_status)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
@@ -128,7 +128,7 @@ def _start_locked(async_dir, alias, token, wrapper_cmd, prefix, run, liveness, c
     try:
         reply = run(wrapper_cmd)
         jid = reply.get('ansible_job_id') if not reply.get('failed') else None
-        if jid is not None and (not isinstance(jid, str) or not JID_RE.match(jid)
+        if jid is not None and (not isinstance(jid, str) or not WRAPPER_JID_RE.match(jid)
                                 or not jid.startswith(prefix + '.')):
             reply = dict(reply, failed=True,
                          msg='async_wrapper returned an unexpected job id %r' % (jid,))

@@ -37,8 +37,10 @@ options:
     required: true
   mode:
     description:
-      - V(prepare), V(bind), or V(abandon) (drop this run's claim when its job could not be
-        started).
+      - V(prepare), V(bind), or V(abandon) (give up this run's claim - drop it when its job
+        could not be started; with O(jid), when the job was started but could not be
+        named, record the job in the claim, so that the next run names it and attaches to
+        it at once).
     type: str
     choices: [prepare, bind, abandon]
     default: prepare
@@ -49,7 +51,7 @@ options:
     type: bool
     default: false
   jid:
-    description: With O(mode=bind), the job id of the job just started.
+    description: With O(mode=bind) or O(mode=abandon), the job id of the job just started.
     type: str
   what:
     description: With O(mode=bind), what the job runs (recorded for M(asyncjobs.named.async_jobs_info)).
@@ -112,6 +114,26 @@ bound:
   returned: when O(mode=bind)
   type: bool
   sample: true
+ansible_job_alias:
+  description: With O(mode=bind), the name.
+  returned: when O(mode=bind)
+  type: str
+  sample: migrate
+alias_file:
+  description: With O(mode=bind), the name's link.
+  returned: when O(mode=bind) and the name was bound
+  type: str
+  sample: /home/user/.ansible_async/jid_migrate
+abandoned:
+  description: With O(mode=abandon), whether this run's claim was given up (false when it was not this run's any more).
+  returned: when O(mode=abandon)
+  type: bool
+  sample: true
+recorded:
+  description: With O(mode=abandon) and O(jid), the job id recorded in the claim for the next run.
+  returned: when O(mode=abandon) recorded a job
+  type: str
+  sample: j360874038559.4169
 '''
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
@@ -126,7 +148,7 @@ def run(params, check_mode):
     async_dir, alias, token = require_async_dir(params), params['alias'], params['token']
     validate(alias=alias, jid=params['jid'])
     if params['mode'] == 'abandon':
-        result = abandon(async_dir, alias, token)
+        result = abandon(async_dir, alias, token, jid=params['jid'])
         result['changed'] = result['abandoned']
         return result
     if params['mode'] == 'bind':

@@ -176,6 +176,7 @@ from ansible.module_utils.common.text.converters import to_bytes, to_native, to_
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_output import (
     DEFAULT_LIMIT, MIN_LIMIT, OutputCapture)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import COMMAND_SPEC
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import runner_async_dir
 
 # The warning ansible.builtin.command gives for executable without a shell, word for word.
 EXECUTABLE_WARNING = ("As of Ansible 2.4, the parameter 'executable' is no longer supported with "
@@ -242,7 +243,12 @@ def run(module, version=None):
     version = version or core_version()
     params = module.params
     limit = DEFAULT_LIMIT if params['_output_limit'] is None else params['_output_limit']
-    if params['_output_log'] and limit < MIN_LIMIT:
+    log = params['_output_log']
+    if log and not os.path.isabs(log):
+        # A log's name: it goes beside the job file, in the async dir by the rule of the
+        # runner that runs this job (async_wrapper or Mitogen's), before any chdir.
+        log = os.path.join(runner_async_dir(), log)
+    if log and limit < MIN_LIMIT:
         module.fail_json(msg='_output_limit must be at least %d bytes, not %d' % (MIN_LIMIT, limit))
     args, shell, executable = command_line(module, params, version)
     r = _result(cmd=args)
@@ -268,7 +274,7 @@ def run(module, version=None):
         if params['creates'] is None and params['removes'] is None:
             r.update(skipped=True, changed=False)
     else:
-        capture = OutputCapture(params['_output_log'], limit) if params['_output_log'] else None
+        capture = OutputCapture(log, limit) if log else None
         start = datetime.datetime.now()
         rc, out, err = module.run_command(
             args, executable=executable, use_unsafe_shell=shell, encoding=None, data=params['stdin'],

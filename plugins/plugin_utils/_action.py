@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 
@@ -173,6 +174,44 @@ def wait_budget(args):
     return None
 
 
+DEFAULT_ASYNC_DIR = '~/.ansible_async'
+
+
+def under_mitogen(action):
+    """True when Mitogen for Ansible runs ``action``'s tasks (strategies mitogen_linear and
+    mitogen_free): its connection plugins derive from ansible_mitogen's Connection, and it
+    runs async tasks with its own runner, not with async_wrapper. The one test of Mitogen
+    in the collection: the async dir rule below and async_task's start path follow it."""
+    return any(cls.__module__.split('.')[0] == 'ansible_mitogen'
+               for cls in type(action._connection).__mro__)
+
+
+def mitogen_async_dir_error(configured, task_env, controller_env):
+    """Why the async dir options cannot work under Mitogen for Ansible, or None.
+
+    Mitogen's runner writes job files to ANSIBLE_ASYNC_DIR of the target process's own
+    environment (for a local connection, the controller's), else ``~/.ansible_async``: it
+    ignores the ``async_dir`` option (``ansible_async_dir``, ansible.cfg) and the task's
+    ``environment``. ``configured``: the option's value; ``task_env``: the task's
+    environment (a dict); ``controller_env``: the controller's environment."""
+    if 'ANSIBLE_ASYNC_DIR' in task_env:
+        return ('ANSIBLE_ASYNC_DIR is set in the task\'s environment, which Mitogen for '
+                'Ansible\'s async runner does not read: it writes job files to '
+                'ANSIBLE_ASYNC_DIR of the target\'s own environment, else %s. Remove it from '
+                'the task\'s environment (or run without the Mitogen strategy)'
+                % DEFAULT_ASYNC_DIR)
+    seen = controller_env.get('ANSIBLE_ASYNC_DIR') or DEFAULT_ASYNC_DIR
+    if configured != seen:
+        return ('the async dir is set to %r (ansible_async_dir or async_dir in ansible.cfg), '
+                'which Mitogen for Ansible\'s async runner ignores: it writes job files to '
+                'ANSIBLE_ASYNC_DIR of the target\'s own environment, else %s, and so do '
+                'these modules under Mitogen. Unset it, or set ANSIBLE_ASYNC_DIR in the '
+                'environment that starts the target\'s Python (for a local connection, the '
+                'controller\'s), or run without the Mitogen strategy'
+                % (configured, DEFAULT_ASYNC_DIR))
+    return None
+
+
 class AsyncJobsAction(ActionBase):
     """Base of the collection's thin action plugins: validate, find the async dir,
     call one module."""
@@ -182,8 +221,20 @@ class AsyncJobsAction(ActionBase):
         ``ansible_async_dir``, default ``~/.ansible_async``), unexpanded: the module expands
         it on the host by the rule async_wrapper uses when it writes the job file
         (``os.path.expanduser`` as the module's user, become included). That costs no round
-        trip, and our modules and the wrapper agree on the directory by construction."""
-        return self.get_shell_option('async_dir', default='~/.ansible_async')
+        trip, and our modules and the wrapper agree on the directory by construction.
+
+        Under Mitogen for Ansible: None, after checking that the options agree with where
+        its runner writes (``mitogen_async_dir_error``). The module then finds the dir by
+        the runner's rule on the host (``_async_names.runner_async_dir``)."""
+        configured = self.get_shell_option('async_dir', default=DEFAULT_ASYNC_DIR)
+        if not under_mitogen(self):
+            return configured
+        task_env = {}
+        self._compute_environment_string(task_env)
+        error = mitogen_async_dir_error(configured, task_env, os.environ)
+        if error:
+            raise action_fail(error)
+        return None
 
     def validated_args(self, spec):
         """The task's arguments, checked against ``spec`` (the module's ArgumentSpec, which

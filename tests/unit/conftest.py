@@ -21,7 +21,7 @@ import tempfile
 
 import pytest
 
-from unit_helpers import FakeWrapper, JobDir
+from unit_helpers import FakeMitogenRunner, FakeWrapper, JobDir
 
 
 @pytest.fixture
@@ -59,6 +59,17 @@ def fake_wrapper():
         yield wrapper
     finally:
         wrapper.kill()
+
+
+@pytest.fixture
+def mitogen_runner():
+    """A real process in the place of Mitogen's async runner (unit_helpers.FakeMitogenRunner),
+    killed with its process group at the end of the test."""
+    runner = FakeMitogenRunner()
+    try:
+        yield runner
+    finally:
+        runner.kill()
 
 
 @pytest.fixture

@@ -206,6 +206,68 @@ class FakeWrapper:
         self.proc.wait()  # reaped: no zombie left in /proc
 
 
+# --- real processes that look like Mitogen for Ansible's async runner ------------------------
+
+def mitogen_jid():
+    """A fresh job id of Mitogen's form: 16 hex digits."""
+    return '%016x' % secrets.randbits(64)
+
+
+class FakeMitogenRunner:
+    """A real process in the place of Mitogen's async runner: a session (and process
+    group) leader, as Mitogen's forked runner is, with a child; ``ignore_term`` makes
+    both ignore SIGTERM. ``write_job(async_dir)`` writes its running job file (with its
+    pid, after it started), as the runner does; ``env`` adds environment variables to its
+    command (a claim token)."""
+
+    def __init__(self, ignore_term=False, env=None):
+        self.jid = mitogen_jid()
+        trap = 'trap "" TERM; ' if ignore_term else ''
+        script = '%ssleep 60 & %sexec sleep 61' % (trap, trap)
+        self.proc = subprocess.Popen(['sh', '-c', script], start_new_session=True,
+                                     env=dict(os.environ, **env) if env else None)
+        self.pid = self.proc.pid
+        deadline = time.time() + 10
+        while time.time() < deadline:  # until its child runs: the group is complete
+            if len(self.group()) >= 2:
+                break
+            time.sleep(0.01)
+
+    def group(self):
+        """The live pids of its process group."""
+        found = []
+        for name in os.listdir('/proc'):
+            if name.isdigit():
+                try:
+                    with open('/proc/%s/stat' % name) as f:
+                        text = f.read()
+                except (IOError, OSError):
+                    continue
+                fields = text[text.rfind(')') + 2:].split()
+                if int(fields[2]) == self.pid and fields[0] != 'Z':
+                    found.append(int(name))
+        return sorted(found)
+
+    def write_job(self, async_dir, when=None):
+        """Its running job file, written now (or with mtime ``when``)."""
+        time.sleep(0.02)  # a file written after the process started, as the runner's is
+        path = write_job(async_dir, self.jid, {'started': 1, 'finished': 0, 'pid': self.pid,
+                                               'ansible_job_id': self.jid, 'data': ''})
+        if when is not None:
+            os.utime(path, (when, when))
+        return path
+
+    def kill(self):
+        for pid in self.group():
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
 # --- dropping root's permission bypass -------------------------------------------------------
 
 @contextlib.contextmanager

@@ -68,7 +68,7 @@ def test_job_refs(jobs, refs):
      'it was skipped)'),
     ([dict(rc=0, changed=False)], 'jobs[0] is not an async job result: it has no ansible_job_id'),
     ([registered('j1.x')], 'jobs[0]: invalid jid \'j1.x\': a job id looks like "j123456789012.4242" '
-     '(optional "j", digits, ".", digits)'),
+     '(async_wrapper: optional "j", digits, ".", digits) or "66c6c6863f27278e" (Mitogen for Ansible: 16 hex digits)'),
     (['build', '../etc'], 'jobs[1]: invalid alias \'../etc\': use only letters, digits, "_", '
                           '"-" and ".", not starting with ".", at most 128 characters'),
     ([J1, None], 'jobs[1] is null, not a job id, a name or a registered async result'),

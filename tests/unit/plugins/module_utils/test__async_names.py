@@ -31,7 +31,7 @@ def bad_alias_msg(alias):
 
 def bad_jid_msg(jid):
     return ('invalid jid %r: a job id looks like "j123456789012.4242" '
-            '(optional "j", digits, ".", digits)' % (jid,))
+            '(async_wrapper: optional "j", digits, ".", digits) or "66c6c6863f27278e" (Mitogen for Ansible: 16 hex digits)' % (jid,))
 
 
 def outside_msg(alias, async_dir, target):
@@ -189,8 +189,10 @@ def test_validate_rejects(kwargs, msg):
     ('j123456789012.4242', 'j123456789012'),
     ('123456789012.4242', '123456789012'),
     ('j1.2', 'j1'),
-    ('j1.2.3', 'j1'),
-    ('j1', 'j1'),
+    # Mitogen's jobs have no wrapper and so no prefix; nor has what is not a job id
+    ('66c6c6863f27278e', None),
+    ('j1.2.3', None),
+    ('j1', None),
 ])
 def test_jid_prefix(jid, prefix):
     assert names.jid_prefix(jid) == prefix

@@ -403,9 +403,6 @@ def test_start_main_expands_the_async_dir(job_dir, tmp_path, monkeypatch):
     (dict(alias='../x', token='t', waiting=False, _async_dir='/x'), {specs.WRAPPER_ENV: 'true'},
      'invalid alias \'../x\': use only letters, digits, "_", "-" and ".", not starting with '
      '".", at most 128 characters'),
-    (dict(alias='build', token='t', waiting=False, _async_dir=''), {specs.WRAPPER_ENV: 'true'},
-     '_async_dir is not set: the action plugin passes it; when running the module alone, '
-     'give it with the other arguments'),
 ])
 def test_start_main_bad_input(tmp_path, args, env, msg):
     result = starting.start_main(args, environ=env)

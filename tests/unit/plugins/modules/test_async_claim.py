@@ -29,6 +29,9 @@ JID = 'j123456789012.4242'
 RUNNING = {'started': 1, 'finished': 0}
 SUCCEEDED = {'started': 1, 'finished': 1, 'rc': 0}
 
+JID_FORMS = ('(async_wrapper: optional "j", digits, ".", digits) or "66c6c6863f27278e" '
+             '(Mitogen for Ansible: 16 hex digits)')
+
 
 def params(async_dir, **given):
     return module_params(specs.CLAIM_SPEC, _async_dir=async_dir, **given)
@@ -93,8 +96,7 @@ def test_abandon(async_dir, token, abandoned):
                                  'it an async job of this host and user?' % (JID, JID)),
     (dict(alias='-x/'), 'invalid alias \'-x/\': use only letters, digits, "_", "-" and ".", not '
                         'starting with ".", at most 128 characters'),
-    (dict(jid='x'), 'invalid jid \'x\': a job id looks like "j123456789012.4242" (optional "j", '
-                    'digits, ".", digits)'),
+    (dict(jid='x'), 'invalid jid \'x\': a job id looks like "j123456789012.4242" ' + JID_FORMS),
 ])
 def test_failures(async_dir, given, msg):
     with pytest.raises(names.JobError) as exc:

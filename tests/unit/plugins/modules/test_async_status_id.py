@@ -117,7 +117,7 @@ def test_jobs_full_cleanup(async_dir, check_mode):
     (dict(alias='../x'), 'invalid alias \'../x\': use only letters, digits, "_", "-" and ".", '
                          'not starting with ".", at most 128 characters'),
     (dict(jid='nope'), 'invalid jid \'nope\': a job id looks like "j123456789012.4242" '
-                       '(optional "j", digits, ".", digits)'),
+                       '(async_wrapper: optional "j", digits, ".", digits) or "66c6c6863f27278e" (Mitogen for Ansible: 16 hex digits)'),
     (dict(jobs=[JID, 'build']), 'jobs[1] is a name, but jobs[0] is a job id: give the jobs in one '
                                 'form'),
     (dict(jobs=[JID]), 'jobs[0] (%s): could not find job' % JID),
@@ -139,7 +139,14 @@ def test_running_name_cleanup_refused(async_dir, fake_wrapper):
     assert os.path.islink(os.path.join(async_dir, 'jid_build'))
 
 
-def test_without_async_dir(async_dir):
+def test_without_async_dir_the_runner_rule(async_dir, monkeypatch):
+    # under Mitogen the action passes none: the dir is where the runner writes
+    write_job(async_dir, JID, {'rc': 0})
+    monkeypatch.setenv('ANSIBLE_ASYNC_DIR', async_dir)
+    assert async_status_id.run(params(None, jid=JID), False)['state'] == 'succeeded'
+    monkeypatch.delenv('ANSIBLE_ASYNC_DIR')
+    monkeypatch.setenv('HOME', os.path.dirname(async_dir))
     with pytest.raises(names.JobError) as exc:
         async_status_id.run(params(None, jid=JID), False)
-    assert exc.value.msg.startswith('_async_dir is not set: the action plugin passes it')
+    assert exc.value.result['results_file'] == os.path.join(
+        os.path.dirname(async_dir), '.ansible_async', JID)

@@ -20,6 +20,9 @@ from ansible.errors import AnsibleActionFail
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 from ansible_collections.asyncjobs.named.plugins.plugin_utils import _action as action
 
+JID_FORMS = ('(async_wrapper: optional "j", digits, ".", digits) or "66c6c6863f27278e" '
+             '(Mitogen for Ansible: 16 hex digits)')
+
 
 def native(value):
     """started/finished as native async_status gives them on this ansible-core (2.19 turned
@@ -201,8 +204,7 @@ REGISTER = 'register the result of a task run with async and poll: 0'
                          'ansible_job_id (the task that registered it was skipped); ' + REGISTER),
     (['j1.2'], 'job: the given result is not an async job result: it has no ansible_job_id; '
                + REGISTER),
-    ('bad', 'invalid jid \'nope\': a job id looks like "j123456789012.4242" (optional "j", '
-            'digits, ".", digits)'),
+    ('bad', 'invalid jid \'nope\': a job id looks like "j123456789012.4242" ' + JID_FORMS),
 ])
 def test_jid_of_refused(job, msg):
     with pytest.raises(AnsibleActionFail) as exc:
@@ -252,3 +254,46 @@ def test_wait_budget_refused(args, msg):
 ])
 def test_job_name(status, ref, name):
     assert action._job_name(status, ref) == name
+
+
+# --- Mitogen for Ansible: detection and the async dir rule -------------------------------------
+
+class _Plain:
+    pass
+
+
+def _action_with(connection_class):
+    class Action:
+        _connection = connection_class()
+    return Action()
+
+
+def test_under_mitogen():
+    mitogen_base = type('Connection', (), {'__module__': 'ansible_mitogen.connection'})
+    mitogen_local = type('Connection', (mitogen_base,),
+                         {'__module__': 'ansible.plugins.connection.mitogen_local'})
+    assert action.under_mitogen(_action_with(mitogen_local)) is True
+    assert action.under_mitogen(_action_with(_Plain)) is False
+
+
+MITOGEN_WHERE = ("Mitogen for Ansible's async runner ignores: it writes job files to "
+                 "ANSIBLE_ASYNC_DIR of the target's own environment, else ~/.ansible_async")
+
+
+@pytest.mark.parametrize('configured, task_env, controller_env, error', [
+    ('~/.ansible_async', {}, {}, None),
+    ('/var/jobs', {}, {'ANSIBLE_ASYNC_DIR': '/var/jobs'}, None),
+    ('~/.ansible_async', {'PATH': '/bin'}, {}, None),
+    ('/var/jobs', {}, {}, "the async dir is set to '/var/jobs' (ansible_async_dir or async_dir "
+                          "in ansible.cfg), which " + MITOGEN_WHERE),
+    ('/var/jobs', {}, {'ANSIBLE_ASYNC_DIR': '/other'}, "the async dir is set to '/var/jobs'"),
+    ('~/.ansible_async', {'ANSIBLE_ASYNC_DIR': '/x'}, {},
+     "ANSIBLE_ASYNC_DIR is set in the task's environment, which Mitogen for Ansible's async "
+     "runner does not read"),
+])
+def test_mitogen_async_dir_error(configured, task_env, controller_env, error):
+    got = action.mitogen_async_dir_error(configured, task_env, controller_env)
+    if error is None:
+        assert got is None
+    else:
+        assert got.startswith(error), got
