@@ -23,7 +23,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries imp
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import (
     CLAIM_ENV, CLAIM_STALE_AFTER, SLICE_SECONDS, TASK_SPEC)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
-    AsyncJobsAction, action_fail, job_result, wait_budget)
+    AsyncJobsAction, action_fail, job_result, under_mitogen, wait_budget)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._start import (
     OneStepStart, one_step_supported)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._task import (
@@ -55,7 +55,8 @@ class ActionModule(AsyncJobsAction):
             job['script'] = self._find_script(args['script'])
         # The command forms' output log: named by this run's token, so that the start
         # names it before the job exists; the job's meta record says which log is its own.
-        job['output'] = output_log_name(token) if output_log_of(args, self._task.no_log) else None
+        job['output'] = (output_log_name(token) if output_log_of(
+            args, self._task.no_log, mitogen=under_mitogen(self)) else None)
 
         if self._task.check_mode:
             found = self._prepare(alias, token, waiting, task_vars)

@@ -270,25 +270,31 @@ START_SLACK = 1.0
 
 
 def process_start(pid, proc='/proc', clock=time.time):
-    """When process ``pid`` started (epoch seconds), or None when there is no such process.
+    """When process ``pid`` started (epoch seconds), or None when there is no such process
+    (or only its zombie, which nobody has reaped yet).
 
     From /proc: its start in clock ticks since boot (``stat``) against the uptime, both
-    exact to 10 ms; else from ``ps -o etime=`` (to the second)."""
+    exact to 10 ms; else from ``ps -o stat=,etime=`` (to the second)."""
     if os.path.isdir(os.path.join(proc, 'self')):
         try:
             text = read_small(os.path.join(proc, str(pid), 'stat')).decode('utf-8', 'replace')
             uptime = float(read_small(os.path.join(proc, 'uptime')).split()[0])
+            fields = text[text.rfind(')') + 2:].split()
+            ticks = float(fields[19])  # field 22 of stat, the 20th after the name and state
         except (IOError, OSError, ValueError, IndexError):
             return None
-        fields = text[text.rfind(')') + 2:].split()
-        ticks = float(fields[19])  # field 22 of stat, the 20th after the name and state
+        if fields[0] in ('Z', 'X'):
+            return None
         return clock() - (uptime - ticks / os.sysconf('SC_CLK_TCK'))
     try:
-        out = subprocess.check_output(['ps', '-o', 'etime=', '-p', str(pid)], env=ps_env(),
-                                      stderr=subprocess.STDOUT).decode('ascii', 'replace')
+        out = subprocess.check_output(['ps', '-o', 'stat=', '-o', 'etime=', '-p', str(pid)],
+                                      env=ps_env(), stderr=subprocess.STDOUT)
     except (OSError, subprocess.CalledProcessError):
         return None
-    elapsed = _etime_seconds(out.strip())
+    fields = out.decode('ascii', 'replace').split()
+    if len(fields) != 2 or fields[0].startswith('Z'):
+        return None
+    elapsed = _etime_seconds(fields[1])
     return None if elapsed is None else clock() - elapsed
 
 

@@ -43,7 +43,8 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import WRAPPER_ENV
-from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import action_fail
+from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
+    action_fail, under_mitogen)
 
 WRAPPER_NAME = 'async_wrapper.py'
 RUNNER_NAME = 'asyncjobs_named_start.py'
@@ -113,9 +114,11 @@ def runner_source(args):
 
 def one_step_supported(action):
     """True when ``action`` starts async jobs with ansible-core's own machinery (and a POSIX
-    shell), which the one-step start hooks into."""
+    shell), which the one-step start hooks into; not under Mitogen for Ansible, which
+    replaces that machinery with its own runner."""
     connection = action._connection
-    return (type(action)._execute_module is ActionBase._execute_module
+    return (not under_mitogen(action)
+            and type(action)._execute_module is ActionBase._execute_module
             and type(action)._low_level_execute_command is ActionBase._low_level_execute_command
             and not getattr(connection, 'always_pipeline_modules', False)
             and not getattr(connection._shell, '_IS_WINDOWS', False))

@@ -20,9 +20,11 @@ COMMAND_OPTIONS = ('chdir', 'executable', 'creates', 'removes', 'stdin', 'stdin_
                    'strip_empty_ends')
 # Modules whose action plugin adds nothing that matters to a plain async run.
 PLAIN_ACTION_MODULES = ('ansible.builtin.command', 'ansible.legacy.command')
-# The module every command form (shell, cmd, argv, script) runs: ansible.builtin.command's
-# result, with the command's output written to a log in the async dir while it runs.
+# The module the command forms (shell, cmd, argv, script) run with an output log:
+# ansible.builtin.command's result, with the command's output written to a log in the async
+# dir while it runs; without a log, ansible.builtin.command itself (same result).
 COMMAND_MODULE = 'asyncjobs.named.async_command'
+PLAIN_COMMAND_MODULE = 'ansible.legacy.command'
 
 
 def option_error(args):
@@ -83,18 +85,21 @@ def module_call(args, module=None, script_argv=None, output_log=None):
         if margs.pop('executable', None):
             argv.insert(0, args['executable'])
         margs.update(argv=argv)
-    if output_log:
-        margs['_output_log'] = output_log
-        if args['output_limit'] is not None:
-            margs['_output_limit'] = output_limit_bytes(args['output_limit'])
+    if not output_log:
+        return PLAIN_COMMAND_MODULE, margs
+    margs['_output_log'] = output_log
+    if args['output_limit'] is not None:
+        margs['_output_limit'] = output_limit_bytes(args['output_limit'])
     return COMMAND_MODULE, margs
 
 
-def output_log_of(args, no_log):
+def output_log_of(args, no_log, mitogen=False):
     """Whether the job gets an output log: the command forms do, unless the task is
     ``no_log`` (its output must not be written anywhere but the job file, as with native
-    async). The ``module`` form runs another module, which writes no log."""
-    return args['module'] is None and not no_log
+    async), or runs under Mitogen for Ansible (``mitogen``), whose async runner hangs
+    importing a collection's module_utils, which async_command needs. The ``module``
+    form runs another module, which writes no log."""
+    return args['module'] is None and not no_log and not mitogen
 
 
 def describe_job(args, module=None):

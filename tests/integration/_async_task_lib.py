@@ -9,8 +9,10 @@ Everything here looks at the real files and processes of the local target.
 from __future__ import annotations
 
 import ast
+import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -27,6 +29,13 @@ ALIAS_HELP = ('letters, digits, "_", "-" and ".", not starting with ".", at most
               'characters')
 KILL_MSG = 'job %s was killed by asyncjobs.named.async_kill with %s'
 RETRYING = 'FAILED - RETRYING'
+# The strategy of every playbook run (make integration-mitogen sets AJ_STRATEGY; see
+# conftest.py): '' for ansible-core's own (linear).
+STRATEGY = os.environ.get('AJ_STRATEGY', '')
+MITOGEN = bool(STRATEGY)
+NO_OUTPUT_UNDER_MITOGEN = ('output capture: under Mitogen the command forms run as '
+                           'ansible.builtin.command, since Mitogen\'s async runner hangs '
+                           'importing a collection\'s module_utils (async_command needs them)')
 
 
 # --- documented return values ----------------------------------------------------------------
@@ -121,11 +130,57 @@ def processes(match):
     return found
 
 
+def is_mitogen_jid(jid):
+    """A job id of Mitogen for Ansible's runner (16 hex digits), not async_wrapper's."""
+    return re.match(r'^[0-9a-f]{16}$', jid) is not None
+
+
 def wrapper_processes(jid):
-    """async_wrapper processes of a job (watcher, runner), by the jid prefix in argv."""
+    """The processes that run a job: async_wrapper's (watcher, runner), by the jid prefix
+    in argv; for a job of Mitogen's runner, the runner while it lives (the pid its job file
+    records, in any test's async dir, with Mitogen's process title)."""
+    if is_mitogen_jid(jid):
+        return mitogen_runner(jid)
     prefix = jid.split('.', 1)[0]
     return processes(lambda argv: any(a.endswith('async_wrapper.py') for a in argv)
                      and prefix in argv)
+
+
+def end_job(jid, timeout=30):
+    """Kill the process groups that run job ``jid`` (a test's long job it no longer needs)
+    and wait until none of its processes is left."""
+    own = os.getpgid(0)
+    for pid in wrapper_processes(jid):
+        try:
+            group = os.getpgid(pid)
+            if group != own:
+                os.killpg(group, signal.SIGKILL)
+            else:
+                os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    wait_for(lambda: not wrapper_processes(jid), timeout, 'the job %s to end' % jid)
+
+
+def mitogen_runner(jid):
+    """[pid] of the Mitogen runner of job ``jid`` while it lives, else []."""
+    for path in glob.glob('/tmp/asyncjobs-it-*/*/async/%s' % jid) + glob.glob(
+            os.path.expanduser('~/.ansible_async/%s' % jid)):
+        try:
+            pid = json.loads(Path(path).read_text(encoding='utf-8')).get('pid')
+            argv = Path('/proc/%d/cmdline' % pid).read_bytes()
+        except (OSError, ValueError, TypeError):
+            continue
+        if b'mitogen' in argv:
+            return [pid]
+    return []
+
+
+def timeout_msg(jid, seconds):
+    """What the runner of job ``jid`` writes when it reaches its time limit."""
+    if is_mitogen_jid(jid):
+        return 'Job reached maximum time limit of %d seconds.' % seconds
+    return 'Timeout exceeded'
 
 
 def sleep_processes(*durations):
@@ -133,6 +188,30 @@ def sleep_processes(*durations):
     wanted = set(str(d) for d in durations)
     return processes(lambda argv: os.path.basename(argv[0]) == 'sleep' and len(argv) == 2
                      and argv[1] in wanted)
+
+
+# --- the strategy --------------------------------------------------------------------------
+
+def mitogen_env(strategy, async_dir=None):
+    """The environment that runs playbooks under Mitogen for Ansible's ``strategy``; with
+    ``async_dir``, where Mitogen's runner puts the jobs (it ignores ansible_async_dir, and
+    a local connection's target inherits the controller's environment)."""
+    import ansible_mitogen  # the package of the venv that runs the tests
+    plugins = os.path.join(os.path.dirname(ansible_mitogen.__file__), 'plugins', 'strategy')
+    env = {'ANSIBLE_STRATEGY': strategy, 'ANSIBLE_STRATEGY_PLUGINS': plugins,
+           'ANSIBLE_DEPRECATION_WARNINGS': 'False'}
+    if async_dir:
+        env['ANSIBLE_ASYNC_DIR'] = str(async_dir)
+    return env
+
+
+def strategy_env(evars):
+    """The environment of a playbook run with extra vars ``evars`` under AJ_STRATEGY; {}
+    without. The async dir stays in ansible_async_dir too, for the playbooks that name it
+    (the variable and the environment agree, as async_task requires under Mitogen)."""
+    if not STRATEGY:
+        return {}
+    return mitogen_env(STRATEGY, evars.get('ansible_async_dir'))
 
 
 # --- ansible-playbook in the background ------------------------------------------------------
@@ -202,6 +281,7 @@ def background_starter(request, ansible_playbook, installed_collection, session_
             'ANSIBLE_RETRY_FILES_ENABLED': 'False',
             'PYTHONDONTWRITEBYTECODE': '1',
         })
+        env.update(strategy_env(evars))
         cmd = [ansible_playbook, '-i', str(inv), '-e', '@%s' % evars_file] + list(args) \
             + [str(PLAYBOOKS / playbook)]
         with open(log, 'w', encoding='utf-8') as out:

@@ -69,6 +69,13 @@ Environment variables
     python). ``ANSIBLE_COLLECTIONS_PATH``: defaults to .build/collections.
     ``AJ_SSH_DIR`` / ``AJ_SSH_PORT``: as for setup_ssh.sh (.build/ssh, 2222).
     ``AJ_KEEP_TMP=1``: keep the per-test directories (under /tmp/asyncjobs-it-*).
+    ``AJ_STRATEGY=mitogen_linear`` (or ``mitogen_free``): run every playbook under that
+    Mitogen for Ansible strategy (``make integration-mitogen``). Mitogen's async runner
+    ignores ``ansible_async_dir``: the test's async dir is also given as ANSIBLE_ASYNC_DIR
+    in the controller's environment, which the local connection's target inherits.
+    Over SSH the target would not: ``inventory='ssh'`` skips the test under Mitogen.
+    Tests of what only the async_wrapper path has are marked ``wrapper_only(reason)``
+    and skipped under Mitogen with that reason.
 """
 
 from __future__ import annotations
@@ -87,6 +94,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from _async_task_lib import STRATEGY, strategy_env
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -320,6 +329,7 @@ def run_ansible_playbook(ansible_playbook, session_dir, dirs, playbook, inventor
         'ANSIBLE_RETRY_FILES_ENABLED': 'False',
         'PYTHONDONTWRITEBYTECODE': '1',
     })
+    run_env.update(strategy_env(evars))
     run_env.update(env or {})
 
     cmd = [ansible_playbook, '-i', str(inventory), '-e', '@%s' % evars_file] + list(args) + [str(pb)]
@@ -339,10 +349,33 @@ def run_ansible_playbook(ansible_playbook, session_dir, dirs, playbook, inventor
     return result
 
 
+MITOGEN_SSH_SKIP = ('under Mitogen the async dir over SSH is the target\'s own ~/.ansible_async '
+                    '(Mitogen\'s runner reads no ansible_async_dir, and the SSH session does not '
+                    'carry the controller\'s ANSIBLE_ASYNC_DIR), which the tests cannot keep '
+                    'per test; the local connection covers Mitogen')
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'wrapper_only(reason): tests what only the async_wrapper '
+                            'path has; skipped under Mitogen (AJ_STRATEGY) with the reason')
+
+
+def pytest_collection_modifyitems(config, items):
+    if not STRATEGY:
+        return
+    for item in items:
+        mark = item.get_closest_marker('wrapper_only')
+        if mark is not None:
+            item.add_marker(pytest.mark.skip(reason='not under Mitogen: %s' % (
+                mark.args[0] if mark.args else mark.kwargs.get('reason', ''))))
+
+
 def _inventory(request, inventory):
     if inventory == 'local':
         return request.getfixturevalue('local_inventory')
     if inventory == 'ssh':
+        if STRATEGY:
+            pytest.skip(MITOGEN_SSH_SKIP)
         return request.getfixturevalue('ssh_inventory')
     return Path(inventory)
 

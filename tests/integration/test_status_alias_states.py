@@ -29,6 +29,11 @@ GARBAGE_ALIVE = 'j300000000005.1'
 KILLED_MSG = 'job %s was killed by asyncjobs.named.async_kill with SIGTERM' % KILLED
 GARBAGE = '{"started": 1, "finished": 0, "ansible_jo'
 
+# Every state here is made with async_wrapper's processes (watcher, runner) by hand;
+# test_mitogen.py makes every state of a job of Mitogen's runner.
+pytestmark = pytest.mark.wrapper_only('states made from async_wrapper\'s processes; '
+                                      'test_mitogen.py covers Mitogen\'s')
+
 
 @pytest.fixture(scope='module')
 def states(request, module_runner, ansible_version, installed_collection):

@@ -11,7 +11,9 @@ import os
 
 import pytest
 
-from _async_task_lib import wait_for
+from _async_task_lib import NO_OUTPUT_UNDER_MITOGEN, wait_for
+
+pytestmark = pytest.mark.wrapper_only(NO_OUTPUT_UNDER_MITOGEN)
 
 
 def _meta(async_dir, jid):

@@ -117,6 +117,19 @@ def test_process_start_of_a_real_process():
 
 
 @needs_proc
+def test_a_zombie_has_no_start():
+    """A runner killed but not reaped yet (its parent, init, reaps it later) is gone."""
+    proc = subprocess.Popen(['sleep', '30'])
+    try:
+        proc.kill()
+        wait_until(lambda: open('/proc/%d/stat' % proc.pid).read().split(')')[1].split()[0]
+                   == 'Z', 10, 'the zombie')
+        assert procs.process_start(proc.pid) is None
+    finally:
+        proc.wait()
+
+
+@needs_proc
 def test_runner_liveness(mitogen_runner, async_dir):
     path = mitogen_runner.write_job(async_dir)
     written = os.stat(path).st_mtime
@@ -135,11 +148,11 @@ def test_runner_liveness_from_ps(monkeypatch, tmp_path):
 
     def fake_ps(cmd, env=None, stderr=None):
         calls.append(cmd)
-        return b'   01:40\n'
+        return b'Ss      01:40\n'
     monkeypatch.setattr(procs.subprocess, 'check_output', fake_ps)
     noproc = str(tmp_path / 'noproc')
     assert procs.process_start(4242, noproc, clock=lambda: 1000.0) == 900.0
-    assert calls == [['ps', '-o', 'etime=', '-p', '4242']]
+    assert calls == [['ps', '-o', 'stat=', '-o', 'etime=', '-p', '4242']]
     assert procs.runner_liveness(4242, 950.0, proc=noproc, clock=lambda: 1000.0)[0] is True
     assert procs.runner_liveness(4242, 850.0, proc=noproc, clock=lambda: 1000.0)[0] is False
 

@@ -112,9 +112,12 @@ SCRIPT = ['/home/u/.ansible/tmp/ansible-tmp-1.2-3/build.sh', '--fast', 'a b']
 ], ids=['shell', 'shell-executable', 'cmd', 'argv', 'script', 'script-executable',
         'cmd-every-option', 'argv-stdin-executable', 'script-options'])
 def test_module_call_command_forms(given, script_argv, margs):
+    # without an output log: ansible.builtin.command itself
     assert task.module_call(task_args(**given), script_argv=script_argv) == (
-        'asyncjobs.named.async_command', margs)
-    assert task.COMMAND_MODULE == 'asyncjobs.named.async_command'
+        'ansible.legacy.command', margs)
+    # with one: async_command, the same with the log
+    assert task.module_call(task_args(**given), script_argv=script_argv, output_log='.l') == (
+        'asyncjobs.named.async_command', dict(margs, _output_log='.l'))
 
 
 LOG = '~/.ansible_async/.output-0123abcd.log'
@@ -138,16 +141,17 @@ def test_module_call_module_form_has_no_log():
     assert (name, margs) == ('ansible.builtin.ping', {})
 
 
-@pytest.mark.parametrize('given, no_log, logged', [
-    (dict(shell='x'), False, True),
-    (dict(cmd='x'), False, True),
-    (dict(argv=['x']), False, True),
-    (dict(script='x.sh'), False, True),
-    (dict(shell='x'), True, False),
-    (dict(module='ping'), False, False),
+@pytest.mark.parametrize('given, no_log, mitogen, logged', [
+    (dict(shell='x'), False, False, True),
+    (dict(cmd='x'), False, False, True),
+    (dict(argv=['x']), False, False, True),
+    (dict(script='x.sh'), False, False, True),
+    (dict(shell='x'), True, False, False),
+    (dict(shell='x'), False, True, False),
+    (dict(module='ping'), False, False, False),
 ])
-def test_output_log_of(given, no_log, logged):
-    assert task.output_log_of(task_args(**given), no_log) is logged
+def test_output_log_of(given, no_log, mitogen, logged):
+    assert task.output_log_of(task_args(**given), no_log, mitogen=mitogen) is logged
 
 
 @pytest.mark.parametrize('text, limit', [
