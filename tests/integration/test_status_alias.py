@@ -51,7 +51,8 @@ def _check_absent_lookup(found, version, spec):
 
 # --- the design's examples ----------------------------------------------------------------------
 
-@pytest.mark.parametrize('example', ['status_example1.yml', 'status_example2.yml'])
+@pytest.mark.parametrize('example', ['status_example1.yml',
+                                     pytest.param('status_example2.yml', marks=pytest.mark.matrix)])
 def test_design_example_named_job_attach_after_crash(example, run_playbook, async_dir, out_dir,
                                                      ansible_version, installed_collection,
                                                      request):
@@ -149,6 +150,7 @@ def _assert_superset_of_native(native, ours, what, ignore=()):
             % (what, key, value, type(value).__name__, ours[key], type(ours[key]).__name__))
 
 
+@pytest.mark.matrix
 def test_dropin_for_native_async_status(run_playbook, async_dir, ansible_version,
                                         installed_collection):
     status_spec = return_spec(installed_collection, 'async_status_id')

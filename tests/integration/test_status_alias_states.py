@@ -30,6 +30,10 @@ KILLED_MSG = 'job %s was killed by asyncjobs.named.async_kill with SIGTERM' % KI
 GARBAGE = '{"started": 1, "finished": 0, "ansible_jo'
 
 
+# every state, in the version matrix too (`make matrix`)
+pytestmark = pytest.mark.matrix
+
+
 @pytest.fixture(scope='module')
 def states(request, module_runner, ansible_version, installed_collection):
     """Every job and status call of this module, run once: a namespace with ``res`` (the
