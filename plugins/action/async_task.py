@@ -25,8 +25,8 @@ from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._start import (
     OneStepStart, one_step_supported)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._task import (
-    PLAIN_ACTION_MODULES, check_mode_result, module_call, option_error, start_failure,
-    task_result)
+    PLAIN_ACTION_MODULES, check_mode_result, describe_job, module_call, option_error,
+    start_failure, task_result)
 
 
 class ActionModule(AsyncJobsAction):
@@ -87,7 +87,8 @@ class ActionModule(AsyncJobsAction):
             claim_args = dict(alias=args['alias'], token=token, waiting=waiting,
                               wait=min(SLICE_SECONDS, budget) if waiting else 0.0,
                               cleanup=args['cleanup'], _async_dir=self.async_dir(),
-                              hold=max(0.0, min(SLICE_SECONDS, deadline - time.time())))
+                              hold=max(0.0, min(SLICE_SECONDS, deadline - time.time())),
+                              what=describe_job(args, job['module']))
             starter = OneStepStart(self, task_vars, claim_args)
             found = self._start(args, job, task_vars, starter=starter)
             starter.remove_unused_tmpdir(found)
@@ -121,7 +122,8 @@ class ActionModule(AsyncJobsAction):
                 return dict(started, failed=True,
                             msg=started.get('msg') or 'the job could not be started')
             jid = started['ansible_job_id']
-            self._claim('bind', alias, token, task_vars, jid=jid)
+            self._claim('bind', alias, token, task_vars, jid=jid,
+                        what=describe_job(args, job['module']))
         status = None
         if not waiting:
             status = self.run_module('async_status_id', dict(jid=jid), task_vars)

@@ -19,8 +19,12 @@ import os
 import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    ALIAS_PREFIX, JobError, alias_path, async_dir_names, find_alias, inside_dir, job_path,
-    legacy_alias_links, link_target, ref_jid, ref_name, temp_base, temp_name)
+    ALIAS_PREFIX, JobError, alias_path, async_dir_names, claim_path, find_alias, inside_dir,
+    job_path, legacy_alias_links, link_target, lock_path, meta_path)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import (
+    entry_kind, temp_base, temp_name)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import ref_jid, ref_name
+
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
     RUNNING, job_status, summary)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
@@ -81,6 +85,13 @@ def atomic_write_json(path, data):
         raise
 
 
+def write_meta(async_dir, jid, alias, started, what=None, output=None):
+    """Record how async_task started job ``jid`` (``.<jid>.meta``): the name it was started
+    under, when, what it runs and the file its output goes to (a name in the async dir)."""
+    atomic_write_json(meta_path(async_dir, jid), dict(
+        alias=alias, started=started, what=what, output=output))
+
+
 # --------------------------------------------------------------------------
 # The lock of a name
 
@@ -93,7 +104,7 @@ class alias_lock:
     """
 
     def __init__(self, async_dir, alias, timeout=None, clock=time.time, sleep=time.sleep):
-        self.path = os.path.join(async_dir, '.jid_%s.lock' % alias)
+        self.path = lock_path(async_dir, alias)
         self.async_dir = async_dir
         self.alias = alias
         self.timeout = timeout
@@ -108,20 +119,37 @@ class alias_lock:
             except OSError as e:
                 if e.errno != errno.EEXIST:
                     raise
-        # Not inherited by children (the job's processes must not hold the lock).
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, 'O_CLOEXEC', 0), 0o600)
-        try:
-            if self.timeout is None:
-                fcntl.flock(self.fd, fcntl.LOCK_EX)
-            else:
-                self._lock_within(self.timeout)
-        except BaseException:
+        deadline = None if self.timeout is None else self.clock() + self.timeout
+        while True:
+            # Not inherited by children (the job's processes must not hold the lock).
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, 'O_CLOEXEC', 0),
+                              0o600)
+            try:
+                if deadline is None:
+                    fcntl.flock(self.fd, fcntl.LOCK_EX)
+                else:
+                    self._lock_until(deadline)
+                if self._still_the_file():
+                    return self
+            except BaseException:
+                os.close(self.fd)
+                raise
+            # async_prune removed the lock file (under this lock) while we waited for it:
+            # the lock we hold is on a file nobody else will open; take the new one.
             os.close(self.fd)
-            raise
-        return self
 
-    def _lock_within(self, timeout):
-        deadline = self.clock() + timeout
+    def _still_the_file(self):
+        """True when the path still names the file we locked (see async_prune)."""
+        try:
+            st = os.stat(self.path)
+        except OSError as e:
+            if e.errno == errno.ENOENT:
+                return False
+            raise
+        mine = os.fstat(self.fd)
+        return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
+
+    def _lock_until(self, deadline):
         while True:
             try:
                 fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -131,13 +159,29 @@ class alias_lock:
                     raise
             if self.clock() >= deadline:
                 raise JobError('another run has held the lock of the name %r (%s) for %d s; '
-                               'try again later' % (self.alias, self.path, timeout),
+                               'try again later' % (self.alias, self.path, self.timeout),
                                ansible_job_alias=self.alias)
             self.sleep(0.05)
 
     def __exit__(self, *exc):
         os.close(self.fd)  # releases the lock
         return False
+
+
+def remove_lock_file(async_dir, alias):
+    """Remove the lock file of ``alias`` when the name is unused: no name in either form and
+    no claim. Done holding the lock, so that a run that waits for it sees the file gone and
+    takes a new one (alias_lock checks the path still names the file it locked). Returns
+    the path removed, or None."""
+    path = lock_path(async_dir, alias)
+    if not os.path.exists(path):
+        return None
+    with alias_lock(async_dir, alias):
+        if os.path.lexists(alias_path(async_dir, alias)) or legacy_alias_links(async_dir, alias) \
+                or os.path.lexists(claim_path(async_dir, alias)):
+            return None
+        remove_entry(async_dir, path, check_mode=False)
+        return path
 
 
 class nolock:
@@ -279,16 +323,60 @@ def cleanup(async_dir, mode, jid=None, alias=None, force=False, check_mode=False
         if path is not None:
             victims = [p for p in (path, path + '.tmp') if os.path.lexists(p)]
             victims.extend(temp_files_of(async_dir, os.path.basename(path)))
+            victims.extend(job_sidecars(async_dir, os.path.basename(path)))
             victims.extend(links_to(async_dir, path))
             if link and link not in victims:
                 victims.append(link)
 
     erased = [p for p in victims if remove_entry(async_dir, p, check_mode)]
+    if mode == 'full_cleanup':
+        erased.extend(_free_locks(async_dir, erased, check_mode))
     result = summary(status)
     result['changed'] = bool(erased)
     # By jid, plain cleanup is native async_status's: ``erased`` is the path removed.
     result['erased'] = path if (mode == 'cleanup' and alias is None) else erased
     return result
+
+
+def job_sidecars(async_dir, jid):
+    """The files of ours that belong to job ``jid``: async_task's record of its start
+    (``.<jid>.meta``) and the output log that record names."""
+    found = []
+    meta = meta_path(async_dir, jid)
+    if os.path.lexists(meta):
+        found.append(meta)
+        try:
+            with open(meta) as f:
+                output = json.load(f).get('output')
+        except (IOError, OSError, ValueError, AttributeError):
+            output = None
+        if isinstance(output, str) and output:
+            log = os.path.join(async_dir, os.path.basename(output))
+            if os.path.lexists(log):
+                found.append(log)
+    return found
+
+
+def _free_locks(async_dir, erased, check_mode):
+    """The lock files of the names among ``erased`` (removed links) that have nothing left:
+    no name in either form, no claim. Removed unless in check mode."""
+    freed = []
+    for path in erased:
+        kind, key = entry_kind(os.path.basename(path))
+        if kind not in ('name', 'legacy_name'):
+            continue
+        alias = key if kind == 'name' else key[1]
+        lock = lock_path(async_dir, alias)
+        if lock in freed or not os.path.exists(lock):
+            continue
+        if check_mode:
+            others = [p for p in [alias_path(async_dir, alias)] + legacy_alias_links(async_dir, alias)
+                      if p not in erased]
+            if not others and not os.path.lexists(claim_path(async_dir, alias)):
+                freed.append(lock)
+        elif remove_lock_file(async_dir, alias):
+            freed.append(lock)
+    return freed
 
 
 def cleanup_many(async_dir, mode, refs, force=False, check_mode=False, liveness=wrapper_liveness):

@@ -17,13 +17,13 @@ import os
 import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JID_RE, async_dir_names)
+    JID_RE, async_dir_names, claim_path)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
     ABSENT, KILLED, RUNNING, job_status)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
     processes, read_small, WRAPPER_MARK, wrapper_liveness)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
-    alias_lock, atomic_write_json, free_name, nolock, remove_entry, set_alias)
+    alias_lock, atomic_write_json, free_name, nolock, remove_entry, set_alias, write_meta)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import (
     CLAIM_ENV, CLAIM_STALE_AFTER)
 
@@ -33,10 +33,6 @@ JOB_FILE_TIMEOUT = 30.0
 
 # --------------------------------------------------------------------------
 # Claim files
-
-def claim_path(async_dir, alias):
-    return os.path.join(async_dir, '.jid_%s.claim' % alias)
-
 
 def read_claim(async_dir, alias):
     try:
@@ -209,8 +205,8 @@ def prepare(async_dir, alias, token, waiting, check_mode=False, liveness=wrapper
                        stale_after=stale_after)
 
 
-def bind(async_dir, alias, token, jid, liveness=wrapper_liveness):
-    """Name the job just started under our claim, and drop the claim.
+def bind(async_dir, alias, token, jid, liveness=wrapper_liveness, what=None, output=None):
+    """Name the job just started under our claim, record its meta file, and drop the claim.
 
     If another run took the claim over meanwhile (ours went stale), the name is
     left to it and ``bound`` is false.
@@ -220,6 +216,9 @@ def bind(async_dir, alias, token, jid, liveness=wrapper_liveness):
         if claim and claim['token'] != token:
             return dict(bound=False, ansible_job_id=jid, ansible_job_alias=alias)
         result = set_alias(async_dir, alias, jid, force=True, liveness=liveness)
+        started = claim.get('time') if claim else None
+        write_meta(async_dir, jid, alias, started if isinstance(started, (int, float)) else None,
+                   what=what, output=output)
         if claim:
             drop_claim(async_dir, alias)
         return dict(bound=True, ansible_job_id=jid, ansible_job_alias=alias,

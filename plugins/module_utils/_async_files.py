@@ -17,9 +17,10 @@ import json
 import os
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, find_alias, job_path, ref_jid, ref_name)
+    JobError, find_alias, job_path)
+
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
-    liveness_snapshot, wrapper_liveness)
+    wrapper_liveness)
 
 # Job states, as documented in the modules and the README.
 ABSENT = 'absent'
@@ -138,29 +139,6 @@ def job_status(async_dir, jid=None, alias=None, liveness=wrapper_liveness):
     if alias is not None:
         result['ansible_job_alias'] = alias
     return result
-
-
-def job_statuses(async_dir, refs, liveness_for=liveness_snapshot):
-    """The status of each job of ``refs`` (job_refs), in order, as ``job_status`` gives it
-    (by jid when the ref has one, else by name), with one scan of the process table for all.
-    A JobError names the entry it is about."""
-    jids = [None] * len(refs)
-    try:
-        for i, ref in enumerate(refs):
-            jids[i] = ref_jid(async_dir, ref)
-        liveness = liveness_for([j for j in jids if j])
-        statuses = []
-        for i, ref in enumerate(refs):
-            if 'jid' in ref:
-                status = job_status(async_dir, jid=ref['jid'], liveness=liveness)
-                if 'alias' in ref:
-                    status['ansible_job_alias'] = ref['alias']
-            else:
-                status = job_status(async_dir, alias=ref['alias'], liveness=liveness)
-            statuses.append(status)
-    except JobError as e:
-        raise JobError('%s: %s' % (ref_name(i, refs[i]), e.msg), **e.result)
-    return statuses
 
 
 def describe(job, jid, alive):

@@ -12,11 +12,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import binascii
 import errno
 import os
 import re
-from collections.abc import Mapping, Sequence
 
 ALIAS_PREFIX = 'jid_'
 ALIAS_MAX_LEN = 128
@@ -24,8 +22,6 @@ ALIAS_RE = re.compile(r'^[A-Za-z0-9_-][A-Za-z0-9_.-]*\Z')
 # A job id of async_wrapper: [j]<digits>.<pid>; its prefix is the part before the dot.
 JID_RE = re.compile(r'^j?[0-9]+\.[0-9]+\Z')
 JID_PREFIX_RE = re.compile(r'^j?[0-9]+\Z')
-# The temp files of atomic writes (temp_name).
-TEMP_RE = re.compile(r'^\.(.+)\.[0-9a-f]{12}\.tmp\Z')
 ALIAS_HELP = ('letters, digits, "_", "-" and ".", not starting with ".", at most %d characters'
               % ALIAS_MAX_LEN)
 
@@ -89,113 +85,6 @@ def require_async_dir(params):
 
 
 # --------------------------------------------------------------------------
-# The jobs option: several jobs in one task
-
-JOB_FORMS = dict(result='a registered async result', jid='a job id', alias='a name',
-                 ref='a dict with jid and/or alias')
-
-
-def job_refs(jobs):
-    """The jobs of a ``jobs`` option as a list of dicts with ``jid`` and/or ``alias``.
-
-    ``jobs`` is a loop's registered result (a dict with ``results``) or a list of one form
-    of entries: registered async results (by their ``ansible_job_id``), job ids, names, or
-    dicts with ``jid`` and/or ``alias``. A string that looks like a job id is a job id.
-    JobError, naming the entry, for anything else, for mixed forms and for duplicates.
-    """
-    if isinstance(jobs, Mapping) and 'results' in jobs:
-        jobs = jobs['results']
-    if isinstance(jobs, (str, bytes)) or not isinstance(jobs, Sequence):
-        raise JobError('jobs must be a list (of job ids, names or registered async results) or '
-                       'a loop\'s registered result, not %s' % _kind(jobs))
-    if not jobs:
-        raise JobError('jobs is empty: give at least one job')
-    refs = []
-    first = None
-    seen = {}
-    for i, entry in enumerate(jobs):
-        form, ref = _job_ref(i, entry)
-        if first is None:
-            first = form
-        elif form != first:
-            raise JobError('jobs[%d] is %s, but jobs[0] is %s: give the jobs in one form'
-                           % (i, JOB_FORMS[form], JOB_FORMS[first]))
-        key = ('jid', ref['jid']) if 'jid' in ref else ('alias', ref['alias'])
-        if key in seen:
-            raise JobError('jobs[%d] is the same job as jobs[%d] (%s %s): give each job once'
-                           % (i, seen[key], 'job id' if key[0] == 'jid' else 'name', key[1]))
-        seen[key] = i
-        refs.append(ref)
-    return refs
-
-
-def _job_ref(i, entry):
-    """(form, ref) of one entry of ``jobs``; JobError naming it when it is none."""
-    if isinstance(entry, Mapping):
-        keys = set(entry)
-        if keys and keys <= set(('jid', 'alias')):
-            ref = dict((k, entry[k]) for k in ('jid', 'alias') if entry.get(k) is not None)
-            if not ref:
-                raise JobError('jobs[%d] gives neither jid nor alias' % i)
-            _check_ref(i, ref)
-            return 'ref', ref
-        jid = entry.get('ansible_job_id')
-        if not jid:
-            why = ' (the task that registered it was skipped)' if entry.get('skipped') else ''
-            raise JobError('jobs[%d] is not an async job result: it has no ansible_job_id%s'
-                           % (i, why))
-        ref = dict(jid=jid)
-        _check_ref(i, ref)
-        return 'result', ref
-    if isinstance(entry, str):
-        if JID_RE.match(entry):
-            return 'jid', dict(jid=entry)
-        ref = dict(alias=entry)
-        _check_ref(i, ref)
-        return 'alias', ref
-    raise JobError('jobs[%d] is %s, not a job id, a name or a registered async result'
-                   % (i, _kind(entry)))
-
-
-def _kind(value):
-    """What ``value`` is, in a message ('a number', not a Python class name, which on the
-    controller may be one of Ansible's tagged types)."""
-    if value is None:
-        return 'null'
-    if isinstance(value, bool):
-        return 'a boolean'
-    if isinstance(value, (int, float)):
-        return 'a number'
-    if isinstance(value, (str, bytes)):
-        return 'a string'
-    if isinstance(value, Mapping):
-        return 'a dict'
-    if isinstance(value, Sequence):
-        return 'a list'
-    return 'a %s' % type(value).__name__
-
-
-def _check_ref(i, ref):
-    for msg in (alias_error(ref['alias']) if 'alias' in ref else None,
-                jid_error(ref['jid']) if 'jid' in ref else None):
-        if msg:
-            raise JobError('jobs[%d]: %s' % (i, msg))
-
-
-def ref_name(i, ref):
-    """How an error names entry ``i`` of a ``jobs`` option."""
-    return 'jobs[%d] (%s)' % (i, ', '.join(ref[k] for k in ('alias', 'jid') if k in ref))
-
-
-def ref_jid(async_dir, ref):
-    """The jid of a ref (job_refs): its own, or its name's (None for an absent name)."""
-    if 'jid' in ref:
-        return ref['jid']
-    _link, path = find_alias(async_dir, ref['alias'])
-    return os.path.basename(path) if path is not None else None
-
-
-# --------------------------------------------------------------------------
 # Paths and names
 
 def job_path(async_dir, jid):
@@ -204,6 +93,21 @@ def job_path(async_dir, jid):
 
 def alias_path(async_dir, alias):
     return os.path.join(async_dir, ALIAS_PREFIX + alias)
+
+
+def lock_path(async_dir, alias):
+    """The lock file of a name: ``.jid_<alias>.lock`` (empty; see _async_changes.alias_lock)."""
+    return os.path.join(async_dir, '.%s%s.lock' % (ALIAS_PREFIX, alias))
+
+
+def claim_path(async_dir, alias):
+    """The claim file of a name: ``.jid_<alias>.claim`` (see _async_claims)."""
+    return os.path.join(async_dir, '.%s%s.claim' % (ALIAS_PREFIX, alias))
+
+
+def meta_path(async_dir, jid):
+    """The file in which async_task records how it started a job: ``.<jid>.meta``."""
+    return os.path.join(async_dir, '.%s.meta' % jid)
 
 
 def inside_dir(async_dir, path):
@@ -251,17 +155,6 @@ def legacy_alias_links(async_dir, alias):
         if name.endswith(suffix) and JID_RE.match(name[:-len(suffix)]):
             found.append(os.path.join(async_dir, name))
     return sorted(found)
-
-
-def temp_name(base):
-    """The name of the temp file of an atomic write of ``base``: ``.<base>.<12 hex>.tmp``."""
-    return '.%s.%s.tmp' % (base, binascii.hexlify(os.urandom(6)).decode())
-
-
-def temp_base(name):
-    """``base`` when ``name`` is a temp file of an atomic write of it (``temp_name``), else None."""
-    m = TEMP_RE.match(name)
-    return m.group(1) if m else None
 
 
 def find_alias(async_dir, alias):

@@ -152,9 +152,61 @@ CLAIM_SPEC = ArgumentSpec(
         waiting=dict(type='bool', default=False),
         jid=dict(type='str'),
         hold=dict(type='float', default=0.0),
+        what=dict(type='str'),
+        output=dict(type='str'),
+    ),
+)
+
+STATE_CHOICES = ['absent', 'running', 'succeeded', 'failed', 'timed_out', 'killed', 'orphaned']
+FINISHED_CHOICES = ['succeeded', 'failed', 'timed_out', 'killed', 'orphaned']
+
+JOBS_INFO_SPEC = ArgumentSpec(
+    dict(
+        alias=dict(type='list', elements='str'),
+        state=dict(type='list', elements='str', choices=STATE_CHOICES[1:]),
+        unnamed=dict(type='bool', default=True),
+        tail_lines=dict(type='int', default=10),
+    ),
+)
+
+PRUNE_SPEC = ArgumentSpec(
+    dict(
+        older_than=dict(type='raw', required=True),
+        states=dict(type='list', elements='str', choices=FINISHED_CHOICES,
+                    default=FINISHED_CHOICES),
+        alias=dict(type='list', elements='str'),
+        keep=dict(type='int', default=0),
     ),
 )
 
 # Each module's spec, by module name (the unit tests compare them with DOCUMENTATION).
 SPECS = dict(async_status_id=STATUS_SPEC, async_alias=ALIAS_SPEC, async_wait=WAIT_SPEC,
-             async_kill=KILL_SPEC, async_task=TASK_SPEC, async_claim=CLAIM_SPEC)
+             async_kill=KILL_SPEC, async_task=TASK_SPEC, async_claim=CLAIM_SPEC,
+             async_jobs_info=JOBS_INFO_SPEC, async_prune=PRUNE_SPEC)
+
+# async_command: the job of async_task's command forms (shell, cmd, argv, script). The
+# options of ansible.builtin.command that async_task passes, with the same types and
+# defaults, and two private ones: the path of the output log (none: no log) and its bound
+# in bytes (none: 100 MB, _async_output.DEFAULT_LIMIT). The private options have no
+# default in the spec (validate-modules compares it with the documentation, which they are
+# not in): _uses_shell None is false. No constraints: the module checks its command as the
+# running ansible-core's ansible.builtin.command does.
+COMMAND_SPEC = ArgumentSpec(
+    {
+        '_raw_params': dict(type='str'),
+        '_uses_shell': dict(type='bool'),
+        'argv': dict(type='list', elements='str'),
+        'chdir': dict(type='path'),
+        'executable': dict(type='str'),
+        'expand_argument_vars': dict(type='bool', default=True),
+        'creates': dict(type='path'),
+        'removes': dict(type='path'),
+        'stdin': dict(type='str'),
+        'stdin_add_newline': dict(type='bool', default=True),
+        'strip_empty_ends': dict(type='bool', default=True),
+        '_output_log': dict(type='path'),
+        '_output_limit': dict(type='int'),
+    },
+)
+
+SPECS['async_command'] = COMMAND_SPEC

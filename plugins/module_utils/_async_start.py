@@ -27,12 +27,13 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_files impor
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
     wrapper_liveness)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
-    release, set_alias)
+    release, set_alias, write_meta)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_claims import (
     await_job_of_prefix, claim_name, drop_claim, job_of_prefix, under_claim)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import (
     CLAIM_STALE_AFTER, WRAPPER_ENV)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_wait import wait_for
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_wait import (
+    add_progress, wait_for)
 
 # A one-step start waits this long for the lock of a name that another run holds.
 LOCK_TIMEOUT = 120.0
@@ -98,7 +99,7 @@ def _devnull():
 
 def start(async_dir, alias, token, waiting, wrapper_cmd, run=run_wrapper,
           liveness=wrapper_liveness, clock=time.time, sleep=time.sleep, proc='/proc',
-          stale_after=CLAIM_STALE_AFTER, lock_timeout=LOCK_TIMEOUT, hold=0.0):
+          stale_after=CLAIM_STALE_AFTER, lock_timeout=LOCK_TIMEOUT, hold=0.0, meta=None):
     """Attach to the job named ``alias``, or start it with ``wrapper_cmd`` and name it,
     all under the name's lock.
 
@@ -115,13 +116,14 @@ def start(async_dir, alias, token, waiting, wrapper_cmd, run=run_wrapper,
     return under_claim(
         async_dir, alias, token, waiting,
         lambda found: _start_locked(async_dir, alias, token, wrapper_cmd, prefix, run, liveness,
-                                    clock, sleep, proc),
+                                    clock, sleep, proc, meta),
         hold=hold, liveness=liveness, clock=clock, sleep=sleep, proc=proc,
         stale_after=stale_after, lock_timeout=lock_timeout)
 
 
 def _start_locked(async_dir, alias, token, wrapper_cmd, prefix, run, liveness, clock, sleep,
-                  proc):
+                  proc, meta):
+    began = clock()
     claim_name(async_dir, alias, token, clock, jid_prefix=prefix)
     try:
         reply = run(wrapper_cmd)
@@ -147,6 +149,7 @@ def _start_locked(async_dir, alias, token, wrapper_cmd, prefix, run, liveness, c
         drop_claim(async_dir, alias)
         return dict(action='failed', reply=reply, status=None)
     set_alias(async_dir, alias, jid, force=True, liveness=liveness)
+    write_meta(async_dir, jid, alias, began, **(meta or {}))
     drop_claim(async_dir, alias)
     return dict(action='start', ansible_job_id=jid, reply=reply, status=None)
 
@@ -185,9 +188,9 @@ def make_executable(tmpdir, paths):
 
 
 def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cleanup=True,
-                    tmpdir=None, remove_tmp=False, chmod=(), env=None, hold=0.0,
-                    liveness=wrapper_liveness, clock=time.time, sleep=time.sleep, proc='/proc',
-                    lock_timeout=LOCK_TIMEOUT):
+                    tmpdir=None, remove_tmp=False, chmod=(), env=None, hold=0.0, what=None,
+                    output=None, liveness=wrapper_liveness, clock=time.time, sleep=time.sleep,
+                    proc='/proc', lock_timeout=LOCK_TIMEOUT):
     """The host side of async_task's one-step start (async_claim mode=start).
 
     Makes the job's files executable (``chmod``), attaches to the job named ``alias`` or
@@ -195,13 +198,15 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
     nothing was started (``remove_tmp``), then returns the job's status; when the caller
     waits (``waiting``), after waiting up to ``wait`` seconds for it, and with its names
     freed (``cleanup``) once it is done. The result is ``start``'s plus ``status``
-    (``released`` in it when waiting) and ``tmpdir_removed``.
+    (``released`` in it when waiting) and ``tmpdir_removed``. A job it starts gets its meta
+    file, with ``what`` it runs and the name of its ``output`` log.
     """
     if chmod:
         make_executable(tmpdir, chmod)
     found = start(async_dir, alias, token, waiting, wrapper_cmd,
                   run=lambda cmd: run_wrapper(cmd, env), liveness=liveness, clock=clock,
-                  sleep=sleep, proc=proc, lock_timeout=lock_timeout, hold=hold)
+                  sleep=sleep, proc=proc, lock_timeout=lock_timeout, hold=hold,
+                  meta=dict(what=what, output=output))
     found['tmpdir_removed'] = False
     if found['action'] != 'start' and remove_tmp and tmpdir:
         found['tmpdir_removed'] = remove_job_tmpdir(tmpdir, wrapper_cmd)
@@ -218,14 +223,14 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
     else:
         status = job_status(async_dir, jid=jid, liveness=liveness)
     status['ansible_job_alias'] = alias
-    found['status'] = status
+    found['status'] = add_progress(async_dir, status, clock=clock)
     return found
 
 
 def start_main(args, environ=None):
     """The start runner's entry point (see plugins/plugin_utils/_start.py): the one-step
     start with ``args`` (alias, token, waiting, wait, cleanup, tmpdir, remove_tmp, chmod,
-    hold, _async_dir) and the async_wrapper command line from the environment variable
+    hold, what, output, _async_dir) and the async_wrapper command line from the environment variable
     WRAPPER_ENV, which the job does not get. Returns the result, failed with a message
     for bad input."""
     env = dict(os.environ if environ is None else environ)
@@ -239,7 +244,8 @@ def start_main(args, environ=None):
             require_async_dir(args), args['alias'], args['token'], args['waiting'], wrapper_cmd,
             wait=args.get('wait', 0.0), cleanup=args.get('cleanup', True),
             tmpdir=args.get('tmpdir'), remove_tmp=args.get('remove_tmp', False),
-            chmod=args.get('chmod', ()), env=env, hold=args.get('hold', 0.0))
+            chmod=args.get('chmod', ()), env=env, hold=args.get('hold', 0.0),
+            what=args.get('what'), output=args.get('output'))
     except JobError as e:
         return dict(e.result, failed=True, msg=e.msg)
     result['changed'] = result['action'] == 'start'

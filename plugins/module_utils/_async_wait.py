@@ -11,11 +11,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, find_alias, job_path, ref_name)
+    JobError, find_alias, job_path, meta_path)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import ref_name
+
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
     ABSENT, RUNNING, job_status, read_job)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
@@ -127,3 +130,39 @@ def _ended(path):
     """True when the job file at ``path`` is gone or says the job finished."""
     job = read_job(path)
     return not job.exists or job.finished
+
+
+# --------------------------------------------------------------------------
+# Progress of a running job
+
+def read_meta(async_dir, jid):
+    """async_task's record of how it started job ``jid`` (see _async_changes.write_meta), or
+    None."""
+    try:
+        with open(meta_path(async_dir, jid)) as f:
+            meta = json.load(f)
+    except (IOError, OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def running_since(async_dir, jid):
+    """When a running job started (epoch): async_task's record of it, else the time its
+    job file was written (async_wrapper writes it at the start and not again until the
+    end); None when neither is known."""
+    meta = read_meta(async_dir, jid) or {}
+    if isinstance(meta.get('started'), (int, float)) and not isinstance(meta['started'], bool):
+        return float(meta['started'])
+    try:
+        return os.stat(job_path(async_dir, jid)).st_mtime
+    except OSError:
+        return None
+
+
+def add_progress(async_dir, status, clock=time.time):
+    """Add ``running_for`` (seconds since the job started) to the status of a running job."""
+    if status.get('state') == RUNNING:
+        since = running_since(async_dir, status['ansible_job_id'])
+        if since is not None:
+            status['running_for'] = round(max(0.0, clock() - since), 1)
+    return status

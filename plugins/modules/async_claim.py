@@ -51,6 +51,12 @@ options:
   jid:
     description: With O(mode=bind), the job id of the job just started.
     type: str
+  what:
+    description: With O(mode=bind), what the job runs (recorded for M(asyncjobs.named.async_jobs_info)).
+    type: str
+  output:
+    description: With O(mode=bind), the name of the job's output log in the async dir.
+    type: str
   hold:
     description:
       - With O(mode=prepare), seconds to wait on the host for another run's fresh claim to
@@ -126,7 +132,8 @@ def run(params, check_mode):
     if params['mode'] == 'bind':
         if not params['jid']:
             raise JobError('mode=bind needs jid')
-        result = bind(async_dir, alias, token, params['jid'])
+        result = bind(async_dir, alias, token, params['jid'], what=params['what'],
+                      output=params['output'])
         result['changed'] = result['bound']
         return result
     result = prepare(async_dir, alias, token, params['waiting'], check_mode=check_mode,

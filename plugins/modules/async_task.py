@@ -266,4 +266,9 @@ msg:
   returned: when there is one
   type: str
   sample: Ran out of attempts.
+running_for:
+  description: Seconds since the job started, while it runs (when its start is known).
+  returned: when the job is still running
+  type: float
+  sample: 135.0
 '''

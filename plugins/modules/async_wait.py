@@ -216,16 +216,23 @@ results:
   type: list
   elements: dict
   sample: [{ansible_job_id: j360874038559.4169, state: succeeded, rc: 0, waited: 3.2}]
+running_for:
+  description: Seconds since the job started, while it runs (when its start is known).
+  returned: when the job is still running
+  type: float
+  sample: 135.0
 '''
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    job_refs, require_async_dir, validate)
+    require_async_dir, validate)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import job_refs
+
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import RUNNING
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import release
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import WAIT_SPEC
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_wait import (
-    resolve, resolve_refs, wait_for, wait_for_all)
+    add_progress, resolve, resolve_refs, wait_for, wait_for_all)
 
 
 def run_many(async_dir, params, check_mode):
@@ -239,6 +246,7 @@ def run_many(async_dir, params, check_mode):
             status['released'] = release(async_dir, jid, ref.get('alias'))
         if 'alias' in ref:
             status['ansible_job_alias'] = ref['alias']
+        add_progress(async_dir, status)
     return dict(results=statuses, changed=any(bool(s.get('changed')) for s in statuses))
 
 
@@ -254,7 +262,7 @@ def run(params, check_mode):
         status['released'] = release(async_dir, jid, alias)
     if alias is not None:
         status['ansible_job_alias'] = alias
-    return status
+    return add_progress(async_dir, status)
 
 
 def main():

@@ -14,8 +14,9 @@ from ansible.release import __version__ as ansible_version
 from ansible.utils.display import Display
 from ansible.utils.vars import merge_hash
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, job_refs, validate)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import JobError, validate
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import job_refs
+
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
     FINISHED_STATES, RUNNING)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import SLICE_SECONDS
@@ -76,6 +77,34 @@ def _job_name(status, ref):
     """'j1.2 (build)': a job in a progress line or a message."""
     alias = status.get('ansible_job_alias') or ref.get('alias')
     return '%s%s' % (status.get('ansible_job_id'), (' (%s)' % alias) if alias else '')
+
+
+def fmt_duration(seconds):
+    """``2m15s``, ``1h02m03s``, ``45s``: a running time in a progress line."""
+    seconds = int(round(max(0.0, float(seconds))))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return '%dh%02dm%02ds' % (hours, minutes, secs)
+    if minutes:
+        return '%dm%02ds' % (minutes, secs)
+    return '%ds' % secs
+
+
+def progress_line(status, ref, host, waited):
+    """The line printed for a job still running after a wait slice: ``migrate (j12.34) on
+    db3: running for 2m15s``, with the job's last output line when its output is captured.
+    ``waited`` (seconds this task waited) stands in when the job's start is not known."""
+    jid = status.get('ansible_job_id')
+    name = status.get('ansible_job_alias') or ref.get('alias')
+    line = '%s on %s: running for %s' % (
+        '%s (%s)' % (name, jid) if name else jid, host,
+        fmt_duration(status.get('running_for', waited)))
+    for tail in (status.get('stdout_tail'), status.get('stderr_tail')):
+        lines = [t.strip() for t in tail or () if t.strip()]
+        if lines:
+            return '%s | %s' % (line, lines[-1])
+    return line
 
 
 def many_result(results):
@@ -158,10 +187,12 @@ class AsyncJobsAction(ActionBase):
 
     def validated_args(self, spec):
         """The task's arguments, checked against ``spec`` (the module's ArgumentSpec, which
-        the module checks them against again on the host), and its alias and jid."""
+        the module checks them against again on the host), and its job name and id (when
+        ``alias`` is one name, not a list of patterns)."""
         _validation, args = self.validate_argument_spec(**spec.validation())
+        alias = args.get('alias')
         try:
-            validate(alias=args.get('alias'), jid=args.get('jid'))
+            validate(alias=alias if not isinstance(alias, list) else None, jid=args.get('jid'))
         except JobError as e:
             raise action_fail(e.msg)
         return args
@@ -242,6 +273,11 @@ class AsyncJobsAction(ActionBase):
                     for i in pending:
                         done[i].update(failed=True, msg='Ran out of attempts.')
                     break
+                if not self._task.no_log:
+                    # One line per slice and job, at the default verbosity, as native's
+                    # retries print theirs; with no_log nothing of the job is shown.
+                    for i in pending:
+                        display.display(progress_line(done[i], refs[i], host, now - start))
                 display.v('%s: %s %s still running after %.0f s%s' % (
                     host, 'job' if len(pending) == 1 else 'jobs',
                     ', '.join(_job_name(done[i], refs[i]) for i in pending),

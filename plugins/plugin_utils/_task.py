@@ -7,6 +7,8 @@ task result. No I/O: table-driven unit tests in tests/unit/plugins/plugin_utils/
 
 from __future__ import annotations
 
+import shlex
+
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
     native_prefill, native_types)
 
@@ -55,6 +57,21 @@ def module_call(args, module=None, script_argv=None):
             argv.insert(0, args['executable'])
         margs.update(argv=argv)
     return COMMAND_MODULE, margs
+
+
+def describe_job(args, module=None):
+    """What the job runs, for async_jobs_info (recorded on the host when it starts):
+    ``shell: <line>``, ``command: <line>`` (cmd and argv), ``script: <script and args>`` or
+    ``module: <name>``."""
+    if args['shell'] is not None:
+        return 'shell: %s' % args['shell']
+    if args['cmd'] is not None:
+        return 'command: %s' % args['cmd']
+    if args['argv'] is not None:
+        return 'command: %s' % ' '.join(shlex.quote(str(a)) for a in args['argv'])
+    if args['script'] is not None:
+        return 'script: %s' % args['script']
+    return 'module: %s' % (module or args['module'])
 
 
 def start_failure(found):

@@ -19,7 +19,8 @@ from _async_task_lib import documented_return, wait_for, wrapper_processes
 # Keys Ansible adds to task results itself.
 ANSIBLE_KEYS = {'changed', 'failed', 'msg', 'invocation', 'warnings', 'deprecations', 'exception',
                 'skipped', 'attempts', 'item', 'ansible_loop_var', '_ansible_no_log'}
-MODULES = ('async_task', 'async_status_id', 'async_alias', 'async_wait', 'async_kill')
+MODULES = ('async_task', 'async_status_id', 'async_alias', 'async_wait', 'async_kill',
+           'async_jobs_info', 'async_prune')
 
 
 @pytest.fixture(scope='module')
@@ -46,7 +47,13 @@ def _undocumented(result, doc, job_keys):
     keys = set(result)
     for entry in result.get('results') or []:
         keys |= set(entry)  # an entry is what a call for that job alone returns
-    return sorted(keys - allowed)
+    missing = sorted(keys - allowed)
+    # lists of dicts documented with their ``contains``: each entry's keys too
+    for key, spec in doc.items():
+        if 'contains' in spec and isinstance(result.get(key), list):
+            for entry in result[key]:
+                missing.extend('%s[].%s' % (key, k) for k in sorted(set(entry) - set(spec['contains'])))
+    return missing
 
 
 @pytest.mark.parametrize('module', MODULES)
@@ -55,6 +62,7 @@ def test_every_returned_key_is_documented(module, cases, installed_collection):
     doc = documented_return(installed_collection, module)
     mine = dict((k, v) for k, v in results.items() if k.split('.')[0] == module)
     assert len(mine) >= 4, sorted(results)
+    assert any(res.get('failed') for res in mine.values()), 'no failure case for %s' % module
     missing = dict((case, _undocumented(res, doc, job_keys)) for case, res in mine.items())
     missing = dict((case, keys) for case, keys in missing.items() if keys)
     assert not missing, 'returned but not in RETURN of %s: %s' % (module, missing)

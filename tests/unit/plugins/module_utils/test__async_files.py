@@ -567,31 +567,3 @@ def test_job_status_real_liveness_never_started(async_dir):
     jid = unique_prefix() + '.1'
     write_job(async_dir, jid, dict(RUNNING, ansible_job_id=jid))
     assert files.job_status(async_dir, jid=jid)['state'] == 'orphaned'
-
-
-# --- job_statuses: several jobs, one scan --------------------------------------------------------
-
-def test_job_statuses_one_scan_for_all(async_dir, tmp_path):
-    for jid, data in ((J1, RUNNING), (J2, DONE), (J3, RUNNING)):
-        write_job(async_dir, jid, dict(data, ansible_job_id=jid) if data is RUNNING else data)
-    os.symlink(J1, os.path.join(async_dir, 'jid_build'))
-    scans = []
-
-    def liveness_for(jids):
-        scans.append(sorted(jids))
-        return lambda jid, owner_uid=None: (jid == J1, [1] if jid == J1 else [], None)
-
-    statuses = files.job_statuses(async_dir, [dict(alias='build'), dict(jid=J2), dict(jid=J3),
-                                              dict(alias='gone')], liveness_for=liveness_for)
-    assert scans == [sorted([J1, J2, J3])]
-    assert [s['state'] for s in statuses] == ['running', 'succeeded', 'orphaned', 'absent']
-    assert [s.get('ansible_job_alias') for s in statuses] == ['build', None, None, 'gone']
-
-
-def test_job_statuses_names_the_entry(async_dir):
-    write_job(async_dir, J1, DONE)
-    with pytest.raises(names.JobError) as exc:
-        files.job_statuses(async_dir, [dict(jid=J1), dict(jid=J2, alias='x')],
-                           liveness_for=lambda jids: never)
-    assert exc.value.msg == 'jobs[1] (x, %s): could not find job' % J2
-    assert exc.value.result['ansible_job_id'] == J2

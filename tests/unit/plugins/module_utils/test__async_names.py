@@ -4,8 +4,8 @@
 """Unit tests of plugins/module_utils/_async_names.py: validation, paths and names.
 
 Covers JobError, alias_error, jid_error, validate, jid_prefix, job_path, alias_path,
-inside_dir, link_target, legacy_alias_links, find_alias, temp_name/temp_base and
-job_refs (the ``jobs`` option), on real directories and links under tmp_path.
+inside_dir, link_target, legacy_alias_links, find_alias, and the paths of locks, claims
+and metas, on real directories and links under tmp_path.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -13,7 +13,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import re
 
 import pytest
 
@@ -38,15 +37,6 @@ def bad_jid_msg(jid):
 def outside_msg(alias, async_dir, target):
     return ('alias %r points outside the async dir %s (to %s); refusing to use it'
             % (alias, async_dir, target))
-
-
-J1, J2, J3 = 'j111.1', 'j222.2', 'j333.3'
-
-
-def registered(jid, **extra):
-    """A registered async result, as an async task with poll 0 returns it."""
-    return dict(dict(ansible_job_id=jid, started=1, finished=0, results_file='/x/' + jid,
-                     changed=True), **extra)
 
 
 # --- constants -----------------------------------------------------------------------------------
@@ -460,70 +450,3 @@ def test_unsearchable_async_dir_is_an_error(world_readable_tmp):
                 names.find_alias(d, 'x')
     finally:
         os.chmod(d, 0o755)
-
-
-# --- temp_name, temp_base ------------------------------------------------------------------------
-
-def test_temp_name(async_dir):
-    temps = set(names.temp_name('jid_x') for dummy in range(50))
-    assert len(temps) == 50
-    for name in temps:
-        assert re.match(r'^\.jid_x\.[0-9a-f]{12}\.tmp$', name)
-        assert names.temp_base(name) == 'jid_x'
-        # never taken for an alias of either form, nor for a job id
-        base = os.path.basename(name)
-        assert not base.startswith(names.ALIAS_PREFIX)
-        assert not names.JID_RE.match(base)
-
-
-# --- job_refs: the jobs option -------------------------------------------------------------------
-
-@pytest.mark.parametrize('jobs,refs', [
-    ([J1, J2], [dict(jid=J1), dict(jid=J2)]),
-    (['build', 'deploy.1'], [dict(alias='build'), dict(alias='deploy.1')]),
-    ([registered(J2), registered(J1)], [dict(jid=J2), dict(jid=J1)]),
-    (dict(results=[registered(J1), registered(J2)], changed=True), [dict(jid=J1), dict(jid=J2)]),
-    ((J1,), [dict(jid=J1)]),
-    ([dict(jid=J1), dict(alias='build'), dict(jid=J2, alias='x')],
-     [dict(jid=J1), dict(alias='build'), dict(jid=J2, alias='x')]),
-    ([dict(jid=J1, alias=None)], [dict(jid=J1)]),
-    # an async_task result has a name too: it is waited for by its job id
-    ([registered(J1, ansible_job_alias='build')], [dict(jid=J1)]),
-])
-def test_job_refs(jobs, refs):
-    assert names.job_refs(jobs) == refs
-
-
-@pytest.mark.parametrize('jobs,msg', [
-    ([], 'jobs is empty: give at least one job'),
-    (dict(results=[]), 'jobs is empty: give at least one job'),
-    ('j1.2', "jobs must be a list (of job ids, names or registered async results) or a loop's "
-             "registered result, not a string"),
-    (42, "jobs must be a list (of job ids, names or registered async results) or a loop's "
-         "registered result, not a number"),
-    (dict(ansible_job_id=J1), "jobs must be a list (of job ids, names or registered async "
-                              "results) or a loop's registered result, not a dict"),
-    ([J1, 'build'], 'jobs[1] is a name, but jobs[0] is a job id: give the jobs in one form'),
-    (['build', registered(J1)], 'jobs[1] is a registered async result, but jobs[0] is a name: give '
-     'the jobs in one form'),
-    ([dict(jid=J1), J2], 'jobs[1] is a job id, but jobs[0] is a dict with jid and/or alias: '
-                         'give the jobs in one form'),
-    ([J1, J2, J1], 'jobs[2] is the same job as jobs[0] (job id %s): give each job once' % J1),
-    (['a', 'a'], 'jobs[1] is the same job as jobs[0] (name a): give each job once'),
-    ([registered(J1), dict(skipped=True, changed=False)],
-     'jobs[1] is not an async job result: it has no ansible_job_id (the task that registered '
-     'it was skipped)'),
-    ([dict(rc=0, changed=False)], 'jobs[0] is not an async job result: it has no ansible_job_id'),
-    ([registered('j1.x')], 'jobs[0]: invalid jid \'j1.x\': a job id looks like "j123456789012.4242" '
-     '(optional "j", digits, ".", digits)'),
-    (['build', '../etc'], 'jobs[1]: invalid alias \'../etc\': use only letters, digits, "_", '
-                          '"-" and ".", not starting with ".", at most 128 characters'),
-    ([J1, None], 'jobs[1] is null, not a job id, a name or a registered async result'),
-    ([J1, 3], 'jobs[1] is a number, not a job id, a name or a registered async result'),
-    ([[J1]], 'jobs[0] is a list, not a job id, a name or a registered async result'),
-    ([dict(jid=None, alias=None)], 'jobs[0] gives neither jid nor alias'),
-])
-def test_job_refs_refused(jobs, msg):
-    with pytest.raises(names.JobError) as exc:
-        names.job_refs(jobs)
-    assert exc.value.msg == msg

@@ -135,7 +135,8 @@ def test_start_starts_and_names_the_job(job_dir, async_dir):
     assert found['action'] == 'start' and jid.startswith(job_dir.prefix + '.')
     assert name_of(async_dir, 'build') == jid
     assert claim_of(async_dir, 'build') is None
-    assert sorted(os.listdir(async_dir)) == sorted([jid, 'jid_build', '.jid_build.lock'])
+    assert sorted(os.listdir(async_dir)) == sorted([jid, 'jid_build', '.jid_build.lock',
+                                                    '.%s.meta' % jid])
     wait_until(lambda: job_finished(async_dir, jid))
 
 
