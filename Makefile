@@ -15,7 +15,7 @@
 #   make compat-update     rewrite README's table from the runs (after a full `make test`)
 #   make integration-py36  the full suite on ansible-core 2.16 with a Python 3.6 target (not in `make test`)
 #   make sanity            ansible-test sanity from each of SANITY_RUNS (2.16, 2.19, 2.21), no Docker
-#   make lint              ansible-lint --profile production on examples/ (.ansible-lint)
+#   make lint              ansible-lint --profile production on examples/ (.ansible-lint) and doc snippets
 #   make docs              antsibull-docs lint, and an offline docsite build checked (.ci/docs_check.py)
 #   make changelog         antsibull-changelog lint, fragment rules, release in a temp copy
 #   make tarball-check     the built tarball holds what it should, nothing else (tests/release)
@@ -219,9 +219,16 @@ sanity: build
 
 # ansible-lint on examples/ (the design's three examples are excluded in .ansible-lint, with
 # the reason), against the built collection; ANSIBLE_HOME keeps its files out of ~/.ansible.
+# Then on the YAML snippets of LINT_DOCS (.ci/lint_snippets.py; a snippet kept in the
+# design's form on purpose is marked `<!-- lint: skip, REASON -->` / `.. lint: skip, REASON`).
+# README.md is not in LINT_DOCS yet: its rewrite is pending, and today 15 findings come
+# from its design-form and free-form snippets; add it once the rewrite marks or fixes them.
+LINT_DOCS ?= $(wildcard docs/docsite/rst/*.rst)
+LINT_ENV := $(TEST_ENV) ANSIBLE_HOME=$(CURDIR)/$(BUILD)/lint-home PATH=$(CURDIR)/.venv-lint/bin:$$PATH
 lint: build venv-lint
-	@$(STEP) ansible-lint $(REPORTS) -- env $(TEST_ENV) ANSIBLE_HOME=$(CURDIR)/$(BUILD)/lint-home \
-		PATH=$(CURDIR)/.venv-lint/bin:$$PATH .venv-lint/bin/ansible-lint --nocolor examples/
+	@$(STEP) ansible-lint $(REPORTS) -- env $(LINT_ENV) .venv-lint/bin/ansible-lint --nocolor examples/
+	@$(STEP) ansible-lint-snippets $(REPORTS) -- env $(LINT_ENV) .venv-lint/bin/python \
+		.ci/lint_snippets.py .venv-lint/bin/ansible-lint $(LINT_DOCS)
 
 docs: build venv-docs
 	@$(STEP) docs $(REPORTS) -- env $(TEST_ENV) .venv-docs/bin/python .ci/docs_check.py
