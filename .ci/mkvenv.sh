@@ -3,8 +3,9 @@
 #
 # Idempotent and cheap when nothing changed: the venv is reinstalled only when the
 # requirements file differs from the copy kept as stamp (VENV_DIR/.requirements.stamp),
-# and recreated only when its interpreter no longer runs (e.g. the base python moved).
-# The base interpreter is $PYTHON (default python3).
+# and recreated only when its interpreter no longer runs (e.g. the base python moved)
+# or is another X.Y version than the base interpreter (a matrix row changed its
+# controller Python). The base interpreter is $PYTHON (default python3).
 set -euo pipefail
 
 venv=${1:?usage: mkvenv.sh VENV_DIR REQUIREMENTS_FILE}
@@ -12,7 +13,11 @@ req=${2:?usage: mkvenv.sh VENV_DIR REQUIREMENTS_FILE}
 py=${PYTHON:-python3}
 stamp=$venv/.requirements.stamp
 
-venv_ok() { [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import sys' >/dev/null 2>&1; }
+pyver() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null; }
+venv_ok() {
+    [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import sys' >/dev/null 2>&1 || return 1
+    ! command -v "$py" >/dev/null 2>&1 || [ "$(pyver "$venv/bin/python")" = "$(pyver "$py")" ]
+}
 
 if venv_ok && [ -f "$stamp" ] && cmp -s "$stamp" "$req"; then
     exit 0

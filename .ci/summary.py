@@ -5,9 +5,13 @@ Reads the JUnit XML reports that the Makefile's pytest runs write (one per run) 
 prints a per-run line and a total line in pytest's own wording, e.g.
 ``total: 42 passed, 0 failed, 1 skipped``, so that the output of `make test` ends with
 the overall counts even though several pytest (and other) runs took place.
+Before those lines it prints the version matrix (.build/reports/matrix.json, written by
+`make matrix`): one line per integration run with its ansible-core, controller and target
+Python, suite, counts and time.
 Exits 1 if any run recorded a failure or error, or if no test ran at all.
 """
 import glob
+import json
 import os
 import sys
 import xml.etree.ElementTree as ET
@@ -28,6 +32,15 @@ def main():
     files = sorted(glob.glob(os.path.join(report_dir, '*.xml')))
     grand = dict(passed=0, failed=0, skipped=0)
     print('=' * 30 + ' make test summary ' + '=' * 30)
+    matrix = os.path.join(report_dir, 'matrix.json')
+    if os.path.isfile(matrix):
+        with open(matrix, encoding='utf-8') as f:
+            rows = json.load(f)['rows']
+        print('integration runs (ansible-core, controller Python, target Python, suite):')
+        for r in rows:
+            print('  %-8s %-7s %-7s %-6s %3d passed, %d failed, %d skipped, %4.0f s  (%s)'
+                  % (r['ansible_core'], r['controller_python'], r['target_python'], r['suite'],
+                     r['passed'], r['failed'], r['skipped'], r['seconds'], r['name']))
     for f in files:
         c = counts(f)
         failed = c['failures'] + c['errors']

@@ -446,6 +446,13 @@ def run_once(request, playbook, inventory='local', extra_vars=None, gated=False,
     return result, str(dirs.async_dir), dirs
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'matrix: part of the subset that `make matrix` runs on every other ansible-core '
+        'version and target Python: every module and every guarantee (exactly once, crash '
+        're-run, finished while away, kill, states), locally and over SSH with become')
+
+
 def pytest_report_header(config):
     bindir = os.path.dirname(sys.executable)
     pb = shutil.which('ansible-playbook', path=bindir)

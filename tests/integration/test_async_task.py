@@ -149,6 +149,7 @@ def test_bad_input(run_playbook, async_dir):
     assert not os.path.exists('/tmp/never-written')
 
 
+@pytest.mark.matrix
 def test_attach_to_running_job(run_playbook, async_dir, test_dirs, ansible_version, task_keys):
     counter = test_dirs.root / 'counter'
     r = run_playbook('task_attach.yml', extra_vars={'counter': str(counter)})
@@ -168,6 +169,7 @@ def test_attach_to_running_job(run_playbook, async_dir, test_dirs, ansible_versi
     assert lines(counter) == ['run']
 
 
+@pytest.mark.matrix
 def test_controller_killed_mid_wait_rerun_attaches(start_playbook, run_playbook, async_dir,
                                                    test_dirs, ansible_version, task_keys):
     counter = test_dirs.root / 'counter'
@@ -189,6 +191,7 @@ def test_controller_killed_mid_wait_rerun_attaches(start_playbook, run_playbook,
     assert not (test_dirs.out_dir / 'result-first.json').exists()
 
 
+@pytest.mark.matrix
 def test_finished_uncollected(run_playbook, async_dir, test_dirs, ansible_version, task_keys):
     counter = test_dirs.root / 'counter'
     remote_tmp = test_dirs.root / 'remote-tmp'
@@ -213,6 +216,7 @@ def test_finished_uncollected(run_playbook, async_dir, test_dirs, ansible_versio
              'every remote tmp dir under %s to be removed' % remote_tmp)
 
 
+@pytest.mark.matrix
 def test_failures(run_playbook, async_dir, ansible_version, task_keys):
     r = run_playbook('task_failures.yml')
     failing, timed_out, over, still = (r.load(n) for n in ('failing', 'timed_out', 'over_budget', 'still'))
@@ -281,6 +285,7 @@ def test_check_mode(run_playbook, async_dir, test_dirs, ansible_version, task_ke
     assert alias_target(async_dir, 'checked-done') == wd['ansible_job_id']
 
 
+@pytest.mark.matrix
 def test_ssh_become(run_playbook, test_dirs, ssh_target, ansible_version, task_keys):
     prefix = 'it-%s' % uuid.uuid4().hex[:10]
     counter = test_dirs.root / 'counter'

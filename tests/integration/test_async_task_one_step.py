@@ -177,7 +177,7 @@ def test_claim_of_a_dead_run_that_started_nothing(run_playbook, async_dir, test_
 
 # --- many controllers on one name -----------------------------------------------------------
 
-@pytest.mark.parametrize('where', ['local', 'ssh'])
+@pytest.mark.parametrize('where', [pytest.param('local', marks=pytest.mark.matrix), 'ssh'])
 def test_twenty_controllers_start_one_job(request, where, start_playbook, async_dir, test_dirs,
                                           out_dir):
     if where == 'ssh':

@@ -40,6 +40,7 @@ def kill_keys(installed_collection):
     return always_keys(installed_collection, 'async_kill')
 
 
+@pytest.mark.matrix
 def test_wait_forms(run_playbook, async_dir, ansible_version, wait_keys):
     job_seconds = 2
     r = run_playbook('wait_forms.yml', extra_vars={'job_seconds': job_seconds})
@@ -115,6 +116,7 @@ def test_two_waiters_progress_and_interrupt(run_playbook, start_playbook, async_
     assert 'still running' not in two.output()
 
 
+@pytest.mark.matrix
 def test_kill(run_playbook, async_dir, kill_keys):
     nap = str(uuid.uuid4().int % 10 ** 6)
     naps = ['%d.%s' % (n, nap) for n in (300, 301, 302, 303)]

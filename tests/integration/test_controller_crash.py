@@ -99,7 +99,7 @@ def _lines(path):
         return f.read().splitlines()
 
 
-@pytest.mark.parametrize('where', ['local', 'ssh'])
+@pytest.mark.parametrize('where', ['local', pytest.param('ssh', marks=pytest.mark.matrix)])
 def test_rerun_after_controller_crash_attaches_to_same_job(
         request, where, run_playbook, ansible_playbook, installed_collection, session_dir,
         test_dirs, async_dir, ansible_version):

@@ -101,6 +101,7 @@ def _sections(text, marker):
     return ['\n'.join(s) for s in sections]
 
 
+@pytest.mark.matrix
 def test_ansible_doc_renders_every_module(modules, ansible_doc):
     names = sorted(modules)
     p = ansible_doc(*[_fqcn(n) for n in names])

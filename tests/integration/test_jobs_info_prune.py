@@ -26,7 +26,7 @@ def _by_id(jobs):
     return dict((j['ansible_job_id'], j) for j in jobs)
 
 
-@pytest.mark.parametrize('where', ['local', 'ssh'])
+@pytest.mark.parametrize('where', ['local', pytest.param('ssh', marks=pytest.mark.matrix)])
 def test_list_then_prune(request, where, run_playbook, test_dirs, async_dir):
     gate = _gate(test_dirs)
     evars = {'gate': str(gate)}

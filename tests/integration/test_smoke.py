@@ -9,6 +9,8 @@ import os
 import shutil
 import subprocess
 
+import pytest
+
 from _async_task_lib import MITOGEN
 
 
@@ -24,6 +26,7 @@ def _check_job(status, job, expect_user):
     assert status['ansible_job_id'] == job['ansible_job_id']
 
 
+@pytest.mark.matrix
 def test_collection_is_the_built_artifact(installed_collection):
     # The tests must never run against the source tree.
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -96,6 +99,7 @@ def test_failed_playbook_is_reported(run_playbook, tmp_path):
     assert 'boom' in r.stdout
 
 
+@pytest.mark.matrix
 def test_ansible_playbook_is_the_venvs(ansible_playbook):
     import sys
     assert os.path.dirname(ansible_playbook) == os.path.dirname(sys.executable)

@@ -59,7 +59,7 @@ RESULTS_FILE_REASON = ('links the registered async result\'s results_file, which
 
 @pytest.mark.parametrize('example', [
     pytest.param('status_example1.yml', marks=pytest.mark.wrapper_only(RESULTS_FILE_REASON)),
-    'status_example2.yml'])
+    pytest.param('status_example2.yml', marks=pytest.mark.matrix)])
 def test_design_example_named_job_attach_after_crash(example, run_playbook, async_dir, out_dir,
                                                      ansible_version, installed_collection,
                                                      request):
@@ -157,6 +157,7 @@ def _assert_superset_of_native(native, ours, what, ignore=()):
             % (what, key, value, type(value).__name__, ours[key], type(ours[key]).__name__))
 
 
+@pytest.mark.matrix
 @pytest.mark.wrapper_only(RESULTS_FILE_REASON)
 def test_dropin_for_native_async_status(run_playbook, async_dir, ansible_version,
                                         installed_collection):

@@ -35,6 +35,10 @@ pytestmark = pytest.mark.wrapper_only('states made from async_wrapper\'s process
                                       'test_mitogen.py covers Mitogen\'s')
 
 
+# every state, in the version matrix too (`make matrix`)
+pytestmark = pytest.mark.matrix
+
+
 @pytest.fixture(scope='module')
 def states(request, module_runner, ansible_version, installed_collection):
     """Every job and status call of this module, run once: a namespace with ``res`` (the

@@ -10,15 +10,18 @@
 # and the runs below happen there; the copy gets its own (empty) git repository because
 # ansible-test takes the list of files to test from the nearest .git above the collection,
 # which would otherwise be this repository, where .build/ is git-ignored: no files at all.
+# The built tarball does not ship tests/ (galaxy.yml's build_ignore), so the copy gets
+# tests/ from the source tree $SANITY_TESTS_FROM: sanity covers plugins/ as shipped and
+# tests/ as in the repository, and ansible-test reads tests/sanity/ignore-X.Y.txt there.
 #
-# Runs, continuing after a failure and failing at the end if any run failed:
+# One call runs one ansible-test (one ansible-core version; `make sanity` calls it once
+# per version, each with its own $SANITY_BUILD), continuing after a failure and failing
+# at the end if any run failed:
 #   1. every default sanity test (validate-modules, compile, import, pep8, pylint,
 #      yamllint, ansible-doc, shebang, shellcheck, ...) with $ANSIBLE_TEST on
-#      --python $SANITY_PYTHON;
-#   2. compile + import on each of $SANITY_TARGET_PYTHONS (module target versions;
-#      an interpreter that is not installed is skipped with a warning);
-#   3. compile + import on Python 3.6 with $ANSIBLE_TEST_PY36 (ansible-core 2.16, the
-#      last ansible-test that knows 3.6 targets), unless SANITY_PY36=0;
+#      --python $SANITY_PYTHON (a controller Python that this ansible-test accepts);
+#   2. compile + import on each of $SANITY_TARGET_PYTHONS (module target versions that
+#      this ansible-test knows; 3.6 only up to ansible-core 2.16);
 # and, first, checks that every line of tests/sanity/ignore-*.txt ends with a comment
 # giving the reason ("path test:code  # why"): our rule for ignores.
 #
@@ -35,11 +38,13 @@
 #
 # Environment:
 #   ANSIBLE_TEST          ansible-test to use (default .venv/bin/ansible-test)
-#   ANSIBLE_TEST_PY36     ansible-test for the Python 3.6 run (default .venv-216/bin/ansible-test)
 #   SANITY_PYTHON         Python of run 1 (default 3.11)
-#   SANITY_TARGET_PYTHONS extra compile+import Pythons (default "3.8 3.9 3.10 3.12 3.13"; "" = none)
-#   SANITY_PY36           1 (default): the 3.6 run is required; 0: skip it
+#   SANITY_TARGET_PYTHONS compile+import Pythons (default "3.8 3.9 3.10 3.12 3.13"; "" = none)
+#   SANITY_MISSING_PYTHON fail (default): a Python of SANITY_TARGET_PYTHONS that is not
+#                         installed fails the run; skip: skipped with a warning
 #   TARGET_PYTHON_PY36    Python 3.6 interpreter (default: pyenv's 3.6, as in the Makefile)
+#   SANITY_TESTS_FROM     source tree whose tests/ the copy gets when it has none
+#                         (default: this repository)
 #   SANITY_SHELLCHECK     auto (default): apt-get install shellcheck when missing and
 #                         root, so the shellcheck test does not skip; 0: never install
 #   SANITY_ARGS           extra arguments for run 1, e.g. "--test pep8 --test pylint"
@@ -52,10 +57,10 @@ repo=$(cd "$here/../.." && pwd)
 src=${1:-$repo}
 
 ANSIBLE_TEST=${ANSIBLE_TEST:-$repo/.venv/bin/ansible-test}
-ANSIBLE_TEST_PY36=${ANSIBLE_TEST_PY36:-$repo/.venv-216/bin/ansible-test}
 SANITY_PYTHON=${SANITY_PYTHON:-3.11}
 SANITY_TARGET_PYTHONS=${SANITY_TARGET_PYTHONS-3.8 3.9 3.10 3.12 3.13}
-SANITY_PY36=${SANITY_PY36:-1}
+SANITY_MISSING_PYTHON=${SANITY_MISSING_PYTHON:-fail}
+SANITY_TESTS_FROM=${SANITY_TESTS_FROM:-$repo}
 SANITY_SHELLCHECK=${SANITY_SHELLCHECK:-auto}
 SANITY_ARGS=${SANITY_ARGS:-}
 SANITY_BUILD=${SANITY_BUILD:-$repo/.build/sanity}
@@ -127,7 +132,7 @@ if ! command -v shellcheck >/dev/null 2>&1 && [ "$SANITY_SHELLCHECK" != 0 ]; the
 fi
 
 # --- stage the collection -------------------------------------------------------------
-dest=$("$at_py" "$here/sanity_tree.py" stage "$src" "$SANITY_BUILD")
+dest=$("$at_py" "$here/sanity_tree.py" stage "$src" "$SANITY_BUILD" "$SANITY_TESTS_FROM")
 git -C "$dest" init -q
 printf '/tests/output/\n' >>"$dest/.git/info/exclude"
 say "testing a copy of $src in $dest"
@@ -163,25 +168,19 @@ offer_interpreter "$SANITY_PYTHON" >/dev/null || true  # used only if not ansibl
 # shellcheck disable=SC2086  # SANITY_ARGS is a list of words
 run "sanity python$SANITY_PYTHON" "$at" sanity --junit --python "$SANITY_PYTHON" $SANITY_ARGS
 
-# 2. compile + import on the other module target Pythons that ansible-test supports
+# 2. compile + import on the other module target Pythons that this ansible-test supports
 for ver in $SANITY_TARGET_PYTHONS; do
     if real=$(offer_interpreter "$ver"); then
         run "compile+import python$ver" "$at" sanity --junit --test compile --test import \
             --python "$ver" --python-interpreter "$real"
-    else
+    elif [ "$SANITY_MISSING_PYTHON" = skip ]; then
         say "WARNING: no Python $ver interpreter found, skipping compile+import on $ver"
+    else
+        say "ERROR: no Python $ver interpreter found for compile+import (pyenv install $ver.x, or SANITY_MISSING_PYTHON=skip)"
+        rc=1
+        failed+=("python$ver missing")
     fi
 done
-
-# 3. compile + import on Python 3.6, a module target that only ansible-core <= 2.16 tests
-if [ "$SANITY_PY36" != 0 ]; then
-    py36=$(offer_interpreter 3.6) \
-        || die "no Python 3.6 interpreter (pyenv install 3.6.15, or set TARGET_PYTHON_PY36, or SANITY_PY36=0)"
-    at36_py=$(venv_python "$ANSIBLE_TEST_PY36")
-    "$at36_py" "$here/seed_get_pip.py"
-    run "compile+import python3.6" "$ANSIBLE_TEST_PY36" sanity --junit --test compile --test import \
-        --python 3.6 --python-interpreter "$py36"
-fi
 
 if [ -n "$SANITY_JUNIT" ]; then
     shopt -s nullglob

@@ -12,6 +12,11 @@
     default ignores, but keeping galaxy.yml).  Caches (__pycache__, *.pyc) and
     ansible-test output (tests/output) are never copied.
 
+``stage SRC BUILD_ROOT TESTS_SRC``
+    The same, and when the copy has no ``tests/`` (the built tarball leaves it out, see
+    galaxy.yml's build_ignore), add ``TESTS_SRC/tests`` (a source tree), minus caches and
+    ansible-test output: sanity covers the tests and reads the ignore files from there.
+
 ``junit OUT REPORT...``
     Merge the one-test-per-file JUnit reports that ``ansible-test sanity --junit``
     writes into a single report OUT with one test suite named "sanity".
@@ -66,20 +71,8 @@ def ignored(rel_path, patterns):
             or any(fnmatch.fnmatch(name, pattern) or fnmatch.fnmatch(rel_path, pattern) for pattern in ALWAYS_SKIPPED))
 
 
-def stage(src, build_root):
-    """Copy the collection at src under build_root and return the copy's path."""
-    src = os.path.abspath(src)
-    namespace, name, patterns = collection_info(src)
-    dest = os.path.join(os.path.abspath(build_root), 'ansible_collections', namespace, name)
-
-    inside = dest.startswith(src + os.sep) and not ignored(os.path.relpath(dest, src).split(os.sep)[0], patterns)
-
-    if dest == src or inside:
-        sys.exit('sanity_tree: %s would be copied into itself; pick a build root that build_ignore excludes' % dest)
-
-    shutil.rmtree(dest, ignore_errors=True)
-    os.makedirs(dest)
-
+def copy_tree(src, dest, patterns):
+    """Copy the files under src to dest, minus what patterns (and ALWAYS_SKIPPED) leave out."""
     for root, dirs, files in os.walk(src):
         rel_root = os.path.relpath(root, src)
         rel_root = '' if rel_root == '.' else rel_root
@@ -93,6 +86,30 @@ def stage(src, build_root):
 
             if not ignored(rel_path, patterns):
                 shutil.copy2(os.path.join(src, rel_path), os.path.join(dest, rel_path), follow_symlinks=False)
+
+
+def stage(src, build_root, tests_src=None):
+    """Copy the collection at src under build_root and return the copy's path; add
+    tests_src/tests when the copy has no tests/."""
+    src = os.path.abspath(src)
+    namespace, name, patterns = collection_info(src)
+    dest = os.path.join(os.path.abspath(build_root), 'ansible_collections', namespace, name)
+
+    inside = dest.startswith(src + os.sep) and not ignored(os.path.relpath(dest, src).split(os.sep, 1)[0], patterns)
+
+    if dest == src or inside:
+        sys.exit('sanity_tree: %s would be copied into itself; pick a build root that build_ignore excludes' % dest)
+
+    shutil.rmtree(dest, ignore_errors=True)
+    os.makedirs(dest)
+    copy_tree(src, dest, patterns)
+
+    tests = os.path.join(os.path.abspath(tests_src), 'tests') if tests_src else None
+    if tests and not os.path.exists(os.path.join(dest, 'tests')):
+        if not os.path.isdir(tests):
+            sys.exit('sanity_tree: no tests/ in %s to add to the staged collection' % tests_src)
+        os.makedirs(os.path.join(dest, 'tests'))
+        copy_tree(tests, os.path.join(dest, 'tests'), ['output'])
 
     return dest
 
@@ -128,12 +145,12 @@ def merge_junit(out, reports):
 
 def main():
     """Main entry point."""
-    if len(sys.argv) == 4 and sys.argv[1] == 'stage':
-        print(stage(sys.argv[2], sys.argv[3]))
+    if len(sys.argv) in (4, 5) and sys.argv[1] == 'stage':
+        print(stage(*sys.argv[2:]))
     elif len(sys.argv) >= 3 and sys.argv[1] == 'junit':
         merge_junit(sys.argv[2], sys.argv[3:])
     else:
-        sys.exit('usage: sanity_tree.py stage SRC BUILD_ROOT | junit OUT REPORT...')
+        sys.exit('usage: sanity_tree.py stage SRC BUILD_ROOT [TESTS_SRC] | junit OUT REPORT...')
 
 
 if __name__ == '__main__':
