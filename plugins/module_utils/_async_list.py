@@ -69,16 +69,18 @@ def read_json_file(path):
 
 def describe_what(data, meta):
     """What a job runs: async_task's record of it, else the job's own result (``cmd`` of
-    command and shell jobs), else None."""
+    command and shell jobs), else None. ansible.builtin.command returns ``cmd`` as the
+    list it ran, ansible.builtin.shell as the string the shell ran: that tells the two
+    apart also where the result has no ``invocation`` (async results of ansible-core
+    2.21)."""
     if meta and meta.get('what'):
         return meta['what']
     if data:
         cmd = data.get('cmd')
+        if isinstance(cmd, list) and cmd:
+            return 'command: %s' % ' '.join(shlex.quote(str(a)) for a in cmd)
         if cmd:
-            if isinstance(cmd, list):
-                cmd = ' '.join(shlex.quote(str(a)) for a in cmd)
-            args = (data.get('invocation') or {}).get('module_args') or {}
-            return '%s: %s' % ('shell' if args.get('_uses_shell') else 'command', cmd)
+            return 'shell: %s' % cmd
     return None
 
 

@@ -123,10 +123,22 @@ finished:
   type: bool
   sample: true
 pid_missing:
-  description: True when the job was found orphaned (its async_wrapper gone before it finished).
+  description: True when the job was found orphaned (its runner, async_wrapper or Mitogen for Ansible's, gone before it finished).
   returned: always
   type: bool
   sample: false
+pid:
+  description:
+    - The process id of Mitogen for Ansible's async runner, from the job file it writes while
+      the job runs. Jobs of async_wrapper have no such key.
+  returned: while a job of Mitogen for Ansible's runner is unfinished
+  type: int
+  sample: 8038
+data:
+  description: What Mitogen for Ansible's runner writes beside RV(pid) while the job runs (empty).
+  returned: while a job of Mitogen for Ansible's runner is unfinished
+  type: str
+  sample: ''
 stdout:
   description: The job's standard output, when its own result (of a job that had finished) has one.
   returned: when the job's result has one

@@ -174,9 +174,9 @@ state:
   description:
     - The job's state.
     - V(absent) - no such name, or its job file is gone.
-    - V(running) - started, not finished, wrapper alive.
+    - V(running) - started, not finished, its runner (async_wrapper, or Mitogen for Ansible's) alive.
     - V(succeeded), V(failed) - finished, by the job's own result.
-    - V(timed_out) - killed by async_wrapper at the C(async) time limit.
+    - V(timed_out) - stopped by its runner at the C(async) time limit.
     - V(killed) - stopped by M(asyncjobs.named.async_kill) or anything that wrote C(killed) into the file.
     - V(orphaned) - never finished and its wrapper is gone (killed, crashed, or the host rebooted).
   returned: unless O(jobs) is given
@@ -189,10 +189,22 @@ killed:
   type: bool
   sample: false
 pid_missing:
-  description: True when the job is unfinished but its async_wrapper process is gone (RV(state=orphaned)).
+  description: True when the job is unfinished but its runner (async_wrapper, or Mitogen for Ansible's) is gone (RV(state=orphaned)).
   returned: unless O(jobs) is given
   type: bool
   sample: false
+pid:
+  description:
+    - The process id of Mitogen for Ansible's async runner, from the job file it writes while
+      the job runs. Jobs of async_wrapper have no such key.
+  returned: while a job of Mitogen for Ansible's runner is unfinished
+  type: int
+  sample: 8038
+data:
+  description: What Mitogen for Ansible's runner writes beside RV(pid) while the job runs (empty).
+  returned: while a job of Mitogen for Ansible's runner is unfinished
+  type: str
+  sample: ''
 ansible_job_id:
   description: The job id; null when looked up by an alias that does not exist.
   returned: unless O(jobs) is given

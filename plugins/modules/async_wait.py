@@ -184,10 +184,22 @@ killed:
   type: bool
   sample: false
 pid_missing:
-  description: True when the job never finished and its async_wrapper is gone (RV(state=orphaned)).
+  description: True when the job never finished and its runner (async_wrapper, or Mitogen for Ansible's) is gone (RV(state=orphaned)).
   returned: unless O(jobs) is given
   type: bool
   sample: false
+pid:
+  description:
+    - The process id of Mitogen for Ansible's async runner, from the job file it writes while
+      the job runs. Jobs of async_wrapper have no such key.
+  returned: while a job of Mitogen for Ansible's runner is unfinished
+  type: int
+  sample: 8038
+data:
+  description: What Mitogen for Ansible's runner writes beside RV(pid) while the job runs (empty).
+  returned: while a job of Mitogen for Ansible's runner is unfinished
+  type: str
+  sample: ''
 stdout:
   description: The job's standard output; empty when it has none.
   returned: unless O(jobs) is given

@@ -13,12 +13,15 @@ import functools
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
 import yaml
+
+from _core import has_key
 
 ALIAS_HELP = ('letters, digits, "_", "-" and ".", not starting with ".", at most 128 '
               'characters')
@@ -132,6 +135,10 @@ def _status_conditions(ctx, result):
         # "or its result has one" cannot be known from outside: required for orphaned only
         'when the job is orphaned, or its result has one': (
             True if result.get('state') == 'orphaned' else None),
+        # a Mitogen job's file while it runs: its runner's pid (and data)
+        "while a job of Mitogen for Ansible's runner is unfinished": (
+            True if result.get('state') == 'running'
+            and re.match(r'^[0-9a-f]{16}$', str(result.get('ansible_job_id'))) else None),
     }
 
 
@@ -147,7 +154,8 @@ def check_status_return(spec, result, version, by, mode='status', jobs=False):
         assert returned in conditions, 'RETURN %s: unknown returned: %r' % (key, returned)
         needed = conditions[returned]
         if needed:
-            assert key in result, 'RETURN documents %s (%s), missing from %s' % (key, returned, result)
+            assert has_key(result, key), 'RETURN documents %s (%s), missing from %s' % (
+                key, returned, result)
         if needed is False and key == 'erased':
             assert key not in result, 'erased returned in mode %s: %s' % (mode, result)
         if key in result:

@@ -9,6 +9,8 @@
   claim's jid prefix (running, or finished since) and starts nothing; a claim whose job
   never started is dropped and the job starts.
 * 20 controllers at once on one name, locally and over SSH: exactly one job.
+* A naming that fails after the job started: the task fails, and a re-run attaches to
+  the job at once (the claim records it); the job ran once.
 * The attach path leaves no remote tmp dir behind (the module removes the one made for
   the job it did not start; with an unprivileged become user the controller does).
 """
@@ -18,6 +20,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 
 import pytest
@@ -230,3 +233,44 @@ def test_attach_leaves_no_remote_tmp_dir(request, become_to, run_playbook, test_
     # The running job's own tmp dir, and nothing of the two attaches.
     assert len(left) == 1 and left[0].startswith('ansible-tmp-'), left
     wait_for(lambda: not wrapper_processes(jid), 30, 'the job to end')
+
+
+# --- a naming that fails after the start ----------------------------------------------------
+
+@pytest.mark.wrapper_only('the one-step start names the job in the same process as it starts '
+                          'it; under Mitogen test_mitogen covers the steps')
+def test_naming_fails_after_start_then_a_rerun_finds_the_job(run_playbook, async_dir,
+                                                              test_dirs):
+    """Issue 10's claim-leak regression: the job started, its naming failed. The task
+    fails and says so; the name's claim stays, recording the job's jid prefix, so that
+    a re-run does not wait for a dead claim (60 s) nor start the job again: it attaches
+    at once, and the job ran once."""
+    counter = test_dirs.root / 'counter'
+    squat = os.path.join(async_dir, 'jid_squatted')
+    os.makedirs(os.path.join(squat, 'keep'))
+    r = run_playbook('task_naming_fails.yml',
+                     extra_vars={'counter': str(counter), 'phase': 'first'})
+    first = r.load('first')
+    assert first['failed'] is True, first
+    assert 'jid_squatted' in first['msg'] and 'Is a directory' in first['msg'], first
+    wait_for(lambda: lines(counter) == ['run'], 30, 'the job to run')
+    with open(os.path.join(async_dir, '.jid_squatted.claim'), encoding='utf-8') as f:
+        claim = json.load(f)
+    jobs = [n for n in os.listdir(async_dir) if re.match(r'^j?\d+\.\d+$', n)]
+    assert len(jobs) == 1 and jobs[0].split('.')[0] == claim['jid_prefix'], (jobs, claim)
+    jid = jobs[0]
+
+    shutil.rmtree(squat)
+    began = time.time()
+    r = run_playbook('task_naming_fails.yml',
+                     extra_vars={'counter': str(counter), 'phase': 'again'})
+    took = time.time() - began
+    again = r.load('again')
+    assert again['ansible_job_id'] == jid and again['attached'] is True, again
+    assert again['state'] == 'running' and again['changed'] is False
+    assert alias_target(async_dir, 'squatted') == jid
+    assert not os.path.exists(os.path.join(async_dir, '.jid_squatted.claim'))
+    # Not after a wait for the claim to go stale (60 s): the claim named the job.
+    assert took < 45, took
+    end_job(jid)
+    assert lines(counter) == ['run']

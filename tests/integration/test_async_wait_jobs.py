@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from _core import NON_ZERO_RC_MSG
 from _async_task_lib import (alias_target, always_keys, assert_always, background_starter,
                              job_file, lines, wait_for, wrapper_processes)
 from _status_alias_lib import check_status_return, return_spec, snapshot
@@ -58,7 +59,7 @@ def test_wait_and_status_of_a_loops_jobs(run_playbook, async_dir, test_dirs, ins
     assert [x['stdout_lines'] for x in by_loop['results']] == [['job-1'], ['job-2'], ['job-3']]
     assert by_loop['results'][1]['rc'] == 3 and by_loop['results'][1]['failed'] is True
     assert by_loop['failed'] is True
-    assert by_loop['msg'] == '1 of 3 jobs failed: %s: non-zero return code' % native[1]
+    assert by_loop['msg'] == '1 of 3 jobs failed: %s: %s' % (native[1], NON_ZERO_RC_MSG)
     for x in by_loop['results']:
         assert_always(x, wait_keys, 'by_loop')
         assert x['released'] == [] and x['waited'] >= 0
@@ -77,7 +78,7 @@ def test_wait_and_status_of_a_loops_jobs(run_playbook, async_dir, test_dirs, ins
     # job ids, reversed: the order given is kept; the failed one named in the message
     by_jids = r.load('by_jids')
     assert [x['ansible_job_id'] for x in by_jids['results']] == native[::-1]
-    assert by_jids['msg'] == '1 of 3 jobs failed: %s: non-zero return code' % native[1]
+    assert by_jids['msg'] == '1 of 3 jobs failed: %s: %s' % (native[1], NON_ZERO_RC_MSG)
 
     # names, freed by the wait (cleanup: true)
     by_names = r.load('by_names')

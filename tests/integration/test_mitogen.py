@@ -10,7 +10,10 @@ the whole suite under Mitogen too):
 - the design's Example 1 under Mitogen: it links the registered result's results_file,
   which Mitogen's runner does not return, so it stops at that task, clearly;
 - the async dir rule: options Mitogen's runner does not honour fail the task before
-  anything starts.
+  anything starts;
+- async_task under mitogen_free (make integration-mitogen covers mitogen_linear): several
+  controllers at once on one name start one job that each of them waits for; check mode
+  starts nothing and attaches to the running job.
 """
 
 import json
@@ -21,7 +24,7 @@ import time
 
 import pytest
 
-from _async_task_lib import mitogen_env, wait_for
+from _async_task_lib import background_starter, lines, mitogen_env, wait_for
 
 pytest.importorskip('ansible_mitogen', reason='Mitogen for Ansible is not installed in this '
                     'venv (requirements-test.txt installs it into .venv)')
@@ -146,3 +149,40 @@ def test_async_dir_options_mitogen_ignores(run_playbook, async_dir, out_dir, how
             "async runner does not read"), refused['msg']
     assert not (out_dir / 'counter').exists()  # nothing started
     assert not os.path.exists(async_dir + '-other')
+
+
+@pytest.fixture
+def start_playbook(request, ansible_playbook, installed_collection, session_dir, test_dirs):
+    """ansible-playbook in the background: see _async_task_lib.background_starter."""
+    return background_starter(request, ansible_playbook, installed_collection, session_dir,
+                              test_dirs)
+
+
+def test_mitogen_free_exactly_once_and_check_mode(start_playbook, run_playbook, async_dir,
+                                                  test_dirs, out_dir):
+    env = mitogen_env('mitogen_free', async_dir)
+    counter = test_dirs.root / 'counter'
+    n = 6
+    runs = [start_playbook('task_once.yml', env=env, extra_vars={
+        'counter': str(counter), 'tag': str(i), 'job_seconds': 6}) for i in range(n)]
+    for run in runs:
+        assert run.wait(300) == 0, run.describe()
+    assert lines(counter) == ['run']
+    results = [json.loads((out_dir / ('result-%d.json' % i)).read_text(encoding='utf-8'))
+               for i in range(n)]
+    jids = set(res['ansible_job_id'] for res in results)
+    assert len(jids) == 1 and len(jids.pop()) == 16, results  # one job, Mitogen's
+    assert sorted(res['attached'] for res in results) == [False] + [True] * (n - 1)
+    for res in results:
+        assert res['stdout'] == 'job-output' and res['state'] == 'succeeded'
+    assert not [name for name in os.listdir(async_dir) if name.endswith('.claim')]
+
+    checked = test_dirs.root / 'checked'
+    r = run_playbook('task_check_mode.yml', env=env, extra_vars={'counter': str(checked)})
+    d = r.dumps()
+    assert d['would_start']['state'] == 'absent' and d['would_start']['changed'] is True
+    jid = d['started']['ansible_job_id']
+    assert len(jid) == 16
+    assert d['would_attach']['attached'] is True and d['would_attach']['ansible_job_id'] == jid
+    assert d['would_kill']['killed'] is False and d['still_running']['state'] == 'running'
+    assert lines(checked) == ['run']  # only the real start ran the job

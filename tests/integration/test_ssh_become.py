@@ -14,6 +14,8 @@ import uuid
 
 import pytest
 
+from _core import no_job_id
+
 
 def _flag(ansible_version, value):
     """started/finished as async_status returns them: bool from 2.19, int before."""
@@ -66,7 +68,7 @@ def test_named_job_flow_ssh_become(run_playbook, ssh_target, test_dirs, ansible_
         assert found['state'] == 'absent'
         _assert_flag(ansible_version, found['started'], False)
         _assert_flag(ansible_version, found['finished'], False)
-        assert found['ansible_job_id'] is None
+        assert no_job_id(found)
         assert found['results_file'] is None
         assert found['ansible_job_alias'] == alias
 
@@ -111,7 +113,7 @@ def test_named_job_flow_ssh_become(run_playbook, ssh_target, test_dirs, ansible_
             # the login user looks in his own home: no such name, no such job
             assert other_alias['state'] == 'absent'
             _assert_flag(ansible_version, other_alias['started'], False)
-            assert other_alias['ansible_job_id'] is None
+            assert no_job_id(other_alias)
             assert other_alias['ansible_job_alias'] == alias
             assert other_alias.get('failed', False) is False
             assert other_jid['failed'] is True
@@ -153,7 +155,7 @@ def test_named_job_flow_ssh_become(run_playbook, ssh_target, test_dirs, ansible_
         assert cleaned['erased'] == [link]
         assert cleaned['ansible_job_id'] == jid
         assert after['state'] == 'absent'
-        assert after['ansible_job_id'] is None
+        assert no_job_id(after)
 
         # cleanup by name removed the name only; the result stays in the job user's dir
         assert not os.path.lexists(link)

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from _core import NON_ZERO_RC_MSG, no_job_id
 from _status_alias_lib import (
     assert_clean_failure, assert_failed_with, assert_flag, check_alias_return,
     check_status_return, new_reaper, return_spec)
@@ -44,7 +45,7 @@ def _check_absent_lookup(found, version, spec):
     assert_flag(version, found, 'started', False)
     assert_flag(version, found, 'finished', False)
     assert found['ansible_job_alias'] == 'blah'
-    assert found['ansible_job_id'] is None and found['results_file'] is None, found
+    assert no_job_id(found) and found['results_file'] is None, found
     assert found['failed'] is False and found['changed'] is False, found
     check_status_return(spec, found, version, by='alias')
 
@@ -192,7 +193,7 @@ def test_dropin_for_native_async_status(run_playbook, async_dir, ansible_version
     check_status_return(status_spec, o['o_done'], ansible_version, by='jid')
     assert o['o_failed']['state'] == 'failed' and o['o_failed']['rc'] == 3
     assert o['o_failed']['failed'] is True and o['o_failed']['stdout'] == 'out'
-    assert o['o_failed']['msg'] == 'non-zero return code'
+    assert o['o_failed']['msg'] == NON_ZERO_RC_MSG
     check_status_return(status_spec, o['o_failed'], ansible_version, by='jid')
 
     # cleanup by jid: the same string as native, the job file removed by both

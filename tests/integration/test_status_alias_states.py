@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from _core import NON_ZERO_RC_MSG, no_job_id
 from _status_alias_lib import (
     ORPHAN_MSG, WHY_EMPTY, WHY_GONE, WHY_JSON, assert_clean_failure, assert_failed_with,
     assert_flag, check_status_return, items, kill_job, new_reaper, return_spec, snapshot,
@@ -154,7 +155,7 @@ def test_succeeded(states):
 
 def test_failed(states):
     x = states.check('failed', 'failed', True, True, states.jid['failed'], failed=True)
-    assert_failed_with(x, 'non-zero return code', 'failed')
+    assert_failed_with(x, NON_ZERO_RC_MSG, 'failed')
     assert x['rc'] == 3 and x['stdout'] == 'out' and x['stderr'] == 'oops', x
     assert x['stderr_lines'] == ['oops'], x
 
@@ -207,6 +208,6 @@ def test_missing_name_is_absent(states):
     assert x['state'] == 'absent' and x['failed'] is False and x['changed'] is False, x
     assert_flag(v, x, 'started', False)
     assert_flag(v, x, 'finished', False)
-    assert x['ansible_job_id'] is None and x['results_file'] is None, x
+    assert no_job_id(x) and x['results_file'] is None, x
     assert x['ansible_job_alias'] == 'no-such-job', x
     check_status_return(states.spec, x, v, by='alias')

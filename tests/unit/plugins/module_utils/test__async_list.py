@@ -177,9 +177,14 @@ def test_iso_utc():
 
 
 @pytest.mark.parametrize('data,meta,what', [
-    ({'cmd': 'ls -l'}, None, 'command: ls -l'),
+    # ansible.builtin.command's cmd is the list it ran, ansible.builtin.shell's a string,
+    # with or without the invocation (2.21 async results have none)
     ({'cmd': ['ls', 'a b']}, None, "command: ls 'a b'"),
+    ({'cmd': ['ls', '-l'], 'invocation': {'module_args': {'_uses_shell': False}}}, None,
+     'command: ls -l'),
+    ({'cmd': 'ls -l; x'}, None, 'shell: ls -l; x'),
     ({'cmd': 'x', 'invocation': {'module_args': {'_uses_shell': True}}}, None, 'shell: x'),
+    ({'cmd': []}, None, None),
     ({'cmd': 'x'}, {'what': 'module: ping'}, 'module: ping'),
     ({'rc': 0}, None, None),
     (None, None, None),
