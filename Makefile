@@ -13,7 +13,8 @@
 #                          one run per MATRIX row (core:target Python); writes .build/reports/matrix.json
 #   make compat-check      README's compatibility table and meta/runtime.yml match what ran
 #   make compat-update     rewrite README's table from the runs (after a full `make test`)
-#   make integration-mitogen  the full suite under Mitogen for Ansible (mitogen_linear); in `make test`
+#   make integration-mitogen  under Mitogen for Ansible (mitogen_linear): the matrix subset and
+#                          the Mitogen tests (MITOGEN_SELECT= for the whole suite)
 #   make integration-py36  the full suite on ansible-core 2.16 with a Python 3.6 target (not in `make test`)
 #   make sanity            ansible-test sanity from each of SANITY_RUNS (2.16, 2.19, 2.21), no Docker
 #   make lint              ansible-lint --profile production on examples/ (.ansible-lint) and doc snippets
@@ -143,7 +144,7 @@ integration: build
 
 # The matrix: for each MATRIX row (ansible-core minor:target Python), the tests marked
 # `matrix` (registered in tests/integration/conftest.py: every module and every guarantee,
-# locally and over SSH with become; README's "Tests" section lists them) run with
+# locally and over SSH with become; CONTRIBUTING.md's "Tests" section lists them) run with
 # that core's venv (pytest runs inside it, so run_playbook picks its ansible-playbook)
 # against that target Python, locally and over SSH with become. Goes on after a failed
 # row, fails at the end; then writes the table (.build/reports/matrix.json).
@@ -178,15 +179,19 @@ compat-check:
 compat-update:
 	$(PYTHON) .ci/compat.py update
 
-# The suite again under Mitogen for Ansible (mitogen==0.3.54 in .venv, strategy
-# mitogen_linear; MITOGEN_STRATEGY=mitogen_free for the other). Tests of what only the
-# async_wrapper path has, and SSH tests, are skipped with their reason (-rs lists them).
+# The suite under Mitogen for Ansible (mitogen==0.3.54 in .venv, strategy mitogen_linear;
+# MITOGEN_STRATEGY=mitogen_free for the other), on ansible-core 2.19. `make test` runs the
+# matrix subset (every module and every guarantee) and the Mitogen tests (marker
+# `mitogen`: test_mitogen.py, which also covers mitogen_free); MITOGEN_SELECT= runs the
+# whole suite. Tests of what only the async_wrapper path has, and SSH tests, are skipped
+# with their reason (-rs lists them).
 MITOGEN_STRATEGY ?= mitogen_linear
+MITOGEN_SELECT ?= -m "matrix or mitogen"
 integration-mitogen: build
 	@mkdir -p $(REPORTS)
 	$(TEST_ENV) AJ_STRATEGY=$(MITOGEN_STRATEGY) TARGET_PYTHON=$(TARGET_PYTHON) \
-		$(VENV)/bin/python -m pytest tests/integration -rs \
-		--junitxml=$(REPORTS)/integration-mitogen.xml $(PYTEST_ARGS)
+		$(VENV)/bin/python -m pytest tests/integration -rs $(MITOGEN_SELECT) \
+		--junitxml=$(REPORTS)/integration-mitogen.xml $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 # pytest runs inside .venv-216, so run_playbook picks .venv-216's ansible-playbook (2.16).
 integration-py36: build
@@ -232,9 +237,7 @@ sanity: build
 # the reason), against the built collection; ANSIBLE_HOME keeps its files out of ~/.ansible.
 # Then on the YAML snippets of LINT_DOCS (.ci/lint_snippets.py; a snippet kept in the
 # design's form on purpose is marked `<!-- lint: skip, REASON -->` / `.. lint: skip, REASON`).
-# README.md is not in LINT_DOCS yet: its rewrite is pending, and today 15 findings come
-# from its design-form and free-form snippets; add it once the rewrite marks or fixes them.
-LINT_DOCS ?= $(wildcard docs/docsite/rst/*.rst)
+LINT_DOCS ?= README.md $(wildcard docs/docsite/rst/*.rst)
 LINT_ENV := $(TEST_ENV) ANSIBLE_HOME=$(CURDIR)/$(BUILD)/lint-home PATH=$(CURDIR)/.venv-lint/bin:$$PATH
 lint: build venv-lint
 	@$(STEP) ansible-lint $(REPORTS) -- env $(LINT_ENV) .venv-lint/bin/ansible-lint --nocolor examples/
@@ -256,7 +259,7 @@ runner: build venv-runner
 
 # Every step runs, also after a failed one; the summary lists each, and the exit code is
 # non-zero if any failed. The order puts the longest runs first so a failure shows early.
-TEST_STEPS := units integration matrix compat-check sanity lint docs changelog tarball-check runner
+TEST_STEPS := units integration integration-mitogen matrix compat-check sanity lint docs changelog tarball-check runner
 
 test:
 	@rm -rf $(REPORTS); failed=(); \

@@ -448,6 +448,9 @@ def pytest_configure(config):
         'markers', 'matrix: part of the subset that `make matrix` runs on every other ansible-core '
         'version and target Python: every module and every guarantee (exactly once, crash '
         're-run, finished while away, kill, states), locally and over SSH with become')
+    config.addinivalue_line(
+        'markers', 'mitogen: a test of jobs of Mitogen for Ansible\'s runner (test_mitogen.py); '
+        '`make integration-mitogen` runs these with the matrix subset')
 
 
 def pytest_report_header(config):

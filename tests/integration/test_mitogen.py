@@ -29,6 +29,8 @@ from _async_task_lib import background_starter, lines, mitogen_env, wait_for
 pytest.importorskip('ansible_mitogen', reason='Mitogen for Ansible is not installed in this '
                     'venv (requirements-test.txt installs it into .venv)')
 
+pytestmark = pytest.mark.mitogen
+
 STRATEGY = 'mitogen_linear'
 NAMES = ['m-ok', 'm-fail', 'm-timeout', 'm-run', 'm-kill', 'm-orphan']
 
