@@ -350,11 +350,16 @@ def run_ansible_playbook(ansible_playbook, session_dir, dirs, playbook, inventor
     return result
 
 
-
-
 def pytest_configure(config):
     config.addinivalue_line('markers', 'wrapper_only(reason): tests what only the async_wrapper '
                             'path has; skipped under Mitogen (AJ_STRATEGY) with the reason')
+    config.addinivalue_line(
+        'markers', 'matrix: part of the subset that `make matrix` runs on every other ansible-core '
+        'version and target Python: every module and every guarantee (exactly once, crash '
+        're-run, finished while away, kill, states), locally and over SSH with become')
+    config.addinivalue_line(
+        'markers', 'mitogen: a test of jobs of Mitogen for Ansible\'s runner (test_mitogen.py); '
+        '`make integration-mitogen` runs these with the matrix subset')
 
 
 def pytest_collection_modifyitems(config, items):
@@ -441,16 +446,6 @@ def run_once(request, playbook, inventory='local', extra_vars=None, gated=False,
         if gated and gate.exists():
             gate.unlink()
     return result, str(dirs.async_dir), dirs
-
-
-def pytest_configure(config):
-    config.addinivalue_line(
-        'markers', 'matrix: part of the subset that `make matrix` runs on every other ansible-core '
-        'version and target Python: every module and every guarantee (exactly once, crash '
-        're-run, finished while away, kill, states), locally and over SSH with become')
-    config.addinivalue_line(
-        'markers', 'mitogen: a test of jobs of Mitogen for Ansible\'s runner (test_mitogen.py); '
-        '`make integration-mitogen` runs these with the matrix subset')
 
 
 def pytest_report_header(config):
