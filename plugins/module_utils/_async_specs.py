@@ -117,6 +117,18 @@ KILL_SPEC = ArgumentSpec(
 
 FORMS = ('shell', 'cmd', 'argv', 'script', 'module')
 
+# The options of ansible.builtin.command that async_task takes for its command forms and
+# passes to async_command, with that module's types and defaults (``executable`` differs:
+# async_task's also picks the interpreter of the script form).
+COMMAND_OPTIONS = {
+    'chdir': dict(type='path'),
+    'creates': dict(type='path'),
+    'removes': dict(type='path'),
+    'stdin': dict(type='str'),
+    'stdin_add_newline': dict(type='bool', default=True),
+    'strip_empty_ends': dict(type='bool', default=True),
+}
+
 TASK_SPEC = ArgumentSpec(
     {
         'alias': dict(type='str', required=True),
@@ -128,13 +140,8 @@ TASK_SPEC = ArgumentSpec(
         'script': dict(type='str'),
         'module': dict(type='str'),
         'module_args': dict(type='dict'),
-        'chdir': dict(type='path'),
         'executable': dict(type='path'),
-        'creates': dict(type='path'),
-        'removes': dict(type='path'),
-        'stdin': dict(type='str'),
-        'stdin_add_newline': dict(type='bool', default=True),
-        'strip_empty_ends': dict(type='bool', default=True),
+        **COMMAND_OPTIONS,
         'retries': dict(type='int'),
         'delay': dict(type='float', default=5.0),
         'timeout': dict(type='float'),
@@ -201,14 +208,9 @@ COMMAND_SPEC = ArgumentSpec(
         '_raw_params': dict(type='str'),
         '_uses_shell': dict(type='bool'),
         'argv': dict(type='list', elements='str'),
-        'chdir': dict(type='path'),
         'executable': dict(type='str'),
         'expand_argument_vars': dict(type='bool', default=True),
-        'creates': dict(type='path'),
-        'removes': dict(type='path'),
-        'stdin': dict(type='str'),
-        'stdin_add_newline': dict(type='bool', default=True),
-        'strip_empty_ends': dict(type='bool', default=True),
+        **COMMAND_OPTIONS,
         '_output_log': dict(type='path'),
         '_output_limit': dict(type='int'),
     },
