@@ -108,6 +108,8 @@ def _check_type(key, doc, value, version, nullable):
         assert value.__class__ is expected, what  # exact type: bool is a subclass of int
     elif t == 'bool':
         assert value.__class__ is bool, what  # exact type, not just an int
+    elif t == 'int':
+        assert value.__class__ is int, what  # exact type, not a bool
     elif t == 'str':
         assert isinstance(value, str), what
     elif t == 'list':

@@ -30,14 +30,12 @@ GARBAGE_ALIVE = 'j300000000005.1'
 KILLED_MSG = 'job %s was killed by asyncjobs.named.async_kill with SIGTERM' % KILLED
 GARBAGE = '{"started": 1, "finished": 0, "ansible_jo'
 
-# Every state here is made with async_wrapper's processes (watcher, runner) by hand;
-# test_mitogen.py makes every state of a job of Mitogen's runner.
-pytestmark = pytest.mark.wrapper_only('states made from async_wrapper\'s processes; '
-                                      'test_mitogen.py covers Mitogen\'s')
-
-
-# every state, in the version matrix too (`make matrix`)
-pytestmark = pytest.mark.matrix
+# Every state, in the version matrix too (`make matrix`). Every state here is made with
+# async_wrapper's processes (watcher, runner) by hand; test_mitogen.py makes every state
+# of a job of Mitogen's runner.
+pytestmark = [pytest.mark.matrix,
+              pytest.mark.wrapper_only('states made from async_wrapper\'s processes; '
+                                       'test_mitogen.py covers Mitogen\'s')]
 
 
 @pytest.fixture(scope='module')
