@@ -164,7 +164,6 @@ class ActionModule(AsyncJobsAction):
                     'by the claim token in its environment while it runs.'),
                 result=dict(ansible_job_id=jid, ansible_job_alias=alias))
 
-
     def _claim(self, mode, alias, token, task_vars, **extra):
         res = self.run_module('async_claim', dict(alias=alias, token=token, mode=mode, **extra),
                               task_vars)

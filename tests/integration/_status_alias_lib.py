@@ -25,7 +25,8 @@ from _core import has_key
 
 ALIAS_HELP = ('letters, digits, "_", "-" and ".", not starting with ".", at most 128 '
               'characters')
-JID_HELP = 'a job id looks like "j123456789012.4242" (async_wrapper: optional "j", digits, ".", digits) or "66c6c6863f27278e" (Mitogen for Ansible: 16 hex digits)'
+JID_HELP = ('a job id looks like "j123456789012.4242" (async_wrapper: optional "j", digits, '
+            '".", digits) or "66c6c6863f27278e" (Mitogen for Ansible: 16 hex digits)')
 ORPHAN_MSG = ('job %s never finished: %s (killed, crashed or the host rebooted); '
               'its result is lost')
 WHY_GONE = 'its async_wrapper process is gone'

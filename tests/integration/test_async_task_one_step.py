@@ -60,7 +60,7 @@ def wire_costs(stdout):
 
 
 @pytest.mark.wrapper_only('counts the remote commands of the one-step start, which Mitogen '
-                           'replaces with its own runner and transport')
+                          'replaces with its own runner and transport')
 @pytest.mark.parametrize('where', ['local', 'ssh'])
 def test_remote_commands_per_task(request, where, run_playbook, test_dirs):
     """With pipelining on: a start costs one command less than native's (the permission
@@ -240,7 +240,7 @@ def test_attach_leaves_no_remote_tmp_dir(request, become_to, run_playbook, test_
 @pytest.mark.wrapper_only('the one-step start names the job in the same process as it starts '
                           'it; under Mitogen test_mitogen covers the steps')
 def test_naming_fails_after_start_then_a_rerun_finds_the_job(run_playbook, async_dir,
-                                                              test_dirs):
+                                                             test_dirs):
     """Issue 10's claim-leak regression: the job started, its naming failed. The task
     fails and says so; the name's claim stays, recording the job's jid prefix, so that
     a re-run does not wait for a dead claim (60 s) nor start the job again: it attaches

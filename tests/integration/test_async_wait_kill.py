@@ -192,7 +192,8 @@ def test_bad_input(run_playbook, async_dir):
     r = run_playbook('wait_bad_input.yml')
     took = time.time() - start
     wait_bad, kill_bad = r.load('wait_bad'), r.load('kill_bad')
-    jid_help = 'a job id looks like "j123456789012.4242" (async_wrapper: optional "j", digits, ".", digits) or "66c6c6863f27278e" (Mitogen for Ansible: 16 hex digits)'
+    jid_help = ('a job id looks like "j123456789012.4242" (async_wrapper: optional "j", '
+                'digits, ".", digits) or "66c6c6863f27278e" (Mitogen for Ansible: 16 hex digits)')
     expected_wait = {
         'nothing': 'one of the following is required: jid, alias, job, jobs',
         'jid_and_alias': 'parameters are mutually exclusive: jid|alias|job|jobs',

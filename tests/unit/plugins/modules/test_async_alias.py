@@ -62,7 +62,9 @@ def test_same_name_again_is_no_change(async_dir):
     (dict(alias='.hidden', jid=JID), 'invalid alias \'.hidden\': use only letters, digits, "_", '
                                      '"-" and ".", not starting with ".", at most 128 characters'),
     (dict(alias='build', jid='j1'), 'invalid jid \'j1\': a job id looks like '
-                                    '"j123456789012.4242" (async_wrapper: optional "j", digits, ".", digits) or "66c6c6863f27278e" (Mitogen for Ansible: 16 hex digits)'),
+                                    '"j123456789012.4242" (async_wrapper: optional "j", '
+                                    'digits, ".", digits) or "66c6c6863f27278e" (Mitogen for '
+                                    'Ansible: 16 hex digits)'),
     (dict(alias='build', jid=OLD), "job %s has no state file %s in this host's async dir; is it "
                                    'an async job of this host and user?' % (OLD, '{d}/' + OLD)),
 ])
