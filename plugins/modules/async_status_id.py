@@ -197,12 +197,12 @@ pid:
   description:
     - The process id of Mitogen for Ansible's async runner, from the job file it writes while
       the job runs. Jobs of async_wrapper have no such key.
-  returned: while a job of Mitogen for Ansible's runner is unfinished
+  returned: with O(mode=status), while a job of Mitogen for Ansible's runner is unfinished
   type: int
   sample: 8038
 data:
   description: What Mitogen for Ansible's runner writes beside RV(pid) while the job runs (empty).
-  returned: while a job of Mitogen for Ansible's runner is unfinished
+  returned: with O(mode=status), while a job of Mitogen for Ansible's runner is unfinished
   type: str
   sample: ''
 ansible_job_id:

@@ -139,7 +139,8 @@ def _status_conditions(ctx, result):
         'when the job is orphaned, or its result has one': (
             True if result.get('state') == 'orphaned' else None),
         # a Mitogen job's file while it runs: its runner's pid (and data)
-        "while a job of Mitogen for Ansible's runner is unfinished": (
+        "with O(mode=status), while a job of Mitogen for Ansible's runner is unfinished": (
+            None if ctx['mode'] != 'status' else
             True if result.get('state') == 'running'
             and re.match(r'^[0-9a-f]{16}$', str(result.get('ansible_job_id'))) else None),
     }
