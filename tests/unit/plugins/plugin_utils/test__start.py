@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import subprocess
 import sys
 import types
@@ -45,14 +46,31 @@ def decode(sources):
 
 # --- runner_sources, runner_source ---------------------------------------------------------------
 
-def test_runner_sources_are_the_module_utils():
+def _imports(source):
+    return set(re.findall(r'^\s*from %s\.(_async_\w+) import' % re.escape(PACKAGE), source, re.M))
+
+
+def test_runner_sources_are_the_module_utils_the_start_imports():
     sources = decode(start.runner_sources())
-    files = sorted(n for n in os.listdir(MODULE_UTILS) if n.startswith('_async') and n.endswith('.py'))
-    assert sorted(sources) == ['%s.%s' % (PACKAGE, n[:-3]) for n in files]
-    assert len(files) >= 10
-    for name in files:
-        with open(os.path.join(MODULE_UTILS, name), encoding='utf-8') as f:
-            assert sources['%s.%s' % (PACKAGE, name[:-3])] == f.read()
+    names = set(n[len(PACKAGE) + 1:] for n in sources)
+    # every module_utils file that _async_start imports, directly or not; nothing else
+    assert '_async_start' in names and '_async_claims' in names and '_async_names' in names
+    assert '_async_list' not in names and '_async_prune' not in names
+    for name in names:
+        assert _imports(sources['%s.%s' % (PACKAGE, name)]) <= names, name
+        with open(os.path.join(MODULE_UTILS, name + '.py'), encoding='utf-8') as f:
+            assert sources['%s.%s' % (PACKAGE, name)] == f.read()
+
+
+@pytest.mark.parametrize('graph,expected', [
+    ({'_async_start': 'x = 1\n'}, ['_async_start']),
+    ({'_async_start': 'from %s._async_a import b\n' % PACKAGE,
+      '_async_a': '    from %s._async_start import c\n' % PACKAGE,  # a cycle, indented
+      '_async_z': 'y = 2\n'}, ['_async_a', '_async_start']),
+])
+def test_runner_closure(graph, expected):
+    found = start.runner_closure(graph.__getitem__)
+    assert sorted(found) == ['%s.%s' % (PACKAGE, n) for n in expected]
 
 
 def test_runner_sources_read_once():
