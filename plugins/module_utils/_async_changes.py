@@ -26,7 +26,8 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries imp
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import ref_jid, ref_name
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
-    RUNNING, job_status, summary)
+    job_status, summary)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import RUNNING
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
     wrapper_liveness)
 

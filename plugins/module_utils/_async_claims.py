@@ -19,7 +19,9 @@ import time
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
     JID_RE, MITOGEN_JID_RE, async_dir_names, claim_path)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
-    ABSENT, KILLED, RUNNING, job_liveness, job_status, read_job)
+    job_liveness, job_status, read_job)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
+    ABSENT, KILLED, RUNNING)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
     process_table, processes, read_small, WRAPPER_MARK, wrapper_liveness)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (

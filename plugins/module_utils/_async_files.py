@@ -19,21 +19,13 @@ import os
 import re
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, find_alias, is_mitogen_jid, job_path)
-
+    ABSENT, FAILED, KILLED, ORPHANED, RUNNING, SUCCEEDED, TIMED_OUT, JobError, find_alias,
+    is_mitogen_jid, job_path)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import (
+    ref_jid, ref_name)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
-    runner_liveness, wrapper_liveness)
+    liveness_snapshot, runner_liveness, wrapper_liveness)
 
-# Job states, as documented in the modules and the README.
-ABSENT = 'absent'
-RUNNING = 'running'
-SUCCEEDED = 'succeeded'
-FAILED = 'failed'
-TIMED_OUT = 'timed_out'
-KILLED = 'killed'
-ORPHANED = 'orphaned'
-STATES = (ABSENT, RUNNING, SUCCEEDED, FAILED, TIMED_OUT, KILLED, ORPHANED)
-FINISHED_STATES = (SUCCEEDED, FAILED, TIMED_OUT, KILLED, ORPHANED)
 # What async_wrapper (ansible-core 2.12+) writes when it kills a job at its time limit.
 TIMEOUT_MSG = 'Timeout exceeded'
 # What Mitogen for Ansible's runner writes when a job reaches its time limit.
@@ -209,3 +201,26 @@ def _absent(alias, jid, path):
 
 def summary(status):
     return dict((k, status[k]) for k in SUMMARY_KEYS if k in status)
+
+
+def job_statuses(async_dir, refs, liveness_for=liveness_snapshot):
+    """The status of each job of ``refs`` (job_refs), in order, as ``job_status`` gives it
+    (by jid when the ref has one, else by name), with one scan of the process table for all.
+    A JobError names the entry it is about."""
+    jids = [None] * len(refs)
+    try:
+        for i, ref in enumerate(refs):
+            jids[i] = ref_jid(async_dir, ref)
+        liveness = liveness_for([j for j in jids if j])
+        statuses = []
+        for i, ref in enumerate(refs):
+            if 'jid' in ref:
+                status = job_status(async_dir, jid=ref['jid'], liveness=liveness)
+                if 'alias' in ref:
+                    status['ansible_job_alias'] = ref['alias']
+            else:
+                status = job_status(async_dir, alias=ref['alias'], liveness=liveness)
+            statuses.append(status)
+    except JobError as e:
+        raise JobError('%s: %s' % (ref_name(i, refs[i]), e.msg), **e.result)
+    return statuses

@@ -18,9 +18,6 @@ from collections.abc import Mapping, Sequence
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
     JID_RE, JobError, alias_error, find_alias, jid_error)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import job_status
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
-    liveness_snapshot)
 
 DURATION_RE = re.compile(r'^\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)\s*\Z')
 UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400}
@@ -148,26 +145,3 @@ def ref_jid(async_dir, ref):
         return ref['jid']
     _link, path = find_alias(async_dir, ref['alias'])
     return os.path.basename(path) if path is not None else None
-
-
-def job_statuses(async_dir, refs, liveness_for=liveness_snapshot):
-    """The status of each job of ``refs`` (job_refs), in order, as ``job_status`` gives it
-    (by jid when the ref has one, else by name), with one scan of the process table for all.
-    A JobError names the entry it is about."""
-    jids = [None] * len(refs)
-    try:
-        for i, ref in enumerate(refs):
-            jids[i] = ref_jid(async_dir, ref)
-        liveness = liveness_for([j for j in jids if j])
-        statuses = []
-        for i, ref in enumerate(refs):
-            if 'jid' in ref:
-                status = job_status(async_dir, jid=ref['jid'], liveness=liveness)
-                if 'alias' in ref:
-                    status['ansible_job_alias'] = ref['alias']
-            else:
-                status = job_status(async_dir, alias=ref['alias'], liveness=liveness)
-            statuses.append(status)
-    except JobError as e:
-        raise JobError('%s: %s' % (ref_name(i, refs[i]), e.msg), **e.result)
-    return statuses

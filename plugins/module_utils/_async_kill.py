@@ -20,7 +20,8 @@ import time
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
     JobError, is_mitogen_jid, jid_prefix, job_path)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
-    RUNNING, job_liveness, job_status, read_job)
+    job_liveness, job_status, read_job)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import RUNNING
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
     is_wrapper_cmdline, process_table, wrapper_liveness)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (

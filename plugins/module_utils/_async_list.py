@@ -25,7 +25,9 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries imp
     entry_kind, meta_output_log)
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
-    FINISHED_STATES, RUNNING, describe, job_liveness, read_job)
+    describe, job_liveness, read_job)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
+    FINISHED_STATES, RUNNING)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
     liveness_snapshot, read_small)
 

@@ -16,6 +16,18 @@ import errno
 import os
 import re
 
+# Job states, as documented in the modules and the guides (here, not with the job files,
+# so that the controller can use them without importing host-side code).
+ABSENT = 'absent'
+RUNNING = 'running'
+SUCCEEDED = 'succeeded'
+FAILED = 'failed'
+TIMED_OUT = 'timed_out'
+KILLED = 'killed'
+ORPHANED = 'orphaned'
+STATES = (ABSENT, RUNNING, SUCCEEDED, FAILED, TIMED_OUT, KILLED, ORPHANED)
+FINISHED_STATES = (SUCCEEDED, FAILED, TIMED_OUT, KILLED, ORPHANED)
+
 ALIAS_PREFIX = 'jid_'
 ALIAS_MAX_LEN = 128
 ALIAS_RE = re.compile(r'^[A-Za-z0-9_-][A-Za-z0-9_.-]*\Z')

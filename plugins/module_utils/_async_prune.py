@@ -18,7 +18,7 @@ import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
     job_path, lock_path, meta_path)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
     FINISHED_STATES, RUNNING)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import (
     meta_output_log)

@@ -22,8 +22,8 @@ import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
     JID_PREFIX_RE, WRAPPER_JID_RE, JobError, job_path, require_async_dir, validate)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
-    RUNNING, job_status)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import job_status
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import RUNNING
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
     wrapper_liveness)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (

@@ -22,7 +22,8 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries imp
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_output import output_tails
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
-    ABSENT, RUNNING, job_status, read_job)
+    job_status, read_job)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import ABSENT, RUNNING
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
     liveness_snapshot, wrapper_liveness)
 

@@ -171,8 +171,8 @@ results_file:
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
     JobError, require_async_dir, validate)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
-    ABSENT, job_status)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import job_status
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import ABSENT
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_kill import (
     kill, signal_name, signal_number)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import KILL_SPEC

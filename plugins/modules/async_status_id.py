@@ -280,8 +280,8 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs impor
 def run_many(async_dir, params, check_mode):
     """The status (or clean-up) of every job of ``jobs``; ``results`` in their order."""
     # Imported here, as cleanup below: a status poll of one job does not load them.
-    from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import (
-        job_refs, job_statuses)
+    from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import job_refs
+    from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import job_statuses
     refs = job_refs(params['jobs'])
     if params['mode'] == 'status':
         results = job_statuses(async_dir, refs)

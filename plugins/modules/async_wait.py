@@ -265,7 +265,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_names impor
     JobError, require_async_dir, validate)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import job_refs
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import RUNNING
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import RUNNING
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import release
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import WAIT_SPEC
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_wait import (

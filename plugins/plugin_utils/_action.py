@@ -18,7 +18,7 @@ from ansible.utils.vars import merge_hash
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import JobError, validate
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import job_refs
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
     FINISHED_STATES, RUNNING)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import SLICE_SECONDS
 

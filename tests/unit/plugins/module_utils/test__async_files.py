@@ -74,9 +74,9 @@ def job_file(data=None, raw=None, path='/a/j1.2'):
 # --- states --------------------------------------------------------------------------------------
 
 def test_states():
-    assert files.STATES == ('absent', 'running', 'succeeded', 'failed', 'timed_out', 'killed',
+    assert names.STATES == ('absent', 'running', 'succeeded', 'failed', 'timed_out', 'killed',
                             'orphaned')
-    assert set(files.FINISHED_STATES) == set(files.STATES) - {files.ABSENT, files.RUNNING}
+    assert set(names.FINISHED_STATES) == set(names.STATES) - {files.ABSENT, files.RUNNING}
     assert files.TIMEOUT_MSG == 'Timeout exceeded'
 
 
@@ -219,7 +219,7 @@ def test_read_job_permission_denied_is_raised(world_readable_tmp):
 ])
 def test_finished_state(data, state):
     assert files.finished_state(data) == state
-    assert state in files.FINISHED_STATES
+    assert state in names.FINISHED_STATES
 
 
 # --- describe ------------------------------------------------------------------------------------
@@ -567,3 +567,36 @@ def test_job_status_real_liveness_never_started(async_dir):
     jid = unique_prefix() + '.1'
     write_job(async_dir, jid, dict(RUNNING, ansible_job_id=jid))
     assert files.job_status(async_dir, jid=jid)['state'] == 'orphaned'
+
+
+SJ1, SJ2, SJ3 = 'j111.1', 'j222.2', 'j333.3'
+RUNNING_JOB = {'started': 1, 'finished': 0}
+DONE_JOB = {'rc': 0, 'stdout': 'done'}
+
+
+# --- job_statuses: several jobs, one scan --------------------------------------------------------
+
+def test_job_statuses_one_scan_for_all(async_dir, tmp_path):
+    for jid, data in ((SJ1, RUNNING_JOB), (SJ2, DONE_JOB), (SJ3, RUNNING_JOB)):
+        write_job(async_dir, jid, dict(data, ansible_job_id=jid) if data is RUNNING_JOB else data)
+    os.symlink(SJ1, os.path.join(async_dir, 'jid_build'))
+    scans = []
+
+    def liveness_for(jids):
+        scans.append(sorted(jids))
+        return lambda jid, owner_uid=None: (jid == SJ1, [1] if jid == SJ1 else [], None)
+
+    refs = [dict(alias='build'), dict(jid=SJ2), dict(jid=SJ3), dict(alias='gone')]
+    statuses = files.job_statuses(async_dir, refs, liveness_for=liveness_for)
+    assert scans == [sorted([SJ1, SJ2, SJ3])]
+    assert [s['state'] for s in statuses] == ['running', 'succeeded', 'orphaned', 'absent']
+    assert [s.get('ansible_job_alias') for s in statuses] == ['build', None, None, 'gone']
+
+
+def test_job_statuses_names_the_entry(async_dir):
+    write_job(async_dir, SJ1, DONE_JOB)
+    with pytest.raises(names.JobError) as exc:
+        files.job_statuses(async_dir, [dict(jid=SJ1), dict(jid=SJ2, alias='x')],
+                           liveness_for=lambda jids: never)
+    assert exc.value.msg == 'jobs[1] (x, %s): could not find job' % SJ2
+    assert exc.value.result['ansible_job_id'] == SJ2

@@ -2,25 +2,19 @@
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests of plugins/module_utils/_async_input.py: the ``jobs`` option (job_refs,
-ref_name, ref_jid, job_statuses with one liveness scan for all) and durations
+ref_name, ref_jid) and durations
 (parse_duration), on real job files under tmp_path."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
-
 import pytest
 
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_input as inputs
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 
-from unit_helpers import never, write_job
-
-J1, J2, J3 = 'j111.1', 'j222.2', 'j333.3'
-RUNNING = {'started': 1, 'finished': 0}
-DONE = {'rc': 0, 'stdout': 'done'}
+J1, J2 = 'j111.1', 'j222.2'
 
 
 def registered(jid, **extra):
@@ -80,34 +74,6 @@ def test_job_refs_refused(jobs, msg):
     with pytest.raises(names.JobError) as exc:
         inputs.job_refs(jobs)
     assert exc.value.msg == msg
-
-
-# --- job_statuses: several jobs, one scan --------------------------------------------------------
-
-def test_job_statuses_one_scan_for_all(async_dir, tmp_path):
-    for jid, data in ((J1, RUNNING), (J2, DONE), (J3, RUNNING)):
-        write_job(async_dir, jid, dict(data, ansible_job_id=jid) if data is RUNNING else data)
-    os.symlink(J1, os.path.join(async_dir, 'jid_build'))
-    scans = []
-
-    def liveness_for(jids):
-        scans.append(sorted(jids))
-        return lambda jid, owner_uid=None: (jid == J1, [1] if jid == J1 else [], None)
-
-    refs = [dict(alias='build'), dict(jid=J2), dict(jid=J3), dict(alias='gone')]
-    statuses = inputs.job_statuses(async_dir, refs, liveness_for=liveness_for)
-    assert scans == [sorted([J1, J2, J3])]
-    assert [s['state'] for s in statuses] == ['running', 'succeeded', 'orphaned', 'absent']
-    assert [s.get('ansible_job_alias') for s in statuses] == ['build', None, None, 'gone']
-
-
-def test_job_statuses_names_the_entry(async_dir):
-    write_job(async_dir, J1, DONE)
-    with pytest.raises(names.JobError) as exc:
-        inputs.job_statuses(async_dir, [dict(jid=J1), dict(jid=J2, alias='x')],
-                            liveness_for=lambda jids: never)
-    assert exc.value.msg == 'jobs[1] (x, %s): could not find job' % J2
-    assert exc.value.result['ansible_job_id'] == J2
 
 
 # --- parse_duration ------------------------------------------------------------------------------

@@ -13,6 +13,9 @@ many_result (changed, failed and the message naming each failed job), jobs_of an
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from ansible.errors import AnsibleActionFail
@@ -297,3 +300,29 @@ def test_mitogen_async_dir_error(configured, task_env, controller_env, error):
         assert got is None
     else:
         assert got.startswith(error), got
+
+
+# --- what the controller imports -------------------------------------------------------------
+
+# The module_utils the action plugins may import: validation, names and states, the jobs
+# option, the specs, and the names of the entries and logs. The rest runs on the host
+# (/proc, locks, fcntl, processes): a worker that imports it pays for code it never runs.
+CONTROLLER_MODULE_UTILS = {'_async_names', '_async_input', '_async_specs', '_async_entries',
+                           '_async_output'}
+
+
+def test_the_action_plugins_import_no_host_side_module_utils():
+    code = '\n'.join([
+        'import os, sys',
+        'import ansible.plugins.action',
+        'import ansible_collections.asyncjobs.named.plugins.action as pkg',
+        'for name in sorted(os.listdir(list(pkg.__path__)[0])):',
+        '    if name.endswith(".py") and name != "__init__.py":',
+        '        __import__("ansible_collections.asyncjobs.named.plugins.action." + name[:-3])',
+        'prefix = "ansible_collections.asyncjobs.named.plugins.module_utils."',
+        'print(" ".join(sorted(m[len(prefix):] for m in sys.modules if m.startswith(prefix))))',
+    ])
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert '_async_names' in out and '_async_specs' in out
+    assert set(out) <= CONTROLLER_MODULE_UTILS, sorted(set(out) - CONTROLLER_MODULE_UTILS)
