@@ -78,7 +78,9 @@ def test_wait_forms(run_playbook, async_dir, ansible_version, wait_keys):
 
 def test_two_waiters_progress_and_interrupt(run_playbook, start_playbook, async_dir, out_dir,
                                             wait_keys):
-    job_seconds = 20
+    # Long enough for a first 15 s slice to end while the job runs, also when the three
+    # controllers start slowly (under Mitogen, on a loaded machine).
+    job_seconds = 30
     r = run_playbook('wait_start.yml', extra_vars={'alias': 'slow', 'job_seconds': job_seconds})
     jid = r.load('started')['ansible_job_id']
     one = start_playbook('wait_alias.yml', extra_vars={'alias': 'slow', 'tag': 'one'}, args=['-v'])
