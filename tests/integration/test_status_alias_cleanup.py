@@ -37,7 +37,9 @@ def cleaned(request, module_runner, ansible_version, installed_collection):
     status_spec = return_spec(installed_collection, 'async_status_id')
     reaper = new_reaper(request)
     r = run_playbook('status_start_jobs.yml', extra_vars={
-        'jobs': {'R': 'sleep 60', 'Q': 'sleep 60', 'A': 'echo a', 'B': 'echo b'},
+        # R and Q outlast the whole module on a loaded machine (a job cleaned up while it
+        # runs writes its file again when it ends); the reaper kills them at the end
+        'jobs': {'R': 'sleep 300', 'Q': 'sleep 300', 'A': 'echo a', 'B': 'echo b'},
         'aliases': {'r': 'R', 'r2': 'R', 'a1': 'A', 'b': 'B'},
         'wait_for': ['A', 'B']})
     jid = r.load('jids')
