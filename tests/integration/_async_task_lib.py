@@ -152,22 +152,6 @@ def wrapper_processes(jid):
                      and prefix in argv)
 
 
-def end_job(jid, timeout=30):
-    """Kill the process groups that run job ``jid`` (a test's long job it no longer needs)
-    and wait until none of its processes is left."""
-    own = os.getpgid(0)
-    for pid in wrapper_processes(jid):
-        try:
-            group = os.getpgid(pid)
-            if group != own:
-                os.killpg(group, signal.SIGKILL)
-            else:
-                os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    wait_for(lambda: not wrapper_processes(jid), timeout, 'the job %s to end' % jid)
-
-
 def mitogen_runner(jid):
     """[pid] of the Mitogen runner of job ``jid`` while it lives, else []."""
     for path in glob.glob('/tmp/asyncjobs-it-*/*/async/%s' % jid) + glob.glob(

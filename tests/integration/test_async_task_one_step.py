@@ -25,8 +25,9 @@ import uuid
 
 import pytest
 
-from _async_task_lib import (alias_target, background_starter, end_job, job_file, lines,
-                             wait_for, wrapper_processes)
+from _async_task_lib import (alias_target, background_starter, job_file, lines, wait_for,
+                             wrapper_processes)
+from _status_alias_lib import kill_job
 
 
 @pytest.fixture
@@ -160,7 +161,8 @@ def test_claim_of_a_dead_run_finds_its_job(run_playbook, async_dir, test_dirs, f
     if finished or waiting:
         wait_for(lambda: not wrapper_processes(jid), 30, 'the job to end')
     else:
-        end_job(jid)  # still in its 30 s sleep: the run it started is the one in the counter
+        # still in its 30 s sleep: the run it started is the one in the counter
+        kill_job(jid, timeout=30)
     assert lines(counter) == ['run']
 
 
@@ -272,5 +274,5 @@ def test_naming_fails_after_start_then_a_rerun_finds_the_job(run_playbook, async
     assert not os.path.exists(os.path.join(async_dir, '.jid_squatted.claim'))
     # Not after a wait for the claim to go stale (60 s): the claim named the job.
     assert took < 45, took
-    end_job(jid)
+    kill_job(jid, timeout=30)
     assert lines(counter) == ['run']
