@@ -69,14 +69,21 @@ def _atomic_symlink(async_dir, target, link):
         raise
 
 
-def atomic_write_json(path, data):
-    """Write JSON to ``path`` through a temp file in the same dir and a rename."""
+def atomic_write_json(path, data, durable=True):
+    """Write JSON to ``path`` through a temp file in the same dir and a rename.
+
+    ``durable`` also syncs the data to disk before the rename, for a record that must
+    outlive a crash of the host (a job's result). Records that matter only while the host
+    is up (a claim, a job's meta record; their readers take an unreadable one for a
+    missing one) skip it, as async_wrapper does for its job files: on a busy host the
+    sync costs more than the rest of a start."""
     tmp = os.path.join(os.path.dirname(path), temp_name(os.path.basename(path)))
     try:
         with open(tmp, 'w') as f:
             json.dump(data, f)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.rename(tmp, path)
     except BaseException:
         try:
@@ -90,7 +97,7 @@ def write_meta(async_dir, jid, alias, started, what=None, output=None):
     """Record how async_task started job ``jid`` (``.<jid>.meta``): the name it was started
     under, when, what it runs and the file its output goes to (a name in the async dir)."""
     atomic_write_json(meta_path(async_dir, jid), dict(
-        alias=alias, started=started, what=what, output=output))
+        alias=alias, started=started, what=what, output=output), durable=False)
 
 
 # --------------------------------------------------------------------------

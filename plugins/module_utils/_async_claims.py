@@ -198,7 +198,7 @@ def claim_name(async_dir, alias, token, clock, **extra):
     """Free the name and claim it with ``token`` (under the name's lock)."""
     free_name(async_dir, alias)
     atomic_write_json(claim_path(async_dir, alias),
-                      dict(token=token, time=clock(), pid=os.getpid(), **extra))
+                      dict(token=token, time=clock(), pid=os.getpid(), **extra), durable=False)
 
 
 def under_claim(async_dir, alias, token, waiting, on_start, hold=0.0, check_mode=False,
@@ -273,7 +273,8 @@ def abandon(async_dir, alias, token, jid=None):
         claim = read_claim(async_dir, alias)
         if claim and claim['token'] == token:
             if jid is not None and os.path.exists(os.path.join(async_dir, jid)):
-                atomic_write_json(claim_path(async_dir, alias), dict(claim, jid=jid))
+                atomic_write_json(claim_path(async_dir, alias), dict(claim, jid=jid),
+                                  durable=False)
                 return dict(abandoned=True, recorded=jid)
             drop_claim(async_dir, alias)
             return dict(abandoned=True)

@@ -190,6 +190,19 @@ def test_atomic_write_json_failure_keeps_original(async_dir):
     assert os.listdir(async_dir) == ['j1.2']
 
 
+@pytest.mark.parametrize('durable,synced', [(True, 1), (False, 0)])
+def test_atomic_write_json_syncs_only_durable_records(async_dir, monkeypatch, durable, synced):
+    """A job's result is synced to disk before the rename; a claim or meta record is not."""
+    calls = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(changes.os, 'fsync', lambda fd: calls.append(fd) or real_fsync(fd))
+    path = os.path.join(async_dir, 'j1.2')
+    changes.atomic_write_json(path, SUCCEEDED, durable=durable)
+    assert len(calls) == synced
+    assert files.read_job(path).data == SUCCEEDED
+    assert temp_leftovers(async_dir) == []
+
+
 def test_atomic_write_json_missing_dir(tmp_path):
     with pytest.raises(OSError):
         changes.atomic_write_json(str(tmp_path / 'nope' / 'j1.2'), {})

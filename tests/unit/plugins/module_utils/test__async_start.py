@@ -326,6 +326,29 @@ def test_start_named_job_without_waiting(tmp_path, async_dir):
     killing.kill(async_dir, jid, 'KILL', grace=0)
 
 
+def test_start_named_job_reads_a_job_it_started_without_a_process_scan(tmp_path, async_dir):
+    """A job this process has just started is running by construction: its status costs no
+    scan of the process table. A job found under the name (attach) is scanned for."""
+    asked = []
+
+    def liveness(jid, owner_uid=None):
+        asked.append(jid)
+        return True, [1], None
+    job = JobDir(tmp_path, async_dir, seconds=30)
+    result = starting.start_named_job(async_dir, 'build', 'tokA', False, job.cmd,
+                                      liveness=liveness)
+    jid = result['ansible_job_id']
+    assert (result['action'], result['status']['state']) == ('start', 'running')
+    assert asked == []
+    (tmp_path / 'again').mkdir()
+    again = JobDir(tmp_path / 'again', async_dir)
+    result2 = starting.start_named_job(async_dir, 'build', 'tokB', False, again.cmd,
+                                       liveness=liveness)
+    assert (result2['action'], result2['ansible_job_id']) == ('attach', jid)
+    assert asked == [jid]
+    killing.kill(async_dir, jid, 'KILL', grace=0)
+
+
 def test_start_named_job_failed_job_is_not_released_without_cleanup(tmp_path, async_dir):
     job = JobDir(tmp_path, async_dir, rc=2)
     result = starting.start_named_job(async_dir, 'build', 'tokA', True, job.cmd, wait=15.0,
