@@ -215,6 +215,45 @@ def _proc_hidden(proc='/proc'):
     return hidden
 
 
+def still_wrappers(jid, pids, proc='/proc'):
+    """Those of ``pids`` (found by a scan) that are still async_wrapper processes of job
+    ``jid``: a look at their own command lines only, not at every process's."""
+    prefix = jid_prefix(jid)
+    alive = []
+    for pid in pids or ():
+        try:
+            raw = read_small(os.path.join(proc, str(pid), 'cmdline'))
+        except (IOError, OSError):
+            continue  # gone, or no /proc
+        if _wrapper_prefix([a for a in raw.decode('utf-8', 'replace').split('\0') if a],
+                           (prefix,)) is not None:
+            alive.append(pid)
+    return alive
+
+
+def watching(liveness_for, proc='/proc'):
+    """``liveness_for`` (jids -> a liveness callable, as ``liveness_snapshot``) for jobs
+    whose liveness is checked again and again while they are waited for: the wrapper pids
+    that a check found are looked at again on their own (``still_wrappers``), and the
+    process table is scanned again only for the jobs none of whose pids is left."""
+    known = {}
+
+    def liveness_of(jids):
+        still = dict((jid, still_wrappers(jid, known.get(jid), proc)) for jid in jids)
+        rest = [jid for jid in jids if not still[jid]]
+        scanned = [liveness_for(rest)] if rest else []
+
+        def liveness(jid, owner_uid=None):
+            if still.get(jid):
+                return True, still[jid], None
+            alive, pids, why = (scanned[0] if scanned else liveness_for([jid]))(
+                jid, owner_uid=owner_uid)
+            known[jid] = pids if alive else []
+            return alive, pids, why
+        return liveness
+    return liveness_of
+
+
 def wrapper_liveness(jid, proc='/proc', owner_uid=None):
     """Whether the async_wrapper of ``jid`` is alive.
 

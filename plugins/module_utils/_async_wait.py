@@ -25,7 +25,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_files impor
     job_status, read_job)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import ABSENT, RUNNING
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
-    liveness_snapshot, wrapper_liveness)
+    liveness_snapshot, watching, wrapper_liveness)
 
 # How often the file is read while waiting on the host, and how often liveness
 # (a scan of the process table) is checked.
@@ -75,11 +75,13 @@ def wait_for(async_dir, jid, seconds, liveness=wrapper_liveness, clock=time.time
     """Wait up to ``seconds`` for job ``jid`` to leave the running state.
 
     The job file is read every ``interval`` seconds (cheap); the full status with
-    the wrapper liveness check every ``liveness_interval``. Returns the status.
+    the wrapper liveness check every ``liveness_interval`` (after the first, a look at
+    the wrapper processes found before, see ``watching``). Returns the status.
     """
     start = clock()
     deadline = start + max(0.0, seconds)
-    status = job_status(async_dir, jid=jid, liveness=liveness)
+    liveness_of = watching(lambda jids: liveness)
+    status = job_status(async_dir, jid=jid, liveness=liveness_of([jid]))
     checked = clock()
     path = job_path(async_dir, jid)
     while status['state'] == RUNNING:
@@ -89,7 +91,7 @@ def wait_for(async_dir, jid, seconds, liveness=wrapper_liveness, clock=time.time
         sleep(min(interval, deadline - now))
         job = read_job(path)
         if not job.exists or job.finished or clock() - checked >= liveness_interval:
-            status = job_status(async_dir, jid=jid, liveness=liveness)
+            status = job_status(async_dir, jid=jid, liveness=liveness_of([jid]))
             checked = clock()
     status['waited'] = round(clock() - start, 3)
     return status
@@ -101,11 +103,13 @@ def wait_for_all(async_dir, jids, seconds, liveness_for=liveness_snapshot, clock
 
     As ``wait_for``, for several jobs at once: their files are read every ``interval``
     seconds, and the liveness of those still running is checked every
-    ``liveness_interval`` with one scan of the process table for all of them. Returns
-    their statuses, in the order of ``jids``.
+    ``liveness_interval``: by their wrapper processes found before (``watching``), and
+    with one scan of the process table for all the others. Returns their statuses, in
+    the order of ``jids``.
     """
     start = clock()
     deadline = start + max(0.0, seconds)
+    liveness_for = watching(liveness_for)
     liveness = liveness_for(jids)
     statuses = [job_status(async_dir, jid=jid, liveness=liveness) for jid in jids]
     checked = clock()

@@ -607,6 +607,48 @@ def test_wrapper_liveness_no_ps(tmp_path, monkeypatch):
     assert why.startswith('could not list processes: [Errno 2] No such file or directory')
 
 
+# --- still_wrappers and watching: liveness checked again while a job is waited for --------------
+
+@pytest.mark.parametrize('pids, still', [
+    ([99, 1000], [99, 1000]),
+    ([1000, 1001, 1002, 1003], [1000]),   # the module, another job, a longer prefix: not ours
+    ([99, 4242, 1005], [99]),             # gone, or exited between listdir and open
+    ([], []),
+    (None, []),
+])
+def test_still_wrappers_fake(tmp_path, pids, still):
+    proc = wrapper_tree(tmp_path / 'proc')
+    assert procs.still_wrappers(PREFIX + '.1', pids, proc) == still
+
+
+def test_watching_scans_again_only_when_the_wrappers_are_gone(tmp_path):
+    proc = wrapper_tree(tmp_path / 'proc')
+    other = 'j999999999999.7'
+    jid = PREFIX + '.1'
+    scans = []
+
+    def liveness_for(jids):
+        scans.append(sorted(jids))
+        return procs.liveness_snapshot(jids, proc)
+    liveness_of = procs.watching(liveness_for, proc)
+    first = liveness_of([jid, other])
+    assert first(jid) == (True, [99, 1000], None) and first(other) == (True, [1002], None)
+    assert scans == [[jid, other]]
+    again = liveness_of([jid, other])
+    assert again(jid) == (True, [99, 1000], None) and again(other) == (True, [1002], None)
+    assert scans == [[jid, other]]  # no second scan: the pids found are still wrappers
+    os.unlink(os.path.join(proc, '99', 'cmdline'))
+    assert liveness_of([jid])(jid) == (True, [1000], None)
+    assert scans == [[jid, other]]
+    for pid in ('1000', '1002'):
+        os.unlink(os.path.join(proc, pid, 'cmdline'))
+    last = liveness_of([jid, other])
+    assert last(jid) == (False, [], None) and last(other) == (False, [], None)
+    assert scans == [[jid, other], [jid, other]]
+    assert liveness_of([jid])(jid) == (False, [], None)  # dead stays dead: scanned again
+    assert scans[-1] == [jid]
+
+
 # --- real processes: /proc and ps ----------------------------------------------------------------
 
 @needs_proc
@@ -627,6 +669,23 @@ def test_wrapper_liveness_real_process(fake_wrapper):
     assert procs.wrapper_liveness(fake_wrapper.prefix[:-1] + '.1')[:2] in ((False, []), (None, []))
     fake_wrapper.kill()
     assert procs.wrapper_liveness(jid, owner_uid=os.getuid()) == (False, [], None)
+
+
+@needs_proc
+def test_watching_real_process(fake_wrapper):
+    jid = fake_wrapper.prefix + '.1'
+    scans = []
+
+    def liveness_for(jids):
+        scans.append(list(jids))
+        return procs.liveness_snapshot(jids)
+    liveness_of = procs.watching(liveness_for)
+    assert liveness_of([jid])(jid, owner_uid=os.getuid()) == (True, [fake_wrapper.pid], None)
+    assert liveness_of([jid])(jid, owner_uid=os.getuid()) == (True, [fake_wrapper.pid], None)
+    assert scans == [[jid]]
+    fake_wrapper.kill()
+    assert liveness_of([jid])(jid, owner_uid=os.getuid()) == (False, [], None)
+    assert scans == [[jid], [jid]]
 
 
 @needs_proc
