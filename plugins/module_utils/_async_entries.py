@@ -8,10 +8,6 @@ Private to the collection. Runs on the target: Python 3.6 compatible (no f-strin
 with '=', no walrus, no newer stdlib).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import binascii
 import os
 import re

@@ -7,10 +7,6 @@ report a failure.
 Private to the collection. Runs on the target: Python 3.6 compatible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import JobError
 
 

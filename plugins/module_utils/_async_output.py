@@ -50,10 +50,6 @@ Format (text, UTF-8, one record per line, readable with ``tail -F``)
 Nothing here cuts the job's own result: only the log is bounded.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import codecs
 import errno
 import os

@@ -9,10 +9,6 @@ Private to the collection. Imports nothing: the controller loads it without any
 target-only code. Runs on the target too: Python 3.6 compatible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 # Environment variable carrying a claim's token into the job's processes (a start in
 # several steps), so that a job started by a controller that died before naming it can
 # still be found.

@@ -3,10 +3,6 @@
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 ---
 module: async_command
@@ -82,13 +78,9 @@ seealso:
   - module: ansible.builtin.command
   - module: ansible.builtin.shell
 extends_documentation_fragment:
-  - action_common_attributes
-  - action_common_attributes.flow
+  - asyncjobs.named.attributes.run_by_async_task
   - asyncjobs.named.attributes
 attributes:
-  action:
-    support: none
-    details: It has no action plugin; only the action of M(asyncjobs.named.async_task) runs it.
   async:
     support: full
     details: M(asyncjobs.named.async_task) runs it as an async job.

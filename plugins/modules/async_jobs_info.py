@@ -3,10 +3,6 @@
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 ---
 module: async_jobs_info
@@ -57,8 +53,6 @@ seealso:
   - module: asyncjobs.named.async_status_id
   - module: asyncjobs.named.async_prune
 extends_documentation_fragment:
-  - action_common_attributes
-  - action_common_attributes.flow
   - asyncjobs.named.attributes
 attributes:
   check_mode:

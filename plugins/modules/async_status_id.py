@@ -3,10 +3,6 @@
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 DOCUMENTATION = r'''
 ---
 module: async_status_id
@@ -91,8 +87,6 @@ seealso:
   - module: ansible.builtin.async_status
   - module: asyncjobs.named.async_alias
 extends_documentation_fragment:
-  - action_common_attributes
-  - action_common_attributes.flow
   - asyncjobs.named.attributes
 attributes:
   check_mode:

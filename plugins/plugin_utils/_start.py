@@ -52,10 +52,12 @@ RUNNER_NAME = 'asyncjobs_named_start.py'
 PACKAGE = 'ansible_collections.asyncjobs.named.plugins.module_utils'
 
 # The start runner. Python 3.6 compatible: it runs on the target, with the interpreter of
-# the job. Only the standard library and our own module_utils (which use nothing else).
+# the job. Only the standard library and our own module_utils (which use nothing else);
+# binascii (built in) rather than base64, and traceback only on a failure: each import
+# is paid on every start on every host.
 RUNNER_TEMPLATE = '''\
-import base64, json, sys, traceback, zlib
-SOURCES = json.loads(zlib.decompress(base64.b64decode(%(sources)r)).decode('utf-8'))
+import binascii, json, sys, zlib
+SOURCES = json.loads(zlib.decompress(binascii.a2b_base64(%(sources)r)).decode('utf-8'))
 PACKAGE = %(package)r
 ModuleSpec = type(sys.__spec__)  # importlib's, without importing importlib's modules
 
@@ -85,6 +87,7 @@ try:
         start_main)
     result = start_main(json.loads(%(args)r))
 except Exception as e:
+    import traceback
     result = dict(failed=True, msg='%%s: %%s' %% (type(e).__name__, e),
                   exception=traceback.format_exc())
 sys.stdout.write(json.dumps(result))

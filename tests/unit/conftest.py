@@ -11,10 +11,6 @@ Everything works on real files in real temporary directories and on real process
 nothing of the filesystem is mocked.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 import shutil
 import tempfile

@@ -13,10 +13,6 @@ plain functions passed to the code under test through its ``liveness=`` paramete
 (dependency injection).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import contextlib
 import json
 import os

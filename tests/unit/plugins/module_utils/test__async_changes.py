@@ -10,10 +10,6 @@ checked never to be missing while it is moved, and nothing outside the async dir
 ever touched.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import errno
 import fcntl
 import json

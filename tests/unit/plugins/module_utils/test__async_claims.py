@@ -12,10 +12,6 @@ process carrying the claim token in its environment; a concurrency test has seve
 processes claim one name at the same moment.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import multiprocessing
 import os

@@ -4,10 +4,6 @@
 """Unit tests of plugins/module_utils/_async_entries.py: what each entry of the async dir is,
 by its name (entry_kind), and the temp files of atomic writes (temp_name, temp_base)."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 import re
 

@@ -9,10 +9,6 @@ between the liveness scan and the re-read of the file) and job_statuses, on real
 files in real async dirs.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import os
 

@@ -5,10 +5,6 @@
 ref_name, ref_jid) and durations
 (parse_duration), on real job files under tmp_path."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import pytest
 
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_input as inputs

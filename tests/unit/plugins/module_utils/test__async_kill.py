@@ -20,10 +20,6 @@ are above the kernel's highest pid (so ``os.kill`` on them only gets ESRCH). The
 as the real ones, need Linux's /proc.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import ctypes
 import json
 import os

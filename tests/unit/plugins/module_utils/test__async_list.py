@@ -6,10 +6,6 @@ names (both link forms, and the name async_task started them under), times and w
 run; names (dangling, pointing outside); claims; filters; one liveness scan for all; 1,000
 jobs. Real files in temp dirs; liveness injected."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import os
 import time

@@ -10,10 +10,6 @@ leads its process group, children that ignore SIGTERM), and claims (_async_claim
 The runner is a real process (unit_helpers.FakeMitogenRunner): a session leader with a
 child, as Mitogen's forked runner is; its job file is written as Mitogen writes it."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import os
 import subprocess

@@ -13,10 +13,6 @@ exception ('Type: text' and its traceback in ``exception``), arguments the spec 
 and the warnings hoisted from the result and from each entry of its ``results``.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 
 import pytest

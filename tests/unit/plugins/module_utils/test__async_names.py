@@ -8,10 +8,6 @@ inside_dir, link_target, legacy_alias_links, find_alias, and the paths of locks,
 and metas, on real directories and links under tmp_path.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 
 import pytest

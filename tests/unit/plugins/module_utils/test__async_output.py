@@ -12,10 +12,6 @@ its end only), and OutputCapture in front of a real Popen's pipes read the way
 run_command reads them.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import ast
 import os
 import re
@@ -64,7 +60,7 @@ def test_imports_nothing_of_ansible():
             imported.update(a.name.split('.')[0] for a in node.names)
         elif isinstance(node, ast.ImportFrom):
             imported.add(node.module.split('.')[0])
-    assert imported == {'__future__', 'ansible_collections', 'codecs', 'errno', 'os', 're',
+    assert imported == {'ansible_collections', 'codecs', 'errno', 'os', 're',
                         'threading', 'time'}
 
 

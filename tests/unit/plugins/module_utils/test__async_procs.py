@@ -12,10 +12,6 @@ under tmp_path with cmdline, stat and mounts files) and, without /proc, from the
 command line shaped like async_wrapper's.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 import stat
 import subprocess

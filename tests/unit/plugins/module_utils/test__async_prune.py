@@ -5,10 +5,6 @@
 never remove (a running job, a fresh claim, a foreign file, a symlink out of the dir, a
 directory), check mode byte for byte, keep, states and alias filters."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 import subprocess
 

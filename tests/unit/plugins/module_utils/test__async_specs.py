@@ -14,10 +14,6 @@ required_one_of, required_by) are not documented as data, only in prose, so they
 compared: test_validation_on_the_controller checks what they do.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import ast
 import copy
 import os
@@ -235,12 +231,12 @@ def test_specs_leave_the_private_option_out():
 
 
 def test_module_level_imports_nothing():
-    """The controller loads it with no target-only code: no import but __future__'s at
-    module level (AnsibleModule is imported inside create_ansible_module)."""
+    """The controller loads it with no target-only code: no import at module level
+    (AnsibleModule is imported inside create_ansible_module)."""
     with open(specs.__file__) as f:
         tree = ast.parse(f.read())
     imports = [ast.unparse(n) for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
-    assert imports == ['from __future__ import absolute_import, division, print_function']
+    assert imports == []
 
 
 @pytest.mark.parametrize('name, params, errors', [

@@ -13,10 +13,6 @@ like Ansible's; the concurrency test has several processes start one name at the
 moment.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import multiprocessing
 import os
 import shlex

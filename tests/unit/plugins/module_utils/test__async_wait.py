@@ -10,10 +10,6 @@ and may rewrite the job file at its n-th call, so no test really waits, except o
 checks the real clock and sleep with a thread finishing the job.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 import threading
 import time

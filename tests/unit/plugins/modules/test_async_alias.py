@@ -7,10 +7,6 @@ without AnsibleModule (run_module is tested in test__async_module.py).
 Naming a job, in check mode too, and the failures, on real job files in a real async dir.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 
 import pytest

@@ -9,10 +9,6 @@ the failures, on a real async dir. The claims themselves are tested in
 test__async_claims.py.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 import time
 

@@ -14,10 +14,6 @@ playbook-level comparison, on several ansible-core versions, is
 tests/integration/test_async_command.py.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import os
 import re

@@ -9,10 +9,6 @@ too, the jobs left alone (absent, finished) and the failures, on real job files 
 async dir. The kill itself is tested on real job trees in test__async_kill.py.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import os
 import signal

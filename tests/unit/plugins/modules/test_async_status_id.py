@@ -8,10 +8,6 @@ Status and clean-up by jid, by name and of several jobs (``jobs``), and the fail
 real job files in a real async dir, with the real liveness check (/proc or ps).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 
 import pytest

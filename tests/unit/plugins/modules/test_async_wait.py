@@ -9,10 +9,6 @@ names released (or not: cleanup, check mode, a job still running), and the failu
 real job files in a real async dir, with the real clock and liveness check.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 import threading
 import time
