@@ -8,7 +8,7 @@ with ``wrap_async=True``: it makes the remote tmp dir, transfers the module and
 async_wrapper, fixes their permissions and runs one command,
 ``[env] python <tmp>/async_wrapper.py <jid-prefix> <limit> <tmp>/AnsiballZ_x.py ...``.
 
-async_task lets ansible-core do all of that, on every supported version, with two changes
+async_task lets ansible-core do all of that, on every supported version, with three changes
 made here, on this action instance only, while the job is being started:
 
 * the wrapper command is not run as it is. The command run instead is the *start
@@ -23,9 +23,13 @@ made here, on this action instance only, while the job is being started:
   module_utils, about as much again as the async_wrapper it runs;
 * the permission fix-up (``chmod u+rwx`` of the tmp dir and its files, one more remote
   command) is done by the runner on the host, unless the task becomes an unprivileged
-  user: then Ansible's own fix-up runs (ACLs and the like), the runner's file included.
+  user: then Ansible's own fix-up runs (ACLs and the like), the runner's file included;
+* the remote tmp dir (``remote_tmp``, ``~/.ansible/tmp``) is not expanded with a command
+  of its own (``echo ~user``) before the command that makes the job's tmp dir: that
+  command expands it on the host anyway, as the user it runs as (the login user, as for
+  the expansion), and ansible-core takes the dir it echoes.
 
-So a start costs the commands of a native start minus one; the transfers are native's,
+So a start costs the commands of a native start minus two; the transfers are native's,
 plus the runner when pipelining is off. Where ansible-core's own ``_execute_module`` is
 not the one in use (Mitogen for Ansible replaces it), ``one_step_supported`` is false and
 async_task starts in several steps instead.
@@ -185,6 +189,17 @@ class OneStepStart:
             self.state = 'ready'
         return result
 
+    def _remote_expand_user(self, path, *args, **kwargs):
+        # ansible-core expands the remote tmp dir (``echo ~user``, one remote command) only
+        # to put it into the command that makes the tmp dir, where a POSIX shell expands it
+        # anyway (``mkdir -p "`echo ~/.ansible/tmp`"``) and echoes the dir it made, which
+        # is what ansible-core takes as the tmp dir. So the path is passed on unexpanded.
+        if (self.state == 'idle' and path.startswith('~')
+                and getattr(self.action._connection._shell, 'SHELL_FAMILY', None) == 'sh'
+                and path == self.action.get_shell_option('remote_tmp', default='~/.ansible/tmp')):
+            return path
+        return self._orig_expand(path, *args, **kwargs)
+
     def _low_level_execute_command(self, cmd, *args, **kwargs):
         if self.state != 'ready':
             return self._orig_execute(cmd, *args, **kwargs)
@@ -242,8 +257,10 @@ class OneStepStart:
         action = self.action
         self._orig_fixup = action._fixup_perms2
         self._orig_execute = action._low_level_execute_command
+        self._orig_expand = action._remote_expand_user
         action._fixup_perms2 = self._fixup_perms2
         action._low_level_execute_command = self._low_level_execute_command
+        action._remote_expand_user = self._remote_expand_user
         try:
             module_name, module_args = module_call()
             result = action._execute_module(module_name=module_name, module_args=module_args,
@@ -251,6 +268,7 @@ class OneStepStart:
         finally:
             del action._fixup_perms2
             del action._low_level_execute_command
+            del action._remote_expand_user
         if self.state != 'fired':
             raise action_fail('asyncjobs.named: ansible-core did not run the async_wrapper '
                               'command through the one-step start; nothing was started')

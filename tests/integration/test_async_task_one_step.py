@@ -64,11 +64,11 @@ def wire_costs(stdout):
                           'replaces with its own runner and transport')
 @pytest.mark.parametrize('where', ['local', 'ssh'])
 def test_remote_commands_per_task(request, where, run_playbook, test_dirs):
-    """With pipelining on: a start costs one command less than native's (the permission
-    fix-up runs on the host), or native's own count with an unprivileged become user (one
-    more for the attach path, which then removes the job's tmp dir from the controller);
-    every other task one command, where native async_status needs two for a ``~`` async
-    dir."""
+    """With pipelining on: a start costs two commands less than native's (no ``echo ~``
+    for remote_tmp, and the permission fix-up runs on the host), or one less with an
+    unprivileged become user (Ansible's fix-up runs; the attach path then also removes
+    the job's tmp dir from the controller); every other task one command, where native
+    async_status needs two for a ``~`` async dir."""
     gate = test_dirs.root / 'gate'
     gate.write_text('', encoding='utf-8')
     os.chmod(str(gate), 0o644)
@@ -102,13 +102,14 @@ def test_remote_commands_per_task(request, where, run_playbook, test_dirs):
     # One Python process of ours per start, attach or start-and-wait; nothing else runs
     # our module in those tasks (the wait of a job that ends in the first slice included).
     assert start[2] == attach[2] == quick[2] == 1, report
+    # Ours spends no command on expanding remote_tmp (echo ~): the mkdir expands it.
     if where == 'local':
         assert native_start[0] == 4, report  # echo ~, mkdir, chmod, async_wrapper
-        assert start[0] == attach[0] == quick[0] == 3, report  # echo ~, mkdir, ours
+        assert start[0] == attach[0] == quick[0] == 2, report  # mkdir, ours
     else:
         # become to an unprivileged user: Ansible's own permission fix-up runs
-        assert start[0] == quick[0] == native_start[0], report
-        assert attach[0] == native_start[0] + 1, report  # + removing the job's tmp dir
+        assert start[0] == quick[0] == native_start[0] - 1, report
+        assert attach[0] == native_start[0], report  # + removing the job's tmp dir
     assert costs['C: native status by jid'][0] == 2, report  # echo ~ for the async dir
     for task in ('C: async_alias', 'C: async_status_id by name', 'C: async_status_id by jid',
                  'C: async_wait by name (one slice)', 'C: async_kill by name',
@@ -234,6 +235,36 @@ def test_attach_leaves_no_remote_tmp_dir(request, become_to, run_playbook, test_
     assert [a['attached'] for a in r.load('attached')] == [True, True]
     # The running job's own tmp dir, and nothing of the two attaches.
     assert len(left) == 1 and left[0].startswith('ansible-tmp-'), left
+    wait_for(lambda: not wrapper_processes(jid), 30, 'the job to end')
+
+
+@pytest.mark.wrapper_only('the one-step start\'s remote tmp dir; Mitogen makes its own')
+def test_remote_tmp_with_a_tilde_is_expanded_on_the_host(request, run_playbook, test_dirs,
+                                                         async_dir):
+    """The one-step start does not spend a command on expanding ``remote_tmp`` (``echo ~``):
+    the command that makes the job's tmp dir expands it on the host. The job's tmp dir is
+    made under the home dir, and nothing is made under a literal ``~``."""
+    name = '.ajit-rtmp-%s' % uuid.uuid4().hex[:10]
+    home_tmp = os.path.join(os.path.expanduser('~'), name)
+    request.addfinalizer(lambda: shutil.rmtree(home_tmp, ignore_errors=True))
+    gate = test_dirs.root / 'gate'
+    gate.write_text('', encoding='utf-8')
+    evars = {'gate': str(gate), 'ansible_remote_tmp': '~/' + name, 'become_to': 'root'}
+    try:
+        r = run_playbook('task_attach_tmp.yml', extra_vars=evars, args=('-vvv',))
+        left = sorted(os.listdir(home_tmp))
+    finally:
+        gate.unlink()
+    jid = r.load('started')['ansible_job_id']
+    assert [a['ansible_job_id'] for a in r.load('attached')] == [jid, jid]
+    # The running job's own tmp dir, under the expanded path; the attaches' are removed.
+    assert len(left) == 1 and left[0].startswith('ansible-tmp-'), left
+    ours = r.stdout.split('TASK [Dump')[0]  # (the dump's copy expands remote_tmp itself)
+    assert 'TASK [Attach to it, twice]' in ours
+    assert ours.count('mkdir -p "` echo ~/%s' % name) == 3, 'not one tmp dir per start'
+    assert 'EXEC /bin/sh -c \'echo ~' not in ours, 'a command was spent on echo ~'
+    for where in (os.getcwd(), os.path.dirname(os.path.abspath(__file__)), str(test_dirs.root)):
+        assert not os.path.exists(os.path.join(where, '~')), where
     wait_for(lambda: not wrapper_processes(jid), 30, 'the job to end')
 
 
