@@ -238,6 +238,7 @@ def test_attach_leaves_no_remote_tmp_dir(request, become_to, run_playbook, test_
     wait_for(lambda: not wrapper_processes(jid), 30, 'the job to end')
 
 
+@pytest.mark.matrix
 @pytest.mark.wrapper_only('the one-step start\'s remote tmp dir; Mitogen makes its own')
 def test_remote_tmp_with_a_tilde_is_expanded_on_the_host(request, run_playbook, test_dirs,
                                                          async_dir):
