@@ -17,8 +17,6 @@ import re
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
     ABSENT, FAILED, KILLED, ORPHANED, RUNNING, SUCCEEDED, TIMED_OUT, JobError, find_alias,
     is_mitogen_jid, job_path)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import (
-    ref_jid, ref_name)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
     liveness_snapshot, runner_liveness, wrapper_liveness)
 
@@ -203,6 +201,9 @@ def job_statuses(async_dir, refs, liveness_for=liveness_snapshot):
     """The status of each job of ``refs`` (job_refs), in order, as ``job_status`` gives it
     (by jid when the ref has one, else by name), with one scan of the process table for all.
     A JobError names the entry it is about."""
+    # Imported here: a status poll of one job does not load (compile) _async_input.
+    from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import (
+        ref_jid, ref_name)
     jids = [None] * len(refs)
     try:
         for i, ref in enumerate(refs):
