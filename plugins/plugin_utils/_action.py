@@ -13,7 +13,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.release import __version__ as ansible_version
 from ansible.utils.display import Display
-from ansible.utils.vars import merge_hash
+from ansible.utils.vars import isidentifier, merge_hash
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import JobError, validate
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import job_refs
@@ -123,8 +123,10 @@ def many_result(results):
 
 def jobs_of(jobs, task_vars):
     """The jobs of a ``jobs`` option (refs of job_refs), checked on the controller; a string
-    is the name of a registered variable, as for ``job``."""
-    if isinstance(jobs, str):
+    that can name a variable is the name of a registered variable, as for ``job``. Any other
+    string is the value itself (before ansible-core 2.19 a templated number arrives as
+    one), which job_refs refuses."""
+    if isinstance(jobs, str) and isidentifier(jobs):
         if jobs not in task_vars:
             raise action_fail('jobs: no variable named %r is defined for this host; give a list '
                               'of job ids, names or registered async results, a loop\'s '

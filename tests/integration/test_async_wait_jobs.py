@@ -128,7 +128,8 @@ BAD = {
 }
 
 
-def test_bad_jobs_lists_change_nothing(start_playbook, async_dir, test_dirs, out_dir):
+def test_bad_jobs_lists_change_nothing(start_playbook, async_dir, test_dirs, out_dir,
+                                       ansible_version):
     gate = _gate(test_dirs)
     run = start_playbook('jobs_bad_input.yml', extra_vars={'gate': str(gate)})
     try:
@@ -155,6 +156,8 @@ def test_bad_jobs_lists_change_nothing(start_playbook, async_dir, test_dirs, out
     assert sorted(calls) == sorted(BAD)
     for name, msg in BAD.items():
         assert calls[name]['failed'] is True, (name, calls[name])
+        if name == 'not_a_list' and ansible_version < (2, 19):
+            msg = msg.replace('a number', 'a string')  # templated "{{ 42 }}" is '42' there
         assert calls[name]['msg'] == msg.format(jid=jid, named=named, async_dir=async_dir), name
         assert 'results' not in calls[name], name
     wait_for(lambda: not wrapper_processes(jid) and not wrapper_processes(named), 30,

@@ -171,6 +171,12 @@ def test_jobs_of(jobs, refs):
                 "of a variable that holds one"),
     ('text', "jobs must be a list (of job ids, names or registered async results) or a loop's "
              "registered result, not a string"),
+    # Strings that cannot name a variable: a number as ansible-core before 2.19 templates
+    # it, a job id.
+    ('42', "jobs must be a list (of job ids, names or registered async results) or a loop's "
+           "registered result, not a string"),
+    ('j1.2', "jobs must be a list (of job ids, names or registered async results) or a loop's "
+             "registered result, not a string"),
     ('job', "jobs must be a list (of job ids, names or registered async results) or a loop's "
             "registered result, not a dict"),
     ([], 'jobs is empty: give at least one job'),
