@@ -25,7 +25,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_files impor
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
     FINISHED_STATES, RUNNING)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
-    liveness_snapshot, read_small)
+    cmdline_args, liveness_snapshot, read_small)
 
 
 def iso_utc(epoch):
@@ -86,10 +86,10 @@ def wrapper_module(pid, proc='/proc'):
     """``module: <name>`` of the module that async_wrapper process ``pid`` runs
     (``AnsiballZ_<name>.py`` in its command line), or None."""
     try:
-        args = read_small(os.path.join(proc, str(pid), 'cmdline')).decode('utf-8', 'replace')
+        args = cmdline_args(read_small(os.path.join(proc, str(pid), 'cmdline')))
     except (IOError, OSError):
         return None
-    for arg in args.split('\0'):
+    for arg in args:
         base = os.path.basename(arg)
         if base.startswith('AnsiballZ_') and base.endswith('.py'):
             return 'module: %s' % base[len('AnsiballZ_'):-len('.py')]

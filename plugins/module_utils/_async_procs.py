@@ -52,6 +52,11 @@ def processes(proc='/proc', mark=None, stat=False):
     return _from_ps(mark, stat)
 
 
+def cmdline_args(raw):
+    """The arguments of a process from its /proc/<pid>/cmdline (NUL-separated bytes)."""
+    return [a for a in raw.decode('utf-8', 'replace').split('\0') if a]
+
+
 def _from_proc(proc, mark, stat):
     entries = []
     complete = True
@@ -66,7 +71,7 @@ def _from_proc(proc, mark, stat):
             continue  # the process exited meanwhile
         if mark is not None and mark not in raw:
             continue
-        entry = dict(pid=int(name), args=[a for a in raw.decode('utf-8', 'replace').split('\0') if a])
+        entry = dict(pid=int(name), args=cmdline_args(raw))
         if stat:
             try:
                 text = read_small(os.path.join(proc, name, 'stat')).decode('utf-8', 'replace')
@@ -221,8 +226,7 @@ def still_wrappers(jid, pids, proc='/proc'):
             raw = read_small(os.path.join(proc, str(pid), 'cmdline'))
         except (IOError, OSError):
             continue  # gone, or no /proc
-        if _wrapper_prefix([a for a in raw.decode('utf-8', 'replace').split('\0') if a],
-                           (prefix,)) is not None:
+        if _wrapper_prefix(cmdline_args(raw), (prefix,)) is not None:
             alive.append(pid)
     return alive
 
