@@ -121,18 +121,25 @@ def many_result(results):
     return out
 
 
+def _named_variable(value, task_vars, option, give):
+    """(name, value) of the ``option`` given as ``value``: a string that can name a variable
+    is the name of a registered variable, looked up in ``task_vars``; anything else (a
+    string that cannot, such as a number templated to a string before ansible-core 2.19)
+    is the value itself, with name None."""
+    if not (isinstance(value, str) and isidentifier(value)):
+        return None, value
+    if value not in task_vars:
+        raise action_fail('%s: no variable named %r is defined for this host; give %s'
+                          % (option, str(value), give))
+    return str(value), task_vars[value]
+
+
 def jobs_of(jobs, task_vars):
-    """The jobs of a ``jobs`` option (refs of job_refs), checked on the controller; a string
-    that can name a variable is the name of a registered variable, as for ``job``. Any other
-    string is the value itself (before ansible-core 2.19 a templated number arrives as
-    one), which job_refs refuses."""
-    if isinstance(jobs, str) and isidentifier(jobs):
-        if jobs not in task_vars:
-            raise action_fail('jobs: no variable named %r is defined for this host; give a list '
-                              'of job ids, names or registered async results, a loop\'s '
-                              'registered result, or the name of a variable that holds one'
-                              % str(jobs))
-        jobs = task_vars[jobs]
+    """The jobs of a ``jobs`` option (refs of job_refs), checked on the controller; given as
+    a variable's name as for ``job`` (``_named_variable``)."""
+    _name, jobs = _named_variable(
+        jobs, task_vars, 'jobs', 'a list of job ids, names or registered async results, a '
+        'loop\'s registered result, or the name of a variable that holds one')
     try:
         return job_refs(jobs)
     except JobError as e:
@@ -141,14 +148,10 @@ def jobs_of(jobs, task_vars):
 
 def jid_of(job, task_vars):
     """The job id held by ``job``: a registered variable's name, or the result itself."""
-    if isinstance(job, str):
-        if job not in task_vars:
-            raise action_fail(
-                'job: no variable named %r is defined for this host; give the name of a '
-                'variable registered by an async task (poll: 0), or that result itself' % str(job))
-        name, job = str(job), task_vars[job]
-    else:
-        name = 'the given result'
+    name, job = _named_variable(
+        job, task_vars, 'job', 'the name of a variable registered by an async task (poll: 0), '
+        'or that result itself')
+    name = name or 'the given result'
     if not isinstance(job, Mapping) or not job.get('ansible_job_id'):
         why = ''
         if isinstance(job, Mapping) and job.get('skipped'):

@@ -205,6 +205,9 @@ REGISTER = 'register the result of a task run with async and poll: 0'
     ('nothing', "job: no variable named 'nothing' is defined for this host; give the name of a "
                 "variable registered by an async task (poll: 0), or that result itself"),
     ('text', "job: text is not an async job result: it has no ansible_job_id; " + REGISTER),
+    # a string that cannot name a variable (a number as ansible-core before 2.19 templates it)
+    ('42', "job: the given result is not an async job result: it has no ansible_job_id; "
+           + REGISTER),
     ('skipped', 'job: skipped is not an async job result: it has no ansible_job_id (the task '
                 'that registered it was skipped); ' + REGISTER),
     (dict(rc=0), 'job: the given result is not an async job result: it has no ansible_job_id; '
