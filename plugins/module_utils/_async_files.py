@@ -18,7 +18,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_names impor
     ABSENT, FAILED, KILLED, ORPHANED, RUNNING, SUCCEEDED, TIMED_OUT, JobError, find_alias,
     is_mitogen_jid, job_path)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
-    liveness_snapshot, runner_liveness, wrapper_liveness)
+    liveness_snapshot, wrapper_liveness)
 
 # What async_wrapper (ansible-core 2.12+) writes when it kills a job at its time limit.
 TIMEOUT_MSG = 'Timeout exceeded'
@@ -100,6 +100,8 @@ def job_liveness(jid, job, liveness, owner_uid=None):
     if is_mitogen_jid(jid):
         if not job.parsed:
             return None, [], 'its job file is not valid JSON, so it names no runner process'
+        from ansible_collections.asyncjobs.named.plugins.module_utils._async_mitogen import (
+            runner_liveness)  # here: a status of async_wrapper's jobs does not need it
         return runner_liveness(job.data.get('pid'), job.mtime, owner_uid=owner_uid)
     return liveness(jid, owner_uid=owner_uid)
 

@@ -2,7 +2,9 @@
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Processes: the process table (one parser for /proc, one for ``ps``), async_wrapper's
-processes and the liveness of a job.
+processes and the liveness of a job by them. Its helpers used by one concern only live
+with it: a runner of Mitogen for Ansible (_async_mitogen), open files (_async_prune), the
+wrappers of a job waited for (_async_wait).
 
 Private to the collection. Runs on the target: Python 3.6 compatible (no f-strings
 with '=', no walrus, no newer stdlib).
@@ -11,7 +13,6 @@ with '=', no walrus, no newer stdlib).
 import errno
 import os
 import subprocess
-import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import jid_prefix
 
@@ -83,10 +84,12 @@ def _from_proc(proc, mark, stat):
     return entries, complete
 
 
-def ps_env():
-    """Environment for ``ps``: procps cuts args at $COLUMNS even into a pipe, so it is
-    dropped to keep the jid from being cut off."""
-    return dict((k, v) for k, v in os.environ.items() if k != 'COLUMNS')
+def run_ps(args, stderr=None):
+    """The output of ``ps`` with ``args`` (text). procps cuts args at $COLUMNS even into a
+    pipe, so COLUMNS is dropped from its environment to keep a jid from being cut off.
+    Raises OSError or subprocess.CalledProcessError."""
+    env = dict((k, v) for k, v in os.environ.items() if k != 'COLUMNS')
+    return subprocess.check_output(['ps'] + args, env=env, stderr=stderr).decode('utf-8', 'replace')
 
 
 def _from_ps(mark, stat):
@@ -94,10 +97,10 @@ def _from_ps(mark, stat):
     are split on white space, which is enough to spot async_wrapper's path and the jid
     prefix (neither contains spaces in the paths Ansible generates)."""
     columns = ['pid'] + (['ppid', 'pgid', 'state'] if stat else []) + ['args']
-    cmd = ['ps', '-A']
+    args = ['-A']
     for column in columns:
-        cmd.extend(['-o', column + '='])
-    out = subprocess.check_output(cmd, env=ps_env()).decode('utf-8', 'replace')
+        args.extend(['-o', column + '='])
+    out = run_ps(args)
     fixed = len(columns) - 1
     text_mark = mark.decode('utf-8', 'replace') if mark is not None else None
     entries = []
@@ -155,52 +158,10 @@ def scan_wrappers(prefixes, proc='/proc'):
     return dict((k, sorted(v)) for k, v in found.items()), complete
 
 
-def open_files(paths, proc='/proc'):
-    """The ones among ``paths`` (files) that some process has open, by one look at the
-    open files of every process whose ``fd`` dir can be read (the user's own; all for
-    root). None when that cannot be known (no /proc): then any of them may be open.
-
-    Matched by device and inode, so that a path reached through a symlinked dir is seen;
-    only the descriptors whose link names a file of the same base name are looked at."""
-    if not os.path.isdir(os.path.join(proc, 'self')):
-        return None
-    wanted = {}
-    for path in paths:
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        wanted.setdefault(os.path.basename(path), {})[(st.st_dev, st.st_ino)] = path
-    found = set()
-    if not wanted:
-        return found
-    for pid in os.listdir(proc):
-        if not pid.isdigit():
-            continue
-        fd_dir = os.path.join(proc, pid, 'fd')
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:
-            continue  # another user's process, or gone
-        for fd in fds:
-            fd_path = os.path.join(fd_dir, fd)
-            try:
-                base = os.path.basename(os.readlink(fd_path))
-                if base not in wanted:
-                    continue
-                st = os.stat(fd_path)
-            except OSError:
-                continue
-            path = wanted[base].get((st.st_dev, st.st_ino))
-            if path is not None:
-                found.add(path)
-    return found
-
-
 # --------------------------------------------------------------------------
 # Liveness of a job
 
-def _proc_hidden(proc='/proc'):
+def proc_hidden(proc='/proc'):
     """True when /proc is mounted with hidepid, so other users' processes may be hidden."""
     hidden = False
     try:
@@ -214,44 +175,6 @@ def _proc_hidden(proc='/proc'):
     except (IOError, OSError):
         return False
     return hidden
-
-
-def still_wrappers(jid, pids, proc='/proc'):
-    """Those of ``pids`` (found by a scan) that are still async_wrapper processes of job
-    ``jid``: a look at their own command lines only, not at every process's."""
-    prefix = jid_prefix(jid)
-    alive = []
-    for pid in pids or ():
-        try:
-            raw = read_small(os.path.join(proc, str(pid), 'cmdline'))
-        except (IOError, OSError):
-            continue  # gone, or no /proc
-        if _wrapper_prefix(cmdline_args(raw), (prefix,)) is not None:
-            alive.append(pid)
-    return alive
-
-
-def watching(liveness_for, proc='/proc'):
-    """``liveness_for`` (jids -> a liveness callable, as ``liveness_snapshot``) for jobs
-    whose liveness is checked again and again while they are waited for: the wrapper pids
-    that a check found are looked at again on their own (``still_wrappers``), and the
-    process table is scanned again only for the jobs none of whose pids is left."""
-    known = {}
-
-    def liveness_of(jids):
-        still = dict((jid, still_wrappers(jid, known.get(jid), proc)) for jid in jids)
-        rest = [jid for jid in jids if not still[jid]]
-        scanned = [liveness_for(rest)] if rest else []
-
-        def liveness(jid, owner_uid=None):
-            if still.get(jid):
-                return True, still[jid], None
-            alive, pids, why = (scanned[0] if scanned else liveness_for([jid]))(
-                jid, owner_uid=owner_uid)
-            known[jid] = pids if alive else []
-            return alive, pids, why
-        return liveness
-    return liveness_of
 
 
 def wrapper_liveness(jid, proc='/proc', owner_uid=None):
@@ -288,7 +211,7 @@ def liveness_snapshot(jids, proc='/proc'):
             return True, pids, None
         known = complete
         if known and has_proc and not hidden:
-            hidden.append(_proc_hidden(proc))
+            hidden.append(proc_hidden(proc))
         if known and has_proc and hidden[0]:
             euid = os.geteuid()
             if euid != 0 and owner_uid is not None and owner_uid != euid:
@@ -298,77 +221,3 @@ def liveness_snapshot(jids, proc='/proc'):
                               'so whether the job\'s async_wrapper is alive is unknown')
         return False, [], None
     return liveness
-
-
-# --------------------------------------------------------------------------
-# Liveness of a job of Mitogen for Ansible's runner
-
-# How much later than the job file's write the runner may seem to have started: the start
-# time read from /proc is exact to a few clock ticks, from ps to the second.
-START_SLACK = 1.0
-
-
-def process_start(pid, proc='/proc', clock=time.time):
-    """When process ``pid`` started (epoch seconds), or None when there is no such process
-    (or only its zombie, which nobody has reaped yet).
-
-    From /proc: its start in clock ticks since boot (``stat``) against the uptime, both
-    exact to 10 ms; else from ``ps -o stat=,etime=`` (to the second)."""
-    if os.path.isdir(os.path.join(proc, 'self')):
-        try:
-            text = read_small(os.path.join(proc, str(pid), 'stat')).decode('utf-8', 'replace')
-            uptime = float(read_small(os.path.join(proc, 'uptime')).split()[0])
-            fields = text[text.rfind(')') + 2:].split()
-            ticks = float(fields[19])  # field 22 of stat, the 20th after the name and state
-        except (IOError, OSError, ValueError, IndexError):
-            return None
-        if fields[0] in ('Z', 'X'):
-            return None
-        return clock() - (uptime - ticks / os.sysconf('SC_CLK_TCK'))
-    try:
-        out = subprocess.check_output(['ps', '-o', 'stat=', '-o', 'etime=', '-p', str(pid)],
-                                      env=ps_env(), stderr=subprocess.STDOUT)
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    fields = out.decode('ascii', 'replace').split()
-    if len(fields) != 2 or fields[0].startswith('Z'):
-        return None
-    elapsed = _etime_seconds(fields[1])
-    return None if elapsed is None else clock() - elapsed
-
-
-def _etime_seconds(text):
-    """Seconds of ps's elapsed time ``[[dd-]hh:]mm:ss``; None when it is not one."""
-    days, _sep, rest = text.rpartition('-')
-    parts = rest.split(':')
-    try:
-        seconds = 0
-        for part in parts:
-            seconds = seconds * 60 + int(part)
-        return seconds + (int(days) * 86400 if days else 0) if 2 <= len(parts) <= 3 else None
-    except ValueError:
-        return None
-
-
-def runner_liveness(pid, written, owner_uid=None, proc='/proc', clock=time.time):
-    """Whether the runner process of a job of Mitogen for Ansible is alive: ``pid`` is the
-    one its running job file records, ``written`` when that file was written (its mtime).
-
-    The runner writes the file right after it starts and not again until the end, so
-    the process with that pid is the runner only if it started before the file was
-    written; one that started later got a recycled pid. Returns (alive, pids, why), as
-    ``wrapper_liveness``."""
-    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
-        return None, [], ('its job file records no runner pid (%r), so whether its runner is '
-                          'alive is unknown' % (pid,))
-    started = process_start(pid, proc, clock=clock)
-    if started is None:
-        if os.path.isdir(os.path.join(proc, 'self')) and _proc_hidden(proc):
-            euid = os.geteuid()
-            if euid != 0 and owner_uid is not None and owner_uid != euid:
-                return None, [], ('/proc hides other users\' processes, so whether the '
-                                  'job\'s runner (pid %d) is alive is unknown' % pid)
-        return False, [], None
-    if started > written + START_SLACK:
-        return False, [], None  # another process, with the runner's recycled pid
-    return True, [pid], None

@@ -19,7 +19,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_names impor
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import (
     meta_output_log)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
-    liveness_snapshot, open_files)
+    liveness_snapshot)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
     alias_lock, remove_entry, remove_lock_file)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_claims import (
@@ -63,6 +63,48 @@ class _Pruner:
 
     def wanted(self, names):
         return not self.patterns or matches(names, self.patterns)
+
+
+def open_files(paths, proc='/proc'):
+    """The ones among ``paths`` (files) that some process has open, by one look at the
+    open files of every process whose ``fd`` dir can be read (the user's own; all for
+    root). None when that cannot be known (no /proc): then any of them may be open.
+
+    Matched by device and inode, so that a path reached through a symlinked dir is seen;
+    only the descriptors whose link names a file of the same base name are looked at."""
+    if not os.path.isdir(os.path.join(proc, 'self')):
+        return None
+    wanted = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        wanted.setdefault(os.path.basename(path), {})[(st.st_dev, st.st_ino)] = path
+    found = set()
+    if not wanted:
+        return found
+    for pid in os.listdir(proc):
+        if not pid.isdigit():
+            continue
+        fd_dir = os.path.join(proc, pid, 'fd')
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue  # another user's process, or gone
+        for fd in fds:
+            fd_path = os.path.join(fd_dir, fd)
+            try:
+                base = os.path.basename(os.readlink(fd_path))
+                if base not in wanted:
+                    continue
+                st = os.stat(fd_path)
+            except OSError:
+                continue
+            path = wanted[base].get((st.st_dev, st.st_ino))
+            if path is not None:
+                found.add(path)
+    return found
 
 
 def prune(async_dir, older_than, states=FINISHED_STATES, patterns=None, keep=0,

@@ -12,21 +12,61 @@ import os
 import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, find_alias, job_path, meta_path)
+    JobError, find_alias, jid_prefix, job_path, meta_path)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import ref_name
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import meta_output_log
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_output import output_tails
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
     job_status, read_job)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import ABSENT, RUNNING
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
-    liveness_snapshot, watching, wrapper_liveness)
+    cmdline_args, is_wrapper_cmdline, liveness_snapshot, read_small, wrapper_liveness)
 
 # How often the file is read while waiting on the host, and how often liveness
 # (a scan of the process table) is checked.
 POLL_INTERVAL = 0.2
 LIVENESS_INTERVAL = 1.0
+
+
+# --------------------------------------------------------------------------
+# The wrappers of a job waited for
+
+def still_wrappers(jid, pids, proc='/proc'):
+    """Those of ``pids`` (found by a scan) that are still async_wrapper processes of job
+    ``jid``: a look at their own command lines only, not at every process's."""
+    prefix = jid_prefix(jid)
+    alive = []
+    for pid in pids or ():
+        try:
+            raw = read_small(os.path.join(proc, str(pid), 'cmdline'))
+        except (IOError, OSError):
+            continue  # gone, or no /proc
+        if is_wrapper_cmdline(cmdline_args(raw), prefix):
+            alive.append(pid)
+    return alive
+
+
+def watching(liveness_for, proc='/proc'):
+    """``liveness_for`` (jids -> a liveness callable, as ``liveness_snapshot``) for jobs
+    whose liveness is checked again and again while they are waited for: the wrapper pids
+    that a check found are looked at again on their own (``still_wrappers``), and the
+    process table is scanned again only for the jobs none of whose pids is left."""
+    known = {}
+
+    def liveness_of(jids):
+        still = dict((jid, still_wrappers(jid, known.get(jid), proc)) for jid in jids)
+        rest = [jid for jid in jids if not still[jid]]
+        scanned = [liveness_for(rest)] if rest else []
+
+        def liveness(jid, owner_uid=None):
+            if still.get(jid):
+                return True, still[jid], None
+            alive, pids, why = (scanned[0] if scanned else liveness_for([jid]))(
+                jid, owner_uid=owner_uid)
+            known[jid] = pids if alive else []
+            return alive, pids, why
+        return liveness
+    return liveness_of
 
 
 # --------------------------------------------------------------------------
@@ -175,5 +215,7 @@ def add_progress(async_dir, status, clock=time.time, tail_lines=0):
         status['running_for'] = round(max(0.0, clock() - since), 1)
     log = meta_output_log(async_dir, meta)
     if log and tail_lines > 0:
+        from ansible_collections.asyncjobs.named.plugins.module_utils._async_output import (
+            output_tails)  # here: a start or a wait without tails does not need it
         status['stdout_tail'], status['stderr_tail'] = output_tails(log, tail_lines)
     return status

@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Jobs of Mitogen for Ansible's async runner, through every part of module_utils: their
 job ids and names (_async_names, _async_entries), the liveness of their runner from the
-pid its job file records and that process's start time (_async_procs, _async_files),
+pid its job file records and that process's start time (_async_mitogen, _async_files),
 their states, Mitogen's timeout, listing and pruning them, killing them (a runner that
 leads its process group, children that ignore SIGTERM), and claims (_async_claims).
 
@@ -23,8 +23,8 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_entr
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_kill as killing
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_list as listing
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_mitogen as mitogen
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_procs as procs
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_prune as pruning
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
 
@@ -95,7 +95,7 @@ def test_runner_async_dir(monkeypatch, environ, expected):
     ('', None), ('5', None), ('a:b', None), ('1:2:3:4', None),
 ])
 def test_etime_seconds(text, seconds):
-    assert procs._etime_seconds(text) == seconds
+    assert mitogen._etime_seconds(text) == seconds
 
 
 @needs_proc
@@ -103,13 +103,13 @@ def test_process_start_of_a_real_process():
     before = time.time()
     proc = subprocess.Popen(['sleep', '30'])
     try:
-        started = procs.process_start(proc.pid)
+        started = mitogen.process_start(proc.pid)
         assert before - 0.1 <= started <= time.time() + 0.1
-        assert procs.process_start(os.getpid()) < before
+        assert mitogen.process_start(os.getpid()) < before
     finally:
         proc.kill()
         proc.wait()
-    assert procs.process_start(proc.pid) is None
+    assert mitogen.process_start(proc.pid) is None
 
 
 @needs_proc
@@ -120,7 +120,7 @@ def test_a_zombie_has_no_start():
         proc.kill()
         wait_until(lambda: open('/proc/%d/stat' % proc.pid).read().split(')')[1].split()[0]
                    == 'Z', 10, 'the zombie')
-        assert procs.process_start(proc.pid) is None
+        assert mitogen.process_start(proc.pid) is None
     finally:
         proc.wait()
 
@@ -129,12 +129,12 @@ def test_a_zombie_has_no_start():
 def test_runner_liveness(mitogen_runner, async_dir):
     path = mitogen_runner.write_job(async_dir)
     written = os.stat(path).st_mtime
-    assert procs.runner_liveness(mitogen_runner.pid, written) == (True, [mitogen_runner.pid], None)
+    assert mitogen.runner_liveness(mitogen_runner.pid, written) == (True, [mitogen_runner.pid], None)
     # the file was written before that process started: the pid was recycled
-    assert procs.runner_liveness(mitogen_runner.pid, written - 60) == (False, [], None)
-    assert procs.runner_liveness(2 ** 22 + 1, written) == (False, [], None)
+    assert mitogen.runner_liveness(mitogen_runner.pid, written - 60) == (False, [], None)
+    assert mitogen.runner_liveness(2 ** 22 + 1, written) == (False, [], None)
     for pid in (None, 'x', True, 0, -1):
-        alive, pids, why = procs.runner_liveness(pid, written)
+        alive, pids, why = mitogen.runner_liveness(pid, written)
         assert (alive, pids) == (None, []) and 'records no runner pid' in why
 
 
@@ -145,12 +145,12 @@ def test_runner_liveness_from_ps(monkeypatch, tmp_path):
     def fake_ps(cmd, env=None, stderr=None):
         calls.append(cmd)
         return b'Ss      01:40\n'
-    monkeypatch.setattr(procs.subprocess, 'check_output', fake_ps)
+    monkeypatch.setattr(mitogen.subprocess, 'check_output', fake_ps)
     noproc = str(tmp_path / 'noproc')
-    assert procs.process_start(4242, noproc, clock=lambda: 1000.0) == 900.0
+    assert mitogen.process_start(4242, noproc, clock=lambda: 1000.0) == 900.0
     assert calls == [['ps', '-o', 'stat=', '-o', 'etime=', '-p', '4242']]
-    assert procs.runner_liveness(4242, 950.0, proc=noproc, clock=lambda: 1000.0)[0] is True
-    assert procs.runner_liveness(4242, 850.0, proc=noproc, clock=lambda: 1000.0)[0] is False
+    assert mitogen.runner_liveness(4242, 950.0, proc=noproc, clock=lambda: 1000.0)[0] is True
+    assert mitogen.runner_liveness(4242, 850.0, proc=noproc, clock=lambda: 1000.0)[0] is False
 
 
 # --- states ---------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 of a job's async_wrapper.
 
 Covers read_small, process_table (processes with stat), is_wrapper_cmdline,
-scan_wrappers, _proc_hidden, wrapper_liveness and liveness_snapshot. The process table is
+scan_wrappers, proc_hidden, wrapper_liveness and liveness_snapshot. The process table is
 read from the real /proc with real processes, from fake proc trees (real directories
 under tmp_path with cmdline, stat and mounts files) and, without /proc, from the real
 ``ps`` and from a fake ``ps`` (a shell script first on PATH); the real processes have a
@@ -338,7 +338,7 @@ def test_is_wrapper_cmdline_digit_only_prefix():
     assert not procs.is_wrapper_cmdline(args, 'j123456789012')
 
 
-# --- _proc_hidden --------------------------------------------------------------------------------
+# --- proc_hidden --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('options, hidden', [
     ('rw,nosuid,nodev,noexec,relatime', False),
@@ -351,12 +351,12 @@ def test_is_wrapper_cmdline_digit_only_prefix():
     ('rw,relatime,hidepid=0', False),
     ('rw,relatime,hidepid=off', False),
 ])
-def test_proc_hidden(tmp_path, options, hidden):
+def testproc_hidden(tmp_path, options, hidden):
     proc = str(tmp_path / 'proc')
     mounts = ('sysfs /sys sysfs rw,nosuid 0 0\n' + proc_mounts_line(proc, options)
               + 'tmpfs /run tmpfs rw 0 0\n')
     make_proc(proc, {}, mounts=mounts)
-    assert procs._proc_hidden(proc) is hidden
+    assert procs.proc_hidden(proc) is hidden
 
 
 @pytest.mark.parametrize('mounts', [
@@ -368,29 +368,29 @@ def test_proc_hidden(tmp_path, options, hidden):
     'proc /somewhere/else proc rw,hidepid=2 0 0\n',
     'tmpfs {proc}x tmpfs rw,hidepid=2 0 0\n',
 ])
-def test_proc_hidden_not_found(tmp_path, mounts):
+def testproc_hidden_not_found(tmp_path, mounts):
     proc = str(tmp_path / 'proc')
     make_proc(proc, {}, mounts=mounts.format(proc=proc))
-    assert procs._proc_hidden(proc) is False
+    assert procs.proc_hidden(proc) is False
 
 
-def test_proc_hidden_first_hidepid_line_counts(tmp_path):
+def testproc_hidden_first_hidepid_line_counts(tmp_path):
     proc = str(tmp_path / 'proc')
     mounts = (proc_mounts_line(proc, 'rw,relatime') + proc_mounts_line(proc, 'rw,hidepid=2'))
     make_proc(proc, {}, mounts=mounts)
-    assert procs._proc_hidden(proc) is True
+    assert procs.proc_hidden(proc) is True
 
 
-def test_proc_hidden_no_mounts_file(tmp_path):
+def testproc_hidden_no_mounts_file(tmp_path):
     proc = make_proc(tmp_path / 'proc', {})
-    assert procs._proc_hidden(proc) is False
-    assert procs._proc_hidden(str(tmp_path / 'nope')) is False
+    assert procs.proc_hidden(proc) is False
+    assert procs.proc_hidden(str(tmp_path / 'nope')) is False
 
 
 @needs_proc
-def test_proc_hidden_real_proc():
-    assert procs._proc_hidden() in (True, False)
-    assert procs._proc_hidden('/proc') is procs._proc_hidden()
+def testproc_hidden_real_proc():
+    assert procs.proc_hidden() in (True, False)
+    assert procs.proc_hidden('/proc') is procs.proc_hidden()
 
 
 # --- scan_wrappers on a fake proc tree -----------------------------------------------------------
@@ -603,48 +603,6 @@ def test_wrapper_liveness_no_ps(tmp_path, monkeypatch):
     assert why.startswith('could not list processes: [Errno 2] No such file or directory')
 
 
-# --- still_wrappers and watching: liveness checked again while a job is waited for --------------
-
-@pytest.mark.parametrize('pids, still', [
-    ([99, 1000], [99, 1000]),
-    ([1000, 1001, 1002, 1003], [1000]),   # the module, another job, a longer prefix: not ours
-    ([99, 4242, 1005], [99]),             # gone, or exited between listdir and open
-    ([], []),
-    (None, []),
-])
-def test_still_wrappers_fake(tmp_path, pids, still):
-    proc = wrapper_tree(tmp_path / 'proc')
-    assert procs.still_wrappers(PREFIX + '.1', pids, proc) == still
-
-
-def test_watching_scans_again_only_when_the_wrappers_are_gone(tmp_path):
-    proc = wrapper_tree(tmp_path / 'proc')
-    other = 'j999999999999.7'
-    jid = PREFIX + '.1'
-    scans = []
-
-    def liveness_for(jids):
-        scans.append(sorted(jids))
-        return procs.liveness_snapshot(jids, proc)
-    liveness_of = procs.watching(liveness_for, proc)
-    first = liveness_of([jid, other])
-    assert first(jid) == (True, [99, 1000], None) and first(other) == (True, [1002], None)
-    assert scans == [[jid, other]]
-    again = liveness_of([jid, other])
-    assert again(jid) == (True, [99, 1000], None) and again(other) == (True, [1002], None)
-    assert scans == [[jid, other]]  # no second scan: the pids found are still wrappers
-    os.unlink(os.path.join(proc, '99', 'cmdline'))
-    assert liveness_of([jid])(jid) == (True, [1000], None)
-    assert scans == [[jid, other]]
-    for pid in ('1000', '1002'):
-        os.unlink(os.path.join(proc, pid, 'cmdline'))
-    last = liveness_of([jid, other])
-    assert last(jid) == (False, [], None) and last(other) == (False, [], None)
-    assert scans == [[jid, other], [jid, other]]
-    assert liveness_of([jid])(jid) == (False, [], None)  # dead stays dead: scanned again
-    assert scans[-1] == [jid]
-
-
 # --- real processes: /proc and ps ----------------------------------------------------------------
 
 @needs_proc
@@ -665,23 +623,6 @@ def test_wrapper_liveness_real_process(fake_wrapper):
     assert procs.wrapper_liveness(fake_wrapper.prefix[:-1] + '.1')[:2] in ((False, []), (None, []))
     fake_wrapper.kill()
     assert procs.wrapper_liveness(jid, owner_uid=os.getuid()) == (False, [], None)
-
-
-@needs_proc
-def test_watching_real_process(fake_wrapper):
-    jid = fake_wrapper.prefix + '.1'
-    scans = []
-
-    def liveness_for(jids):
-        scans.append(list(jids))
-        return procs.liveness_snapshot(jids)
-    liveness_of = procs.watching(liveness_for)
-    assert liveness_of([jid])(jid, owner_uid=os.getuid()) == (True, [fake_wrapper.pid], None)
-    assert liveness_of([jid])(jid, owner_uid=os.getuid()) == (True, [fake_wrapper.pid], None)
-    assert scans == [[jid]]
-    fake_wrapper.kill()
-    assert liveness_of([jid])(jid, owner_uid=os.getuid()) == (False, [], None)
-    assert scans == [[jid], [jid]]
 
 
 @needs_proc
@@ -750,34 +691,3 @@ def test_liveness_snapshot_unknown_with_hidepid(tmp_path, monkeypatch):
     assert live(J1, owner_uid=1000) == (False, [], None)
     alive, pids, why = live(J1, owner_uid=0)
     assert (alive, pids) == (None, []) and 'no permission' in why
-
-
-# --- open_files --------------------------------------------------------------------------------
-
-@needs_proc
-def test_open_files_real(tmp_path):
-    busy, idle, missing = tmp_path / 'busy.log', tmp_path / 'idle.log', tmp_path / 'gone.log'
-    busy.write_text('x')
-    idle.write_text('y')
-    with open(str(busy), 'a') as f:
-        writer = subprocess.Popen(['sleep', '60'], stdout=f)
-    try:
-        assert procs.open_files([str(busy), str(idle), str(missing)]) == {str(busy)}
-        # reached through a symlinked dir: the same file
-        os.symlink(str(tmp_path), str(tmp_path / 'via'))
-        via = str(tmp_path / 'via' / 'busy.log')
-        assert procs.open_files([via]) == {via}
-    finally:
-        writer.kill()
-        writer.wait()
-    assert procs.open_files([str(busy)]) == set()
-
-
-def test_open_files_nothing_to_look_for(tmp_path):
-    assert procs.open_files([str(tmp_path / 'nope')]) == set()
-    assert procs.open_files([]) == set()
-
-
-def test_open_files_unknown_without_proc(tmp_path):
-    (tmp_path / 'a.log').write_text('x')
-    assert procs.open_files([str(tmp_path / 'a.log')], proc=str(tmp_path / 'noproc')) is None

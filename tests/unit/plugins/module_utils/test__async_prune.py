@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """_async_prune.prune (async_prune) on real async dirs: each removal rule, each thing it must
 never remove (a running job, a fresh claim, a foreign file, a symlink out of the dir, a
-directory), check mode byte for byte, keep, states and alias filters."""
+directory), check mode byte for byte, keep, states and alias filters; and open_files, which
+tells prune which stray output logs a process still writes."""
 
 import os
 import subprocess
@@ -267,3 +268,34 @@ def test_without_proc_no_output_log_of_no_job_goes(async_dir):
 def test_alias_patterns_leave_output_logs_of_no_job(async_dir, noproc):
     log(async_dir, 'old', NOW - 2 * DAY)
     assert run(async_dir, patterns=['build*'], noproc=noproc)['removed'] == []
+
+
+# --- open_files --------------------------------------------------------------------------------
+
+@needs_proc
+def test_open_files_real(tmp_path):
+    busy, idle, missing = tmp_path / 'busy.log', tmp_path / 'idle.log', tmp_path / 'gone.log'
+    busy.write_text('x')
+    idle.write_text('y')
+    with open(str(busy), 'a') as f:
+        writer = subprocess.Popen(['sleep', '60'], stdout=f)
+    try:
+        assert pruning.open_files([str(busy), str(idle), str(missing)]) == {str(busy)}
+        # reached through a symlinked dir: the same file
+        os.symlink(str(tmp_path), str(tmp_path / 'via'))
+        via = str(tmp_path / 'via' / 'busy.log')
+        assert pruning.open_files([via]) == {via}
+    finally:
+        writer.kill()
+        writer.wait()
+    assert pruning.open_files([str(busy)]) == set()
+
+
+def test_open_files_nothing_to_look_for(tmp_path):
+    assert pruning.open_files([str(tmp_path / 'nope')]) == set()
+    assert pruning.open_files([]) == set()
+
+
+def test_open_files_unknown_without_proc(tmp_path):
+    (tmp_path / 'a.log').write_text('x')
+    assert pruning.open_files([str(tmp_path / 'a.log')], proc=str(tmp_path / 'noproc')) is None

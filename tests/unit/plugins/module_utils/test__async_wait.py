@@ -4,7 +4,8 @@
 """Unit tests of plugins/module_utils/_async_wait.py: which jobs, and waiting for them on
 the host.
 
-Covers resolve, resolve_refs, wait_for and wait_for_all, on real job files. Waiting runs
+Covers resolve, resolve_refs, wait_for and wait_for_all, on real job files, and
+still_wrappers and watching on fake proc trees and a real process. Waiting runs
 on an injected fake clock and sleep (unit_helpers.FakeClock): the sleep moves the clock on
 and may rewrite the job file at its n-th call, so no test really waits, except one that
 checks the real clock and sleep with a thread finishing the job.
@@ -19,9 +20,11 @@ import pytest
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_procs as procs
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_wait as waiting
 
-from unit_helpers import alive, dead, FakeClock, make_link, never, Recorder, snapshot, write_job
+from unit_helpers import (alive, dead, FakeClock, make_link, make_proc, needs_proc, never, Recorder,
+                          snapshot, write_job)
 
 
 JID = 'j123456789012.4242'
@@ -460,3 +463,80 @@ def test_progress_leaves_a_finished_job_alone(async_dir):
     write_job(async_dir, '.output-tok.log', 'out: done\n')
     status = dict(ansible_job_id=JID, state=files.SUCCEEDED, rc=0)
     assert waiting.add_progress(async_dir, dict(status), tail_lines=10) == status
+
+
+# --- still_wrappers and watching: liveness checked again while a job is waited for --------------
+
+PREFIX = 'j123456789012'
+TMP = '/root/.ansible/tmp/ansible-tmp-1700000000.12-345-67890'
+
+
+def wrapper_tree(root):
+    """A fake proc tree: two wrapper processes of PREFIX (99, 1000), the job's module
+    (1001), another job's wrapper (1002), a wrapper of a longer prefix (1003), and a pid
+    dir without cmdline (1005, a process that just exited)."""
+    def wrapper(prefix):
+        return ['/usr/bin/python3', TMP + '/async_wrapper.py', prefix, '30',
+                TMP + '/AnsiballZ_command.py', '_']
+    return make_proc(root, {1: ['/sbin/init'], 99: wrapper(PREFIX), 1000: wrapper(PREFIX),
+                            1001: ['/usr/bin/python3', TMP + '/AnsiballZ_command.py'],
+                            1002: wrapper('j999999999999'), 1003: wrapper(PREFIX + '0'),
+                            1005: None},
+                     mounts='proc /proc proc rw 0 0\n')
+
+
+@pytest.mark.parametrize('pids, still', [
+    ([99, 1000], [99, 1000]),
+    ([1000, 1001, 1002, 1003], [1000]),   # the module, another job, a longer prefix: not ours
+    ([99, 4242, 1005], [99]),             # gone, or exited between listdir and open
+    ([], []),
+    (None, []),
+])
+def test_still_wrappers_fake(tmp_path, pids, still):
+    proc = wrapper_tree(tmp_path / 'proc')
+    assert waiting.still_wrappers(PREFIX + '.1', pids, proc) == still
+
+
+def test_watching_scans_again_only_when_the_wrappers_are_gone(tmp_path):
+    proc = wrapper_tree(tmp_path / 'proc')
+    other = 'j999999999999.7'
+    jid = PREFIX + '.1'
+    scans = []
+
+    def liveness_for(jids):
+        scans.append(sorted(jids))
+        return procs.liveness_snapshot(jids, proc)
+    liveness_of = waiting.watching(liveness_for, proc)
+    first = liveness_of([jid, other])
+    assert first(jid) == (True, [99, 1000], None) and first(other) == (True, [1002], None)
+    assert scans == [[jid, other]]
+    again = liveness_of([jid, other])
+    assert again(jid) == (True, [99, 1000], None) and again(other) == (True, [1002], None)
+    assert scans == [[jid, other]]  # no second scan: the pids found are still wrappers
+    os.unlink(os.path.join(proc, '99', 'cmdline'))
+    assert liveness_of([jid])(jid) == (True, [1000], None)
+    assert scans == [[jid, other]]
+    for pid in ('1000', '1002'):
+        os.unlink(os.path.join(proc, pid, 'cmdline'))
+    last = liveness_of([jid, other])
+    assert last(jid) == (False, [], None) and last(other) == (False, [], None)
+    assert scans == [[jid, other], [jid, other]]
+    assert liveness_of([jid])(jid) == (False, [], None)  # dead stays dead: scanned again
+    assert scans[-1] == [jid]
+
+
+@needs_proc
+def test_watching_real_process(fake_wrapper):
+    jid = fake_wrapper.prefix + '.1'
+    scans = []
+
+    def liveness_for(jids):
+        scans.append(list(jids))
+        return procs.liveness_snapshot(jids)
+    liveness_of = waiting.watching(liveness_for)
+    assert liveness_of([jid])(jid, owner_uid=os.getuid()) == (True, [fake_wrapper.pid], None)
+    assert liveness_of([jid])(jid, owner_uid=os.getuid()) == (True, [fake_wrapper.pid], None)
+    assert scans == [[jid]]
+    fake_wrapper.kill()
+    assert liveness_of([jid])(jid, owner_uid=os.getuid()) == (False, [], None)
+    assert scans == [[jid], [jid]]

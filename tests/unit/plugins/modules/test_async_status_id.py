@@ -8,7 +8,10 @@ Status and clean-up by jid, by name and of several jobs (``jobs``), and the fail
 real job files in a real async dir, with the real liveness check (/proc or ps).
 """
 
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 
@@ -146,3 +149,30 @@ def test_without_async_dir_the_runner_rule(async_dir, monkeypatch):
         async_status_id.run(params(None, jid=JID), False)
     assert exc.value.result['results_file'] == os.path.join(
         os.path.dirname(async_dir), '.ansible_async', JID)
+
+
+# --- what a status poll loads ------------------------------------------------------------------
+
+# Each module_utils file is compiled afresh on every poll (AnsiballZ imports them from a zip,
+# without .pyc): a status of an async_wrapper job loads these and nothing more. Mitogen's
+# runner liveness, output tails, the jobs option and clean-up are loaded when used.
+STATUS_MODULE_UTILS = ['_async_files', '_async_module', '_async_names', '_async_procs',
+                       '_async_specs']
+
+
+@needs_proc
+def test_a_status_poll_loads_only_what_it_needs(async_dir, fake_wrapper):
+    jid = fake_wrapper.prefix + '.1'
+    code = '\n'.join([
+        'import json, sys',
+        'from ansible_collections.asyncjobs.named.plugins.modules import async_status_id',
+        'result = async_status_id.run(json.loads(sys.argv[1]), False)',
+        'assert result["state"] == "running", result',
+        'prefix = "ansible_collections.asyncjobs.named.plugins.module_utils."',
+        'print(" ".join(sorted(m[len(prefix):] for m in sys.modules if m.startswith(prefix))))',
+    ])
+    write_job(async_dir, jid, {'started': 1, 'finished': 0, 'ansible_job_id': jid})
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, '-c', code, json.dumps(params(async_dir, jid=jid))],
+                         capture_output=True, text=True, env=env, check=True).stdout.split()
+    assert out == STATUS_MODULE_UTILS

@@ -240,3 +240,18 @@ def test_one_step_supported_without_connection_attributes():
     act = PlainAction.__new__(PlainAction)
     act._connection = types.SimpleNamespace(_shell=types.SimpleNamespace())
     assert start.one_step_supported(act) is True
+
+
+def test_a_start_without_wait_or_tails_compiles_no_output_or_mitogen_code(tmp_path, async_dir):
+    # the runner compiles each module_utils it imports, on every start on every host
+    job = JobDir(tmp_path, async_dir)
+    args = dict(alias='build', token='tokA', waiting=False, _async_dir=async_dir)
+    result, _out, err = run_runner(tmp_path, args, dict(base_env(), **{specs.WRAPPER_ENV: job.cmd}),
+                                   prelude=MODULES_REPORT)
+    try:
+        assert (result['action'], result['status']['state']) == ('start', 'running')
+        loaded = set(err.split('MODULES ', 1)[1].split())
+        assert PACKAGE + '._async_start' in loaded
+        assert loaded.isdisjoint({PACKAGE + '._async_output', PACKAGE + '._async_mitogen'})
+    finally:
+        killing.kill(async_dir, result['ansible_job_id'], 'KILL', grace=0)
