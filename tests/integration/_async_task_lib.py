@@ -136,6 +136,78 @@ def processes(match):
     return found
 
 
+def _process_tree():
+    """{ppid: [(pid, sid, argv)]} of the live processes."""
+    children = {}
+    for name in os.listdir('/proc'):
+        if not name.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % name, encoding='utf-8', errors='replace') as f:
+                fields = f.read().rsplit(')', 1)[1].split()
+            with open('/proc/%s/cmdline' % name, 'rb') as f:
+                argv = f.read().split(b'\0')
+        except (IOError, OSError, IndexError):
+            continue
+        if fields[0] != 'Z':
+            children.setdefault(int(fields[1]), []).append((int(name), int(fields[3]), argv))
+    return children
+
+
+def _controller_processes(pid):
+    """The controller ``pid`` and the processes below it that belong to it: those in its
+    session, its workers (forks of it, with its command line: ansible-core 2.19+ starts
+    each in a session of its own) and what runs in their sessions (local module runs, ssh).
+    A process below it that started a session of its own is a job's runner (Mitogen's
+    forks one per job): it is left alone, with all below it."""
+    tree = _process_tree()
+    mine = [p for kids in tree.values() for p in kids if p[0] == pid]
+    if not mine:
+        return set()
+    _pid, sid, argv = mine[0]
+    sessions, found, todo = {sid}, {pid}, [pid]
+    while todo:
+        for child, child_sid, child_argv in tree.get(todo.pop(), []):
+            if child_argv == argv:
+                sessions.add(child_sid)  # a worker
+            elif child_sid not in sessions:
+                continue
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def kill_controller(pid, sig=signal.SIGKILL):
+    """Kill an ansible-playbook started in a session of its own, as a crash of it would:
+    its process group and every process of it below (``_controller_processes``), so that
+    no worker lives on to finish its task. They are stopped first (SIGSTOP, again until
+    nothing new appears), so that none forks between the look and the kill. A job lives
+    on: async_wrapper daemonizes it, and Mitogen's runner has a session of its own."""
+    tree = set()
+    for _ in range(5):
+        new = _controller_processes(pid) - tree
+        for p in new:
+            try:
+                os.kill(p, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+        tree |= new
+        if not new:
+            break
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    for p in tree:
+        try:
+            os.kill(p, sig)
+            if sig != signal.SIGKILL:
+                os.kill(p, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
 def is_mitogen_jid(jid):
     """A job id of Mitogen for Ansible's runner (16 hex digits), not async_wrapper's."""
     return re.match(r'^[0-9a-f]{16}$', jid) is not None
@@ -232,11 +304,9 @@ class BackgroundPlaybook:
             pytest.fail('ansible-playbook timed out after %s s\n%s' % (timeout, self.output()))
 
     def kill(self, sig=signal.SIGKILL):
-        """Signal the whole process group (controller, workers, local module runs)."""
-        try:
-            os.killpg(self.proc.pid, sig)
-        except ProcessLookupError:
-            pass
+        """Kill the controller with its workers and their local module runs
+        (``kill_controller``)."""
+        kill_controller(self.proc.pid, sig)
 
     def describe(self):
         return 'command: %s\nrc: %s\n--- output ---\n%s' % (

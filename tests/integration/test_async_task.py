@@ -23,7 +23,7 @@ import pytest
 from _core import NON_ZERO_RC_MSG, no_job_id
 from _async_task_lib import (ALIAS_HELP, KILL_MSG, MITOGEN, RETRYING, alias_target,
                              always_keys, assert_always, background_starter, flag,
-                             is_mitogen_jid, job_file, lines, sleep_processes, timeout_msg,
+                             is_mitogen_jid, job_file, lines, processes, sleep_processes, timeout_msg,
                              wait_for, wrapper_processes)
 
 # The prefix of the remote tmp dir a script job runs from: Ansible's, or Mitogen's.
@@ -188,6 +188,9 @@ def test_controller_killed_mid_wait_rerun_attaches(start_playbook, run_playbook,
     time.sleep(1)  # the controller is waiting now
     run.kill()
     run.proc.wait(10)
+    first_run = run.cmd[run.cmd.index('-e') + 1]
+    wait_for(lambda: not processes(lambda argv: first_run in argv), 10,
+             'the first run\'s workers to be gone')
     assert wrapper_processes(jid), 'the job died with its controller'
     assert job_file(async_dir, jid).get('finished') in (0, False)
 

@@ -22,6 +22,8 @@ import uuid
 
 import pytest
 
+from _async_task_lib import kill_controller, processes
+
 RETRY_LINE = 'FAILED - RETRYING: [%s]: Wait for task to finish'
 
 
@@ -147,10 +149,13 @@ def test_rerun_after_controller_crash_attaches_to_same_job(
     try:
         _wait_for(lambda: os.path.islink(link) and RETRY_LINE % host in log.read_text(), 90,
                   'the job to be named and the wait task to poll', proc, log)
-        os.killpg(pgid, signal.SIGKILL)
+        kill_controller(pgid)
         proc.wait(timeout=10)
         assert proc.returncode == -signal.SIGKILL
         _wait_for(lambda: not _group_members(pgid), 10, 'the killed process group to be gone')
+        # the workers too (2.19+ starts them in sessions of their own): none finishes its task
+        _wait_for(lambda: not processes(lambda argv: '@%s' % evars_file in argv), 10,
+                  'the killed controller\'s workers to be gone')
 
         found1 = json.loads((test_dirs.out_dir / 'found_1.json').read_text())
         start1 = json.loads((test_dirs.out_dir / 'start_1.json').read_text())
@@ -198,5 +203,5 @@ def test_rerun_after_controller_crash_attaches_to_same_job(
     finally:
         release.touch()                             # never leave a job blocked
         if proc.poll() is None:
-            os.killpg(pgid, signal.SIGKILL)
+            kill_controller(pgid)
             proc.wait()
