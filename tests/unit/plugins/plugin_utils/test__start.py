@@ -244,7 +244,7 @@ def test_one_step_supported_without_connection_attributes():
 
 def test_a_start_without_wait_or_tails_compiles_no_output_or_mitogen_code(tmp_path, async_dir):
     # the runner compiles each module_utils it imports, on every start on every host
-    job = JobDir(tmp_path, async_dir)
+    job = JobDir(tmp_path, async_dir, seconds=60)  # still running when the runner reads it
     args = dict(alias='build', token='tokA', waiting=False, _async_dir=async_dir)
     result, _out, err = run_runner(tmp_path, args, dict(base_env(), **{specs.WRAPPER_ENV: job.cmd}),
                                    prelude=MODULES_REPORT)
