@@ -185,7 +185,7 @@ def kill_controller(pid, sig=signal.SIGKILL):
     nothing new appears), so that none forks between the look and the kill. A job lives
     on: async_wrapper daemonizes it, and Mitogen's runner has a session of its own."""
     tree = set()
-    for _ in range(5):
+    for _attempt in range(5):
         new = _controller_processes(pid) - tree
         for p in new:
             try:
