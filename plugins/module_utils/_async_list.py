@@ -25,7 +25,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_files impor
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
     FINISHED_STATES, RUNNING)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
-    cmdline_args, liveness_snapshot, read_small)
+    liveness_snapshot, process_args)
 
 
 def iso_utc(epoch):
@@ -86,7 +86,7 @@ def wrapper_module(pid, proc='/proc'):
     """``module: <name>`` of the module that async_wrapper process ``pid`` runs
     (``AnsiballZ_<name>.py`` in its command line), or None."""
     try:
-        args = cmdline_args(read_small(os.path.join(proc, str(pid), 'cmdline')))
+        args = process_args(pid, proc)
     except (IOError, OSError):
         return None
     for arg in args:

@@ -14,7 +14,7 @@ import subprocess
 import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
-    proc_hidden, read_small, run_ps)
+    foreign_owner, has_proc, proc_hidden, read_small, run_ps, stat_fields)
 
 # How much later than the job file's write the runner may seem to have started: the start
 # time read from /proc is exact to a few clock ticks, from ps to the second.
@@ -27,11 +27,10 @@ def process_start(pid, proc='/proc', clock=time.time):
 
     From /proc: its start in clock ticks since boot (``stat``) against the uptime, both
     exact to 10 ms; else from ``ps -o stat=,etime=`` (to the second)."""
-    if os.path.isdir(os.path.join(proc, 'self')):
+    if has_proc(proc):
         try:
-            text = read_small(os.path.join(proc, str(pid), 'stat')).decode('utf-8', 'replace')
+            fields = stat_fields(pid, proc)
             uptime = float(read_small(os.path.join(proc, 'uptime')).split()[0])
-            fields = text[text.rfind(')') + 2:].split()
             ticks = float(fields[19])  # field 22 of stat, the 20th after the name and state
         except (IOError, OSError, ValueError, IndexError):
             return None
@@ -75,11 +74,9 @@ def runner_liveness(pid, written, owner_uid=None, proc='/proc', clock=time.time)
                           'alive is unknown' % (pid,))
     started = process_start(pid, proc, clock=clock)
     if started is None:
-        if os.path.isdir(os.path.join(proc, 'self')) and proc_hidden(proc):
-            euid = os.geteuid()
-            if euid != 0 and owner_uid is not None and owner_uid != euid:
-                return None, [], ('/proc hides other users\' processes, so whether the '
-                                  'job\'s runner (pid %d) is alive is unknown' % pid)
+        if has_proc(proc) and proc_hidden(proc) and foreign_owner(owner_uid):
+            return None, [], ('/proc hides other users\' processes, so whether the '
+                              'job\'s runner (pid %d) is alive is unknown' % pid)
         return False, [], None
     if started > written + START_SLACK:
         return False, [], None  # another process, with the runner's recycled pid

@@ -39,6 +39,30 @@ def read_small(path):
         os.close(fd)
 
 
+def has_proc(proc='/proc'):
+    """True when the process table can be read from ``proc`` (Linux), else only from ``ps``."""
+    return os.path.isdir(os.path.join(proc, 'self'))
+
+
+def stat_fields(pid, proc='/proc'):
+    """The fields of /proc/<pid>/stat after the command name: state, ppid, pgrp, session,
+    and so on (the name, in parentheses, may hold spaces). Raises OSError."""
+    text = read_small(os.path.join(proc, str(pid), 'stat')).decode('utf-8', 'replace')
+    return text[text.rfind(')') + 2:].split()
+
+
+def process_args(pid, proc='/proc'):
+    """The arguments of process ``pid``, from /proc. Raises OSError (gone, or no /proc)."""
+    return cmdline_args(read_small(os.path.join(proc, str(pid), 'cmdline')))
+
+
+def foreign_owner(owner_uid):
+    """True when ``owner_uid`` is another user than this process's, and this process is
+    not root: /proc mounted with hidepid (proc_hidden) may hide that user's processes."""
+    euid = os.geteuid()
+    return euid != 0 and owner_uid is not None and owner_uid != euid
+
+
 def processes(proc='/proc', mark=None, stat=False):
     """The processes of the host, from ``proc`` (Linux) or else from ``ps``.
 
@@ -48,7 +72,7 @@ def processes(proc='/proc', mark=None, stat=False):
     ``mark`` (bytes), only the processes whose command line contains it: the others are
     skipped before their command line is decoded (most processes are not wanted).
     """
-    if os.path.isdir(os.path.join(proc, 'self')):
+    if has_proc(proc):
         return _from_proc(proc, mark, stat)
     return _from_ps(mark, stat)
 
@@ -75,10 +99,9 @@ def _from_proc(proc, mark, stat):
         entry = dict(pid=int(name), args=cmdline_args(raw))
         if stat:
             try:
-                text = read_small(os.path.join(proc, name, 'stat')).decode('utf-8', 'replace')
+                fields = stat_fields(name, proc)
             except (IOError, OSError):
                 continue
-            fields = text[text.rfind(')') + 2:].split()
             entry.update(state=fields[0], ppid=int(fields[1]), pgid=int(fields[2]))
         entries.append(entry)
     return entries, complete
@@ -192,7 +215,7 @@ def liveness_snapshot(jids, proc='/proc'):
     Mitogen's jobs have no wrapper to scan for: their liveness is ``runner_liveness``."""
     prefixes = dict((jid, jid_prefix(jid)) for jid in jids if jid_prefix(jid))
     error = None
-    has_proc = os.path.isdir(os.path.join(proc, 'self'))
+    readable = has_proc(proc)
     try:
         found, complete = scan_wrappers(prefixes.values(), proc) if prefixes else ({}, True)
     except (OSError, subprocess.CalledProcessError) as e:
@@ -210,12 +233,10 @@ def liveness_snapshot(jids, proc='/proc'):
         if pids:
             return True, pids, None
         known = complete
-        if known and has_proc and not hidden:
+        if known and readable and not hidden:
             hidden.append(proc_hidden(proc))
-        if known and has_proc and hidden[0]:
-            euid = os.geteuid()
-            if euid != 0 and owner_uid is not None and owner_uid != euid:
-                known = False
+        if known and readable and hidden[0] and foreign_owner(owner_uid):
+            known = False
         if not known:
             return None, [], ('could not read every process command line (no permission), '
                               'so whether the job\'s async_wrapper is alive is unknown')

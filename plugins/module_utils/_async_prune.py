@@ -19,7 +19,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_names impor
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import (
     meta_output_log)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
-    liveness_snapshot)
+    has_proc, liveness_snapshot)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
     alias_lock, remove_entry, remove_lock_file)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_claims import (
@@ -72,7 +72,7 @@ def open_files(paths, proc='/proc'):
 
     Matched by device and inode, so that a path reached through a symlinked dir is seen;
     only the descriptors whose link names a file of the same base name are looked at."""
-    if not os.path.isdir(os.path.join(proc, 'self')):
+    if not has_proc(proc):
         return None
     wanted = {}
     for path in paths:

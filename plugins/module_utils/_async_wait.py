@@ -20,7 +20,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_files impor
     job_status, read_job)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import ABSENT, RUNNING
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
-    cmdline_args, is_wrapper_cmdline, liveness_snapshot, read_small, wrapper_liveness)
+    is_wrapper_cmdline, liveness_snapshot, process_args, wrapper_liveness)
 
 # How often the file is read while waiting on the host, and how often liveness
 # (a scan of the process table) is checked.
@@ -38,10 +38,10 @@ def still_wrappers(jid, pids, proc='/proc'):
     alive = []
     for pid in pids or ():
         try:
-            raw = read_small(os.path.join(proc, str(pid), 'cmdline'))
+            args = process_args(pid, proc)
         except (IOError, OSError):
             continue  # gone, or no /proc
-        if is_wrapper_cmdline(cmdline_args(raw), prefix):
+        if is_wrapper_cmdline(args, prefix):
             alive.append(pid)
     return alive
 
