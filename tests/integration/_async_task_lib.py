@@ -118,9 +118,8 @@ def wait_for(cond, timeout, what, proc=None):
 
 # --- processes -------------------------------------------------------------------------------
 
-def processes(match):
-    """{pid: argv} of the live (non-zombie) processes whose argv matches."""
-    found = {}
+def live_processes():
+    """(pid, stat fields after the command name, argv) of each live (non-zombie) process."""
     for name in os.listdir('/proc'):
         if not name.isdigit():
             continue
@@ -128,29 +127,23 @@ def processes(match):
             with open('/proc/%s/cmdline' % name, 'rb') as f:
                 argv = [a for a in f.read().decode('utf-8', 'replace').split('\0') if a]
             with open('/proc/%s/stat' % name, encoding='utf-8', errors='replace') as f:
-                state = f.read().rsplit(')', 1)[1].split()[0]
+                fields = f.read().rsplit(')', 1)[1].split()
         except (IOError, OSError, IndexError):
             continue
-        if state != 'Z' and argv and match(argv):
-            found[int(name)] = argv
-    return found
+        if fields[0] != 'Z':
+            yield int(name), fields, argv
+
+
+def processes(match):
+    """{pid: argv} of the live (non-zombie) processes whose argv matches."""
+    return dict((pid, argv) for pid, _fields, argv in live_processes() if argv and match(argv))
 
 
 def _process_tree():
     """{ppid: [(pid, sid, argv)]} of the live processes."""
     children = {}
-    for name in os.listdir('/proc'):
-        if not name.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % name, encoding='utf-8', errors='replace') as f:
-                fields = f.read().rsplit(')', 1)[1].split()
-            with open('/proc/%s/cmdline' % name, 'rb') as f:
-                argv = f.read().split(b'\0')
-        except (IOError, OSError, IndexError):
-            continue
-        if fields[0] != 'Z':
-            children.setdefault(int(fields[1]), []).append((int(name), int(fields[3]), argv))
+    for pid, fields, argv in live_processes():
+        children.setdefault(int(fields[1]), []).append((pid, int(fields[3]), argv))
     return children
 
 
