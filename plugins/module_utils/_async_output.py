@@ -323,10 +323,20 @@ def _unlink_quietly(path):
 # --------------------------------------------------------------------------
 # Capture: the log of a process that AnsibleModule.run_command reads
 
+# The most a pipe can hold on Linux by default (/proc/sys/fs/pipe-max-size): what is left
+# in a pipe when run_command stops reading is read up to this, in one call.
+REST_MAX = 1 << 20
+
+
 class _Tee:
     """Stands for one of a Popen's pipes (``cmd.stdout``/``cmd.stderr``): what the reader
     reads from it is also fed to the log. run_command uses ``fileno``, ``read`` and
-    ``close``; anything else goes to the pipe."""
+    ``close``; anything else goes to the pipe.
+
+    ``close`` first reads what the pipe still holds, without waiting, into the capture's
+    ``rest``. ansible-core's run_command stops reading when one of its 1 s select() calls
+    timed out and the command has exited: a last line that the command wrote between
+    that timeout and its exit would be lost."""
 
     def __init__(self, pipe, stream, capture):
         self._pipe = pipe
@@ -343,6 +353,15 @@ class _Tee:
         return data
 
     def close(self):
+        try:
+            # run_command made the pipe non-blocking; a blocking one could wait for a
+            # background child that holds it
+            rest = None if os.get_blocking(self._pipe.fileno()) else self._pipe.read(REST_MAX)
+        except (OSError, ValueError):
+            rest = None
+        if rest:
+            self._capture.rest[self._stream] = rest
+            self._capture.feed(self._stream, rest)
         self._pipe.close()
 
     def __getattr__(self, name):
@@ -350,37 +369,45 @@ class _Tee:
 
 
 class OutputCapture:
-    """The output log of one command run by ``AnsibleModule.run_command``:
+    """The whole output of one command run by ``AnsibleModule.run_command``, and its
+    output log when ``path`` is given:
 
         capture = OutputCapture(path, limit)
-        rc, out, err = module.run_command(..., before_communicate_callback=capture.attach)
+        rc, out, err = module.run_command(..., encoding=None,
+                                          before_communicate_callback=capture.attach)
         capture.close()
+        out, err = out + capture.rest['out'], err + capture.rest['err']
         if capture.error: module.warn(...)
 
     ``attach(popen)`` puts a tee in front of the Popen's stdout and stderr, which
-    run_command reads right after, and starts a thread that writes partial lines that
-    wait too long. The output run_command reads, its decoding, the return code and the
-    moment it stops reading stay exactly run_command's: the tee only copies what is read.
-    A log that cannot be written is given up (``error`` says why): the command runs on,
-    and ``attach`` never raises (run_command would report a failure to execute).
+    run_command reads right after, and, with a log, starts a thread that writes partial
+    lines that wait too long. The output run_command reads, its decoding, the return code
+    and the moment it stops reading stay exactly run_command's: the tee copies what is
+    read, and when run_command closes a pipe, keeps what the pipe still held in ``rest``
+    (bytes, by stream; see ``_Tee``). A log that cannot be written is given up (``error``
+    says why): the command runs on, and ``attach`` never raises (run_command would report
+    a failure to execute).
     """
 
-    def __init__(self, path, limit=DEFAULT_LIMIT, flush_after=FLUSH_AFTER, tick=0.25):
+    def __init__(self, path=None, limit=DEFAULT_LIMIT, flush_after=FLUSH_AFTER, tick=0.25):
         self.path = path
         self.limit = limit
         self.flush_after = flush_after
         self.tick = tick
         self.error = None
+        self.rest = {'out': b'', 'err': b''}
         self._log = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None
 
     def attach(self, popen):
+        popen.stdout = _Tee(popen.stdout, 'out', self)
+        popen.stderr = _Tee(popen.stderr, 'err', self)
+        if self.path is None:
+            return
         try:
             self._log = OutputLog(self.path, self.limit, flush_after=self.flush_after)
-            popen.stdout = _Tee(popen.stdout, 'out', self)
-            popen.stderr = _Tee(popen.stderr, 'err', self)
             self._thread = threading.Thread(target=self._flusher, name='output-log-flush')
             self._thread.daemon = True
             self._thread.start()

@@ -17,6 +17,12 @@ description:
     with the same options, and returns the same result, key for key and value for value,
     for the ansible-core that runs it (the messages of a few failures differ between
     ansible-core versions, as M(ansible.builtin.command)'s do).
+  - One difference - its RV(stdout) and RV(stderr) do not miss what the command wrote just
+    before it exited. ansible-core's C(run_command) (up to 2.21 at least) stops reading
+    the command's output when one of its 1 s waits for output timed out and the command
+    has exited, so M(ansible.builtin.command) loses a last line written right at the end
+    of such a wait (C(sleep 1; echo done) on a loaded host). This module reads what the
+    pipes still hold then.
   - In addition, while the command runs, its stdout and stderr are written, as they come,
     to an output log beside the job file, which the collection's modules read to show a
     running job's last lines.
@@ -28,7 +34,7 @@ description:
     atomically, as its start, a C(cut:) record and its most recent part. The result
     returned is never cut. Follow a log with C(tail -F).
   - The log's path and limit are private options that only the action plugin gives.
-    Without a log path, the module is M(ansible.builtin.command) and writes no log.
+    Without a log path, it writes no log.
 options:
   argv:
     description:
@@ -266,18 +272,18 @@ def run(module, version=None):
         if params['creates'] is None and params['removes'] is None:
             r.update(skipped=True, changed=False)
     else:
-        capture = OutputCapture(log, limit) if log else None
+        capture = OutputCapture(log, limit)
         start = datetime.datetime.now()
         rc, out, err = module.run_command(
             args, executable=executable, use_unsafe_shell=shell, encoding=None, data=params['stdin'],
             binary_data=not params['stdin_add_newline'],
             expand_user_and_vars=params['expand_argument_vars'],
-            before_communicate_callback=capture.attach if capture else None)
+            before_communicate_callback=capture.attach)
         end = datetime.datetime.now()
-        if capture is not None:
-            capture.close()
-            if capture.error:
-                module.warn('%s; the command ran without it' % capture.error)
+        capture.close()
+        out, err = out + capture.rest['out'], err + capture.rest['err']
+        if capture.error:
+            module.warn('%s; the command ran without it' % capture.error)
         r.update(rc=rc, stdout=out, stderr=err, start=to_text(start), end=to_text(end),
                  delta=to_text(end - start))
 

@@ -44,7 +44,8 @@ description:
     would, including the async dir of the become user.
   - Output while it runs - the command forms (O(shell), O(cmd), O(argv), O(script)) run as
     M(asyncjobs.named.async_command), whose result is the one M(ansible.builtin.command)
-    returns for the same command, and which also writes the command's standard output and
+    returns for the same command (but for a last line that M(ansible.builtin.command) can
+    miss on a loaded host; see M(asyncjobs.named.async_command)), and which also writes the command's standard output and
     error, as they come, to a log beside the job file (C(.output-<token>.log) in the async
     dir, bounded by O(output_limit)). While the job runs, this task, M(asyncjobs.named.async_wait)
     and M(asyncjobs.named.async_jobs_info) return its last lines (RV(stdout_tail),

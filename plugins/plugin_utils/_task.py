@@ -21,8 +21,9 @@ COMMAND_OPTIONS = ('chdir', 'executable', 'creates', 'removes', 'stdin', 'stdin_
 # Modules whose action plugin adds nothing that matters to a plain async run.
 PLAIN_ACTION_MODULES = ('ansible.builtin.command', 'ansible.legacy.command')
 # The module the command forms (shell, cmd, argv, script) run with an output log:
-# ansible.builtin.command's result, with the command's output written to a log in the async
-# dir while it runs; without a log, ansible.builtin.command itself (same result).
+# ansible.builtin.command's result (and never without a last line that run_command missed),
+# with the command's output written to a log in the async dir while it runs; without a
+# log, ansible.builtin.command itself.
 COMMAND_MODULE = 'asyncjobs.named.async_command'
 PLAIN_COMMAND_MODULE = 'ansible.legacy.command'
 

@@ -12,7 +12,9 @@ nothing of the filesystem is mocked.
 """
 
 import os
+import selectors
 import shutil
+import subprocess
 import tempfile
 
 import pytest
@@ -85,3 +87,28 @@ def job_dir(tmp_path, async_dir):
     """A remote tmp dir with ansible-core's real async_wrapper.py and a job that succeeds at
     once (unit_helpers.JobDir); its ``cmd`` starts the job in ``async_dir``."""
     return JobDir(tmp_path, async_dir)
+
+
+@pytest.fixture
+def late_select(monkeypatch):
+    """The first ``selectors.PollSelector.select`` after each ``subprocess.Popen`` returns
+    no event once that process has exited (not reaped): as when one of run_command's 1 s
+    waits for output timed out just before the command wrote its last line and exited (on
+    a loaded host). ansible-core's run_command then stops reading, and what the pipes hold
+    is never read. Later calls select as usual. Yields the list of the Popens started."""
+    started = []
+    real_init, real_select = subprocess.Popen.__init__, selectors.PollSelector.select
+
+    def init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        started.append(self)
+
+    def select(self, timeout=None):
+        if not started or getattr(started[-1], 'late_select_done', False):
+            return real_select(self, timeout)
+        started[-1].late_select_done = True
+        os.waitid(os.P_PID, started[-1].pid, os.WEXITED | os.WNOWAIT)
+        return []
+    monkeypatch.setattr(subprocess.Popen, '__init__', init)
+    monkeypatch.setattr(selectors.PollSelector, 'select', select)
+    yield started

@@ -16,6 +16,7 @@ import ast
 import os
 import re
 import selectors
+import signal
 import stat
 import subprocess
 import sys
@@ -541,13 +542,46 @@ def test_capture_without_a_log_runs_the_command(tmp_path):
     capture = output.OutputCapture(str(tmp_path / 'missing-dir' / '.output-x.log'))
     popen = subprocess.Popen([sys.executable, '-c', 'print("hello")'], stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE)
-    stdout = popen.stdout
     capture.attach(popen)
-    assert popen.stdout is stdout   # untouched
     assert read_like_run_command(popen) == (b'hello\n', b'')
     capture.close()
+    assert capture.rest == {'out': b'', 'err': b''}
     assert capture.error.startswith('output log %s: ' % capture.path)
     assert 'No such file or directory' in capture.error
+
+
+def test_capture_keeps_what_the_pipes_held_when_reading_stopped(log_path, late_select):
+    """run_command stopped reading on a timed-out wait after the process had exited: what
+    the pipes held is in ``rest``, and in the log."""
+    capture = output.OutputCapture(log_path)
+    rc, out, err = run_captured(capture, 'import os\nos.write(1, b"one\\ntwo")\nos.write(2, b"e")\n')
+    assert (rc, out, err) == (0, b'', b'')   # all the reader read
+    assert len(late_select) == 1
+    assert capture.rest == {'out': b'one\ntwo', 'err': b'e'} and capture.error is None
+    assert output.output_tails(log_path) == (['one', 'two'], ['e'])
+
+
+def test_capture_keeps_the_rest_without_a_log(tmp_path, late_select):
+    capture = output.OutputCapture()
+    rc, out, _err = run_captured(capture, 'import os\nos.write(1, b"last line\\n")\n')
+    assert (rc, out) == (0, b'') and capture.rest == {'out': b'last line\n', 'err': b''}
+    assert capture.error is None and os.listdir(str(tmp_path)) == []
+
+
+def test_rest_does_not_wait_for_a_background_child(late_select):
+    """A child that holds the pipes after the process exited: the rest is what the pipes
+    hold when run_command closes them; closing does not wait for the child."""
+    capture = output.OutputCapture()
+    script = ('import os, subprocess\n'
+              'child = subprocess.Popen(["sleep", "30"])\n'
+              'os.write(1, b"%d\\n" % child.pid)\n')
+    rc, out, _err = run_captured(capture, script)
+    child = int(capture.rest['out'])
+    try:
+        assert rc == 0 and out == b''
+        os.kill(child, 0)   # still running: the capture closed without waiting for it
+    finally:
+        os.kill(child, signal.SIGKILL)
 
 
 def test_capture_gives_the_log_up_when_writing_fails(log_path, monkeypatch):

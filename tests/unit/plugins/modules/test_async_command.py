@@ -169,6 +169,22 @@ def test_same_result_with_an_output_log(call, work, tmp_path, given, check_mode)
     assert comparable(ours) == comparable(builtin)
 
 
+def test_keeps_a_last_line_that_run_command_misses(call, late_select, tmp_path):
+    """run_command stopped reading on a timed-out wait after the command had exited (the
+    output of ``sleep 1; echo done`` on a loaded host): ansible.builtin.command loses what
+    the command wrote last; async_command reads it from the pipes, with or without a log."""
+    args = {'_raw_params': 'echo started; echo oops >&2; echo done', '_uses_shell': True}
+    _code, builtin = call(builtin_command.main, args)
+    assert (builtin['rc'], builtin['stdout'], builtin['stderr']) == (0, '', '')
+    code, ours = call(async_command.main, args)
+    assert (code, ours['rc'], ours['stdout'], ours['stderr']) == (0, 0, 'started\ndone', 'oops')
+    log = str(tmp_path / '.output-late.log')
+    _code, logged = call(async_command.main, dict(args, _output_log=log))
+    assert comparable(logged) == comparable(ours)
+    assert output.output_tails(log) == (['started', 'done'], ['oops'])
+    assert len(late_select) == 3 and all(p.late_select_done for p in late_select)
+
+
 def test_log_of_a_command(call, work, tmp_path):
     log = str(tmp_path / '.output-abc.log')
     code, result = call(async_command.main, {
