@@ -249,7 +249,9 @@ def test_failures(run_playbook, async_dir, ansible_version, task_keys):
 
     assert over['msg'] == 'Ran out of attempts.'
     assert over['state'] == 'running' and over['finished'] == flag(ansible_version, False)
-    assert 2 <= over['waited'] < 8
+    # waited counts from the start of the task (the start included, 8.4 s once on a loaded
+    # machine): below 15 it returned well before the 20 s job ended
+    assert 2 <= over['waited'] < 15
     assert still['state'] == 'running'
     assert still['ansible_job_id'] == over['ansible_job_id']
     assert RETRYING not in r.stdout

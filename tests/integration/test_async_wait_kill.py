@@ -60,7 +60,7 @@ def test_wait_forms(run_playbook, async_dir, ansible_version, wait_keys):
         assert res['results_file'] == os.path.join(async_dir, jid)
         assert job_file(async_dir, jid)['stdout'] == 'job-%s' % job  # the job file stays
         # a sanity bound only (the latency is measured by bench/)
-        assert 0 <= res['waited'] < job_seconds + 3, res
+        assert 0 <= res['waited'] < job_seconds + 4, res   # the job sleeps job_seconds + 0.5
         if name.startswith('by_alias'):
             assert res['ansible_job_alias'] == job
         else:
@@ -106,7 +106,7 @@ def test_two_waiters_progress_and_interrupt(run_playbook, start_playbook, async_
         assert_always(res, wait_keys)
         assert res['ansible_job_id'] == jid and res['ansible_job_alias'] == 'slow'
         assert res['state'] == 'succeeded' and res['stdout'] == 'slow-done'
-        assert res['waited'] < job_seconds + 3
+        assert res['waited'] < job_seconds + 4   # the job sleeps job_seconds + 0.5
     # the first to see the end freed the name; the other still held the jid
     assert sorted(res['released'] for res in results) == [[], [os.path.join(async_dir, 'jid_slow')]]
     assert alias_target(async_dir, 'slow') is None
