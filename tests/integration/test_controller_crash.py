@@ -22,38 +22,20 @@ import uuid
 
 import pytest
 
-from _async_task_lib import kill_controller, processes
+from _async_task_lib import kill_controller, live_processes, processes
 
 RETRY_LINE = 'FAILED - RETRYING: [%s]: Wait for task to finish'
 
 
-def _proc_stat(pid):
-    """(state, pgid, sid) of a process, or None when it is gone."""
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            stat = f.read()
-    except (IOError, OSError):
-        return None
-    fields = stat[stat.rindex(')') + 2:].split()
-    return fields[0], int(fields[2]), int(fields[3])
-
-
 def _processes(match):
-    """{pid: (uid, argv)} of the live (non-zombie) processes whose argv matches."""
+    """{pid: (uid, sid, argv)} of the live (non-zombie) processes whose argv matches."""
     found = {}
-    for name in os.listdir('/proc'):
-        if not name.isdigit():
-            continue
-        pid = int(name)
-        try:
-            with open('/proc/%d/cmdline' % pid, 'rb') as f:
-                argv = f.read().decode('utf-8', 'replace').split('\0')
-            uid = os.stat('/proc/%d' % pid).st_uid
-        except (IOError, OSError):
-            continue
-        st = _proc_stat(pid)
-        if st and st[0] != 'Z' and match(argv):
-            found[pid] = (uid, argv)
+    for pid, fields, argv in live_processes():
+        if match(argv):
+            try:
+                found[pid] = (os.stat('/proc/%d' % pid).st_uid, int(fields[3]), argv)
+            except OSError:
+                continue  # gone
     return found
 
 
@@ -68,12 +50,7 @@ def _shell_processes(release):
 
 def _group_members(pgid):
     """Live (non-zombie) processes of the process group ``pgid``."""
-    members = []
-    for name in os.listdir('/proc'):
-        st = _proc_stat(int(name)) if name.isdigit() else None
-        if st and st[0] != 'Z' and st[1] == pgid:
-            members.append(int(name))
-    return members
+    return [pid for pid, fields, _argv in live_processes() if int(fields[2]) == pgid]
 
 
 def _wait_for(cond, timeout, what, proc=None, log=None):
@@ -169,9 +146,9 @@ def test_rerun_after_controller_crash_attaches_to_same_job(
         shells = _shell_processes(release)
         assert len(wrappers) == 2, wrappers
         assert shells, 'the job\'s command is not running'
-        for pid, (uid, _argv) in list(wrappers.items()) + list(shells.items()):
+        for pid, (uid, sid, _argv) in list(wrappers.items()) + list(shells.items()):
             assert uid == job_uid, (pid, uid, job_uid)
-            assert _proc_stat(pid)[2] != pgid      # another session than the controller's
+            assert sid != pgid                     # another session than the controller's
         with open(os.path.join(async_dir, jid)) as f:
             state = json.load(f)
         # the wrapper's first record, untouched (true/false from 2.19, 1/0 before)
