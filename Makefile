@@ -25,6 +25,9 @@
 #   make demo              run examples/demo.yml against localhost
 #   make debug-module ALIAS=name [ASYNC_DIR=dir]   (or JID=...) run async_status_id alone
 #   make bench             benchmarks beside native Ansible (bench/README.md); BENCHES=poll_cost
+#   make lock              compile requirements/*.in into the locks requirements/*.txt (every
+#                          package pinned, with hashes); UPGRADE=1 moves all to the newest
+#                          allowed versions, UPGRADE_PACKAGES='a b' only those
 #   make clean
 #
 # Variables (override on the command line or in the environment):
@@ -32,8 +35,8 @@
 #   TARGET_PYTHON      interpreter of the test targets in `make integration`
 #                      (default /usr/bin/python3 when present, else .venv's python)
 #   CORES              controller Python of each ansible-core minor (core:X.Y); its venv is
-#                      .venv-<core without dot> from requirements-test-<core without dot>.txt,
-#                      except 2.19: .venv from requirements-test.txt
+#                      .venv-<core without dot> from the lock requirements/test-<core without dot>.txt,
+#                      except 2.19: .venv from requirements/test.txt
 #   MATRIX             rows of `make matrix`, core:target-Python, e.g. MATRIX='2.16:3.6'
 #   SANITY_RUNS        rows of `make sanity`, core:extra compile+import Pythons (comma-separated)
 #   PYTEST_ARGS        extra pytest arguments, e.g. PYTEST_ARGS='-k smoke -x'
@@ -57,12 +60,14 @@ PYTEST_ARGS ?=
 PYTEST_XDIST ?= -n 2 --dist loadscope
 TARGET_PYTHON ?= $(shell if [ -x /usr/bin/python3 ]; then echo /usr/bin/python3; else echo $(CURDIR)/$(VENV)/bin/python; fi)
 ASYNC_DIR ?= $(HOME)/.ansible_async
+UPGRADE ?=
+UPGRADE_PACKAGES ?=
 ALIAS ?=
 JID ?=
 
-# The versions. The python tables of /work/shared/native-async-facts.md and of each
-# ansible-core's docs: 2.15-2.19 run on 3.11; 2.20+ need 3.12+. Targets 3.6 only up to 2.16,
-# 3.7 up to 2.17. Python 3.14 is not listed: no 3.14 interpreter can be had here (pyenv
+# The versions (README.md, "Compatibility"; CONTRIBUTING.md, "Dependencies"), from each
+# ansible-core's own support table: 2.15-2.19 run on 3.11; 2.20+ need 3.12+. Targets 3.6
+# only up to 2.16, 3.7 up to 2.17. Python 3.14 is not listed: no 3.14 interpreter can be had here (pyenv
 # has none, and no package registry that CI reaches ships one).
 CORES ?= 2.15:3.11 2.16:3.11 2.17:3.11 2.18:3.11 2.19:3.11 2.20:3.12 2.21:3.13
 MATRIX ?= 2.15:3.9 2.16:3.6 2.17:3.7 2.18:3.8 2.20:3.10 2.21:3.12 2.21:3.13
@@ -79,15 +84,15 @@ STEP := $(PYTHON) .ci/step.py
 
 .PHONY: help venv venv-core venv-lint venv-docs venv-runner build units integration \
 	integration-py36 integration-mitogen matrix compat-table compat-check compat-update ssh-setup ssh-stop sanity \
-	lint docs changelog tarball-check runner test demo debug-module clean
+	lint docs changelog tarball-check runner test demo debug-module clean lock
 
 help:
 	@sed -n '2,/^$$/{s/^# \{0,1\}//;p}' $(firstword $(MAKEFILE_LIST))
 
-# --- virtualenvs (reinstalled only when the requirements file changes) -------------------
+# --- virtualenvs, each synced to its lock (requirements/*.txt) when the lock changes ------
 
 venv:
-	@PYTHON=$(PYTHON) .ci/mkvenv.sh $(VENV) requirements-test.txt
+	@PYTHON=$(PYTHON) .ci/mkvenv.sh $(VENV) requirements/test.txt
 
 # make venv-core CORE=2.21: the venv of one ansible-core minor (see CORES); prints nothing.
 venv-core:
@@ -95,14 +100,26 @@ venv-core:
 	for c in $(CORES); do [ "$${c%%:*}" != "$$core" ] || ctrl=$${c#*:}; done; \
 	[ -n "$$ctrl" ] || { echo "venv-core: ansible-core $$core is not in CORES" >&2; exit 1; }; \
 	if [ "$$core" = 2.19 ]; then $(MAKE) --no-print-directory venv; \
-	else PYTHON=$$(.ci/find-python.sh $$ctrl) .ci/mkvenv.sh .venv-$$v requirements-test-$$v.txt; fi
+	else PYTHON=$$(.ci/find-python.sh $$ctrl) .ci/mkvenv.sh .venv-$$v requirements/test-$$v.txt; fi
 
 venv-lint:
-	@PYTHON=$(PYTHON) .ci/mkvenv.sh .venv-lint requirements-lint.txt
+	@PYTHON=$(PYTHON) .ci/mkvenv.sh .venv-lint requirements/lint.txt
 venv-docs:
-	@PYTHON=$(PYTHON) .ci/mkvenv.sh .venv-docs requirements-docs.txt
+	@PYTHON=$(PYTHON) .ci/mkvenv.sh .venv-docs requirements/docs.txt
 venv-runner:
-	@PYTHON=$(PYTHON) .ci/mkvenv.sh .venv-runner requirements-runner.txt
+	@PYTHON=$(PYTHON) .ci/mkvenv.sh .venv-runner requirements/runner.txt
+
+# The locks: requirements/NAME.in (hand-written: what we want) -> requirements/NAME.txt
+# (every package, pinned, hashed), by .ci/lock.sh with uv, each for the Python its venv
+# runs on: test (2.19) and test-2XX from CORES, the tools on $(PYTHON). An unchanged tree
+# gives no diff; UPGRADE=1 or UPGRADE_PACKAGES='a b' move versions (CONTRIBUTING.md).
+LOCK_TOOLS := uv lint docs runner
+lock:
+	@PYTHON=$(PYTHON) .ci/mkvenv.sh --uv; \
+	for c in $(CORES); do core=$${c%%:*}; name=test-$${core/./}; [ "$$core" != 2.19 ] || name=test; \
+		UPGRADE=$(UPGRADE) UPGRADE_PACKAGES='$(UPGRADE_PACKAGES)' .ci/lock.sh $$name $${c#*:}; done; \
+	pyv=$$($(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+	for t in $(LOCK_TOOLS); do UPGRADE=$(UPGRADE) UPGRADE_PACKAGES='$(UPGRADE_PACKAGES)' .ci/lock.sh $$t $$pyv; done
 
 # --- build the collection artifact and install it where the tests look -------------------
 

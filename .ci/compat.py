@@ -12,7 +12,8 @@ usage (stdlib only; REPORTS defaults to .build/reports):
   compat.py record NAME JUNIT_XML CONTROLLER_PYTHON TARGET_PYTHON SUITE
       after a pytest run: writes REPORTS/runs/NAME.json with the ansible-core version
       (of the ansible-playbook next to CONTROLLER_PYTHON), both Python versions, the
-      suite (full | matrix) and the counts and time of JUNIT_XML
+      lock its venv was synced to and that lock's sha256 (venv_lock), the suite
+      (full | matrix) and the counts and time of JUNIT_XML
   compat.py table
       writes REPORTS/matrix.json from the records and prints the table with the counts
   compat.py check [README] [RUNTIME]
@@ -24,6 +25,7 @@ usage (stdlib only; REPORTS defaults to .build/reports):
 """
 
 import glob
+import hashlib
 import json
 import os
 import re
@@ -62,6 +64,19 @@ def junit_counts(path):
                 skipped=tot['skipped'], seconds=round(tot['time'], 1))
 
 
+def venv_lock(python):
+    """The lock a venv of .ci/mkvenv.sh holds: (its path in the repository, the first 12
+    hex digits of its sha256), or ('unlocked', '-') for a venv that mkvenv did not make."""
+    venv = os.path.dirname(os.path.dirname(os.path.abspath(python)))
+    try:
+        with open(os.path.join(venv, '.lock.path'), encoding='utf-8') as f:
+            path = f.read().strip()
+        with open(os.path.join(venv, '.lock.stamp'), 'rb') as f:
+            return path, hashlib.sha256(f.read()).hexdigest()[:12]
+    except OSError:
+        return 'unlocked', '-'
+
+
 def record(name, junit, controller, target, suite):
     if suite not in SUITES:
         sys.exit('compat: suite must be one of %s' % ', '.join(SUITES))
@@ -69,6 +84,7 @@ def record(name, junit, controller, target, suite):
     row = dict(name=name, ansible_core=core, minor='.'.join(core.split('.')[:2]),
                controller_python=python_version(controller), target_python=python_version(target),
                target_interpreter=target, suite=suite, report=os.path.basename(junit))
+    row['lock'], row['lock_sha256'] = venv_lock(controller)
     row.update(junit_counts(junit))
     os.makedirs(os.path.join(REPORTS, 'runs'), exist_ok=True)
     with open(os.path.join(REPORTS, 'runs', name + '.json'), 'w', encoding='utf-8') as f:

@@ -27,7 +27,7 @@ import pytest
 from _async_task_lib import background_starter, lines, mitogen_env, wait_for
 
 pytest.importorskip('ansible_mitogen', reason='Mitogen for Ansible is not installed in this '
-                    'venv (requirements-test.txt installs it into .venv)')
+                    'venv (requirements/test.txt installs it into .venv)')
 
 pytestmark = pytest.mark.mitogen
 
