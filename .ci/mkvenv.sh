@@ -93,6 +93,7 @@ bootstrap_uv() {
     done
     check_venv "$uv_venv" "$uv_lock"
     cp "$uv_lock" "$uv_venv/.lock.stamp"
+    echo requirements/uv.txt > "$uv_venv/.lock.path"
 }
 
 if [ "${1:-}" = --uv ]; then
