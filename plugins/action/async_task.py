@@ -24,6 +24,9 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs impor
     CLAIM_ENV, CLAIM_STALE_AFTER, SLICE_SECONDS, TASK_SPEC)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
     AsyncJobsAction, action_fail, job_result, under_mitogen, wait_budget)
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_failpoints
+from ansible_collections.asyncjobs.named.plugins.plugin_utils._mitogen import (
+    fixed_job_id, mitogen_job_id)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._start import (
     OneStepStart, one_step_supported)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._task import (
@@ -97,8 +100,13 @@ class ActionModule(AsyncJobsAction):
                               hold=max(0.0, min(SLICE_SECONDS, deadline - time.time())),
                               what=describe_job(args, job['module']), output=job['output'],
                               tail_lines=tail_lines)
+            failpoints = self.failpoints()
+            if failpoints:
+                claim_args['_failpoints'] = failpoints
             starter = OneStepStart(self, task_vars, claim_args)
             found = self._start(args, job, task_vars, starter=starter)
+            if 'action' not in found and 'job_started' not in found:
+                found = starter.unreported(found)  # the runner died, or its output was lost
             starter.remove_unused_tmpdir(found)
             failure = start_failure(found)
             if failure:
@@ -115,12 +123,24 @@ class ActionModule(AsyncJobsAction):
         it (async_claim bind) and read its status: where the one-step start is not possible
         (Mitogen for Ansible replaces ``_execute_module``)."""
         alias = args['alias']
-        found = self._prepare(alias, token, waiting, task_vars)
+        # Under Mitogen the controller chooses the job's id: the claim records it before
+        # the start, so that a re-run finds the job by its file even after it ended.
+        expected = mitogen_job_id(token) if under_mitogen(self) else None
+        try:
+            found = self._prepare(alias, token, waiting, task_vars, expected_jid=expected)
+        except Exception:
+            # The claim may have been written before the step failed (its module killed):
+            # give it up if it is this run's, or the next run would wait for it in vain.
+            try:
+                self._claim('abandon', alias, token, task_vars)
+            except Exception:  # pylint: disable=broad-except
+                pass  # the host is unreachable: the claim goes stale in 60 s
+            raise
         if found['action'] == 'attach':
             jid = found['ansible_job_id']
         else:
             try:
-                started = self._start(args, job, task_vars, token=token)
+                started = self._start(args, job, task_vars, token=token, expected_jid=expected)
             except Exception:
                 # Do not leave the claim behind: the next run would wait for it in vain.
                 self._claim('abandon', alias, token, task_vars)
@@ -130,6 +150,7 @@ class ActionModule(AsyncJobsAction):
                 return dict(started, failed=True,
                             msg=started.get('msg') or 'the job could not be started')
             jid = started['ansible_job_id']
+            _async_failpoints.failpoint('after-wrapper', jid=jid)
             self._bind(alias, token, jid, task_vars, what=describe_job(args, job['module']),
                        output=job['output'])
         status = None
@@ -171,12 +192,14 @@ class ActionModule(AsyncJobsAction):
             raise action_fail(res.get('msg', 'async_claim failed'), result=res)
         return res
 
-    def _prepare(self, alias, token, waiting, task_vars):
-        """Attach or claim; while another run holds a fresh claim, wait for it (bounded)."""
+    def _prepare(self, alias, token, waiting, task_vars, expected_jid=None):
+        """Attach or claim (recording the job id the job will have, when it is known before
+        the start); while another run holds a fresh claim, wait for it (bounded)."""
         deadline = time.time() + CLAIM_STALE_AFTER + 2 * SLICE_SECONDS
         while True:
             hold = max(0.0, min(SLICE_SECONDS, deadline - time.time()))
-            found = self._claim('prepare', alias, token, task_vars, waiting=waiting, hold=hold)
+            found = self._claim('prepare', alias, token, task_vars, waiting=waiting, hold=hold,
+                                jid=expected_jid)
             if found['action'] != 'claimed' or self._task.check_mode:
                 return found
             if time.time() >= deadline:
@@ -229,7 +252,7 @@ class ActionModule(AsyncJobsAction):
         return module_call(args, module=job['module'], script_argv=script_argv,
                            output_log=job['output'])
 
-    def _start(self, args, job, task_vars, token=None, starter=None):
+    def _start(self, args, job, task_vars, token=None, starter=None, expected_jid=None):
         """Start the job through Ansible's own async machinery (async_wrapper), in a
         remote tmp dir of its own that the wrapper removes when the job ends; with
         ``starter`` (a OneStepStart) in one remote command with its claim and naming.
@@ -250,8 +273,9 @@ class ActionModule(AsyncJobsAction):
             if starter is not None:
                 return starter.run(lambda: self._module_call(args, job))
             name, margs = self._module_call(args, job)
-            return self._execute_module(module_name=name, module_args=margs,
-                                        task_vars=task_vars, wrap_async=True)
+            with fixed_job_id(expected_jid):
+                return self._execute_module(module_name=name, module_args=margs,
+                                            task_vars=task_vars, wrap_async=True)
         finally:
             if claim_env is not None:
                 self._task.environment.remove(claim_env)

@@ -262,6 +262,16 @@ def free_name(async_dir, alias):
             remove_entry(async_dir, link, check_mode=False)
 
 
+def release_plan(async_dir, jid, alias=None):
+    """The links ``release`` would remove now (for the result that reports them), without
+    removing anything."""
+    path = os.path.normpath(job_path(async_dir, jid))
+    if alias is not None:
+        return [link for link in [alias_path(async_dir, alias)]
+                + legacy_alias_links(async_dir, alias) if names_job(async_dir, link, jid)]
+    return links_to(async_dir, path)
+
+
 def release(async_dir, jid, alias=None):
     """Free the names of a finished job whose outcome has been returned.
 
@@ -269,22 +279,30 @@ def release(async_dir, jid, alias=None):
     have given it to a new job meanwhile). Without one: every name of the job.
     The job file stays; the job's output log goes (the result holds all of the output),
     its meta record stays. Returns the removed links.
+
+    Called only once the outcome has left the host (``deliver_then_release``, and the
+    modules' own ``_release``): a run whose connection died before its result was
+    written keeps the name, so that the next run returns that outcome instead of
+    starting the job a second time.
     """
     log = job_output_log(async_dir, jid)
     if log:
         remove_entry(async_dir, log, check_mode=False)
-    path = os.path.normpath(job_path(async_dir, jid))
     with alias_lock(async_dir, alias) if alias else nolock():
-        if alias is not None:
-            # The name in both forms, each only while it still points to this job.
-            links = [link for link in [alias_path(async_dir, alias)]
-                     + legacy_alias_links(async_dir, alias)
-                     if names_job(async_dir, link, jid)]
-        else:
-            links = links_to(async_dir, path)
+        links = release_plan(async_dir, jid, alias)
         for link in links:
             remove_entry(async_dir, link, check_mode=False)
     return links
+
+
+def deliver_then_release(result, out, releases):
+    """Write ``result`` (JSON) to ``out`` and flush it; only when that succeeded (the
+    connection still takes it), release each (async_dir, jid, alias) of ``releases``. A
+    write that fails (a dropped connection: EPIPE) raises, and nothing is released."""
+    out.write(json.dumps(result))
+    out.flush()
+    for async_dir, jid, alias in releases:
+        release(async_dir, jid, alias)
 
 
 # --------------------------------------------------------------------------

@@ -24,9 +24,13 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes imp
     alias_lock, atomic_write_json, free_name, nolock, remove_entry, set_alias, write_meta)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import (
     CLAIM_ENV, CLAIM_STALE_AFTER)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_failpoints import failpoint
 
-# How long a started job's file is waited for while its wrapper's processes live.
-JOB_FILE_TIMEOUT = 30.0
+# How long a start waits for a started job's file while its wrapper's processes live, and
+# how long a later run waits for it before it reports the start as still going on. Neither
+# decides that the job is dead: only its processes do (await_job_of_prefix).
+JOB_FILE_PATIENCE = 30.0
+PENDING_PATIENCE = 5.0
 
 
 # --------------------------------------------------------------------------
@@ -113,19 +117,27 @@ def job_of_prefix(async_dir, prefix):
 
 
 def await_job_of_prefix(async_dir, prefix, proc='/proc', clock=time.time, sleep=time.sleep,
-                        timeout=JOB_FILE_TIMEOUT):
-    """The jid of the job that async_wrapper started with ``prefix``, once its job file
-    exists. Its runner writes the file right after it starts; while a process of the
-    wrapper lives the file is waited for, up to ``timeout`` seconds. None when there is
-    no file and no process of that wrapper (nothing was started, or it died at once)."""
-    deadline = clock() + timeout
+                        patience=JOB_FILE_PATIENCE):
+    """(jid, alive) for the job that async_wrapper started with ``prefix``.
+
+    Its watcher writes the job file right after it starts. While a process of that
+    wrapper lives, the file is waited for, up to ``patience`` seconds: how long this
+    caller waits, never a verdict on the job. Returns (jid, True) once the file is there;
+    (None, False) when there is no file and no process of that wrapper (nothing runs:
+    nothing was started, or it died before it wrote its file); (None, True) when the
+    wrapper still lives without a file after ``patience``; (None, None) when whether it
+    lives cannot be told (the process table is not readable)."""
+    deadline = clock() + patience
     while True:
         jid = job_of_prefix(async_dir, prefix)
-        if jid or clock() >= deadline:
-            return jid
+        if jid:
+            return jid, True
         alive, _pids, _why = prefix_liveness(prefix, proc)
-        if alive is False:
-            return job_of_prefix(async_dir, prefix)  # it may have written it meanwhile
+        if alive is not True:
+            jid = job_of_prefix(async_dir, prefix)  # it may have written it meanwhile
+            return (jid, True) if jid else (None, alive)
+        if clock() >= deadline:
+            return None, True
         sleep(0.05)
 
 
@@ -136,21 +148,34 @@ def prefix_liveness(prefix, proc='/proc'):
 
 
 def _claimed_job(async_dir, claim, proc, clock, sleep):
-    """The job that another run's claim was for, if it exists.
+    """(jid, pending) for the job that another run's claim was for.
+
+    ``jid``: the job, if its file exists. ``pending``: no job file yet, but the job may
+    still be starting, so the claim must not be taken over (its processes live, or cannot
+    be read).
 
     A claim written by a one-step start carries the jid prefix of the async_wrapper it
     was about to run: its job file is found by that prefix, even when the job has
-    finished since. A claim whose start in several steps could not name its job records
-    the job's id (``abandon`` with ``jid``). Otherwise (a start in several steps whose
-    controller died before naming the job) the job is found by the claim's token in the
-    environment of its processes, so only while the job runs."""
-    jid = claim.get('jid')
-    if isinstance(jid, str) and JID_RE.match(jid):
-        return jid if os.path.exists(os.path.join(async_dir, jid)) else None
+    finished since; while the wrapper's processes live without a file, the start is
+    pending. A start in several steps under Mitogen for Ansible records the job id it will
+    have before it starts (``expected_jid``): found by its file, even finished. A claim
+    whose start in several steps could not name its job records the job's id (``abandon``
+    with ``jid``). Otherwise (a start in several steps whose controller died before naming
+    the job) the job is found by the claim's token in the environment of its processes, so
+    only while the job runs."""
+    for key in ('jid', 'expected_jid'):
+        jid = claim.get(key)
+        if isinstance(jid, str) and JID_RE.match(jid):
+            if os.path.exists(os.path.join(async_dir, jid)):
+                return jid, False
+            if key == 'jid':
+                return None, False
     prefix = claim.get('jid_prefix')
     if isinstance(prefix, str) and prefix:
-        return await_job_of_prefix(async_dir, prefix, proc, clock=clock, sleep=sleep)
-    return find_claimed_job(async_dir, claim['token'], proc)
+        jid, alive = await_job_of_prefix(async_dir, prefix, proc, clock=clock, sleep=sleep,
+                                         patience=PENDING_PATIENCE)
+        return jid, jid is None and alive is not False
+    return find_claimed_job(async_dir, claim['token'], proc), False
 
 
 # --------------------------------------------------------------------------
@@ -168,7 +193,7 @@ def decide(async_dir, alias, token, waiting, check_mode, liveness, clock, sleep,
     """
     claim = read_claim(async_dir, alias)
     if claim and claim['token'] != token:
-        jid = _claimed_job(async_dir, claim, proc, clock, sleep)
+        jid, pending = _claimed_job(async_dir, claim, proc, clock, sleep)
         if jid:
             if not check_mode:
                 set_alias(async_dir, alias, jid, force=True, liveness=liveness)
@@ -176,13 +201,17 @@ def decide(async_dir, alias, token, waiting, check_mode, liveness, clock, sleep,
             status = job_status(async_dir, jid=jid, liveness=liveness)
             return dict(action='attach', ansible_job_id=jid, status=status,
                         recovered_claim=True)
-        if not claim.get('jid_prefix') and not claim.get('jid'):
-            try:
-                age = clock() - float(claim.get('time'))
-            except (TypeError, ValueError):
-                age = stale_after  # a claim with no readable time is taken over
-            if age < stale_after:
-                return dict(action='claimed', status=None, claim_age=round(age, 1))
+        try:
+            age = clock() - float(claim.get('time'))
+        except (TypeError, ValueError):
+            age = stale_after  # a claim with no readable time is taken over
+        if pending:
+            # A one-step start's async_wrapper still runs (or may) without its job file:
+            # never start a second job beside it, however old the claim.
+            return dict(action='claimed', status=None, claim_age=round(age, 1),
+                        pending_prefix=claim.get('jid_prefix'))
+        if not claim.get('jid_prefix') and not claim.get('jid') and age < stale_after:
+            return dict(action='claimed', status=None, claim_age=round(age, 1))
     status = job_status(async_dir, alias=alias, liveness=liveness)
     state = status['state']
     if state == RUNNING or (waiting and state not in (ABSENT, KILLED)):
@@ -222,7 +251,7 @@ def under_claim(async_dir, alias, token, waiting, on_start, hold=0.0, check_mode
 
 def prepare(async_dir, alias, token, waiting, check_mode=False, liveness=wrapper_liveness,
             clock=time.time, proc='/proc', stale_after=CLAIM_STALE_AFTER, sleep=time.sleep,
-            hold=0.0):
+            hold=0.0, expected_jid=None):
     """Decide, under the name's lock, what async_task does with ``alias`` when it starts
     the job in several steps (prepare, start, ``bind``).
 
@@ -231,9 +260,15 @@ def prepare(async_dir, alias, token, waiting, check_mode=False, liveness=wrapper
     ``start`` (the name is now claimed with ``token``: start the job, then
     ``bind``), or ``claimed`` (another run holds a fresh claim, still after ``hold``
     seconds: ask again soon), and ``status``: the status of the job found under the name.
+
+    ``expected_jid``: the id the job will have (Mitogen for Ansible's, which the controller
+    chooses), recorded in the claim: if this run dies before naming the job, the next run
+    finds the job by its file, running or finished.
     """
     def claim(found):
-        claim_name(async_dir, alias, token, clock)
+        extra = dict(expected_jid=expected_jid) if expected_jid else {}
+        claim_name(async_dir, alias, token, clock, **extra)
+        failpoint('after-claim')
         return found
     return under_claim(async_dir, alias, token, waiting, claim, hold=hold, check_mode=check_mode,
                        liveness=liveness, clock=clock, sleep=sleep, proc=proc,
@@ -250,7 +285,9 @@ def bind(async_dir, alias, token, jid, liveness=wrapper_liveness, what=None, out
         claim = read_claim(async_dir, alias)
         if claim and claim['token'] != token:
             return dict(bound=False, ansible_job_id=jid, ansible_job_alias=alias)
+        failpoint('before-naming', jid=jid)
         result = set_alias(async_dir, alias, jid, force=True, liveness=liveness)
+        failpoint('after-naming', jid=jid)
         started = claim.get('time') if claim else None
         write_meta(async_dir, jid, alias, started if isinstance(started, (int, float)) else None,
                    what=what, output=output)

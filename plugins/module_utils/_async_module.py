@@ -14,21 +14,47 @@ def run_module(spec, run):
     """Build the module's AnsibleModule from ``spec`` (an ArgumentSpec) and return what
     ``run(params, check_mode)`` returns, as the module's result.
 
-    A JobError fails the task with its message and the keys it carries; any other error
+    Failpoints (_async_failpoints) that a test switched on (the private argument
+    ``_failpoints``) are armed first. A JobError fails the task with its message and the keys it carries; any other error
     with its message and the traceback in ``exception``. Warnings in the result, and in
     each entry of its ``results``, become the module's warnings.
     """
     module = spec.create_ansible_module(supports_check_mode=True)
     try:
+        if module.params.get('_failpoints'):
+            from ansible_collections.asyncjobs.named.plugins.module_utils._async_failpoints import (
+                arm)  # here: only a test switches failpoints on
+            arm(module.params['_failpoints'])
         result = run(module.params, module.check_mode)
     except JobError as e:
         module.fail_json(**dict(e.result, msg=e.msg))
     except Exception as e:  # pylint: disable=broad-except
         import traceback  # here: it costs a status poll 1.5 ms to load, and is rarely needed
         module.fail_json(msg='%s: %s' % (type(e).__name__, e), exception=traceback.format_exc())
+    releases = result.pop('_release', None)
     for warning in result.pop('warnings', []):
         module.warn(warning)
     for status in result.get('results', []):
         for warning in status.pop('warnings', []):
             module.warn('%s: %s' % (status['ansible_job_id'], warning))
-    module.exit_json(**result)
+    try:
+        module.exit_json(**result)
+    except SystemExit:
+        # The result was printed. Names of jobs whose outcome it returns are freed only
+        # once it has left the host: when stdout still flushes (a dropped connection fails
+        # that, and the name stays, so that the next run returns this outcome instead of
+        # starting the job again). A print that failed raised before this point.
+        if releases:
+            _release_if_delivered(releases)
+        raise
+
+
+def _release_if_delivered(releases):
+    import sys
+    try:
+        sys.stdout.flush()
+    except (IOError, OSError, ValueError):
+        return
+    from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import release
+    for async_dir, jid, alias in releases:
+        release(async_dir, jid, alias)

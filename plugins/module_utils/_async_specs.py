@@ -13,9 +13,6 @@ target-only code. Runs on the target too: Python 3.6 compatible.
 # several steps), so that a job started by a controller that died before naming it can
 # still be found.
 CLAIM_ENV = 'ASYNCJOBS_NAMED_CLAIM'
-# Environment variable carrying the async_wrapper command line that the start runner
-# (plugins/plugin_utils/_start.py) runs; set by the controller, never passed on to the job.
-WRAPPER_ENV = '_ASYNCJOBS_NAMED_WRAPPER'
 # A claim of a start in several steps whose owner has not named its job after this many
 # seconds is taken over by the next run.
 CLAIM_STALE_AFTER = 60.0
@@ -26,7 +23,8 @@ SLICE_SECONDS = 15.0
 # async_dir gives it (``~/.ansible_async`` by default), unexpanded: the module expands it
 # on the host by async_wrapper's own rule (require_async_dir).
 # Private: not documented, not required by the spec, checked by require_async_dir().
-PRIVATE_ARGUMENT_SPEC = dict(_async_dir=dict(type='str'))
+# _failpoints: the failpoints a test switched on (_async_failpoints), passed only then.
+PRIVATE_ARGUMENT_SPEC = dict(_async_dir=dict(type='str'), _failpoints=dict(type='dict'))
 
 
 class ArgumentSpec:

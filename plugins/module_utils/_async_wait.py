@@ -21,6 +21,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_files impor
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import ABSENT, RUNNING
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
     is_wrapper_cmdline, liveness_snapshot, process_args, wrapper_liveness)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_failpoints import failpoint
 
 # How often the file is read while waiting on the host, and how often liveness
 # (a scan of the process table) is checked.
@@ -124,6 +125,7 @@ def wait_for(async_dir, jid, seconds, liveness=wrapper_liveness, clock=time.time
         now = clock()
         if now >= deadline:
             break
+        failpoint('in-wait-slice', jid=jid)
         sleep(min(interval, deadline - now))
         job = read_job(path)
         if not job.exists or job.finished or clock() - checked >= liveness_interval:
@@ -154,6 +156,7 @@ def wait_for_all(async_dir, jids, seconds, liveness_for=liveness_snapshot, clock
         now = clock()
         if not running or now >= deadline:
             break
+        failpoint('in-wait-slice', jid=jids[running[0]])
         sleep(min(interval, deadline - now))
         if clock() - checked >= liveness_interval:
             liveness = liveness_for([jids[i] for i in running])

@@ -18,7 +18,8 @@ description:
     this module) is not possible, and O(mode=prepare) is async_task's check mode.
   - A claim of a start in several steps whose owner died before starting its job is taken
     over after 60 seconds. A job whose processes carry the claim token in their
-    environment (C(ASYNCJOBS_NAMED_CLAIM)) is named and attached to at once, even when its
+    environment (C(ASYNCJOBS_NAMED_CLAIM)), or whose job id the claim recorded before it
+    started (O(jid) with O(mode=prepare)), is named and attached to at once, even when its
     starter died before naming it. A claim of a one-step start (which holds the name's lock
     for the claim's whole life) found under the lock is its dead owner's - its job is found
     by the job id prefix that the claim records.
@@ -47,7 +48,12 @@ options:
     type: bool
     default: false
   jid:
-    description: With O(mode=bind) or O(mode=abandon), the job id of the job just started.
+    description:
+      - With O(mode=bind) or O(mode=abandon), the job id of the job just started.
+      - With O(mode=prepare), the job id that the job to be started will have (under Mitogen
+        for Ansible, whose job ids the controller chooses), recorded in the claim, so that
+        a run whose controller died before naming the job finds it by its job file, running
+        or finished.
     type: str
   what:
     description: With O(mode=bind), what the job runs (recorded for M(asyncjobs.named.async_jobs_info)).
@@ -150,7 +156,7 @@ def run(params, check_mode):
         result['changed'] = result['bound']
         return result
     result = prepare(async_dir, alias, token, params['waiting'], check_mode=check_mode,
-                     hold=params['hold'])
+                     hold=params['hold'], expected_jid=params['jid'])
     result['changed'] = result['action'] == 'start' and not check_mode
     return result
 

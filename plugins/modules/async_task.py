@@ -26,20 +26,30 @@ description:
   - Exactly once - several controllers running the same task on the same host at the same
     moment start one job, and all return that job's id and result. The checks and changes of
     a name happen under an exclusive lock (C(flock)) on C(.jid_<alias>.lock) in the async dir;
-    a run that starts a job first writes a claim C(.jid_<alias>.claim) and puts its token in
-    the job's environment (C(ASYNCJOBS_NAMED_CLAIM)).
-  - A claim left by a controller that died before it started the job is taken over after 60
-    seconds. A job started by a controller that died before naming it is found by the token
-    in its processes' environment and attached to at once.
-  - The remaining window - if a controller dies in the instant after async_wrapper started
-    the job and before the name was bound (well under a second normally), and the job then
-    finishes before any other run looks at the name, nothing ties that finished job to the
-    name; 60 seconds later the next run starts the job again. Two cases outside normal
-    operation also lead to a second job. Where C(/proc/<pid>/environ) cannot be read (no
-    C(/proc), or another user's processes), a job whose controller died before naming it
-    is not found, so 60 seconds later the next run starts the job again. A run that takes
-    more than 60 seconds from its claim to the job's start (a very slow connection or
-    script transfer) is taken for dead, so another run starts the job too.
+    a run that starts a job first writes a claim C(.jid_<alias>.claim) that records which job
+    it is about to start - the job id prefix of its async_wrapper, or under Mitogen for
+    Ansible the job id itself.
+  - A job started by a controller that died before naming it is found by its claim and
+    attached to at once, running or finished; while its async_wrapper's processes live
+    without a job file yet, nothing else is started. Whether a job lives is told by its
+    processes, never by a clock. A claim whose job was never started is dropped at once
+    (one-step start), or taken over after 60 seconds (a start in several steps).
+  - Failures after the start - when the job was started but naming it or reading its status
+    failed, the task fails with the job's id and RV(job_started); the job, its remote tmp
+    dir and the claim that leads to it stay, and running the task again names that job and
+    attaches to it. Nothing a job that may be running needs is ever removed.
+  - Any module - the job may be any module that native async runs (Python, a C(WANT_JSON)
+    script, a binary); the start runs on async_wrapper's own interpreter. The task's
+    C(environment) reaches the job as for native async, however large, and the task's shell
+    (C(ansible_shell_executable)) runs async_wrapper's command, as natively.
+  - The remaining window - where a start in several steps is not under Mitogen (a connection
+    or action plugin that replaces ansible-core's module execution), the claim carries a
+    token that the job's processes get in their environment (C(ASYNCJOBS_NAMED_CLAIM)), and
+    a job whose controller died before naming it is found by it only while it runs; if it
+    finishes before any other run looks at the name, 60 seconds later the next run starts
+    the job again; the same where C(/proc/<pid>/environ) cannot be read. A start in several
+    steps that takes more than 60 seconds from its claim to the job's start (a very slow
+    connection or script transfer) is taken for dead, so another run starts the job too.
   - Honours C(become), C(environment), C(delegate_to) and the connection as a plain task
     would, including the async dir of the become user.
   - Output while it runs - the command forms (O(shell), O(cmd), O(argv), O(script)) run as
@@ -320,4 +330,24 @@ stderr_tail:
   type: list
   elements: str
   sample: []
+job_started:
+  description:
+    - When the start failed, what became of the job. V(true) - the job was started and
+      keeps running (RV(ansible_job_id) is its id), but what came after failed (naming it,
+      reading its status); the claim on the name records the job, so running the task
+      again names it and attaches to it. V(false) - nothing was started; running the task
+      again starts the job. V(null) - whether the job started cannot be told (its start
+      runner did not report, or its processes live without a job file yet); the claim
+      records which job it would be (RV(jid_prefix)), so running the task again attaches
+      to it if it started, and starts nothing while its processes live.
+    - Nothing that a job which may be running needs is removed in any case (its remote
+      tmp dir, its claim).
+  returned: when the start failed
+  type: bool
+  sample: true
+jid_prefix:
+  description: When the start runner did not report, the job id prefix of the job it was starting (the job's id is C(<prefix>.<pid>)).
+  returned: when the start runner did not report
+  type: str
+  sample: j360874038559
 '''

@@ -260,7 +260,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_names impor
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import job_refs
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import RUNNING
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import release
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import release_plan
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import WAIT_SPEC
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_wait import (
     add_progress, resolve, resolve_refs, wait_for, wait_for_all)
@@ -271,14 +271,17 @@ def run_many(async_dir, params, check_mode):
     refs = job_refs(params['jobs'])
     jids = resolve_refs(async_dir, refs)
     statuses = wait_for_all(async_dir, jids, 0 if check_mode else (params['timeout'] or 0))
+    releases = []
     for ref, jid, status in zip(refs, jids, statuses):
         status['released'] = []
         if params['cleanup'] and status['state'] != RUNNING and not check_mode:
-            status['released'] = release(async_dir, jid, ref.get('alias'))
+            status['released'] = release_plan(async_dir, jid, ref.get('alias'))
+            releases.append((async_dir, jid, ref.get('alias')))
         if 'alias' in ref:
             status['ansible_job_alias'] = ref['alias']
         add_progress(async_dir, status, tail_lines=params['tail_lines'])
-    return dict(results=statuses, changed=any(bool(s.get('changed')) for s in statuses))
+    return dict(results=statuses, changed=any(bool(s.get('changed')) for s in statuses),
+                _release=releases)
 
 
 def run(params, check_mode):
@@ -292,7 +295,9 @@ def run(params, check_mode):
     status = wait_for(async_dir, jid, 0 if check_mode else (params['timeout'] or 0))
     status['released'] = []
     if params['cleanup'] and status['state'] != RUNNING and not check_mode:
-        status['released'] = release(async_dir, jid, alias)
+        # Freed once the result has left the host (run_module, ``_release``).
+        status['released'] = release_plan(async_dir, jid, alias)
+        status['_release'] = [(async_dir, jid, alias)]
     if alias is not None:
         status['ansible_job_alias'] = alias
     return add_progress(async_dir, status, tail_lines=params['tail_lines'])

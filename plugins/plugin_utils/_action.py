@@ -21,6 +21,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_input impor
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
     FINISHED_STATES, RUNNING)
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import SLICE_SECONDS
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_failpoints
 
 
 display = Display()
@@ -253,10 +254,22 @@ class AsyncJobsAction(ActionBase):
             raise action_fail(e.msg)
         return args
 
+    def failpoints(self):
+        """The failpoints a test switched on in the controller's environment
+        (_async_failpoints), armed in this worker too; None (nearly always)."""
+        spec = _async_failpoints.from_environ()
+        if spec and not _async_failpoints.armed():
+            _async_failpoints.arm(spec)
+        return spec
+
     def run_module(self, name, module_args, task_vars, result=None):
-        """Run one of our modules with the async dir added; merge into ``result``."""
+        """Run one of our modules with the async dir (and failpoints a test switched on)
+        added; merge into ``result``."""
         module_args = dict((k, v) for k, v in module_args.items() if v is not None)
         module_args['_async_dir'] = self.async_dir()
+        failpoints = self.failpoints()
+        if failpoints:
+            module_args['_failpoints'] = failpoints
         module_result = self._execute_module(
             module_name='asyncjobs.named.%s' % name, module_args=module_args, task_vars=task_vars)
         return merge_hash(result or {}, module_result)

@@ -14,13 +14,17 @@ made here, on this action instance only, while the job is being started:
 * the wrapper command is not run as it is. The command run instead is the *start
   runner*: a small Python program (the host-side module_utils it imports, compressed,
   with a loader of a few lines and the arguments, see ``runner_source``), piped on stdin
-  when pipelining is on (else transferred next to the job's files), with the wrapper
-  command in the environment variable ``WRAPPER_ENV``. On the host, that one Python
-  process takes the name's lock, decides whether to attach or to start, claims the name,
-  runs the wrapper command exactly as Ansible would have, names the job, and reads (or
+  when pipelining is on (else transferred next to the job's files), run by async_wrapper's
+  own interpreter (taken from the wrapper command: a Python, whatever the job's module
+  is). The wrapper command travels once: inside the runner's arguments on stdin, else as
+  the runner's one command-line argument (a large task ``environment`` fits where it fits
+  for native async). On the host, that one Python process takes the name's lock, decides
+  whether to attach or to start, claims the name, runs the wrapper command exactly as
+  Ansible would have (with the task's shell executable), names the job, and reads (or
   waits for) its status (``_async_start.start_named_job``). It is not an Ansible module:
   an AnsiballZ payload would cost a second interpreter start-up with ansible's own
-  module_utils, about as much again as the async_wrapper it runs;
+  module_utils, about as much again as the async_wrapper it runs. The hook fails closed:
+  a wrapper command it did not prepare is never run;
 * the permission fix-up (``chmod u+rwx`` of the tmp dir and its files, one more remote
   command) is done by the runner on the host, unless the task becomes an unprivileged
   user: then Ansible's own fix-up runs (ACLs and the like), the runner's file included;
@@ -47,7 +51,6 @@ import zlib
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import WRAPPER_ENV
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
     action_fail, under_mitogen)
 
@@ -89,13 +92,46 @@ sys.meta_path.insert(0, Loader())
 try:
     from ansible_collections.asyncjobs.named.plugins.module_utils._async_start import (
         start_main)
-    result = start_main(json.loads(%(args)r))
+    args = json.loads(%(args)r)
+    if len(sys.argv) > 1:  # without pipelining: what is known only when the job starts
+        args.update(json.loads(sys.argv[1]))
+    result = start_main(args)
 except Exception as e:
     import traceback
     result = dict(failed=True, msg='%%s: %%s' %% (type(e).__name__, e),
                   exception=traceback.format_exc())
-sys.stdout.write(json.dumps(result))
+releases = result.pop('_release', [])
+if releases:  # names freed only once the result has left the host
+    from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
+        deliver_then_release)
+    deliver_then_release(result, sys.stdout, releases)
+else:
+    sys.stdout.write(json.dumps(result))
 '''
+
+ENV_WORD_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*=')
+# A command that runs async_wrapper: its path, then a jid prefix (not one that only names
+# the file, as the permission fix-up's chmod or setfacl do).
+WRAPPER_RUN_RE = re.compile(r'async_wrapper\.py[\'"]?\s+[\'"]?j\d+\b')
+
+
+def read_wrapper_command(cmd, wrapper_path):
+    """(interpreter, jid prefix) of the async_wrapper command line ``cmd``. The interpreter:
+    the words between the environment assignments that open it and ``wrapper_path``
+    (ansible-core puts the wrapper's own shebang there: a Python, whatever the job's module
+    is), quoted for a POSIX shell; the prefix: the word after ``wrapper_path``. ValueError
+    when ``cmd`` does not have that form."""
+    words = shlex.split(cmd)
+    if wrapper_path not in words[:-1]:
+        raise ValueError('%s is not in it' % wrapper_path)
+    at = words.index(wrapper_path)
+    head = words[:at]
+    while head and ENV_WORD_RE.match(head[0]):
+        head.pop(0)
+    if not head:
+        raise ValueError('no interpreter before %s' % wrapper_path)
+    return ' '.join(shlex.quote(w) for w in head), words[at + 1]
+
 
 _sources = None
 IMPORT_RE = re.compile(r'^\s*from %s\.(_async_\w+) import' % re.escape(PACKAGE), re.M)
@@ -165,6 +201,9 @@ class OneStepStart:
         self.args = None        # the runner's arguments, once the job's files are in place
         self.remote_runner = None
         self.state = 'idle'     # 'ready' once the wrapper's files are in place, then 'fired'
+        #                         (or 'refused': a command it did not prepare was not run)
+        self.wrapper_path = None  # the async_wrapper the permission hook saw
+        self.prefix = None        # the jid prefix of the wrapper command run
         self.tmpdir = None      # the job's remote tmp dir
         self.keep_tmp = False   # whether Ansible keeps it (keep_remote_files)
         self.unprivileged = action._is_become_unprivileged()
@@ -176,6 +215,7 @@ class OneStepStart:
         paths = [p for p in remote_paths if p]
         is_async = any(p.endswith(WRAPPER_NAME) for p in paths)
         if is_async and self.state == 'idle':
+            self.wrapper_path = [p for p in paths if p.endswith(WRAPPER_NAME)][0]
             self._prepare(paths)
             if self.remote_runner:
                 paths.append(self.remote_runner)
@@ -201,30 +241,59 @@ class OneStepStart:
         return self._orig_expand(path, *args, **kwargs)
 
     def _low_level_execute_command(self, cmd, *args, **kwargs):
-        if self.state != 'ready':
+        wrapper = WRAPPER_RUN_RE.search(cmd) is not None
+        if self.state != 'ready' or not wrapper:
+            if wrapper or self.state == 'ready':
+                # Fail closed: a wrapper command that this start did not prepare (its files
+                # did not pass through the permission hook), a second one, or another
+                # command where the prepared one was due is never run.
+                self._refuse('ansible-core ran %s %s, which the one-step start did not '
+                             'prepare' % ('an async_wrapper command' if wrapper else 'a command',
+                                          'where the async_wrapper command was due'
+                                          if self.state == 'ready' else
+                                          'in state %s' % self.state), cmd)
             return self._orig_execute(cmd, *args, **kwargs)
+        try:
+            interpreter, self.prefix = read_wrapper_command(cmd, self.wrapper_path)
+        except ValueError as e:
+            self._refuse('the async_wrapper command cannot be read: %s' % e, cmd)
         self.state = 'fired'
-        if WRAPPER_NAME not in cmd:
-            raise action_fail('asyncjobs.named: unexpected command where the async_wrapper '
-                              'command was due: %s' % cmd)
         action = self.action
-        # The job's environment for the runner too, so that it expands the async dir
-        # exactly as the wrapper does (HOME included).
-        env = action._compute_environment_string()
-        env = ('%s %s=%s' % (env, WRAPPER_ENV, shlex.quote(cmd))).strip()
+        # The extra arguments known only now: the wrapper command, once (on the runner's
+        # stdin, else its one argument; never in an environment variable, so that a large
+        # task environment fits as it does for native async) and the shell that runs it,
+        # as _low_level_execute_command would run it (ansible_shell_executable).
+        shell = None
+        if getattr(action._connection, 'allow_executable', True):
+            shell = action._play_context.executable or None
+        extra = dict(wrapper_cmd=cmd, shell=shell)
         in_data = None
+        # async_wrapper's interpreter (a Python: the job's module may be anything), as
+        # ansible-core put it in the wrapper command, with -S: the runner needs no
+        # site-packages.
+        new_cmd = '%s -S' % interpreter
         if self.pipelining:
-            in_data = runner_source(self.args).encode('utf-8')
-        # The job's interpreter, as ansible-core puts it in the wrapper command (unquoted:
-        # it may carry arguments), with -S: the runner needs no site-packages.
-        new_cmd = '%s %s -S' % (env, action._used_interpreter.replace('#!', '', 1).strip())
-        if not self.pipelining:
-            new_cmd += ' ' + shlex.quote(self.remote_runner)
+            in_data = runner_source(dict(self.args, **extra)).encode('utf-8')
+        else:
+            new_cmd += ' %s %s' % (shlex.quote(self.remote_runner), shlex.quote(json.dumps(extra)))
         if len(args) >= 2:
             args = (args[0], in_data) + tuple(args[2:])
         else:
             kwargs['in_data'] = in_data
         return self._orig_execute(new_cmd, *args, **kwargs)
+
+    def _refuse(self, why, cmd):
+        """Refuse to run ``cmd``: nothing is started. The job's tmp dir, where nothing runs,
+        is removed."""
+        self.state = 'refused'
+        if self.tmpdir and not self.keep_tmp:
+            try:
+                self.action._remove_tmp_path(self.tmpdir, force=True)
+            except Exception:  # pylint: disable=broad-except
+                pass  # a tmp dir left behind is all this costs
+        raise action_fail('asyncjobs.named: %s; it was not run, nothing was started, and '
+                          'running the task again starts the job (%s)' % (why, cmd[:200]),
+                          result=dict(job_started=False))
 
     def _prepare(self, async_paths):
         action = self.action
@@ -242,12 +311,29 @@ class OneStepStart:
     # -- running it ---------------------------------------------------------------------------
 
     def remove_unused_tmpdir(self, result):
-        """Remove the job's tmp dir from the controller when no job was started in it and
-        the runner could not remove it (it runs as an unprivileged become user, and the
-        dir belongs to the login user): one more remote command, on that path only."""
-        if (self.tmpdir and not self.keep_tmp and result.get('action') != 'start'
+        """Remove the job's tmp dir from the controller when the runner says that no job was
+        started in it for sure (``job_started`` false) and could not remove it itself (it
+        runs as an unprivileged become user, and the dir belongs to the login user): one
+        more remote command, on that path only. Fail closed: a result that does not say so
+        (a failure after the start, a runner that died, a connection that dropped) keeps
+        the dir, which a job may need."""
+        if (self.tmpdir and not self.keep_tmp and result.get('job_started') is False
                 and not result.get('tmpdir_removed')):
             self.action._remove_tmp_path(self.tmpdir, force=True)
+
+    def unreported(self, result):
+        """The failed result of a start whose runner did not report (it died, or its output
+        was lost): what became of the job, as far as the controller can tell."""
+        alias = self.claim_args.get('alias')
+        if self.prefix is None:
+            return dict(result, failed=True, job_started=False, msg=(
+                'nothing was started for %r: %s. Running the task again starts the job'
+                % (alias, result.get('msg') or 'the start failed')))
+        return dict(result, failed=True, job_started=None, jid_prefix=self.prefix, msg=(
+            'the start runner of job %s.* (named %r) did not report: %s. Whether the job '
+            'started cannot be told from here; the claim on the name records it, so running '
+            'the task again attaches to it if it started, and starts it if it did not'
+            % (self.prefix, alias, result.get('msg') or 'no result')))
 
     def run(self, module_call):
         """Start the task's async job (``action._task.async_val`` is its limit) through the

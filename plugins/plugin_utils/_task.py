@@ -118,14 +118,24 @@ def describe_job(args, module=None):
     return 'module: %s' % (module or args['module'])
 
 
+# What a failed start tells the user of the job, beside its message (and nothing of the
+# runner's own keys: action, reply, status, tmpdir_removed).
+START_FAILURE_KEYS = ('ansible_job_id', 'job_started', 'jid_prefix', 'exception')
+
+
 def start_failure(found):
     """The task's failed result when a start did not attach to or start a job (the start
-    runner or async_claim failed, or async_wrapper refused the job); None otherwise."""
+    runner or async_claim failed, or async_wrapper refused the job, or the start failed
+    after the job started); None otherwise. It says what became of the job: ``job_started``
+    (true: started, and ``ansible_job_id`` is it; false: nothing was started; None: cannot
+    be told, ``jid_prefix`` says which job it would be)."""
     action = found.get('action')
     if action == 'failed':
-        return dict(found.get('reply') or {}, failed=True)
+        return dict(found.get('reply') or {}, failed=True, job_started=False)
     if found.get('failed') or action not in ('attach', 'start', 'claimed'):
-        return dict(found, failed=True, msg=found.get('msg') or 'the job could not be started')
+        result = dict((k, found[k]) for k in START_FAILURE_KEYS if k in found)
+        result.update(failed=True, msg=found.get('msg') or 'the job could not be started')
+        return result
     return None
 
 

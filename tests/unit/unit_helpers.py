@@ -412,5 +412,6 @@ def module_params(spec, **given):
     every option with its default, the private ``_async_dir`` (None), then ``given``."""
     params = dict((name, option.get('default')) for name, option in spec.argument_spec.items())
     params['_async_dir'] = None
+    params['_failpoints'] = None
     params.update(given)
     return params

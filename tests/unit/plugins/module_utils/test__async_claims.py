@@ -231,29 +231,36 @@ def test_await_job_of_prefix_existing(async_dir, tmp_path):
     write_job(async_dir, 'j444.55', RUNNING)
     write_job(async_dir, 'j4444.1', RUNNING)   # another prefix that starts the same
     os.symlink('j444.55', os.path.join(async_dir, 'j444.56'))
-    assert claims.await_job_of_prefix(async_dir, 'j444', proc=str(tmp_path)) == 'j444.55'
+    assert claims.await_job_of_prefix(async_dir, 'j444', proc=str(tmp_path)) == ('j444.55', True)
 
 
 def test_await_job_of_prefix_gives_up_without_process(async_dir, tmp_path):
     noproc = make_proc(tmp_path / 'proc', {})
     c = FakeClock()
     assert claims.await_job_of_prefix(async_dir, 'j444', proc=noproc, clock=c.clock,
-                                      sleep=c.sleep) is None
+                                      sleep=c.sleep) == (None, False)
     assert c.sleeps == []
 
 
-def test_await_job_of_prefix_times_out(async_dir, tmp_path):
+def test_await_job_of_prefix_patience_is_not_a_verdict(async_dir, tmp_path):
+    """The wrapper still lives without its file when the caller's patience ends: (None,
+    True), the start pending, never "ended"."""
     proc = make_proc(tmp_path / 'proc', {4242: wrapper_argv('j444')})
     c = FakeClock()
     assert claims.await_job_of_prefix(async_dir, 'j444', proc=proc, clock=c.clock, sleep=c.sleep,
-                                      timeout=1.0) is None
-    # polled every 0.05 s until the timeout, and no longer
+                                      patience=1.0) == (None, True)
+    # polled every 0.05 s until the patience ran out, and no longer
     assert set(c.sleeps) == {0.05} and 1.0 <= sum(c.sleeps) < 1.05 + 1e-9
+
+
+def test_await_job_of_prefix_unreadable_processes(async_dir, tmp_path, monkeypatch):
+    monkeypatch.setattr(claims, 'prefix_liveness', lambda prefix, proc: (None, [], 'no /proc'))
+    assert claims.await_job_of_prefix(async_dir, 'j444', proc=str(tmp_path)) == (None, None)
 
 
 def test_await_job_of_prefix_missing_dir(tmp_path):
     noproc = make_proc(tmp_path / 'proc', {})
-    assert claims.await_job_of_prefix(str(tmp_path / 'nope'), 'j444', proc=noproc) is None
+    assert claims.await_job_of_prefix(str(tmp_path / 'nope'), 'j444', proc=noproc) == (None, False)
 
 
 # --- prepare -------------------------------------------------------------------------------------

@@ -91,9 +91,9 @@ def test_success(run_module, check_mode):
     assert 'failed' not in result and 'msg' not in result
     assert 'warnings' not in result
     # the run function gets the params with the spec's defaults, the private _async_dir
-    # included, and check mode
+    # and _failpoints (none switched on) included, and check mode
     assert run.calls == [(dict(jid='j1.2', alias=None, signal='TERM', grace=2.0,
-                               _async_dir='~/.ansible_async'), check_mode)]
+                               _async_dir='~/.ansible_async', _failpoints=None), check_mode)]
 
 
 def test_private_async_dir_is_optional_to_the_spec(run_module):
@@ -167,3 +167,35 @@ def test_warnings_hoisted(run_module):
     assert result['results'] == [dict(ansible_job_id='j1.2', state='running'),
                                  dict(ansible_job_id='j3.4', state='succeeded'),
                                  dict(ansible_job_id='j5.6', state='running')]
+
+
+# --- names freed only once the result has left the host ------------------------------------
+
+@pytest.mark.parametrize('delivered', [True, False])
+def test_names_are_freed_only_once_the_result_left_the_host(async_dir, delivered):
+    """async_wait (a real module process, its arguments on stdin) frees a finished job's name
+    after exit_json wrote the result, when stdout still takes it; with stdout closed (the
+    connection dropped) the name stays for the next run."""
+    import os
+    import subprocess
+    import sys
+    from unit_helpers import make_link, name_of, write_job
+    jid = 'j123456789012.4242'
+    write_job(async_dir, jid, {'rc': 0, 'stdout': 'done', 'changed': True})
+    make_link(async_dir, 'jid_build', jid)
+    args = json.dumps({'ANSIBLE_MODULE_ARGS': {'alias': 'build', 'timeout': 5,
+                                               '_async_dir': async_dir}}).encode()
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'ansible_collections.asyncjobs.named.plugins.modules.async_wait'],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path)))
+    if delivered:
+        out, _err = proc.communicate(args, timeout=60)
+        assert json.loads(out)['released'] == [os.path.join(async_dir, 'jid_build')]
+    else:
+        proc.stdout.close()
+        proc.stdin.write(args)
+        proc.stdin.close()
+        proc.wait(60)
+        proc.stderr.close()
+    assert name_of(async_dir, 'build') == (None if delivered else jid)

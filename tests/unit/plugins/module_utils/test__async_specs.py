@@ -221,13 +221,15 @@ def test_unknown_constraint_refused():
     assert str(exc.value) == 'unknown constraints: bogus, required_ones_of'
 
 
-def test_specs_leave_the_private_option_out():
-    """_async_dir is added by create_ansible_module on the host, never by the controller's
-    validation (the action plugin sets it)."""
+def test_specs_leave_the_private_options_out():
+    """_async_dir and _failpoints are added by create_ansible_module on the host, never by
+    the controller's validation (the action plugin sets them)."""
     for spec in specs.SPECS.values():
-        assert '_async_dir' not in spec.argument_spec
-        assert '_async_dir' not in spec.validation()['argument_spec']
-    assert specs.PRIVATE_ARGUMENT_SPEC == dict(_async_dir=dict(type='str'))
+        for private in ('_async_dir', '_failpoints'):
+            assert private not in spec.argument_spec
+            assert private not in spec.validation()['argument_spec']
+    assert specs.PRIVATE_ARGUMENT_SPEC == dict(_async_dir=dict(type='str'),
+                                               _failpoints=dict(type='dict'))
 
 
 def test_module_level_imports_nothing():

@@ -13,6 +13,7 @@ like Ansible's; the concurrency test has several processes start one name at the
 moment.
 """
 
+import io
 import multiprocessing
 import os
 import shlex
@@ -22,6 +23,8 @@ import time
 
 import pytest
 
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_kill as killing
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
@@ -102,10 +105,30 @@ def test_run_wrapper_env_reaches_the_job(tmp_path, async_dir):
     job = JobDir(tmp_path, async_dir)
     with open(job.module, 'w') as f:
         f.write('#!%s\nimport json, os\nprint(json.dumps(dict(rc=0, marker=os.environ.get('
-                '"AJ_MARKER"), wrapper=os.environ.get("%s"))))\n' % (sys.executable, specs.WRAPPER_ENV))
+                '"AJ_MARKER"))))\n' % sys.executable)
     reply = starting.run_wrapper(job.cmd, env=dict(os.environ, AJ_MARKER='seen'))
     data = wait_until(lambda: job_finished(async_dir, reply['ansible_job_id']))
-    assert data['marker'] == 'seen' and data['wrapper'] is None
+    assert data['marker'] == 'seen'
+
+
+@pytest.mark.parametrize('shell,seen', [(None, ''), ('/bin/bash', 'bash')])
+def test_run_wrapper_runs_the_given_shell(shell, seen):
+    """ansible_shell_executable runs the wrapper command, as _low_level_execute_command
+    runs native's; /bin/sh without one."""
+    reply = starting.run_wrapper('printf \'{"shell": "%s"}\' "${BASH_VERSION:+bash}"', shell=shell)
+    assert reply == {'shell': seen}
+
+
+@pytest.mark.parametrize('cmd,env', [
+    ("ANSIBLE_ASYNC_DIR='~/.ansible_async' /usr/bin/python3 /t/async_wrapper.py j1 30 /t/m.py _",
+     {'ANSIBLE_ASYNC_DIR': '~/.ansible_async'}),
+    ("A=1 B='two words' HOME=/h python3 /t/async_wrapper.py j1 30", {'A': '1', 'B': 'two words',
+                                                                      'HOME': '/h'}),
+    ("/usr/bin/python3 /t/async_wrapper.py X=1 j1 30", {}),
+    ("A=%s python3 /t/async_wrapper.py j1 30" % ('x' * 80000), {'A': 'x' * 80000}),
+])
+def test_wrapper_env(cmd, env):
+    assert starting.wrapper_env(cmd) == env
 
 
 @pytest.mark.parametrize('cmd,why', [
@@ -165,7 +188,7 @@ def test_start_failed_wrapper_frees_the_claim(job_dir, async_dir):
                            run=lambda cmd: dict(failed=True, msg='could not create directory'),
                            liveness=never)
     assert found == dict(action='failed', reply=dict(failed=True, msg='could not create directory'),
-                         status=None)
+                         status=None, job_started=False)
     assert claim_of(async_dir, 'build') is None and name_of(async_dir, 'build') is None
 
 
@@ -245,6 +268,94 @@ def test_several_step_claim_is_still_waited_for(job_dir, async_dir, tmp_path):
     assert claim_of(async_dir, 'build')['token'] == 'tokA'
 
 
+# --- failures after the start: the job, its claim and its tmp dir stay ------------------------------
+
+def test_naming_that_fails_after_the_start_keeps_what_the_job_needs(tmp_path, async_dir):
+    """A directory sits where the name's link goes: the job runs, its tmp dir stays (it
+    holds the job's files), the claim records its prefix, and the failure names the job.
+    Once the obstacle is gone, the next run names that job and attaches to it."""
+    job = JobDir(tmp_path, async_dir, seconds=30)
+    os.mkdir(os.path.join(async_dir, 'jid_build'))
+    with pytest.raises(starting.StartFailed) as failed:
+        starting.start_named_job(async_dir, 'build', 'tokA', False, job.cmd,
+                                 tmpdir=job.tmpdir, remove_tmp=True)
+    result = failed.value.result
+    jid = result['ansible_job_id']
+    try:
+        assert jid.startswith(job.prefix + '.')
+        assert (result['job_started'], result['ansible_job_alias']) == (True, 'build')
+        assert failed.value.msg.startswith('job %s was started and keeps running on the host, '
+                                           'but naming it failed: ' % jid)
+        assert failed.value.msg.endswith("The claim on the name 'build' records the job: running "
+                                         "the task again names it and attaches to it (nothing "
+                                         "else is started)")
+        assert 'tmpdir_removed' not in result and os.path.isdir(job.tmpdir)
+        assert claim_of(async_dir, 'build')['jid_prefix'] == job.prefix
+        assert files.job_status(async_dir, jid=jid)['state'] == 'running'
+        os.rmdir(os.path.join(async_dir, 'jid_build'))
+        again = starting.start_named_job(async_dir, 'build', 'tokB', False,
+                                         JobDir_cmd(job, 'j999'))
+        assert (again['action'], again['ansible_job_id'], again['job_started']) == (
+            'attach', jid, False)
+        assert name_of(async_dir, 'build') == jid and claim_of(async_dir, 'build') is None
+    finally:
+        killing.kill(async_dir, jid, 'KILL', grace=0)
+
+
+def test_a_wrapper_without_job_file_is_never_declared_dead(job_dir, async_dir, tmp_path,
+                                                          monkeypatch):
+    """The wrapper's processes live and no job file comes within the start's patience:
+    the start fails without dropping the claim (whether the job runs cannot be told yet),
+    and the next run waits for it instead of starting a second job."""
+    proc = make_proc(tmp_path / 'proc', {4242: wrapper_argv(job_dir.prefix)})
+    monkeypatch.setattr(starting, 'run_wrapper', lambda cmd, env=None, shell=None: dict(
+        started=1, ansible_job_id=job_dir.prefix + '.4242'))
+    c = FakeClock()
+    with pytest.raises(starting.StartFailed) as failed:
+        starting.start_named_job(async_dir, 'build', 'tokA', False, job_dir.cmd, proc=proc,
+                                 clock=c.clock, sleep=c.sleep, tmpdir=job_dir.tmpdir,
+                                 remove_tmp=True)
+    assert failed.value.result['job_started'] is None
+    assert 'whether the job runs cannot be told yet' in failed.value.msg
+    assert sum(c.sleeps) >= 30.0  # the start's patience, then it reports; nothing decided
+    assert claim_of(async_dir, 'build')['jid_prefix'] == job_dir.prefix
+    assert os.path.isdir(job_dir.tmpdir)
+    found = starting.start(async_dir, 'build', 'tokB', False, JobDir_cmd(job_dir, 'j999'),
+                           run=refuse_to_run, proc=proc, clock=c.clock, sleep=c.sleep)
+    assert (found['action'], found['pending_prefix']) == ('claimed', job_dir.prefix)
+    assert claim_of(async_dir, 'build')['token'] == 'tokA'
+
+
+def test_reading_the_status_that_fails_after_the_start_names_the_job(job_dir, async_dir,
+                                                                      monkeypatch):
+    def broken(*args, **kwargs):
+        raise OSError('disk gone')
+    monkeypatch.setattr(starting, 'job_status', broken)
+    with pytest.raises(starting.StartFailed) as failed:
+        starting.start_named_job(async_dir, 'build', 'tokA', False, job_dir.cmd)
+    result = failed.value.result
+    assert (result['job_started'], result['attached']) == (True, False)
+    assert name_of(async_dir, 'build') == result['ansible_job_id']
+    assert failed.value.msg == (
+        "job %s named 'build' was started and keeps running on the host, but reading its "
+        "status failed: OSError: disk gone. Running the task again attaches to it (or "
+        "async_wait with alias=build)" % result['ansible_job_id'])
+
+
+def test_start_main_reports_a_failure_after_the_start(tmp_path, async_dir):
+    job = JobDir(tmp_path, async_dir, seconds=30)
+    os.mkdir(os.path.join(async_dir, 'jid_build'))
+    result = starting.start_main(dict(alias='build', token='tokA', waiting=False,
+                                      _async_dir=async_dir, tmpdir=job.tmpdir, remove_tmp=True,
+                                      wrapper_cmd=job.cmd), environ=dict(os.environ))
+    try:
+        assert result['failed'] is True and result['job_started'] is True
+        assert result['ansible_job_id'].startswith(job.prefix + '.')
+        assert os.path.isdir(job.tmpdir)
+    finally:
+        killing.kill(async_dir, result['ansible_job_id'], 'KILL', grace=0)
+
+
 # --- remove_job_tmpdir, make_executable ----------------------------------------------------------
 
 def test_remove_job_tmpdir(job_dir):
@@ -301,7 +412,35 @@ def test_start_named_job_starts_and_waits(tmp_path, async_dir):
     assert status['state'] == 'succeeded' and status['stdout'] == 'done'
     assert status['released'] == [names.alias_path(async_dir, 'build')]
     assert status['ansible_job_alias'] == 'build' and 0 < status['waited'] < 15
+    # freed only once the result has left the host
+    assert name_of(async_dir, 'build') == result['ansible_job_id']
+    out = io.StringIO()
+    changes.deliver_then_release(dict(ok=True), out, result.pop('_release'))
+    assert out.getvalue() == '{"ok": true}'
     assert name_of(async_dir, 'build') is None
+
+
+class BrokenPipe(object):
+    def write(self, data):
+        raise BrokenPipeError(32, 'Broken pipe')
+
+    def flush(self):
+        pass
+
+
+def test_a_result_that_cannot_leave_the_host_frees_no_name(tmp_path, async_dir):
+    """The connection dropped during the wait: the result cannot be written, so the name
+    stays, and the next run returns this outcome instead of starting the job again."""
+    job = JobDir(tmp_path, async_dir, seconds=0.2)
+    result = starting.start_named_job(async_dir, 'build', 'tokA', True, job.cmd, wait=15.0)
+    jid = result['ansible_job_id']
+    with pytest.raises(BrokenPipeError):
+        changes.deliver_then_release(result, BrokenPipe(), result.pop('_release'))
+    assert name_of(async_dir, 'build') == jid
+    again = starting.start_named_job(async_dir, 'build', 'tokB', True,
+                                     JobDir_cmd(job, 'j999'), wait=15.0)
+    assert (again['action'], again['ansible_job_id']) == ('attach', jid)
+    assert again['status']['state'] == 'succeeded'
 
 
 def test_start_named_job_without_waiting(tmp_path, async_dir):
@@ -396,20 +535,21 @@ def test_start_concurrent_exactly_one_job(tmp_path, async_dir):
 # --- start_main: the start runner's entry point --------------------------------------------------
 
 def test_start_main_starts_the_job(job_dir, async_dir):
-    env = dict(os.environ, **{specs.WRAPPER_ENV: job_dir.cmd})
     result = starting.start_main(dict(alias='build', token='tokA', waiting=True, wait=15.0,
                                       _async_dir=async_dir, tmpdir=job_dir.tmpdir, remove_tmp=True,
-                                      chmod=[job_dir.module]), environ=env)
+                                      chmod=[job_dir.module], wrapper_cmd=job_dir.cmd),
+                                 environ=dict(os.environ))
     assert result['action'] == 'start' and result['changed'] is True
     assert result['status']['state'] == 'succeeded' and result['status']['stdout'] == 'done'
 
 
 def test_start_main_expands_the_async_dir(job_dir, tmp_path, monkeypatch):
     monkeypatch.setenv('HOME', str(tmp_path))
-    env = dict(os.environ, **{specs.WRAPPER_ENV: job_dir.cmd.replace(
-        'ANSIBLE_ASYNC_DIR=%s' % shlex.quote(job_dir.async_dir), "ANSIBLE_ASYNC_DIR='~/jobs'")})
+    cmd = job_dir.cmd.replace('ANSIBLE_ASYNC_DIR=%s' % shlex.quote(job_dir.async_dir),
+                              "ANSIBLE_ASYNC_DIR='~/jobs'")
     result = starting.start_main(dict(alias='build', token='tokA', waiting=True, wait=15.0,
-                                      _async_dir='~/jobs'), environ=env)
+                                      _async_dir='~/jobs', wrapper_cmd=cmd),
+                                 environ=dict(os.environ))
     jid = result['ansible_job_id']
     # the runner and async_wrapper agree on the dir: ~ of the same user
     assert result['status']['results_file'] == str(tmp_path / 'jobs' / jid)
@@ -418,12 +558,15 @@ def test_start_main_expands_the_async_dir(job_dir, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize('args,env,msg', [
     (dict(alias='build', token='t', waiting=False, _async_dir='/x'), {},
-     'the start runner needs the async_wrapper command line in %s' % specs.WRAPPER_ENV),
-    (dict(alias='../x', token='t', waiting=False, _async_dir='/x'), {specs.WRAPPER_ENV: 'true'},
+     'the start runner needs the async_wrapper command line (wrapper_cmd)'),
+    (dict(alias='build', token='t', waiting=False, _async_dir='/x', wrapper_cmd="A='x"), {},
+     'cannot read the async_wrapper command line: No closing quotation'),
+    (dict(alias='../x', token='t', waiting=False, _async_dir='/x', wrapper_cmd='true'), {},
      'invalid alias \'../x\': use only letters, digits, "_", "-" and ".", not starting with '
      '".", at most 128 characters'),
 ])
 def test_start_main_bad_input(tmp_path, args, env, msg):
     result = starting.start_main(args, environ=env)
     assert result['failed'] is True and result['msg'] == msg
+    assert result['job_started'] is False
     assert not os.path.exists('/x')

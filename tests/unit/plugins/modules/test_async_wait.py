@@ -18,6 +18,7 @@ import pytest
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
+from ansible_collections.asyncjobs.named.plugins.module_utils import _async_module
 from ansible_collections.asyncjobs.named.plugins.modules import async_wait
 
 from unit_helpers import make_link, module_params, name_of, needs_proc, write_job
@@ -35,6 +36,11 @@ def params(async_dir, **given):
 
 # --- one job ---------------------------------------------------------------------------------
 
+def deliver(result):
+    """What run_module does once the result has left the host: free the names."""
+    _async_module._release_if_delivered(result.pop('_release', None) or [])
+
+
 @pytest.mark.parametrize('cleanup', [True, False])
 def test_finished_job_by_name(async_dir, cleanup):
     write_job(async_dir, JID, SUCCEEDED)
@@ -44,6 +50,10 @@ def test_finished_job_by_name(async_dir, cleanup):
         'succeeded', 'done', 'build')
     assert status['waited'] == 0
     assert status['released'] == ([jl] if cleanup else [])
+    # the name goes only once the result has left the host (run_module does it then)
+    assert name_of(async_dir, 'build') == JID
+    assert status.get('_release') == ([(async_dir, JID, 'build')] if cleanup else None)
+    deliver(status)
     assert name_of(async_dir, 'build') == (None if cleanup else JID)
     assert os.path.exists(os.path.join(async_dir, JID))  # the result stays
 
@@ -111,6 +121,7 @@ def test_jobs(async_dir, check_mode):
     else:
         assert [s['released'] for s in result['results']] == [
             [os.path.join(async_dir, 'jid_a')], [os.path.join(async_dir, 'jid_b')]]
+        deliver(result)
         assert sorted(n for n in os.listdir(async_dir) if not n.endswith('.lock')) == sorted(
             [JID, OTHER])
 

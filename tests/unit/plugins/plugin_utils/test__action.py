@@ -314,10 +314,11 @@ def test_mitogen_async_dir_error(configured, task_env, controller_env, error):
 # --- what the controller imports -------------------------------------------------------------
 
 # The module_utils the action plugins may import: validation, names and states, the jobs
-# option, the specs, and the names of the entries and logs. The rest runs on the host
-# (/proc, locks, fcntl, processes): a worker that imports it pays for code it never runs.
+# option, the specs, the names of the entries and logs, and the failpoints (the controller
+# pauses at its own). The rest runs on the host (/proc, locks, fcntl, processes): a worker
+# that imports it pays for code it never runs.
 CONTROLLER_MODULE_UTILS = {'_async_names', '_async_input', '_async_specs', '_async_entries',
-                           '_async_output'}
+                           '_async_output', '_async_failpoints'}
 
 
 def test_the_action_plugins_import_no_host_side_module_utils():

@@ -8,8 +8,9 @@ runner_sources and runner_source build the runner (the collection's module_utils
 compressed, with a loader and the arguments). The runner is run for real, as the host
 runs it: a Python process started with -S (and here also -I: no PYTHONPATH, no site, no
 user site), that reads its arguments from its own source and the async_wrapper command line
-from the environment variable WRAPPER_ENV. Without that variable it fails with a message;
-with the command line of ansible-core's real async_wrapper (unit_helpers.JobDir) it
+from its arguments (on stdin with pipelining, else as its one command-line argument).
+Without it the runner fails with a message; with the command line of ansible-core's real
+async_wrapper (unit_helpers.JobDir) it
 starts the job, names it and waits for it; and it loads no module but the standard
 library's and the collection's module_utils. one_step_supported is checked on action
 instances whose class overrides, or not, what the one-step start hooks into.
@@ -21,6 +22,7 @@ import base64
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import types
@@ -28,6 +30,7 @@ import zlib
 
 import pytest
 
+from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_kill as killing
@@ -89,21 +92,23 @@ def test_runner_source_carries_its_arguments():
 
 # --- the runner, run for real ----------------------------------------------------------------------
 
-def run_runner(tmp_path, args, env, prelude=''):
+def run_runner(tmp_path, args, env, prelude='', extra=None):
     """Run the runner as the host does, with -S, and also -I (isolated: no PYTHONPATH, no
     site-packages, not even the user's): its stdout as JSON, and its stderr. ``prelude``
-    (statements) runs before it, ``env`` is its whole environment."""
+    (statements) runs before it, ``env`` is its whole environment; ``extra`` (the arguments
+    known only when the job starts) is its one argument, as without pipelining."""
     path = tmp_path / 'runner.py'
     path.write_text(prelude + start.runner_source(args))
+    argv = [json.dumps(extra)] if extra is not None else []
     # check=False: the return code is asserted below, with stderr
-    proc = subprocess.run([sys.executable, '-S', '-I', str(path)], env=env, capture_output=True,
-                          text=True, timeout=60, check=False)
+    proc = subprocess.run([sys.executable, '-S', '-I', str(path)] + argv, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout), proc.stdout, proc.stderr
 
 
 def base_env():
-    return dict((k, v) for k, v in os.environ.items() if k != specs.WRAPPER_ENV)
+    return dict(os.environ)
 
 
 def test_runner_without_the_wrapper_command(tmp_path, async_dir):
@@ -111,16 +116,16 @@ def test_runner_without_the_wrapper_command(tmp_path, async_dir):
         tmp_path, dict(alias='build', token='tokA', waiting=False, _async_dir=async_dir),
         base_env())
     assert out == ('{"failed": true, "msg": "the start runner needs the async_wrapper command '
-                   'line in _ASYNCJOBS_NAMED_WRAPPER"}')
-    assert result == dict(failed=True, msg='the start runner needs the async_wrapper command '
-                                           'line in %s' % specs.WRAPPER_ENV)
+                   'line (wrapper_cmd)", "job_started": false}')
+    assert result == dict(failed=True, job_started=False,
+                          msg='the start runner needs the async_wrapper command line (wrapper_cmd)')
     assert os.listdir(async_dir) == []
 
 
 def test_runner_with_bad_arguments(tmp_path, async_dir):
     result, _out, _err = run_runner(
-        tmp_path, dict(alias='no/slash', token='tokA', waiting=False, _async_dir=async_dir),
-        dict(base_env(), **{specs.WRAPPER_ENV: 'true'}))
+        tmp_path, dict(alias='no/slash', token='tokA', waiting=False, _async_dir=async_dir,
+                       wrapper_cmd='true'), base_env())
     assert result['failed'] is True
     assert result['msg'].startswith("invalid alias 'no/slash'")
 
@@ -128,8 +133,8 @@ def test_runner_with_bad_arguments(tmp_path, async_dir):
 def test_runner_reports_an_unexpected_error(tmp_path, async_dir):
     """A missing argument (a bug of the controller's side) is a failure with its traceback,
     not a crash of the runner."""
-    result, _out, _err = run_runner(tmp_path, dict(alias='build', _async_dir=async_dir),
-                                    dict(base_env(), **{specs.WRAPPER_ENV: 'true'}))
+    result, _out, _err = run_runner(tmp_path, dict(alias='build', _async_dir=async_dir,
+                                                   wrapper_cmd='true'), base_env())
     assert result['failed'] is True
     assert result['msg'] == "KeyError: 'token'"
     assert 'Traceback (most recent call last)' in result['exception']
@@ -140,9 +145,10 @@ def test_runner_starts_names_and_waits_for_a_job(tmp_path, async_dir):
     os.chmod(job.module, 0o600)  # the runner does the chmod u+rwx Ansible would
     args = dict(alias='build', token='tokA', waiting=True, wait=15.0, cleanup=True,
                 _async_dir=async_dir, tmpdir=job.tmpdir, remove_tmp=True, chmod=[job.module])
-    result, _out, _err = run_runner(tmp_path, args, dict(base_env(), **{specs.WRAPPER_ENV: job.cmd}))
+    result, _out, _err = run_runner(tmp_path, args, base_env(), extra=dict(wrapper_cmd=job.cmd))
     jid = result['ansible_job_id']
     assert (result['action'], result['changed'], result['tmpdir_removed']) == ('start', True, False)
+    assert result['job_started'] is True
     assert jid.startswith(job.prefix + '.')
     assert result['reply']['ansible_job_id'] == jid
     status = result['status']
@@ -157,7 +163,7 @@ def test_runner_starts_then_attaches(tmp_path, async_dir):
     removes the tmp dir made for the job it did not start."""
     first = JobDir(tmp_path, async_dir, seconds=30)
     args = dict(alias='build', token='tokA', waiting=False, _async_dir=async_dir)
-    result, _out, _err = run_runner(tmp_path, args, dict(base_env(), **{specs.WRAPPER_ENV: first.cmd}))
+    result, _out, _err = run_runner(tmp_path, dict(args, wrapper_cmd=first.cmd), base_env())
     jid = result['ansible_job_id']
     try:
         assert (result['action'], result['status']['state']) == ('start', 'running')
@@ -165,10 +171,11 @@ def test_runner_starts_then_attaches(tmp_path, async_dir):
         (tmp_path / 'again').mkdir()
         again = JobDir(tmp_path / 'again', async_dir)
         args = dict(args, token='tokB', tmpdir=again.tmpdir, remove_tmp=True)
-        result, _out, _err = run_runner(tmp_path, args,
-                                        dict(base_env(), **{specs.WRAPPER_ENV: again.cmd}))
+        result, _out, _err = run_runner(tmp_path, args, base_env(),
+                                        extra=dict(wrapper_cmd=again.cmd, shell='/bin/sh'))
         assert (result['action'], result['changed'], result['ansible_job_id']) == (
             'attach', False, jid)
+        assert result['job_started'] is False
         assert result['tmpdir_removed'] is True and not os.path.exists(again.tmpdir)
     finally:
         killing.kill(async_dir, jid, 'KILL', grace=0)
@@ -185,7 +192,7 @@ _atexit.register(_report_modules)
 def test_runner_loads_only_the_standard_library_and_module_utils(tmp_path, async_dir):
     job = JobDir(tmp_path, async_dir)
     args = dict(alias='build', token='tokA', waiting=True, wait=15.0, _async_dir=async_dir)
-    result, _out, err = run_runner(tmp_path, args, dict(base_env(), **{specs.WRAPPER_ENV: job.cmd}),
+    result, _out, err = run_runner(tmp_path, dict(args, wrapper_cmd=job.cmd), base_env(),
                                    prelude=MODULES_REPORT)
     assert result['status']['state'] == 'succeeded'
     loaded = err.split('MODULES ', 1)[1].split()
@@ -246,7 +253,7 @@ def test_a_start_without_wait_or_tails_compiles_no_output_or_mitogen_code(tmp_pa
     # the runner compiles each module_utils it imports, on every start on every host
     job = JobDir(tmp_path, async_dir, seconds=60)  # still running when the runner reads it
     args = dict(alias='build', token='tokA', waiting=False, _async_dir=async_dir)
-    result, _out, err = run_runner(tmp_path, args, dict(base_env(), **{specs.WRAPPER_ENV: job.cmd}),
+    result, _out, err = run_runner(tmp_path, dict(args, wrapper_cmd=job.cmd), base_env(),
                                    prelude=MODULES_REPORT)
     try:
         assert (result['action'], result['status']['state']) == ('start', 'running')
@@ -255,3 +262,187 @@ def test_a_start_without_wait_or_tails_compiles_no_output_or_mitogen_code(tmp_pa
         assert loaded.isdisjoint({PACKAGE + '._async_output', PACKAGE + '._async_mitogen'})
     finally:
         killing.kill(async_dir, result['ansible_job_id'], 'KILL', grace=0)
+
+
+# --- the hooks: the wrapper command, its interpreter, the guard -------------------------------------
+
+WRAPPER = '/home/u/.ansible/tmp/ansible-tmp-1-2-3/AnsiballZ_async_wrapper.py'
+MODULE = '/home/u/.ansible/tmp/ansible-tmp-1-2-3/AnsiballZ_hello.sh'
+
+
+@pytest.mark.parametrize('cmd,interpreter', [
+    # 2.15-2.20: " ".join of the words, the environment first, the interpreter unquoted
+    ("ANSIBLE_ASYNC_DIR='~/.ansible_async' /usr/bin/python3 %s j1 30 %s _" % (WRAPPER, MODULE),
+     '/usr/bin/python3'),
+    ("A='two words' B=1 /usr/bin/env python3 %s j1 30 /bin/bash %s /t/args" % (WRAPPER, MODULE),
+     '/usr/bin/env python3'),
+    # 2.21: shell.join of the words: the interpreter quoted as one word
+    ("ANSIBLE_ASYNC_DIR='~/x' '/opt/py 3/bin/python' %s j1 30 false %s" % (WRAPPER, MODULE),
+     "'/opt/py 3/bin/python'"),
+    ("/usr/bin/python3 %s j1 30 %s _" % (WRAPPER, MODULE), '/usr/bin/python3'),
+])
+def test_wrapper_interpreter_is_the_wrappers_not_the_jobs(cmd, interpreter):
+    assert start.read_wrapper_command(cmd, WRAPPER) == (interpreter, 'j1')
+
+
+@pytest.mark.parametrize('cmd,why', [
+    ('/usr/bin/python3 /elsewhere/async_wrapper.py j1 30 m _', '%s is not in it' % WRAPPER),
+    ("A=1 %s j1 30 m _" % WRAPPER, 'no interpreter before %s' % WRAPPER),
+    ("A='1 %s" % WRAPPER, 'No closing quotation'),
+    ("/usr/bin/python3 %s" % WRAPPER, '%s is not in it' % WRAPPER),   # no prefix after it
+])
+def test_wrapper_interpreter_refuses(cmd, why):
+    with pytest.raises(ValueError, match=re.escape(why)):
+        start.read_wrapper_command(cmd, WRAPPER)
+
+
+class HookedAction:
+    """What OneStepStart uses of an action, recording the commands that reach the
+    connection (``ran``) and the files transferred (``sent``)."""
+
+    def __init__(self, pipelining=True, executable='/bin/sh', allow_executable=True):
+        self.ran, self.sent, self.removed = [], {}, []
+        shell = types.SimpleNamespace(tmpdir='/home/u/.ansible/tmp/ansible-tmp-1-2-3',
+                                      join_path=os.path.join, SHELL_FAMILY='sh')
+        self._connection = types.SimpleNamespace(_shell=shell, allow_executable=allow_executable)
+        self._play_context = types.SimpleNamespace(executable=executable)
+        self.pipelining = pipelining
+
+    def _is_become_unprivileged(self):
+        return False
+
+    def _is_pipelining_enabled(self, style):
+        return self.pipelining
+
+    def _should_remove_tmp_path(self, path):
+        return True
+
+    def _transfer_data(self, path, data):
+        self.sent[path] = data
+
+    def _remove_tmp_path(self, path, force=False):
+        self.removed.append(path)
+
+    def _fixup_perms2(self, paths, remote_user=None, execute=True):
+        return paths
+
+    def _low_level_execute_command(self, cmd, sudoable=True, in_data=None, **kwargs):
+        self.ran.append((cmd, in_data))
+        return dict(rc=0, stdout='{}', stderr='')
+
+    def _remote_expand_user(self, path, sudoable=True):
+        return path
+
+    def get_shell_option(self, name, default=None):
+        return default
+
+
+def hooked(action):
+    starter = start.OneStepStart(action, {}, dict(alias='build', token='tok', waiting=False,
+                                                  _async_dir='~/.ansible_async'))
+    starter._orig_fixup = action._fixup_perms2
+    starter._orig_execute = action._low_level_execute_command
+    starter._orig_expand = action._remote_expand_user
+    return starter
+
+
+BIG = 'x' * 75000
+WRAPPER_CMD = ("BIG=%s ANSIBLE_ASYNC_DIR='~/.ansible_async' /usr/bin/python3 %s j42 30 "
+               "/bin/bash %s /t/args" % (BIG, WRAPPER, MODULE))
+
+
+def args_on_stdin(in_data):
+    source = in_data.decode('utf-8')
+    return json.loads(eval(re.search(r"^    args = json\.loads\((.*)\)$", source, re.M).group(1)))
+
+
+def test_the_wrapper_command_travels_once_on_stdin_with_pipelining():
+    action = HookedAction(pipelining=True, executable='/bin/bash')
+    starter = hooked(action)
+    starter._fixup_perms2([starter.action._connection._shell.tmpdir, MODULE, WRAPPER])
+    starter._low_level_execute_command(WRAPPER_CMD, sudoable=True, in_data=None)
+    [(cmd, in_data)] = action.ran
+    # the wrapper's interpreter (not the job's /bin/bash), and nothing of the environment
+    assert cmd == '/usr/bin/python3 -S'
+    args = args_on_stdin(in_data)
+    assert (args['wrapper_cmd'], args['shell']) == (WRAPPER_CMD, '/bin/bash')
+    assert in_data.decode('utf-8').count(BIG) == 1
+    assert (starter.state, starter.prefix) == ('fired', 'j42')
+
+
+def test_a_runner_that_did_not_report_names_what_may_run():
+    action = HookedAction()
+    starter = hooked(action)
+    starter._fixup_perms2([starter.action._connection._shell.tmpdir, MODULE, WRAPPER])
+    starter._low_level_execute_command(WRAPPER_CMD, True, None)
+    got = starter.unreported(dict(failed=True, msg='MODULE FAILURE'))
+    assert (got['job_started'], got['jid_prefix']) == (None, 'j42')
+    assert got['msg'] == (
+        "the start runner of job j42.* (named 'build') did not report: MODULE FAILURE. "
+        "Whether the job started cannot be told from here; the claim on the name records it, "
+        "so running the task again attaches to it if it started, and starts it if it did not")
+    starter.remove_unused_tmpdir(got)
+    assert action.removed == []
+
+
+def test_the_wrapper_command_is_the_runners_one_argument_without_pipelining():
+    action = HookedAction(pipelining=False, allow_executable=False)
+    starter = hooked(action)
+    starter._fixup_perms2([starter.action._connection._shell.tmpdir, MODULE, WRAPPER])
+    runner = os.path.join(starter.tmpdir, start.RUNNER_NAME)
+    assert 'wrapper_cmd' not in action.sent[runner]
+    starter._low_level_execute_command(WRAPPER_CMD, True, None)
+    [(cmd, in_data)] = action.ran
+    assert in_data is None
+    words = shlex.split(cmd)
+    assert words[:3] == ['/usr/bin/python3', '-S', runner]
+    assert json.loads(words[3]) == dict(wrapper_cmd=WRAPPER_CMD, shell=None)
+    assert cmd.count(BIG) == 1 and len(cmd) < len(WRAPPER_CMD) + 1000
+
+
+@pytest.mark.parametrize('state,cmd', [
+    ('idle', WRAPPER_CMD),            # core ran the wrapper without the permission hook
+    ('fired', WRAPPER_CMD),           # a second wrapper command
+    ('ready', 'rm -rf /somewhere'),   # another command where the wrapper was due
+    ('ready', WRAPPER_CMD.replace(WRAPPER, '/other/async_wrapper.py')),  # not the one prepared
+])
+def test_the_hook_refuses_what_it_did_not_prepare(state, cmd):
+    action = HookedAction()
+    starter = hooked(action)
+    if state != 'idle':
+        starter._fixup_perms2([starter.action._connection._shell.tmpdir, MODULE, WRAPPER])
+    starter.state = state
+    with pytest.raises(AnsibleActionFail) as failed:
+        starter._low_level_execute_command(cmd, True, None)
+    assert action.ran == []
+    assert 'it was not run, nothing was started, and running the task again starts the job' in str(
+        failed.value)
+    assert failed.value.result['job_started'] is False
+    assert starter.state == 'refused'
+
+
+def test_the_hook_passes_other_commands_before_and_after():
+    action = HookedAction()
+    starter = hooked(action)
+    fixup = 'setfacl -m u:ajjob:r-x %s %s' % (MODULE, WRAPPER)  # names the wrapper, runs nothing
+    starter._low_level_execute_command('mkdir -p /x', True, None)
+    starter._low_level_execute_command(fixup, True, None)
+    starter.state = 'fired'
+    starter._low_level_execute_command('rm -rf /x', True, None)
+    assert [c for c, _ in action.ran] == ['mkdir -p /x', fixup, 'rm -rf /x']
+
+
+@pytest.mark.parametrize('result,removed', [
+    (dict(action='attach', job_started=False), True),
+    (dict(action='claimed', job_started=False, tmpdir_removed=True), False),
+    (dict(action='start', job_started=True), False),
+    (dict(failed=True, job_started=True, ansible_job_id='j1.2'), False),   # named failed
+    (dict(failed=True, job_started=None), False),     # cannot be told
+    (dict(failed=True, msg='MODULE FAILURE'), False),  # the runner died: fail closed
+])
+def test_the_tmp_dir_is_removed_only_when_nothing_was_started(result, removed):
+    action = HookedAction()
+    starter = hooked(action)
+    starter._fixup_perms2([starter.action._connection._shell.tmpdir, MODULE, WRAPPER])
+    starter.remove_unused_tmpdir(result)
+    assert action.removed == ([starter.tmpdir] if removed else [])

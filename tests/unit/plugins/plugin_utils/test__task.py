@@ -194,18 +194,24 @@ def test_module_call_copies_argv():
     (dict(action='start', ansible_job_id='j1.2', status={}), None),
     (dict(action='attach', ansible_job_id='j1.2', status={}), None),
     (dict(action='claimed', status=None), None),
-    # async_wrapper refused the job: its reply is the result
+    # async_wrapper refused the job: its reply is the result, and nothing was started
     (dict(action='failed', reply=dict(failed=True, msg='could not create directory', rc=1),
-          status=None), dict(failed=True, msg='could not create directory', rc=1)),
+          status=None), dict(failed=True, msg='could not create directory', rc=1,
+                             job_started=False)),
     (dict(action='failed', reply=dict(msg='no failed key'), status=None),
-     dict(failed=True, msg='no failed key')),
-    (dict(action='failed', reply=None, status=None), dict(failed=True)),
-    # the runner or async_claim failed
+     dict(failed=True, msg='no failed key', job_started=False)),
+    (dict(action='failed', reply=None, status=None), dict(failed=True, job_started=False)),
+    # the runner or async_claim failed: what became of the job, none of the runner's keys
     (dict(failed=True, msg='KeyError: x', exception='Traceback...'),
      dict(failed=True, msg='KeyError: x', exception='Traceback...')),
-    (dict(action='start', failed=True, msg='lost'), dict(action='start', failed=True, msg='lost')),
+    (dict(failed=True, msg='naming failed', job_started=True, ansible_job_id='j1.2',
+          ansible_job_alias='x', tmpdir_removed=False, attached=False),
+     dict(failed=True, msg='naming failed', job_started=True, ansible_job_id='j1.2')),
+    (dict(failed=True, msg='did not report', job_started=None, jid_prefix='j1'),
+     dict(failed=True, msg='did not report', job_started=None, jid_prefix='j1')),
+    (dict(action='start', failed=True, msg='lost'), dict(failed=True, msg='lost')),
     (dict(failed=True), dict(failed=True, msg='the job could not be started')),
-    (dict(action='bogus'), dict(action='bogus', failed=True, msg='the job could not be started')),
+    (dict(action='bogus'), dict(failed=True, msg='the job could not be started')),
     ({}, dict(failed=True, msg='the job could not be started')),
 ])
 def test_start_failure(found, failure):
