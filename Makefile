@@ -8,7 +8,8 @@
 #                          failing at the end: units, integration, matrix, compat-check,
 #                          sanity, lint, docs, changelog, tarball-check, runner; then a summary
 #   make units             pytest tests/unit (PYTHONPATH=.build/collections)
-#   make integration       pytest tests/integration, full suite, on ansible-core 2.19, TARGET_PYTHON targets
+#   make integration       pytest tests/integration, full suite (but the `mitogen` tests), on
+#                          ansible-core 2.19, TARGET_PYTHON targets
 #   make matrix            the matrix subset (pytest -m matrix) on the other ansible-core versions,
 #                          one run per MATRIX row (core:target Python); writes .build/reports/matrix.json
 #   make compat-check      README's compatibility table and meta/runtime.yml match what ran
@@ -25,6 +26,9 @@
 #   make demo              run examples/demo.yml against localhost
 #   make debug-module ALIAS=name [ASYNC_DIR=dir]   (or JID=...) run async_status_id alone
 #   make bench             benchmarks beside native Ansible (bench/README.md); BENCHES=poll_cost
+#   make chaos             random trials of exactly once: controllers killed at random moments
+#                          of starts and waits, local and over SSH (tests/chaos/chaos.py);
+#                          TRIALS=200, CHAOS_SEED=n; `make test` runs CHAOS_CI_TRIALS of them
 #   make lock              compile requirements/*.in into the locks requirements/*.txt (every
 #                          package pinned, with hashes); UPGRADE=1 moves all to the newest
 #                          allowed versions, UPGRADE_PACKAGES='a b' only those
@@ -69,8 +73,8 @@ JID ?=
 # ansible-core's own support table: 2.15-2.19 run on 3.11; 2.20+ need 3.12+. Targets 3.6
 # only up to 2.16, 3.7 up to 2.17. Python 3.14 is not listed: no 3.14 interpreter can be had here (pyenv
 # has none, and no package registry that CI reaches ships one).
-CORES ?= 2.15:3.11 2.16:3.11 2.17:3.11 2.18:3.11 2.19:3.11 2.20:3.12 2.21:3.13
-MATRIX ?= 2.15:3.9 2.16:3.6 2.17:3.7 2.18:3.8 2.20:3.10 2.21:3.12 2.21:3.13
+CORES ?= 2.15:3.11 2.16:3.11 2.17:3.11 2.18:3.11 2.19:3.11 2.20:3.12 2.21:3.13 2.22:3.13
+MATRIX ?= 2.15:3.9 2.16:3.6 2.17:3.7 2.18:3.8 2.20:3.10 2.21:3.13 2.22:3.12
 SANITY_RUNS ?= 2.16:3.6,3.7 2.19:3.8,3.9,3.10,3.12,3.13 2.21:3.12
 
 # "full" unless PYTEST_ARGS selects tests: then the run proves less than the table says.
@@ -150,11 +154,13 @@ ssh-stop:
 	bash tests/integration/setup_ssh.sh --stop
 
 # The full suite on ansible-core 2.19; the run is recorded for the compatibility table.
+# The tests marked `mitogen` (which pick Mitogen's strategy themselves) run in
+# integration-mitogen, not twice.
 integration: build
 	@$(MAKE) --no-print-directory ssh-setup TARGET_PYTHON=$(TARGET_PYTHON)
 	@mkdir -p $(REPORTS)
 	@rc=0; $(TEST_ENV) TARGET_PYTHON=$(TARGET_PYTHON) $(VENV)/bin/python -m pytest tests/integration \
-		--junitxml=$(REPORTS)/integration.xml $(PYTEST_XDIST) $(PYTEST_ARGS) || rc=$$?; \
+		-m "not mitogen" --junitxml=$(REPORTS)/integration.xml $(PYTEST_XDIST) $(PYTEST_ARGS) || rc=$$?; \
 	[ ! -f $(REPORTS)/integration.xml ] || $(PYTHON) .ci/compat.py record integration \
 		$(REPORTS)/integration.xml $(VENV)/bin/python $(TARGET_PYTHON) $(SUITE_FULL); \
 	exit $$rc
@@ -276,7 +282,7 @@ runner: build venv-runner
 
 # Every step runs, also after a failed one; the summary lists each, and the exit code is
 # non-zero if any failed. The order puts the longest runs first so a failure shows early.
-TEST_STEPS := units integration integration-mitogen matrix compat-check sanity lint docs changelog tarball-check runner
+TEST_STEPS := units integration integration-mitogen matrix compat-check chaos-ci sanity lint docs changelog tarball-check runner
 
 test:
 	@rm -rf $(REPORTS); failed=(); \
@@ -312,6 +318,23 @@ clean:
 	-@[ ! -f tests/integration/setup_ssh.sh ] || bash tests/integration/setup_ssh.sh --stop
 	rm -rf $(BUILD) $(VENV) .venv-* .pytest_cache tests/.pytest_cache
 	find tests examples bench -name __pycache__ -prune -exec rm -rf {} +
+
+# --- chaos: random crash trials (tests/chaos/chaos.py) --------------------------------------
+
+TRIALS ?= 200
+CHAOS_SEED ?=
+CHAOS_CI_TRIALS ?= 6
+.PHONY: chaos chaos-ci
+chaos: build
+	@$(MAKE) --no-print-directory ssh-setup TARGET_PYTHON=$(TARGET_PYTHON)
+	$(TEST_ENV) TARGET_PYTHON=$(TARGET_PYTHON) $(VENV)/bin/python tests/chaos/chaos.py \
+		--trials $(TRIALS) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
+
+# The short version in `make test`, recorded as a report of its own.
+chaos-ci: build
+	@$(MAKE) --no-print-directory ssh-setup TARGET_PYTHON=$(TARGET_PYTHON)
+	@$(STEP) chaos $(REPORTS) -- env $(TEST_ENV) TARGET_PYTHON=$(TARGET_PYTHON) \
+		$(VENV)/bin/python tests/chaos/chaos.py --trials $(CHAOS_CI_TRIALS)
 
 # --- benchmarks: figures side by side with native Ansible, not tests (bench/README.md) ------
 

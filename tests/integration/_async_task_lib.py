@@ -286,6 +286,10 @@ class BackgroundPlaybook:
     def poll(self):
         return self.proc.poll()
 
+    @property
+    def returncode(self):
+        return self.proc.returncode
+
     def output(self):
         return self.log.read_text(encoding='utf-8', errors='replace') if self.log.exists() else ''
 

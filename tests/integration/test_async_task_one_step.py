@@ -40,7 +40,8 @@ def start_playbook(request, ansible_playbook, installed_collection, session_dir,
 TASK_RE = re.compile(r'^TASK \[(.*)\] \*+$')
 EXEC_RE = re.compile(r'^<[^>]+> (?:SSH: )?EXEC (?!sftp |scp )')
 PUT_RE = re.compile(r'^<[^>]+> PUT ')
-OURS_RE = re.compile(r'_ASYNCJOBS_NAMED_WRAPPER=')
+# The start runner: async_wrapper's interpreter with -S (no other command of a task runs one).
+OURS_RE = re.compile(r""" -S(?: \S*asyncjobs_named_start\.py [^ ]+)?(?: &&|'| *$)""")
 
 
 def wire_costs(stdout):

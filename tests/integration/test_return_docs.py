@@ -76,6 +76,7 @@ def test_the_cases_ran(cases):
     assert results['async_task.start']['attached'] is False
     assert results['async_task.attach']['attached'] is True
     assert results['async_task.budget']['msg'] == 'Ran out of attempts.'
+    assert results['async_task.started_unnamed']['job_started'] is True
     assert results['async_task.failed']['state'] == 'failed'
     assert results['async_alias.moved']['previous_job_id'] == results['async_task.failed']['ansible_job_id']
     assert results['async_wait.jobs']['failed'] is True and len(results['async_wait.jobs']['results']) == 2

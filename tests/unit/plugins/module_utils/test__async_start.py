@@ -27,7 +27,6 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_chan
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_kill as killing
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_start as starting
 
 from unit_helpers import (alive, claim_of, FakeClock, job_finished, JobDir, make_proc, name_of,
@@ -122,8 +121,8 @@ def test_run_wrapper_runs_the_given_shell(shell, seen):
 @pytest.mark.parametrize('cmd,env', [
     ("ANSIBLE_ASYNC_DIR='~/.ansible_async' /usr/bin/python3 /t/async_wrapper.py j1 30 /t/m.py _",
      {'ANSIBLE_ASYNC_DIR': '~/.ansible_async'}),
-    ("A=1 B='two words' HOME=/h python3 /t/async_wrapper.py j1 30", {'A': '1', 'B': 'two words',
-                                                                      'HOME': '/h'}),
+    ("A=1 B='two words' HOME=/h python3 /t/async_wrapper.py j1 30",
+     {'A': '1', 'B': 'two words', 'HOME': '/h'}),
     ("/usr/bin/python3 /t/async_wrapper.py X=1 j1 30", {}),
     ("A=%s python3 /t/async_wrapper.py j1 30" % ('x' * 80000), {'A': 'x' * 80000}),
 ])
@@ -303,7 +302,7 @@ def test_naming_that_fails_after_the_start_keeps_what_the_job_needs(tmp_path, as
 
 
 def test_a_wrapper_without_job_file_is_never_declared_dead(job_dir, async_dir, tmp_path,
-                                                          monkeypatch):
+                                                           monkeypatch):
     """The wrapper's processes live and no job file comes within the start's patience:
     the start fails without dropping the claim (whether the job runs cannot be told yet),
     and the next run waits for it instead of starting a second job."""
@@ -326,8 +325,8 @@ def test_a_wrapper_without_job_file_is_never_declared_dead(job_dir, async_dir, t
     assert claim_of(async_dir, 'build')['token'] == 'tokA'
 
 
-def test_reading_the_status_that_fails_after_the_start_names_the_job(job_dir, async_dir,
-                                                                      monkeypatch):
+def test_reading_the_status_that_fails_after_the_start_names_the_job(
+        job_dir, async_dir, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError('disk gone')
     monkeypatch.setattr(starting, 'job_status', broken)

@@ -429,7 +429,7 @@ def test_the_hook_passes_other_commands_before_and_after():
     starter._low_level_execute_command(fixup, True, None)
     starter.state = 'fired'
     starter._low_level_execute_command('rm -rf /x', True, None)
-    assert [c for c, _ in action.ran] == ['mkdir -p /x', fixup, 'rm -rf /x']
+    assert [c for c, _data in action.ran] == ['mkdir -p /x', fixup, 'rm -rf /x']
 
 
 @pytest.mark.parametrize('result,removed', [
