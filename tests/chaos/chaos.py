@@ -17,9 +17,11 @@ local connection (as root) and over SSH with become to the unprivileged ajjob:
 3. waits until the survivors end, then runs the same task once more without killing it
    (the operator's re-run), which must succeed.
 
-Then it counts: a *duplicate* is a trial in which the job ran more than once, or two runs
-overlapped; a *lost* trial is one whose re-run failed, or returned a result that no run of
-the job produced (its stdout is not done-<pid> of a run that ended). It prints each trial,
+Then it counts: a *duplicate* is a trial in which two runs of the job overlapped, or the job
+ran more than once although no controller had got its outcome (a controller whose task
+returned the outcome frees the name, so the next run starts the job again: then two runs,
+one after the other, are right); a *lost* trial is one whose re-run failed, or returned a
+result that no run of the job produced (its stdout is not done-<pid> of a run that ended). It prints each trial,
 then ``N trials, D duplicates, L lost`` and exits 1 unless both are 0.
 
 Needs the collection built and installed (`make build`) and the SSH target
@@ -56,7 +58,7 @@ PLAYBOOK = """---
     - name: Start or attach, and wait
       asyncjobs.named.async_task:
         alias: "{{ alias }}"
-        shell: echo "start $$" >> {{ counter }}; sleep 2.5; echo "end $$" >> {{ counter }}; echo "done-$$"
+        shell: echo "start $$" >> {{ counter }}; sleep 3.5; echo "end $$" >> {{ counter }}; echo "done-$$"
         async: 120
         timeout: 120
       register: run
@@ -100,6 +102,18 @@ def runs_of(counter):
             ended[pid] = True
             live -= 1
     return [(p, ended[p]) for p in order], overlap
+
+
+def delivered(log):
+    """True when the controller's log shows its async_task task returned (the outcome was
+    delivered to it, and the name freed)."""
+    lines = log.read_text(errors='replace').splitlines() if log.exists() else []
+    for i, line in enumerate(lines):
+        if line.startswith('TASK [Start or attach, and wait]'):
+            for after in lines[i + 1:]:
+                if after.strip():
+                    return after.startswith(('changed: [', 'ok: ['))
+    return False
 
 
 def trial(n, transport, base, playbook, target_python, ansible_playbook, rng, log):
@@ -150,13 +164,15 @@ def trial(n, transport, base, playbook, target_python, ansible_playbook, rng, lo
     result_path = case / 'result-again.json'
     result = json.loads(result_path.read_text()) if result_path.exists() else {}
     runs, overlap = runs_of(counter)
-    duplicate = len(runs) != 1 or overlap
+    got = any(delivered(case / ('log-c%d.txt' % i)) for i in range(controllers))
+    duplicate = overlap or len(runs) != (2 if got else 1)
     done = ['done-%s' % p for p, ended in runs if ended]
     lost = rc != 0 or result.get('failed') is not False or result.get('stdout') not in done
-    log('trial %3d %-5s controllers %d, killed at %s: runs %d%s, re-run rc %s %s%s' % (
+    log('trial %3d %-5s controllers %d, killed at %s: runs %d%s%s, re-run rc %s %s%s' % (
         n, transport, controllers,
         ', '.join('%.2fs' % k if k is not None else '-' for k in kills), len(runs),
-        ' (overlapping)' if overlap else '', rc, result.get('stdout'),
+        ' (overlapping)' if overlap else '', ' (an outcome was delivered)' if got else '',
+        rc, result.get('stdout'),
         (' DUPLICATE' if duplicate else '') + (' LOST' if lost else '')))
     if not duplicate and not lost:
         shutil.rmtree(str(case), ignore_errors=True)
