@@ -98,7 +98,8 @@ class ActionModule(AsyncJobsAction):
                               wait=min(SLICE_SECONDS, budget) if waiting else 0.0,
                               cleanup=args['cleanup'], _async_dir=self.async_dir(),
                               hold=max(0.0, min(SLICE_SECONDS, deadline - time.time())),
-                              what=describe_job(args, job['module']), output=job['output'],
+                              what=describe_job(args, job['module'], self._task.no_log),
+                              output=job['output'],
                               tail_lines=tail_lines)
             failpoints = self.failpoints()
             if failpoints:
@@ -151,7 +152,8 @@ class ActionModule(AsyncJobsAction):
                             msg=started.get('msg') or 'the job could not be started')
             jid = started['ansible_job_id']
             _async_failpoints.failpoint('after-wrapper', jid=jid)
-            self._bind(alias, token, jid, task_vars, what=describe_job(args, job['module']),
+            self._bind(alias, token, jid, task_vars,
+                       what=describe_job(args, job['module'], self._task.no_log),
                        output=job['output'])
         status = None
         if not waiting:

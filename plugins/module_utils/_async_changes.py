@@ -26,6 +26,8 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._async_files impor
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import RUNNING
 from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
     wrapper_liveness)
+from ansible_collections.asyncjobs.named.plugins.module_utils._async_trust import (
+    check_async_dir, open_lock, open_new)
 
 
 # --------------------------------------------------------------------------
@@ -38,6 +40,7 @@ def remove_entry(async_dir, path, check_mode):
     if os.path.isdir(path) and not os.path.islink(path):
         raise JobError('refusing to remove %s: it is a directory' % path)
     if not check_mode:
+        check_async_dir(async_dir)
         try:
             os.unlink(path)
         except OSError as e:
@@ -56,6 +59,7 @@ def temp_files_of(async_dir, base):
 
 def _atomic_symlink(async_dir, target, link):
     """Point ``link`` at ``target`` with no moment where ``link`` is missing."""
+    check_async_dir(async_dir)
     tmp = os.path.join(async_dir, temp_name(os.path.basename(link)))
     os.symlink(target, tmp)
     try:
@@ -73,9 +77,12 @@ def atomic_write_json(path, data, durable=True):
     is up (a claim, a job's meta record; their readers take an unreadable one for a
     missing one) skip it, as async_wrapper does for its job files: on a busy host the
     sync costs more than the rest of a start."""
+    check_async_dir(os.path.dirname(path), create=False)
     tmp = os.path.join(os.path.dirname(path), temp_name(os.path.basename(path)))
+    # A new file, never through a link (a rename then replaces the entry, not a target).
+    fd = open_new(tmp)
     try:
-        with open(tmp, 'w') as f:
+        with os.fdopen(fd, 'w') as f:
             json.dump(data, f)
             if durable:
                 f.flush()
@@ -117,17 +124,12 @@ class alias_lock:
         self.fd = None
 
     def __enter__(self):
-        if not os.path.isdir(self.async_dir):
-            try:
-                os.makedirs(self.async_dir, 0o700)
-            except OSError as e:
-                if e.errno != errno.EEXIST:
-                    raise
+        check_async_dir(self.async_dir)  # made 0700 when missing
         deadline = None if self.timeout is None else self.clock() + self.timeout
         while True:
-            # Not inherited by children (the job's processes must not hold the lock).
-            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | getattr(os, 'O_CLOEXEC', 0),
-                              0o600)
+            # Not inherited by children (the job's processes must not hold the lock), and
+            # never through a planted link.
+            self.fd = open_lock(self.path)
             try:
                 if deadline is None:
                     fcntl.flock(self.fd, fcntl.LOCK_EX)

@@ -102,7 +102,13 @@ def _from_proc(proc, mark, stat):
                 fields = stat_fields(name, proc)
             except (IOError, OSError):
                 continue
-            entry.update(state=fields[0], ppid=int(fields[1]), pgid=int(fields[2]))
+            try:
+                entry.update(state=fields[0], ppid=int(fields[1]), pgid=int(fields[2]))
+            except (IndexError, ValueError):
+                # A stat that cannot be read as one: this process cannot be judged, so the
+                # table is not complete (liveness then says unknown, never dead).
+                complete = False
+                continue
         entries.append(entry)
     return entries, complete
 

@@ -103,10 +103,19 @@ def output_log_of(args, no_log, mitogen=False):
     return args['module'] is None and not no_log and not mitogen
 
 
-def describe_job(args, module=None):
+# What the listing shows of a no_log task: its form, nothing of its arguments.
+HIDDEN = '(hidden: no_log)'
+
+
+def describe_job(args, module=None, no_log=False):
     """What the job runs, for async_jobs_info (recorded on the host when it starts):
     ``shell: <line>``, ``command: <line>`` (cmd and argv), ``script: <script and args>`` or
-    ``module: <name>``."""
+    ``module: <name>``; for a ``no_log`` task only the form, ``shell: (hidden: no_log)``:
+    nothing of a no_log task's arguments is written on the host or listed."""
+    if no_log:
+        form = next((f for f in ('shell', 'cmd', 'argv', 'script') if args[f] is not None),
+                    'module')
+        return '%s: %s' % ('command' if form in ('cmd', 'argv') else form, HIDDEN)
     if args['shell'] is not None:
         return 'shell: %s' % args['shell']
     if args['cmd'] is not None:

@@ -360,7 +360,7 @@ def test_alias_lock_reuses_existing_lock_file(async_dir):
 def test_alias_lock_async_dir_is_a_file(tmp_path):
     f = tmp_path / 'file'
     f.write_text('x')
-    with pytest.raises(OSError):
+    with pytest.raises(names.JobError, match='is not safe to write in: it is not a directory'):
         with changes.alias_lock(str(f), 'build'):
             pass
 

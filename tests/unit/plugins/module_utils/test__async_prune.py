@@ -120,6 +120,32 @@ def test_keep_the_newest_of_each_name(async_dir, noproc):
     assert sorted(os.listdir(async_dir)) == ['.j4.1.meta', '.j5.1.meta', 'j4.1', 'j5.1']
 
 
+def test_a_running_job_takes_no_kept_slot(async_dir, noproc):
+    """keep counts finished jobs only: with keep 1, a name's one finished job stays beside
+    its newer running one (a mutation that let running jobs into the count removed it)."""
+    at(write_job(async_dir, 'j1.1', DONE), NOW - 5 * DAY)
+    changes.write_meta(async_dir, 'j1.1', 'nightly', NOW - 6 * DAY)
+    at(write_job(async_dir, 'j2.1', RUNNING), NOW - 2 * DAY)
+    changes.write_meta(async_dir, 'j2.1', 'nightly', NOW - 2 * DAY)
+    changes.set_alias(async_dir, 'nightly', 'j2.1', liveness=lambda jid, owner_uid=None: (
+        jid == 'j2.1', [1], None))
+    result = run(async_dir, keep=1, running=['j2.1'], noproc=noproc)
+    assert result['removed'] == []
+    assert sorted(os.listdir(async_dir)) == ['.j1.1.meta', '.j2.1.meta', 'j1.1', 'j2.1',
+                                             'jid_nightly']
+
+
+@pytest.mark.parametrize('keep, gone', [(0, ['j1.1', 'j2.1']), (1, ['j1.1']), (2, [])])
+def test_keep_counts_each_name_of_a_job(async_dir, noproc, keep, gone):
+    """A finished job kept for one name is kept, whatever its other names say."""
+    at(write_job(async_dir, 'j1.1', DONE), NOW - 5 * DAY)
+    at(write_job(async_dir, 'j2.1', DONE), NOW - 4 * DAY)
+    changes.write_meta(async_dir, 'j1.1', 'a', NOW - 6 * DAY)
+    changes.write_meta(async_dir, 'j2.1', 'a', NOW - 5 * DAY)
+    result = run(async_dir, keep=keep, noproc=noproc)
+    assert [os.path.basename(r) for r in result['removed'] if not r.endswith('.meta')] == gone
+
+
 def test_dangling_and_outside_names_go_whatever_the_age(async_dir, outside, noproc):
     make_link(async_dir, 'jid_gone', 'j9.9')
     make_link(async_dir, 'jid_out', os.path.join(outside, 'secret'))

@@ -277,3 +277,24 @@ def test_task_result(job, attached, extra, expected):
     result = task.task_result(own, job, 'build', attached, **extra)
     assert result is own  # the action's result, updated
     assert result == expected
+
+
+# --- describe_job ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('given, module, shown, hidden', [
+    (dict(shell='echo hunter2 | tee x'), None, 'shell: echo hunter2 | tee x',
+     'shell: (hidden: no_log)'),
+    (dict(cmd='/bin/deploy --token hunter2'), None, 'command: /bin/deploy --token hunter2',
+     'command: (hidden: no_log)'),
+    (dict(argv=['/bin/deploy', 'a b', 'hunter2']), None, "command: /bin/deploy 'a b' hunter2",
+     'command: (hidden: no_log)'),
+    (dict(script='migrate.sh hunter2'), None, 'script: migrate.sh hunter2',
+     'script: (hidden: no_log)'),
+    (dict(module='ping', module_args={'data': 'hunter2'}), 'ansible.builtin.ping',
+     'module: ansible.builtin.ping', 'module: (hidden: no_log)'),
+])
+def test_describe_job_hides_everything_of_a_no_log_task(given, module, shown, hidden):
+    args = task_args(**given)
+    assert task.describe_job(args, module) == shown
+    assert task.describe_job(args, module, no_log=True) == hidden
+    assert 'hunter2' not in hidden
