@@ -170,7 +170,11 @@ integration: build
 # locally and over SSH with become; CONTRIBUTING.md's "Tests" section lists them) run with
 # that core's venv (pytest runs inside it, so run_playbook picks its ansible-playbook)
 # against that target Python, locally and over SSH with become. Goes on after a failed
-# row, fails at the end; then writes the table (.build/reports/matrix.json).
+# row, fails at the end; then writes the table (.build/reports/matrix.json). Then, once per
+# ansible-core, MATRIX_UNITS: the unit tests of the start's controller hooks and of its host
+# side, on that core (its ActionBase, its real async_wrapper).
+MATRIX_UNITS ?= tests/unit/plugins/plugin_utils/test__start.py \
+	tests/unit/plugins/module_utils/test__async_start.py tests/unit/plugins/module_utils/test__async_claims.py
 matrix: build
 	@mkdir -p $(REPORTS)
 	@rows="$(MATRIX)"; cores=$$(for r in $$rows; do echo "$${r%%:*}"; done | sort -uV); \
@@ -189,6 +193,12 @@ matrix: build
 			$(REPORTS)/$$name.xml $$venv/bin/python $$target $(SUITE_MATRIX); \
 		echo "== matrix $$core, target Python $$py: exit $$rc in $$((SECONDS - start)) s"; \
 		[ $$rc = 0 ] || failed+=("$$core:$$py"); \
+	done; \
+	for core in $$cores; do \
+		venv=.venv-$${core/./}; [ "$$core" != 2.19 ] || venv=$(VENV); \
+		echo "== matrix $$core: the unit tests of the start (with its own async_wrapper)"; \
+		PYTHONPATH=$(COLLECTIONS) $(TEST_ENV) $$venv/bin/python -m pytest $(MATRIX_UNITS) \
+			-p no:cacheprovider -q --junitxml=$(REPORTS)/matrix-units-$$core.xml || failed+=("$$core:units"); \
 	done; \
 	$(PYTHON) .ci/compat.py table; \
 	[ $${#failed[@]} = 0 ] || { echo "matrix: FAILED rows: $${failed[*]}" >&2; exit 1; }

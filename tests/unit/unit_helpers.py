@@ -26,6 +26,7 @@ import time
 import pytest
 
 import ansible.modules.async_wrapper as native_wrapper
+import ansible.release as ansible_release
 
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_claims as claims
@@ -374,6 +375,8 @@ def wait_until(cond, timeout=20, what='the condition'):
 # --- a real async_wrapper command line ------------------------------------------------------
 
 WRAPPER_SOURCE = os.path.abspath(native_wrapper.__file__).replace('.pyc', '.py')
+# The command line of the async_wrapper of the ansible-core that runs the tests changed in 2.21.
+WRAPPER_ARGS_221 = tuple(int(p) for p in ansible_release.__version__.split('.')[:2]) >= (2, 21)
 
 
 class JobDir:
@@ -395,8 +398,16 @@ class JobDir:
                     % (sys.executable, seconds, rc, rc != 0))
         self.prefix = prefix or 'j%d' % (10 ** 11 + secrets.randbelow(9 * 10 ** 11))
         self.async_dir = async_dir
-        self.cmd = 'ANSIBLE_ASYNC_DIR=%s %s %s %s %d %s _' % (
-            shlex.quote(async_dir), sys.executable, self.wrapper, self.prefix, limit, self.module)
+        if WRAPPER_ARGS_221:
+            # 2.21+: <jid> <limit> <preserve_tmp> <module path> <the module's command line>
+            self.cmd = 'ANSIBLE_ASYNC_DIR=%s %s %s %s %d false %s %s %s' % (
+                shlex.quote(async_dir), sys.executable, self.wrapper, self.prefix, limit,
+                self.module, sys.executable, self.module)
+        else:
+            # 2.9-2.20: <jid> <limit> <module path> <args file or _>
+            self.cmd = 'ANSIBLE_ASYNC_DIR=%s %s %s %s %d %s _' % (
+                shlex.quote(async_dir), sys.executable, self.wrapper, self.prefix, limit,
+                self.module)
 
 
 def job_finished(async_dir, jid):
