@@ -333,7 +333,7 @@ clean:
 
 TRIALS ?= 200
 CHAOS_SEED ?=
-CHAOS_CI_TRIALS ?= 6
+CHAOS_CI_TRIALS ?= 4
 .PHONY: chaos chaos-ci
 chaos: build
 	@$(MAKE) --no-print-directory ssh-setup TARGET_PYTHON=$(TARGET_PYTHON)

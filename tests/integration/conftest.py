@@ -362,7 +362,24 @@ def pytest_configure(config):
         '`make integration-mitogen` runs these with the matrix subset')
 
 
+# The longest scopes (a module, or a class) first, so that pytest-xdist's loadscope starts
+# them at once and the other worker does the short ones meanwhile, instead of one long scope
+# running alone at the end of the run.
+LONG_FIRST = ('test_failpoints.py::TestMitogen::', 'test_failpoints.py::TestSsh',
+              'test_failpoints.py::TestMitogenLater',
+              'test_async_task_one_step.py', 'test_failpoints.py::TestLocal',
+              'test_start_faults.py', 'test_async_task.py')
+
+
+def _weight(item):
+    for i, scope in enumerate(LONG_FIRST):
+        if scope in item.nodeid:
+            return i
+    return len(LONG_FIRST)
+
+
 def pytest_collection_modifyitems(config, items):
+    items.sort(key=_weight)  # stable: the order within a scope stays
     if not STRATEGY:
         return
     for item in items:

@@ -249,7 +249,21 @@ class TestSsh:
 
 
 class TestMitogen:
-    @pytest.mark.parametrize('where,point,fault', _cases_of('mitogen'))
+    """The cases where the controller dies at the claim (its claim goes stale in 60 s)."""
+
+    @pytest.mark.parametrize('where,point,fault', [c for c in _cases_of('mitogen')
+                                                   if c.values[1] == 'after-claim'])
+    def test_failpoint(self, request, ansible_playbook, installed_collection, session_dir,
+                       test_dirs, run_playbook, async_dir, where, point, fault):
+        run_case(request, ansible_playbook, installed_collection, session_dir, test_dirs,
+                 run_playbook, async_dir, where, point, fault)
+
+
+class TestMitogenLater:
+    """The other points under Mitogen, on the other worker."""
+
+    @pytest.mark.parametrize('where,point,fault', [c for c in _cases_of('mitogen')
+                                                   if c.values[1] != 'after-claim'])
     def test_failpoint(self, request, ansible_playbook, installed_collection, session_dir,
                        test_dirs, run_playbook, async_dir, where, point, fault):
         run_case(request, ansible_playbook, installed_collection, session_dir, test_dirs,

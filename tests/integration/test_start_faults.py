@@ -25,8 +25,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
+import yaml
 
-from _async_task_lib import wait_for, job_file
+from _async_task_lib import MITOGEN_SSH_SKIP, STRATEGY, job_file, wait_for
 from _status_alias_lib import kill_job
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,25 +54,46 @@ def binary_library(tmp_path_factory):
     return str(lib)
 
 
-@pytest.fixture(scope='module', params=['local', 'ssh'])
-def compat(request, playbook_once, binary_library, session_dir):
-    """(dumps, shell log) of start_compat.yml, run once per place."""
-    inventory = request.param
-    # where ajssh and ajjob reach the logging shell and its log
-    base = Path(tempfile.mkdtemp(prefix='shell-', dir=str(session_dir)))
-    base.chmod(0o755)
-    log = base / 'shell.log'
-    log.touch()
-    log.chmod(0o666)
-    shell = base / 'logging-sh'
-    shell.write_text('#!/bin/sh\n[ "$1" != -c ] || printf "%%s\\n" "$2" | head -n 1 >> %s\n'
-                     'exec /bin/sh "$@"\n' % shlex.quote(str(log)))
-    shell.chmod(0o755)
+HOSTS = dict(local='localhost', ssh='sshhost')
+
+
+@pytest.fixture(scope='module')
+def compat_run(request, playbook_once, binary_library, session_dir, local_inventory,
+               ssh_inventory):
+    """({host: dumps}, {host: shell log}) of start_compat.yml, run once for both places at
+    once (an inventory of both hosts, each with its own async dir and logging shell)."""
+    base = Path(tempfile.mkdtemp(prefix='compat-', dir=str(session_dir)))
+    base.chmod(0o1777)  # where ajssh and ajjob reach the logging shell, its log, their dir
+    hosts, logs = {}, {}
+    for place, path in (('local', local_inventory), ('ssh', ssh_inventory)):
+        (name, hostvars), = yaml.safe_load(path.read_text())['all']['hosts'].items()
+        log = base / ('shell-%s.log' % place)
+        log.touch()
+        log.chmod(0o666)
+        shell = base / ('logging-sh-%s' % place)
+        shell.write_text('#!/bin/sh\n[ "$1" != -c ] || printf "%%s\\n" "$2" | head -n 1 >> %s\n'
+                         'exec /bin/sh "$@"\n' % shlex.quote(str(log)))
+        shell.chmod(0o755)
+        hosts[name] = dict(hostvars, logging_shell=str(shell), become_job=place == 'ssh',
+                           ansible_async_dir=str(base / ('async-%s' % place)))
+        logs[name] = log
+    inventory = base / 'inventory-both.yml'
+    inventory.write_text(yaml.safe_dump({'all': {'hosts': hosts}}))
     r, _async_dir, _dirs = playbook_once(
-        request, 'start_compat.yml', inventory=inventory,
-        extra_vars=dict(become(inventory), big='x' * 75000, logging_shell=str(shell)),
+        request, 'start_compat.yml', inventory=str(inventory),
+        extra_vars=dict(big='x' * 75000, ansible_async_dir=None),
         env={'ANSIBLE_LIBRARY': binary_library})
-    return r.dumps(), log
+    return dict((name, r.load('compat-%s' % name)) for name in hosts), logs
+
+
+@pytest.fixture(params=['local', 'ssh'])
+def compat(request, compat_run):
+    """(dumps, shell log) of start_compat.yml for one place."""
+    if STRATEGY:
+        pytest.skip(MITOGEN_SSH_SKIP)
+    dumps, logs = compat_run
+    host = HOSTS[request.param]
+    return dumps[host], logs[host]
 
 
 @pytest.mark.matrix
