@@ -63,7 +63,7 @@ def scratch():
 @FUZZ
 @given(alias=st.one_of(ANY_TEXT, JSONISH))
 def test_an_alias_is_valid_or_refused_and_never_leaves_the_dir(alias):
-    ok, _ = ok_or_job_error(names.validate, alias=alias)
+    ok, _error = ok_or_job_error(names.validate, alias=alias)
     if ok and alias is not None:
         path = names.alias_path('/async', alias)
         assert os.path.dirname(os.path.normpath(path)) == '/async'
@@ -74,7 +74,7 @@ def test_an_alias_is_valid_or_refused_and_never_leaves_the_dir(alias):
 @FUZZ
 @given(jid=st.one_of(ANY_TEXT, JSONISH, st.from_regex(names.JID_RE, fullmatch=True)))
 def test_a_jid_is_valid_or_refused_and_never_leaves_the_dir(jid):
-    ok, _ = ok_or_job_error(names.validate, jid=jid)
+    ok, _error = ok_or_job_error(names.validate, jid=jid)
     if ok and jid is not None:
         assert os.path.dirname(os.path.normpath(names.job_path('/async', jid))) == '/async'
         prefix = names.jid_prefix(jid)
