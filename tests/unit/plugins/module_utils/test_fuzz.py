@@ -33,7 +33,7 @@ FUZZ = settings(max_examples=EXAMPLES, database=None, deadline=None,
 
 # Text that likes the characters paths and names break on.
 NASTY = st.lists(st.sampled_from(list('aZ09._-/\\ \x00\n\t~*?[]"\'$`;:é') + ['..', 'jid_']),
-                max_size=20).map(''.join)
+                 max_size=20).map(''.join)
 ANY_TEXT = st.one_of(st.text(max_size=200), NASTY)
 JSONISH = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), ANY_TEXT),
