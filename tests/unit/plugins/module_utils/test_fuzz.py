@@ -20,6 +20,7 @@ import pytest
 
 hypothesis = pytest.importorskip('hypothesis')
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
 
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files  # noqa: E402
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_input as inputs  # noqa: E402
@@ -27,6 +28,9 @@ from ansible_collections.asyncjobs.named.plugins.module_utils import _async_name
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_procs as procs  # noqa: E402
 from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs  # noqa: E402
 
+# Hypothesis keeps caches in .hypothesis of the working directory: not in the tree (the
+# collection is built from it), in a temp dir of its own.
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix='hypothesis-'))
 EXAMPLES = int(os.environ.get('FUZZ_EXAMPLES', '300'))
 FUZZ = settings(max_examples=EXAMPLES, database=None, deadline=None,
                 suppress_health_check=list(HealthCheck))
