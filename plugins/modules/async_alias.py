@@ -92,11 +92,13 @@ previous_job_id:
   sample: j98765432101.4242
 '''
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, require_async_dir, validate)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import set_alias
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import ALIAS_SPEC
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.module import run_module
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
+    require_async_dir)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import validate
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import set_alias
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import ALIAS_SPEC
 
 
 def run(params, check_mode):

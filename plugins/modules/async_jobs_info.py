@@ -211,13 +211,13 @@ claims:
       sample: j360874038559
 '''
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, require_async_dir)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_list import list_jobs
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_output import output_tails
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import (
-    JOBS_INFO_SPEC)
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.module import run_module
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
+    require_async_dir)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.listing import list_jobs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.output import output_tails
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import JOBS_INFO_SPEC
 
 
 def run(params, check_mode):

@@ -162,15 +162,17 @@ results_file:
   sample: /home/user/.ansible_async/j360874038559.4169
 '''
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, require_async_dir, validate)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import job_status
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import ABSENT
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_kill import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.module import run_module
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
+    require_async_dir)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import validate
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import job_status
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import ABSENT
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.kill import (
     kill, signal_name, signal_number)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import KILL_SPEC
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_wait import resolve
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import KILL_SPEC
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.wait import resolve
 
 
 def run(params, check_mode):

@@ -262,15 +262,17 @@ stderr_tail:
   sample: []
 '''
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, require_async_dir, validate)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import job_refs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.module import run_module
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
+    require_async_dir)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import validate
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input import job_refs
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import RUNNING
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import release_plan
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import WAIT_SPEC
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_wait import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import RUNNING
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import release_plan
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import WAIT_SPEC
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.wait import (
     add_progress, resolve, resolve_refs, wait_for, wait_for_all)
 
 

@@ -15,13 +15,14 @@ from ansible.release import __version__ as ansible_version
 from ansible.utils.display import Display
 from ansible.utils.vars import isidentifier, merge_hash
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import JobError, validate
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import job_refs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import validate
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input import job_refs
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import (
     FINISHED_STATES, RUNNING)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import SLICE_SECONDS
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_failpoints
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import SLICE_SECONDS
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import failpoints as _failpoints
 
 
 display = Display()
@@ -256,10 +257,10 @@ class AsyncJobsAction(ActionBase):
 
     def failpoints(self):
         """The failpoints a test switched on in the controller's environment
-        (_async_failpoints), armed in this worker too; None (nearly always)."""
-        spec = _async_failpoints.from_environ()
-        if spec and not _async_failpoints.armed():
-            _async_failpoints.arm(spec)
+        (failpoints), armed in this worker too; None (nearly always)."""
+        spec = _failpoints.from_environ()
+        if spec and not _failpoints.armed():
+            _failpoints.arm(spec)
         return spec
 
     def run_module(self, name, module_args, task_vars, result=None):

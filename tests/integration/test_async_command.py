@@ -51,7 +51,7 @@ def output_module(installed_collection):
     if root not in sys.path:
         sys.path.insert(0, root)
     return importlib.import_module(
-        'ansible_collections.asyncjobs.named.plugins.module_utils._async_output')
+        'ansible_collections.asyncjobs.named.plugins.module_utils._host.output')
 
 
 @pytest.fixture(scope='module')

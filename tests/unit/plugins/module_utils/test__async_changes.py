@@ -22,9 +22,10 @@ import threading
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import writes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import job_status as files
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import async_dir as adir
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
 
 from unit_helpers import (alive, dead, FakeClock, LIVENESS, make_link, never, Recorder,
                           RUNNING_INT, snapshot, temp_leftovers, unprivileged, write_job)
@@ -84,7 +85,7 @@ def test_remove_entry_missing(async_dir):
 @pytest.mark.parametrize('check_mode', [False, True])
 def test_remove_entry_outside_refused(async_dir, outside, check_mode):
     path = write_job(outside, 'j1.2', '{}')
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         changes.remove_entry(async_dir, path, check_mode)
     assert exc.value.msg == 'refusing to remove %s: it is outside the async dir %s' % (
         path, async_dir)
@@ -94,7 +95,7 @@ def test_remove_entry_outside_refused(async_dir, outside, check_mode):
 def test_remove_entry_outside_through_dotdot_refused(async_dir, outside):
     write_job(outside, 'j1.2', '{}')
     path = os.path.join(async_dir, '..', 'outside', 'j1.2')
-    with pytest.raises(names.JobError):
+    with pytest.raises(errors.JobError):
         changes.remove_entry(async_dir, path, False)
     assert os.path.exists(path)
 
@@ -103,7 +104,7 @@ def test_remove_entry_outside_through_dotdot_refused(async_dir, outside):
 def test_remove_entry_directory_refused(async_dir, check_mode):
     path = os.path.join(async_dir, 'j1.2')
     os.mkdir(path)
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         changes.remove_entry(async_dir, path, check_mode)
     assert exc.value.msg == 'refusing to remove %s: it is a directory' % path
     assert os.path.isdir(path)
@@ -209,7 +210,7 @@ def test_atomic_write_json_missing_dir(tmp_path):
 
 HOLDER = r'''
 import sys
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import alias_lock
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import alias_lock
 with alias_lock(sys.argv[1], sys.argv[2]):
     print('locked', flush=True)
     sys.stdin.readline()
@@ -360,7 +361,7 @@ def test_alias_lock_reuses_existing_lock_file(async_dir):
 def test_alias_lock_async_dir_is_a_file(tmp_path):
     f = tmp_path / 'file'
     f.write_text('x')
-    with pytest.raises(names.JobError, match='is not safe to write in: it is not a directory'):
+    with pytest.raises(errors.JobError, match='is not safe to write in: it is not a directory'):
         with changes.alias_lock(str(f), 'build'):
             pass
 
@@ -374,7 +375,7 @@ def test_alias_lock_timeout(async_dir):
     try:
         assert locker.stdout.readline() == b'locked\n'
         c = FakeClock()
-        with pytest.raises(names.JobError) as exc:
+        with pytest.raises(errors.JobError) as exc:
             with changes.alias_lock(async_dir, 'build', timeout=2, clock=c.clock, sleep=c.sleep):
                 pass
         assert exc.value.msg == ('another run has held the lock of the name %r (%s) for 2 s; try '
@@ -567,7 +568,7 @@ def test_set_alias_move_from_finished_or_absent(async_dir, old_state, liveness, 
     result = changes.set_alias(async_dir, 'x', JID, liveness=live)
     assert result == dict(base(async_dir, changed=True), previous_job_id=OLD)
     assert link_of(async_dir) == JID
-    assert names.find_alias(async_dir, 'x') == (os.path.join(async_dir, 'jid_x'),
+    assert adir.find_alias(async_dir, 'x') == (os.path.join(async_dir, 'jid_x'),
                                                 os.path.join(async_dir, JID))
     if old_state is not None:
         assert os.path.exists(os.path.join(async_dir, OLD))  # the old result is kept
@@ -591,7 +592,7 @@ def test_set_alias_running_holder_refused(async_dir, liveness, check_mode):
     os.symlink(OLD, os.path.join(async_dir, 'jid_x'))
     before = snapshot(async_dir)
     rec = Recorder(LIVENESS[liveness](OLD))
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         changes.set_alias(async_dir, 'x', JID, check_mode=check_mode, liveness=rec)
     assert exc.value.msg == held_msg('x', OLD, JID)
     assert exc.value.result == base(async_dir)
@@ -613,7 +614,7 @@ def test_set_alias_running_holder_forced(async_dir, check_mode):
 @pytest.mark.parametrize('force', [False, True])
 @pytest.mark.parametrize('check_mode', [False, True])
 def test_set_alias_missing_job_file(async_dir, force, check_mode):
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         changes.set_alias(async_dir, 'x', JID, force=force, check_mode=check_mode, liveness=never)
     path = os.path.join(async_dir, JID)
     assert exc.value.msg == ("job %s has no state file %s in this host's async dir; is it an "
@@ -623,7 +624,7 @@ def test_set_alias_missing_job_file(async_dir, force, check_mode):
 
 
 def test_set_alias_missing_async_dir(tmp_path):
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         changes.set_alias(str(tmp_path / 'nope'), 'x', JID, liveness=never)
     assert 'has no state file' in exc.value.msg
     assert not (tmp_path / 'nope').exists()
@@ -631,7 +632,7 @@ def test_set_alias_missing_async_dir(tmp_path):
 
 def test_set_alias_job_file_dangling_link_is_missing(async_dir):
     os.symlink('gone', os.path.join(async_dir, JID))
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         changes.set_alias(async_dir, 'x', JID, liveness=never)
     assert 'has no state file' in exc.value.msg
 
@@ -643,7 +644,7 @@ def test_set_alias_name_pointing_outside_refused(async_dir, outside, force):
     os.symlink(target, os.path.join(async_dir, 'jid_x'))
     root = os.path.dirname(async_dir)
     before = snapshot(root)
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         changes.set_alias(async_dir, 'x', JID, force=force, liveness=never)
     assert 'points outside the async dir' in exc.value.msg
     assert snapshot(root) == before
@@ -720,7 +721,7 @@ def test_set_alias_real_liveness_holder(async_dir, fake_wrapper):
     write_job(async_dir, JID, RUNNING)
     write_job(async_dir, old, RUNNING)
     os.symlink(old, os.path.join(async_dir, 'jid_x'))
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         changes.set_alias(async_dir, 'x', JID)
     assert exc.value.msg == held_msg('x', old, JID)
     assert link_of(async_dir) == old
@@ -771,7 +772,7 @@ def test_free_name_legacy_form(async_dir):
     make_link(async_dir, JID + '.jid_build', JID)
     make_link(async_dir, JID + '.jid_other', JID)
     changes.free_name(async_dir, 'build')
-    assert names.find_alias(async_dir, 'build') == (None, None)
+    assert adir.find_alias(async_dir, 'build') == (None, None)
     assert sorted(os.listdir(async_dir)) == [JID, JID + '.jid_other']
 
 
@@ -954,7 +955,7 @@ def test_cleanup_by_jid_running_needs_no_force(async_dir, liveness):
 
 
 def test_cleanup_by_jid_unknown(async_dir):
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         changes.cleanup(async_dir, 'cleanup', jid=JID, liveness=never)
     assert exc.value.msg == 'could not find job'
     # native async_status names the path it would have erased
@@ -963,7 +964,7 @@ def test_cleanup_by_jid_unknown(async_dir):
 
 
 def test_full_cleanup_by_jid_unknown(async_dir):
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         changes.cleanup(async_dir, 'full_cleanup', jid=JID, liveness=never)
     assert exc.value.msg == 'could not find job'
     assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1,
@@ -1095,7 +1096,7 @@ def test_cleanup_running_refused(async_dir, outside, mode, kwargs, msg, liveness
     os.symlink(JID, os.path.join(async_dir, 'jid_x'))
     os.symlink(JID, os.path.join(async_dir, JID + '.jid_y'))
     before = snapshot(async_dir)
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         changes.cleanup(async_dir, mode, check_mode=check_mode, liveness=LIVENESS[liveness],
                         **kwargs)
     assert exc.value.msg == msg
@@ -1135,7 +1136,7 @@ def test_cleanup_alias_pointing_outside(async_dir, outside, mode, force):
     os.symlink(target, os.path.join(async_dir, 'jid_x'))
     root = os.path.dirname(async_dir)
     before = snapshot(root)
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         changes.cleanup(async_dir, mode, alias='x', force=force, liveness=never)
     assert 'points outside the async dir' in exc.value.msg
     assert snapshot(root) == before  # neither the link nor its target
@@ -1186,7 +1187,7 @@ def test_cleanup_real_liveness_refuses_then_allows(async_dir, fake_wrapper):
     jid = fake_wrapper.jid
     write_job(async_dir, jid, dict(RUNNING, ansible_job_id=jid))
     os.symlink(jid, os.path.join(async_dir, 'jid_x'))
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         changes.cleanup(async_dir, 'full_cleanup', alias='x')
     assert exc.value.msg == refusal('its job file and aliases', alias='x', jid=jid)
     assert remaining(async_dir) == sorted([jid, 'jid_x'])
@@ -1234,7 +1235,7 @@ def test_cleanup_many_refused_changes_nothing(async_dir, refs, msg):
     write_job(async_dir, J2, RUNNING)
     os.symlink(J2, os.path.join(async_dir, 'jid_r'))
     before = snapshot(async_dir)
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         changes.cleanup_many(async_dir, 'full_cleanup', refs, liveness=alive)
     assert exc.value.msg == msg
     assert snapshot(async_dir) == before

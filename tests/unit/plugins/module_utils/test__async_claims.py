@@ -20,11 +20,13 @@ import time
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_claims as claims
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import writes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import claims
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import job_status as files
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import async_dir as adir
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
 
 from unit_helpers import (alive, claim_of, dead, FakeClock, FakeWrapper, make_link, make_proc,
                           make_stat_proc, name_of, needs_proc, never, snapshot, temp_leftovers,
@@ -304,7 +306,7 @@ def test_prepare_dangling_name_starts(async_dir, noproc, name):
     assert result['action'] == 'start'
     assert result['status']['state'] == 'absent'
     assert claim_of(async_dir, 'build')['token'] == 'tokA'
-    assert names.find_alias(async_dir, 'build') == (None, None)
+    assert adir.find_alias(async_dir, 'build') == (None, None)
     assert sorted(os.listdir(async_dir)) == ['.jid_build.claim', '.jid_build.lock']
 
 
@@ -675,7 +677,7 @@ def test_prepare_check_mode_attach_and_claimed(async_dir, noproc):
 def test_prepare_invalid_name_target_fails(async_dir, outside, noproc):
     elsewhere = write_job(outside, JID, SUCCEEDED)
     make_link(async_dir, 'jid_build', elsewhere)
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         claims.prepare(async_dir, 'build', 'tokA', False, liveness=never, proc=noproc)
     assert 'points outside the async dir' in exc.value.msg
     assert claim_of(async_dir, 'build') is None
@@ -737,7 +739,7 @@ def test_bind_taken_over(async_dir, name):
 
 def test_bind_missing_job_file(async_dir):
     write_claim(async_dir, 'build', 'tokA')
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         claims.bind(async_dir, 'build', 'tokA', NEW, liveness=never)
     assert exc.value.msg.startswith('job %s has no state file' % NEW)
     assert claim_of(async_dir, 'build')['token'] == 'tokA'

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_entries as entries
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import entries
 
 
 # --- temp_name, temp_base ------------------------------------------------------------------------

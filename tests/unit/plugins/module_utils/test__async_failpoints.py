@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_failpoints as fp
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import failpoints as fp
 
 
 @pytest.fixture(autouse=True)

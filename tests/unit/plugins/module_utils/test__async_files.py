@@ -14,9 +14,10 @@ import os
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import writes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import job_status as files
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import job_model as model
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
 
 from unit_helpers import (alive, dead, LIVENESS, never, Recorder, snapshot, unique_prefix, unknown,
                           UNKNOWN_WHY, unprivileged, write_job)
@@ -70,10 +71,10 @@ def job_file(data=None, raw=None, path='/a/j1.2'):
 # --- states --------------------------------------------------------------------------------------
 
 def test_states():
-    assert names.STATES == ('absent', 'running', 'succeeded', 'failed', 'timed_out', 'killed',
+    assert model.STATES == ('absent', 'running', 'succeeded', 'failed', 'timed_out', 'killed',
                             'orphaned')
-    assert set(names.FINISHED_STATES) == set(names.STATES) - {files.ABSENT, files.RUNNING}
-    assert files.TIMEOUT_MSG == 'Timeout exceeded'
+    assert set(model.FINISHED_STATES) == set(model.STATES) - {model.ABSENT, model.RUNNING}
+    assert model.TIMEOUT_MSG == 'Timeout exceeded'
 
 
 # --- JobFile.parsed / finished -------------------------------------------------------------------
@@ -214,8 +215,8 @@ def test_read_job_permission_denied_is_raised(world_readable_tmp):
     ({'killed': True, 'failed': True}, 'killed'),
 ])
 def test_finished_state(data, state):
-    assert files.finished_state(data) == state
-    assert state in names.FINISHED_STATES
+    assert model.finished_state(data) == state
+    assert state in model.FINISHED_STATES
 
 
 # --- describe ------------------------------------------------------------------------------------
@@ -317,7 +318,7 @@ def test_owner(async_dir):
 # --- job_status: lookup by jid -------------------------------------------------------------------
 
 def test_job_status_unknown_jid(async_dir):
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         files.job_status(async_dir, jid=JID, liveness=never)
     assert exc.value.msg == 'could not find job'
     assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1,
@@ -325,7 +326,7 @@ def test_job_status_unknown_jid(async_dir):
 
 
 def test_job_status_unknown_jid_missing_async_dir(tmp_path):
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         files.job_status(str(tmp_path / 'nope'), jid=JID, liveness=never)
     assert exc.value.msg == 'could not find job'
 
@@ -364,7 +365,7 @@ def test_job_status_alias_outside_async_dir(async_dir, outside):
     target = write_job(outside, JID, RUNNING)
     os.symlink(target, os.path.join(async_dir, 'jid_x'))
     before = snapshot(os.path.dirname(async_dir))
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         files.job_status(async_dir, alias='x', liveness=never)
     assert exc.value.msg == ('alias %r points outside the async dir %s (to %s); refusing to use '
                              'it' % ('x', async_dir, target))
@@ -515,7 +516,7 @@ def test_job_status_file_removed_during_scan(async_dir, by):
         return False, [], None
 
     if by == 'jid':
-        with pytest.raises(names.JobError) as exc:
+        with pytest.raises(errors.JobError) as exc:
             files.job_status(async_dir, jid=JID, liveness=removing)
         assert exc.value.msg == 'could not find job'
         assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1,
@@ -591,7 +592,7 @@ def test_job_statuses_one_scan_for_all(async_dir, tmp_path):
 
 def test_job_statuses_names_the_entry(async_dir):
     write_job(async_dir, SJ1, DONE_JOB)
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         files.job_statuses(async_dir, [dict(jid=SJ1), dict(jid=SJ2, alias='x')],
                            liveness_for=lambda jids: never)
     assert exc.value.msg == 'jobs[1] (x, %s): could not find job' % SJ2

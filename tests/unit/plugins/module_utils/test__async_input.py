@@ -7,8 +7,8 @@ ref_name, ref_jid) and durations
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_input as inputs
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import jobs_input as inputs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
 
 J1, J2 = 'j111.1', 'j222.2'
 
@@ -67,7 +67,7 @@ def test_job_refs(jobs, refs):
     ([dict(jid=None, alias=None)], 'jobs[0] gives neither jid nor alias'),
 ])
 def test_job_refs_refused(jobs, msg):
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         inputs.job_refs(jobs)
     assert exc.value.msg == msg
 
@@ -85,7 +85,7 @@ def test_parse_duration(value, seconds):
 @pytest.mark.parametrize('value', ['7x', '-1', '', ' ', 'd', '1.5.2', '1e3', -1, -0.5, None, True,
                                    [], {}, '10 days'])
 def test_parse_duration_refused(value):
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         inputs.parse_duration(value)
     assert exc.value.msg == ('older_than: invalid duration %r: give a number of seconds, or a '
                              'number followed by s, m, h or d (30s, 15m, 12h, 7d)' % (value,))

@@ -30,11 +30,11 @@ import time
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_kill as killing
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_procs as procs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import writes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import job_status as files
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import kill as killing
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import processes as procs
 
 from unit_helpers import (alive, dead, FakeClock, make_stat_proc, needs_proc, never, RUNNING_INT,
                           snapshot, temp_leftovers, unique_prefix, unprivileged, write_job)
@@ -248,7 +248,7 @@ def bad_msg(value):
     '15.0', 15.0, None, True, 'ITIMER_REAL', 'default_int_handler', 'getsignal',
 ])
 def test_signal_number_bad(value):
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         killing.signal_number(value)
     assert exc.value.msg == bad_msg(value)
     assert exc.value.result == {}
@@ -265,7 +265,7 @@ def test_signal_number_bad(value):
     ('-1', "invalid signal '-1': give a signal name such as TERM, INT, KILL or a number"),
 ])
 def test_signal_number_bad_exact_message(value, msg):
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         killing.signal_number(value)
     assert exc.value.msg == msg
     assert str(exc.value) == msg
@@ -637,14 +637,14 @@ def test_kill_orphaned_job_is_not_changed(async_dir, tmp_path):
 
 @needs_proc
 def test_kill_unknown_jid(async_dir):
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         killing.kill(async_dir, 'j1.1', liveness=never)
     assert exc.value.msg == 'could not find job'
 
 
 @needs_proc
 def test_kill_bad_signal_fails_first(async_dir):
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         killing.kill(async_dir, 'j1.1', 'FOO', liveness=never)
     assert exc.value.msg == ('invalid signal \'FOO\': give a signal name such as TERM, INT, '
                              'KILL or a number')

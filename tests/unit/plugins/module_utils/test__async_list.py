@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_list as listing
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_output import output_tails
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import listing
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import writes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.output import output_tails
 
 from unit_helpers import make_link, write_claim, write_job
 

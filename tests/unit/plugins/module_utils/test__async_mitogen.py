@@ -17,16 +17,17 @@ import time
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_claims as claims
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_entries as entries
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_kill as killing
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_list as listing
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_mitogen as mitogen
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_prune as pruning
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import writes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import claims
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import entries
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import job_status as files
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import kill as killing
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import listing
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import mitogen
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import async_dir as adir
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import prune as pruning
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
 
 from unit_helpers import (FakeMitogenRunner, make_link, mitogen_jid, needs_proc, never,
                           claim_of, wait_until, write_claim, write_job)
@@ -67,7 +68,7 @@ def test_entries_of_mitogen_jobs():
 def test_names_of_mitogen_jobs(async_dir):
     write_job(async_dir, JID, DONE)
     assert changes.set_alias(async_dir, 'build', JID)['changed'] is True
-    assert names.find_alias(async_dir, 'build') == (os.path.join(async_dir, 'jid_build'),
+    assert adir.find_alias(async_dir, 'build') == (os.path.join(async_dir, 'jid_build'),
                                                     os.path.join(async_dir, JID))
     make_link(async_dir, JID + '.jid_old', JID)
     assert files.job_status(async_dir, alias='old', liveness=never)['state'] == 'succeeded'
@@ -84,8 +85,8 @@ def test_runner_async_dir(monkeypatch, environ, expected):
         monkeypatch.delenv(key, raising=False)
     for key, value in environ.items():
         monkeypatch.setenv(key, value)
-    assert names.runner_async_dir() == expected
-    assert names.require_async_dir(dict(_async_dir=None)) == expected
+    assert adir.runner_async_dir() == expected
+    assert adir.require_async_dir(dict(_async_dir=None)) == expected
 
 
 # --- the runner's liveness ------------------------------------------------------------------

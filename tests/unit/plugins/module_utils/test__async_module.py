@@ -20,9 +20,9 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.common import warnings as ansible_warnings
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_module as module
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import module
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
 
 try:
     from ansible.module_utils import _internal as ansible_internal
@@ -105,7 +105,7 @@ def test_private_async_dir_is_optional_to_the_spec(run_module):
 
 
 def test_job_error(run_module):
-    run = RunFunction(error=names.JobError('could not find job', ansible_job_id='j1.2',
+    run = RunFunction(error=errors.JobError('could not find job', ansible_job_id='j1.2',
                                            started=True, finished=True))
     code, result = run_module({'jid': 'j1.2'}, run)
     assert code == 1

@@ -12,7 +12,9 @@ import os
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import async_dir as adir
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names
 
 from unit_helpers import RUNNING_INT, unprivileged, write_job
 
@@ -46,7 +48,7 @@ def test_alias_help_matches_documentation():
 # --- JobError ------------------------------------------------------------------------------------
 
 def test_job_error_carries_message_and_result():
-    e = names.JobError('boom', ansible_job_id='j1.2', started=1)
+    e = errors.JobError('boom', ansible_job_id='j1.2', started=1)
     assert isinstance(e, Exception)
     assert e.msg == 'boom'
     assert str(e) == 'boom'
@@ -54,7 +56,7 @@ def test_job_error_carries_message_and_result():
 
 
 def test_job_error_without_result():
-    e = names.JobError('boom')
+    e = errors.JobError('boom')
     assert e.result == {}
 
 
@@ -173,7 +175,7 @@ def test_validate_accepts(kwargs):
     ({'alias': 'a/b', 'jid': 'nope'}, bad_alias_msg('a/b')),
 ])
 def test_validate_rejects(kwargs, msg):
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         names.validate(**kwargs)
     assert exc.value.msg == msg
     assert exc.value.result == {}
@@ -230,50 +232,50 @@ def test_alias_path(async_dir, alias, path):
 ])
 def test_inside_dir_lexical(async_dir, path, expected):
     # none of these paths exist: the lexical comparison decides, realpath agrees
-    assert names.inside_dir(async_dir, path) is expected
+    assert adir.inside_dir(async_dir, path) is expected
 
 
 def test_inside_dir_through_symlinked_async_dir(linked_async, tmp_path):
     real, link = linked_async
-    assert names.inside_dir(link, os.path.join(real, 'j1.2'))
-    assert names.inside_dir(real, os.path.join(link, 'j1.2'))
-    assert names.inside_dir(link, os.path.join(link, 'j1.2'))
-    assert not names.inside_dir(link, str(tmp_path / 'data' / 'j1.2'))
-    assert not names.inside_dir(link, os.path.join(real, 'sub', 'j1.2'))
+    assert adir.inside_dir(link, os.path.join(real, 'j1.2'))
+    assert adir.inside_dir(real, os.path.join(link, 'j1.2'))
+    assert adir.inside_dir(link, os.path.join(link, 'j1.2'))
+    assert not adir.inside_dir(link, str(tmp_path / 'data' / 'j1.2'))
+    assert not adir.inside_dir(link, os.path.join(real, 'sub', 'j1.2'))
 
 
 def test_inside_dir_through_symlinked_parent_of_path(tmp_path, async_dir):
     # a path spelled through another link to the async dir is still inside it
     other = tmp_path / 'other'
     other.symlink_to(async_dir)
-    assert names.inside_dir(async_dir, str(other / 'j1.2'))
+    assert adir.inside_dir(async_dir, str(other / 'j1.2'))
 
 
 def test_inside_dir_symlink_pointing_elsewhere(tmp_path, async_dir, outside):
     # ``async/sub -> outside``: ``async/sub/x`` is not directly inside the async dir
     os.symlink(outside, os.path.join(async_dir, 'sub'))
-    assert not names.inside_dir(async_dir, os.path.join(async_dir, 'sub', 'x'))
+    assert not adir.inside_dir(async_dir, os.path.join(async_dir, 'sub', 'x'))
 
 
 # --- link_target ---------------------------------------------------------------------------------
 
 def test_link_target_missing(async_dir):
-    assert names.link_target(async_dir, os.path.join(async_dir, 'jid_nope')) is None
+    assert adir.link_target(async_dir, os.path.join(async_dir, 'jid_nope')) is None
 
 
 def test_link_target_missing_async_dir(tmp_path):
     d = str(tmp_path / 'nope')
-    assert names.link_target(d, os.path.join(d, 'jid_x')) is None
+    assert adir.link_target(d, os.path.join(d, 'jid_x')) is None
 
 
 def test_link_target_regular_file(async_dir):
     path = write_job(async_dir, 'jid_x', '{}')
-    assert names.link_target(async_dir, path) is None
+    assert adir.link_target(async_dir, path) is None
 
 
 def test_link_target_through_a_file(async_dir):
     write_job(async_dir, 'file', '{}')
-    assert names.link_target(async_dir, os.path.join(async_dir, 'file', 'jid_x')) is None
+    assert adir.link_target(async_dir, os.path.join(async_dir, 'file', 'jid_x')) is None
 
 
 @pytest.mark.parametrize('target, expected', [
@@ -290,7 +292,7 @@ def test_link_target(async_dir, target, expected):
     fmt = dict(d=async_dir, p=os.path.dirname(async_dir))
     link = os.path.join(async_dir, 'jid_x')
     os.symlink(target.format(**fmt), link)  # dangling links are fine: nothing is followed
-    assert names.link_target(async_dir, link) == expected.format(**fmt)
+    assert adir.link_target(async_dir, link) == expected.format(**fmt)
 
 
 # --- legacy_alias_links --------------------------------------------------------------------------
@@ -307,31 +309,31 @@ def test_legacy_alias_links(async_dir):
                  ):
         os.symlink('j1.2', os.path.join(async_dir, name))
     write_job(async_dir, 'j5.6.jid_x', '{}')  # a regular file is listed too (no readlink here)
-    assert names.legacy_alias_links(async_dir, 'x') == [
+    assert adir.legacy_alias_links(async_dir, 'x') == [
         os.path.join(async_dir, n) for n in ('3.4.jid_x', 'j1.2.jid_x', 'j5.6.jid_x', 'j9.9.jid_x')]
 
 
 def test_legacy_alias_links_missing_dir(tmp_path):
-    assert names.legacy_alias_links(str(tmp_path / 'nope'), 'x') == []
+    assert adir.legacy_alias_links(str(tmp_path / 'nope'), 'x') == []
 
 
 def test_legacy_alias_links_empty_dir(async_dir):
-    assert names.legacy_alias_links(async_dir, 'x') == []
+    assert adir.legacy_alias_links(async_dir, 'x') == []
 
 
 # --- find_alias ----------------------------------------------------------------------------------
 
 def test_find_alias_absent(async_dir):
-    assert names.find_alias(async_dir, 'x') == (None, None)
+    assert adir.find_alias(async_dir, 'x') == (None, None)
 
 
 def test_find_alias_missing_async_dir(tmp_path):
-    assert names.find_alias(str(tmp_path / 'nope'), 'x') == (None, None)
+    assert adir.find_alias(str(tmp_path / 'nope'), 'x') == (None, None)
 
 
 def test_find_alias_ignores_regular_file(async_dir):
     write_job(async_dir, 'jid_x', '{}')
-    assert names.find_alias(async_dir, 'x') == (None, None)
+    assert adir.find_alias(async_dir, 'x') == (None, None)
 
 
 @pytest.mark.parametrize('absolute', [False, True], ids=['relative', 'absolute'])
@@ -342,20 +344,20 @@ def test_find_alias_primary(async_dir, absolute, exists):
         write_job(async_dir, 'j1.2', RUNNING_INT)
     link = os.path.join(async_dir, 'jid_x')
     os.symlink(job if absolute else 'j1.2', link)
-    assert names.find_alias(async_dir, 'x') == (link, job)
+    assert adir.find_alias(async_dir, 'x') == (link, job)
 
 
 def test_find_alias_legacy(async_dir):
     write_job(async_dir, 'j1.2', RUNNING_INT)
     link = os.path.join(async_dir, 'j1.2.jid_x')
     os.symlink('j1.2', link)
-    assert names.find_alias(async_dir, 'x') == (link, os.path.join(async_dir, 'j1.2'))
+    assert adir.find_alias(async_dir, 'x') == (link, os.path.join(async_dir, 'j1.2'))
 
 
 def test_find_alias_primary_wins_over_legacy(async_dir):
     os.symlink('j1.1', os.path.join(async_dir, 'j1.1.jid_x'))
     os.symlink('j2.2', os.path.join(async_dir, 'jid_x'))
-    assert names.find_alias(async_dir, 'x') == (os.path.join(async_dir, 'jid_x'),
+    assert adir.find_alias(async_dir, 'x') == (os.path.join(async_dir, 'jid_x'),
                                                 os.path.join(async_dir, 'j2.2'))
 
 
@@ -364,7 +366,7 @@ def test_find_alias_legacy_first_link_in_order(async_dir):
     write_job(async_dir, 'j0.0.jid_x', '{}')
     os.symlink('j3.3', os.path.join(async_dir, 'j3.3.jid_x'))
     os.symlink('j2.2', os.path.join(async_dir, 'j2.2.jid_x'))
-    assert names.find_alias(async_dir, 'x') == (os.path.join(async_dir, 'j2.2.jid_x'),
+    assert adir.find_alias(async_dir, 'x') == (os.path.join(async_dir, 'j2.2.jid_x'),
                                                 os.path.join(async_dir, 'j2.2'))
 
 
@@ -372,7 +374,7 @@ def test_find_alias_does_not_match_other_aliases(async_dir):
     os.symlink('j1.1', os.path.join(async_dir, 'jid_xy'))
     os.symlink('j1.1', os.path.join(async_dir, 'j1.1.jid_xy'))
     os.symlink('j1.1', os.path.join(async_dir, 'j1.1.jid_y'))
-    assert names.find_alias(async_dir, 'x') == (None, None)
+    assert adir.find_alias(async_dir, 'x') == (None, None)
 
 
 @pytest.mark.parametrize('name', ['jid_x', 'j1.2.jid_x'], ids=['primary', 'legacy'])
@@ -389,8 +391,8 @@ def test_find_alias_outside(async_dir, outside, name, target):
     os.mkdir(os.path.join(async_dir, 'sub'))
     target = target.format(o=outside)
     os.symlink(target, os.path.join(async_dir, name))
-    with pytest.raises(names.JobError) as exc:
-        names.find_alias(async_dir, 'x')
+    with pytest.raises(errors.JobError) as exc:
+        adir.find_alias(async_dir, 'x')
     resolved = os.path.normpath(os.path.join(async_dir, target))
     assert exc.value.msg == outside_msg('x', async_dir, resolved)
     assert exc.value.result == {'ansible_job_alias': 'x'}
@@ -403,7 +405,7 @@ def test_find_alias_through_symlinked_async_dir(linked_async, spelling):
     target = {'relative': 'j1.2', 'via_link': os.path.join(link, 'j1.2'),
               'via_real': os.path.join(real, 'j1.2')}[spelling]
     os.symlink(target, os.path.join(real, 'jid_x'))
-    found_link, job_file = names.find_alias(link, 'x')
+    found_link, job_file = adir.find_alias(link, 'x')
     assert found_link == os.path.join(link, 'jid_x')
     assert job_file == (os.path.join(real, 'j1.2') if spelling == 'via_real'
                         else os.path.join(link, 'j1.2'))
@@ -414,8 +416,8 @@ def test_find_alias_to_non_job_file_is_refused(async_dir, target):
     # A name chained to another name (or to any file whose name is not a job id) would
     # take that file's name for the jid; it is refused instead.
     os.symlink(target, os.path.join(async_dir, 'jid_x'))
-    with pytest.raises(names.JobError) as e:
-        names.find_alias(async_dir, 'x')
+    with pytest.raises(errors.JobError) as e:
+        adir.find_alias(async_dir, 'x')
     assert e.value.msg == ("alias 'x' points to %s, which is not a job file (its name is not a "
                            "job id); refusing to use it" % os.path.join(async_dir, target))
     assert os.path.islink(os.path.join(async_dir, 'jid_x'))
@@ -428,11 +430,11 @@ def test_async_dir_is_a_file(tmp_path):
     not_a_dir = tmp_path / 'file'
     not_a_dir.write_text('')
     d = str(not_a_dir)
-    assert names.link_target(d, os.path.join(d, 'jid_x')) is None  # ENOTDIR: no such link
+    assert adir.link_target(d, os.path.join(d, 'jid_x')) is None  # ENOTDIR: no such link
     with pytest.raises(OSError):
-        names.legacy_alias_links(d, 'x')
+        adir.legacy_alias_links(d, 'x')
     with pytest.raises(OSError):
-        names.find_alias(d, 'x')
+        adir.find_alias(d, 'x')
 
 
 def test_unsearchable_async_dir_is_an_error(world_readable_tmp):
@@ -443,8 +445,8 @@ def test_unsearchable_async_dir_is_an_error(world_readable_tmp):
     try:
         with unprivileged():
             with pytest.raises(OSError):
-                names.link_target(d, os.path.join(d, 'jid_x'))
+                adir.link_target(d, os.path.join(d, 'jid_x'))
             with pytest.raises(OSError):
-                names.find_alias(d, 'x')
+                adir.find_alias(d, 'x')
     finally:
         os.chmod(d, 0o755)

@@ -23,9 +23,9 @@ import sys
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_entries as entries
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_output as output
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import entries
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import output
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
 
 from unit_helpers import FakeClock, temp_leftovers, wait_until
 
@@ -40,7 +40,7 @@ def content(path):
         return f.read().decode('utf-8')
 
 
-def write_log(path, feeds, limit=output.DEFAULT_LIMIT, close=True, **kwargs):
+def write_log(path, feeds, limit=entries.DEFAULT_LIMIT, close=True, **kwargs):
     """An OutputLog of ``path`` fed ``feeds`` ((stream, bytes) pairs); closed or not."""
     log = output.OutputLog(path, limit, **kwargs)
     for stream, data in feeds:
@@ -68,7 +68,7 @@ def test_imports_nothing_of_ansible():
 def test_default_limit():
     """100 MB: async_command's _output_limit when not given (the spec has no default, as
     validate-modules wants for an undocumented option)."""
-    assert output.DEFAULT_LIMIT == 100 * 1024 * 1024
+    assert entries.DEFAULT_LIMIT == 100 * 1024 * 1024
     assert specs.COMMAND_SPEC.argument_spec['_output_limit'] == dict(type='int')
 
 
@@ -141,7 +141,7 @@ def test_long_lines_are_written_in_pieces(log_path):
 
 
 def test_piece_size():
-    assert output.piece_size(output.DEFAULT_LIMIT) == 8192
+    assert output.piece_size(entries.DEFAULT_LIMIT) == 8192
     assert output.piece_size(4096) == 64
     assert output.piece_size(64 * 1000) == 1000
 

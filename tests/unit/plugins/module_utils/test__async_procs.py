@@ -20,8 +20,8 @@ import time
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_kill as killing
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_procs as procs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import kill as killing
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import processes as procs
 
 from unit_helpers import (HAS_PROC, HAS_PS, make_proc, make_stat_proc, needs_proc, needs_ps,
                           proc_mounts_line, unique_prefix, unprivileged, wrapper_argv)

@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_prune as pruning
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import writes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import prune as pruning
 
 from unit_helpers import make_link, make_proc, needs_proc, snapshot, write_claim, write_job
 

@@ -23,9 +23,9 @@ import yaml
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
 
-MODULES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(specs.__file__))),
+MODULES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(specs.__file__)))),
                            'modules')
 
 

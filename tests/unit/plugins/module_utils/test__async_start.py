@@ -23,11 +23,12 @@ import time
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_kill as killing
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_start as starting
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import writes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import job_status as files
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import kill as killing
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import start as starting
 
 from unit_helpers import (alive, claim_of, FakeClock, job_finished, JobDir, make_proc, name_of,
                           never, wait_until, wrapper_argv, write_claim, write_job)
@@ -81,7 +82,7 @@ def test_wrapper_jid_prefix(cmd, prefix):
     '',
 ])
 def test_wrapper_jid_prefix_refuses(cmd):
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         starting.wrapper_jid_prefix(cmd)
     assert 'async_wrapper' in exc.value.msg
 
@@ -374,7 +375,7 @@ def test_remove_job_tmpdir_refuses(job_dir, tmp_path):
             (job_dir.tmpdir, 'true'),                                   # no wrapper
             (str(link), job_dir.cmd.replace(job_dir.tmpdir, str(link))),          # a symlink
     ]:
-        with pytest.raises(names.JobError) as exc:
+        with pytest.raises(errors.JobError) as exc:
             starting.remove_job_tmpdir(tmpdir, cmd)
         assert exc.value.msg.startswith('refusing to remove %s: ' % os.path.normpath(tmpdir))
     assert os.path.isfile(job_dir.wrapper) and other.is_dir()
@@ -392,7 +393,7 @@ def test_make_executable_refuses_outside(job_dir, tmp_path):
     outside = tmp_path / 'outside'
     outside.write_text('x')
     os.chmod(str(outside), 0o600)
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         starting.make_executable(job_dir.tmpdir, [str(outside)])
     assert exc.value.msg == ('refusing to change the mode of %s: it is not in the remote tmp dir %s'
                              % (outside, job_dir.tmpdir))

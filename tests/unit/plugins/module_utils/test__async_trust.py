@@ -13,10 +13,11 @@ import stat
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_claims as claims
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_trust as trust
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import writes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import claims
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import trust
 
 from unit_helpers import write_job
 
@@ -54,7 +55,7 @@ def test_which_dirs_are_safe(tmp_path, mode, uid, why):
     if why is None:
         trust.check_async_dir(d)
         return
-    with pytest.raises(names.JobError) as e:
+    with pytest.raises(errors.JobError) as e:
         trust.check_async_dir(d)
     assert why in e.value.msg
     assert e.value.msg.startswith('the async dir %s is not safe to write in: ' % d)
@@ -67,7 +68,7 @@ def test_a_dir_we_create_is_0700_and_its_parents_are_checked(tmp_path):
     trust.check_async_dir(os.path.join(ok, 'a', 'async'))
     assert stat.S_IMODE(os.stat(os.path.join(ok, 'a', 'async')).st_mode) == 0o700
     bad = make_dir(tmp_path / 'shared', 0o777)
-    with pytest.raises(names.JobError) as e:
+    with pytest.raises(errors.JobError) as e:
         trust.check_async_dir(os.path.join(bad, 'async'))
     assert e.value.msg.startswith('the parent %s is not safe to create the async dir in: ' % bad)
     assert os.listdir(bad) == []
@@ -80,7 +81,7 @@ def test_the_foreign_world_writable_dir_stays_empty(tmp_path):
     for write in (lambda: changes.alias_lock(d, 'x').__enter__(),
                   lambda: claims.claim_name(d, 'x', 'tok', lambda: 1.0),
                   lambda: changes.write_meta(d, JID, 'x', 1.0)):
-        with pytest.raises(names.JobError, match='is not safe to write in'):
+        with pytest.raises(errors.JobError, match='is not safe to write in'):
             write()
     assert os.listdir(d) == []
 
@@ -89,7 +90,7 @@ def test_a_planted_lock_link_is_never_followed(tmp_path, async_dir):
     """The trial of the issue: a link at .jid_<alias>.lock; its target is never created."""
     target = tmp_path / 'elsewhere'
     os.symlink(str(target), os.path.join(async_dir, '.jid_x.lock'))
-    with pytest.raises(names.JobError) as e:
+    with pytest.raises(errors.JobError) as e:
         changes.alias_lock(async_dir, 'x').__enter__()
     assert 'is a symbolic link' in e.value.msg and 'its target is left alone' in e.value.msg
     assert not os.path.lexists(str(target))
@@ -114,6 +115,6 @@ def test_a_planted_temp_link_is_refused(tmp_path, async_dir, monkeypatch):
     monkeypatch.setattr(changes, 'temp_name', lambda base: '.%s.planted' % base)
     os.symlink(str(target), os.path.join(async_dir, '.%s.planted' % JID))
     write_job(async_dir, JID, {'started': 1, 'finished': 0})
-    with pytest.raises(names.JobError, match='is a symbolic link'):
+    with pytest.raises(errors.JobError, match='is a symbolic link'):
         changes.atomic_write_json(names.job_path(async_dir, JID), {'killed': True})
     assert not os.path.lexists(str(target))

@@ -17,11 +17,12 @@ import time
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_procs as procs
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_wait as waiting
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import writes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import job_status as files
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import job_model as model
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import processes as procs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import wait as waiting
 
 from unit_helpers import (alive, dead, FakeClock, make_link, make_proc, needs_proc, never, Recorder,
                           snapshot, write_job)
@@ -65,7 +66,7 @@ def test_resolve_jid_whatever_the_content(async_dir, content):
 @pytest.mark.parametrize('missing_dir', [False, True])
 def test_resolve_unknown_jid(tmp_path, async_dir, missing_dir):
     d = str(tmp_path / 'nowhere') if missing_dir else async_dir
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         waiting.resolve(d, jid=JID)
     assert exc.value.msg == 'could not find job'
     assert exc.value.result == {'ansible_job_id': JID, 'started': 1, 'finished': 1,
@@ -113,14 +114,14 @@ def test_resolve_alias_absent(async_dir, setup):
         write_job(async_dir, JID, RUNNING)
         make_link(async_dir, 'jid_build2', JID)
         make_link(async_dir, JID + '.jid_xbuild', JID)
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         waiting.resolve(async_dir, alias='build')
     assert (exc.value.msg, exc.value.result) == absent_error('build', async_dir)
 
 
 def test_resolve_alias_missing_async_dir(tmp_path):
     d = str(tmp_path / 'nowhere')
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         waiting.resolve(d, alias='build')
     assert (exc.value.msg, exc.value.result) == absent_error('build', d)
     assert not os.path.exists(d)
@@ -129,7 +130,7 @@ def test_resolve_alias_missing_async_dir(tmp_path):
 def test_resolve_alias_outside_refused(async_dir, outside):
     target = write_job(outside, JID, RUNNING)
     make_link(async_dir, 'jid_build', target)
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         waiting.resolve(async_dir, alias='build')
     assert exc.value.msg.startswith("alias 'build' points outside the async dir")
 
@@ -141,10 +142,10 @@ def test_resolve_refs(async_dir):
     write_job(async_dir, J2, DONE)
     os.symlink(J2, os.path.join(async_dir, 'jid_b'))
     assert waiting.resolve_refs(async_dir, [dict(jid=J1), dict(alias='b')]) == [J1, J2]
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         waiting.resolve_refs(async_dir, [dict(alias='b'), dict(jid=J2)])
     assert exc.value.msg == 'jobs[1] (%s) is the same job as jobs[0] (b): give each job once' % J2
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         waiting.resolve_refs(async_dir, [dict(jid=J1), dict(alias='nope')])
     assert exc.value.msg == "jobs[1] (nope): no job named 'nope' in %s" % async_dir
 
@@ -178,7 +179,7 @@ def test_wait_orphaned_returns_at_once(async_dir):
 
 def test_wait_unknown_jid(async_dir):
     c = FakeClock()
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         waiting.wait_for(async_dir, JID, 10, liveness=never, clock=c.clock, sleep=no_sleep)
     assert exc.value.msg == 'could not find job'
 
@@ -309,7 +310,7 @@ def test_wait_job_file_removed_mid_wait(async_dir):
             os.unlink(path)
 
     c = FakeClock(on_sleep=remove)
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         waiting.wait_for(async_dir, JID, 60, liveness=alive, clock=c.clock, sleep=c.sleep,
                          interval=0.25, liveness_interval=100)
     assert exc.value.msg == 'could not find job'
@@ -412,7 +413,7 @@ def test_wait_for_all_budget(async_dir):
 # --- add_progress ---------------------------------------------------------------------------------
 
 def running_status(async_dir):
-    return dict(ansible_job_id=JID, state=files.RUNNING)
+    return dict(ansible_job_id=JID, state=model.RUNNING)
 
 
 def test_progress_of_a_running_job_with_its_output(async_dir):
@@ -422,7 +423,7 @@ def test_progress_of_a_running_job_with_its_output(async_dir):
         'out: line %d\n' % i for i in range(1, 16)) + 'err: warn\nout+ parti\nout+ al\n')
     status = waiting.add_progress(async_dir, running_status(async_dir), clock=lambda: 1135.04,
                                   tail_lines=3)
-    assert status == dict(ansible_job_id=JID, state=files.RUNNING, running_for=135.0,
+    assert status == dict(ansible_job_id=JID, state=model.RUNNING, running_for=135.0,
                           stdout_tail=['line 14', 'line 15', 'partial'], stderr_tail=['warn'])
 
 
@@ -438,7 +439,7 @@ def test_progress_without_tails(async_dir, meta_output, tail_lines):
     changes.write_meta(async_dir, JID, 'build', 1000.0, output=meta_output)
     status = waiting.add_progress(async_dir, running_status(async_dir), clock=lambda: 1010.0,
                                   tail_lines=tail_lines)
-    assert status == dict(ansible_job_id=JID, state=files.RUNNING, running_for=10.0)
+    assert status == dict(ansible_job_id=JID, state=model.RUNNING, running_for=10.0)
 
 
 def test_progress_of_a_job_with_an_empty_log_yet(async_dir):
@@ -454,14 +455,14 @@ def test_progress_without_meta_counts_from_the_job_file(async_dir):
     os.utime(path, (2000.0, 2000.0))
     status = waiting.add_progress(async_dir, running_status(async_dir), clock=lambda: 2075.0,
                                   tail_lines=10)
-    assert status == dict(ansible_job_id=JID, state=files.RUNNING, running_for=75.0)
+    assert status == dict(ansible_job_id=JID, state=model.RUNNING, running_for=75.0)
 
 
 def test_progress_leaves_a_finished_job_alone(async_dir):
     write_job(async_dir, JID, SUCCEEDED)
     changes.write_meta(async_dir, JID, 'build', 1000.0, output='.output-tok.log')
     write_job(async_dir, '.output-tok.log', 'out: done\n')
-    status = dict(ansible_job_id=JID, state=files.SUCCEEDED, rc=0)
+    status = dict(ansible_job_id=JID, state=model.SUCCEEDED, rc=0)
     assert waiting.add_progress(async_dir, dict(status), tail_lines=10) == status
 
 

@@ -21,11 +21,13 @@ import pytest
 hypothesis = pytest.importorskip('hypothesis')
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files  # noqa: E402
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_input as inputs  # noqa: E402
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names  # noqa: E402
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_procs as procs  # noqa: E402
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs  # noqa: E402
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import job_status as files
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import jobs_input as inputs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import async_dir as adir
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import processes as procs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
 
 EXAMPLES = int(os.environ.get('FUZZ_EXAMPLES', '300'))
 FUZZ = settings(max_examples=EXAMPLES, database=None, deadline=None,
@@ -46,7 +48,7 @@ def ok_or_job_error(fn, *args, **kwargs):
     """Run ``fn``: return (True, result), or (False, JobError) when it refused clearly."""
     try:
         return True, fn(*args, **kwargs)
-    except names.JobError as e:
+    except errors.JobError as e:
         assert isinstance(e.msg, str) and e.msg, 'a JobError without a message'
         return False, e
 
@@ -67,7 +69,7 @@ def test_an_alias_is_valid_or_refused_and_never_leaves_the_dir(alias):
     if ok and alias is not None:
         path = names.alias_path('/async', alias)
         assert os.path.dirname(os.path.normpath(path)) == '/async'
-        assert names.inside_dir('/async', path)
+        assert adir.inside_dir('/async', path)
         assert '\x00' not in alias and '/' not in alias and not alias.startswith('.')
 
 
@@ -163,15 +165,15 @@ def test_a_name_link_of_any_target_leads_into_the_dir_or_is_refused(scratch, tar
         os.symlink('loop', os.path.join(async_dir, 'loop'))  # a link to itself
         link = os.path.join(async_dir, 'j1.1.jid_x' if legacy else 'jid_x')
         os.symlink(target, link)
-        ok, found = ok_or_job_error(names.find_alias, async_dir, 'x')
+        ok, found = ok_or_job_error(adir.find_alias, async_dir, 'x')
         if ok and found[1] is not None:
-            assert names.inside_dir(async_dir, found[1])
+            assert adir.inside_dir(async_dir, found[1])
             assert names.JID_RE.match(os.path.basename(found[1]))
         ok, status = ok_or_job_error(files.job_status, async_dir, alias='x',
                                      liveness=lambda j, owner_uid=None: (False, [], None))
         if ok:
             assert status['state'] in specs.STATE_CHOICES
-            assert names.inside_dir(async_dir, status['results_file'])
+            assert adir.inside_dir(async_dir, status['results_file'])
     finally:
         shutil.rmtree(base)
 

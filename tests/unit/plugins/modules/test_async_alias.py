@@ -11,8 +11,8 @@ import os
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
 from ansible_collections.asyncjobs.named.plugins.modules import async_alias
 
 from unit_helpers import make_link, module_params, name_of, needs_proc, write_job
@@ -66,7 +66,7 @@ def test_same_name_again_is_no_change(async_dir):
 ])
 def test_failures(async_dir, given, msg):
     write_job(async_dir, JID, SUCCEEDED)
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         async_alias.run(params(async_dir, **given), False)
     assert exc.value.msg == msg.replace('{d}', async_dir)
     assert name_of(async_dir, 'build') is None
@@ -77,7 +77,7 @@ def test_running_holder_refused(async_dir, fake_wrapper):
     write_job(async_dir, JID, SUCCEEDED)
     write_job(async_dir, fake_wrapper.jid, {'started': 1, 'finished': 0})
     make_link(async_dir, 'jid_build', fake_wrapper.jid)
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         async_alias.run(params(async_dir, alias='build', jid=JID), False)
     assert exc.value.msg.startswith("alias 'build' is held by running job %s" % fake_wrapper.jid)
     # force takes it

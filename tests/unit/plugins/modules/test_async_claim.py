@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
 from ansible_collections.asyncjobs.named.plugins.modules import async_claim
 
 from unit_helpers import (claim_of, make_link, module_params, name_of, snapshot, write_claim,
@@ -95,7 +95,7 @@ def test_abandon(async_dir, token, abandoned):
     (dict(jid='x'), 'invalid jid \'x\': a job id looks like "j123456789012.4242" ' + JID_FORMS),
 ])
 def test_failures(async_dir, given, msg):
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         async_claim.run(params(async_dir, **dict(dict(alias='build', token='tokA'), **given)),
                         False)
     assert exc.value.msg == msg.format(d=async_dir)

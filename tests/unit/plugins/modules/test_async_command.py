@@ -24,8 +24,8 @@ from ansible.module_utils import basic
 from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.modules import command as builtin_command
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_output as output
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import output
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
 from ansible_collections.asyncjobs.named.plugins.modules import async_command
 
 try:

@@ -15,8 +15,8 @@ import signal
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
 from ansible_collections.asyncjobs.named.plugins.modules import async_kill
 
 from unit_helpers import make_link, module_params, needs_proc, snapshot, write_job
@@ -95,7 +95,7 @@ def test_finished_job_with_a_non_zero_rc_does_not_fail_the_kill(async_dir):
 ])
 def test_failures(async_dir, given, msg):
     write_job(async_dir, JID, RUNNING)
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         async_kill.run(params(async_dir, **given), False)
     assert exc.value.msg == msg
 
@@ -103,6 +103,6 @@ def test_failures(async_dir, given, msg):
 def test_name_pointing_outside_is_an_error_not_absent(async_dir, outside):
     """Only a name with no job is ok; a name that cannot be used fails."""
     make_link(async_dir, 'jid_build', os.path.join(outside, JID))
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         async_kill.run(params(async_dir, alias='build'), False)
     assert "alias 'build' points outside the async dir" in exc.value.msg

@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
 from ansible_collections.asyncjobs.named.plugins.modules import async_status_id
 
 from unit_helpers import make_link, module_params, needs_proc, write_job
@@ -123,7 +123,7 @@ def test_jobs_full_cleanup(async_dir, check_mode):
     (dict(jid=JID, mode='full_cleanup'), 'could not find job'),
 ])
 def test_failures(async_dir, given, msg):
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         async_status_id.run(params(async_dir, **given), False)
     assert exc.value.msg == msg
 
@@ -132,7 +132,7 @@ def test_failures(async_dir, given, msg):
 def test_running_name_cleanup_refused(async_dir, fake_wrapper):
     write_job(async_dir, fake_wrapper.jid, {'started': 1, 'finished': 0})
     make_link(async_dir, 'jid_build', fake_wrapper.jid)
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         async_status_id.run(params(async_dir, alias='build', mode='cleanup'), False)
     assert exc.value.msg.startswith('job %s (alias \'build\') is still running' % fake_wrapper.jid)
     assert os.path.islink(os.path.join(async_dir, 'jid_build'))
@@ -145,7 +145,7 @@ def test_without_async_dir_the_runner_rule(async_dir, monkeypatch):
     assert async_status_id.run(params(None, jid=JID), False)['state'] == 'succeeded'
     monkeypatch.delenv('ANSIBLE_ASYNC_DIR')
     monkeypatch.setenv('HOME', os.path.dirname(async_dir))
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         async_status_id.run(params(None, jid=JID), False)
     assert exc.value.result['results_file'] == os.path.join(
         os.path.dirname(async_dir), '.ansible_async', JID)
@@ -156,8 +156,9 @@ def test_without_async_dir_the_runner_rule(async_dir, monkeypatch):
 # Each module_utils file is compiled afresh on every poll (AnsiballZ imports them from a zip,
 # without .pyc): a status of an async_wrapper job loads these and nothing more. Mitogen's
 # runner liveness, output tails, the jobs option and clean-up are loaded when used.
-STATUS_MODULE_UTILS = ['_async_files', '_async_module', '_async_names', '_async_procs',
-                       '_async_specs']
+STATUS_MODULE_UTILS = ['_host', '_host.async_dir', '_host.job_status', '_host.module',
+                       '_host.processes', '_shared', '_shared.errors', '_shared.job_model',
+                       '_shared.names', '_shared.specs']
 
 
 @needs_proc

@@ -15,10 +15,10 @@ import time
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_module
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import writes as changes
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import module as module_main
 from ansible_collections.asyncjobs.named.plugins.modules import async_wait
 
 from unit_helpers import make_link, module_params, name_of, needs_proc, write_job
@@ -38,7 +38,7 @@ def params(async_dir, **given):
 
 def deliver(result):
     """What run_module does once the result has left the host: free the names."""
-    _async_module._release_if_delivered(result.pop('_release', None) or [])
+    module_main._release_if_delivered(result.pop('_release', None) or [])
 
 
 @pytest.mark.parametrize('cleanup', [True, False])
@@ -137,6 +137,6 @@ def test_jobs(async_dir, check_mode):
     (dict(jobs=[]), 'jobs is empty: give at least one job'),
 ])
 def test_failures(async_dir, given, msg):
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         async_wait.run(params(async_dir, **given), False)
     assert exc.value.msg == msg.format(d=async_dir)

@@ -12,19 +12,20 @@ import json
 import os
 import time
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JID_RE, MITOGEN_JID_RE, async_dir_names, claim_path)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import async_dir_names
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import (
+    JID_RE, MITOGEN_JID_RE, claim_path)
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import (
     job_liveness, job_status, read_job)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import (
     ABSENT, KILLED, RUNNING)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
     process_table, processes, read_small, WRAPPER_MARK, wrapper_liveness)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import (
     alias_lock, atomic_write_json, free_name, nolock, remove_entry, set_alias, write_meta)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import (
     CLAIM_ENV, CLAIM_STALE_AFTER)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_failpoints import failpoint
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.failpoints import failpoint
 
 # How long a start waits for a started job's file while its wrapper's processes live, and
 # how long a later run waits for it before it reports the start as still going on. Neither

@@ -17,21 +17,23 @@ import stat
 import subprocess
 import time
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JID_PREFIX_RE, WRAPPER_JID_RE, JobError, job_path, require_async_dir, validate)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import job_status
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import RUNNING
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
+    require_async_dir)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import (
+    JID_PREFIX_RE, WRAPPER_JID_RE, job_path, validate)
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import job_status
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import RUNNING
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
     wrapper_liveness)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import (
     release_plan, set_alias, write_meta)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_claims import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.claims import (
     await_job_of_prefix, claim_name, drop_claim, job_of_prefix, prefix_liveness, under_claim)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import (
-    CLAIM_STALE_AFTER)
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_failpoints
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_failpoints import failpoint
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_wait import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import CLAIM_STALE_AFTER
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import failpoints as failpoints
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.failpoints import failpoint
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.wait import (
     add_progress, wait_for)
 
 # A one-step start waits this long for the lock of a name that another run holds.
@@ -341,7 +343,7 @@ def start_main(args, environ=None):
         except ValueError as e:
             raise JobError('cannot read the async_wrapper command line: %s' % e)
         validate(alias=args['alias'])
-        _async_failpoints.arm(args.get('_failpoints'))
+        failpoints.arm(args.get('_failpoints'))
         saved = dict(os.environ)
         os.environ.update(own)
         try:

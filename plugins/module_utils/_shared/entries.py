@@ -12,10 +12,15 @@ import binascii
 import os
 import re
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import (
     ALIAS_PREFIX, JID_RE, alias_error)
 
 # The temp files of atomic writes (temp_name).
+# The default bound of an output log, bytes (async_command's _output_limit).
+DEFAULT_LIMIT = 100 * 1024 * 1024
+# The smallest bound: below it, the kept start and end could not hold a record each.
+MIN_LIMIT = 4096
+
 OUTPUT_LOG_PREFIX = '.output-'
 OUTPUT_LOG_SUFFIX = '.log'
 _TOKEN = r'[A-Za-z0-9_-]{1,64}'

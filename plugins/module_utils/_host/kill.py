@@ -13,15 +13,15 @@ import os
 import signal
 import time
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, is_mitogen_jid, jid_prefix, job_path)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import (
+    is_mitogen_jid, jid_prefix, job_path)
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import (
     job_liveness, job_status, read_job)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import RUNNING
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import RUNNING
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
     is_wrapper_cmdline, process_table, wrapper_liveness)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
-    atomic_write_json)
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import atomic_write_json
 
 
 # --------------------------------------------------------------------------

@@ -8,12 +8,12 @@ Private to the collection. Runs on the target: Python 3.6 compatible (no f-strin
 with '=', no walrus, no newer stdlib).
 """
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JID_RE, JobError, alias_error, find_alias, jid_error)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import (
+    JID_RE, alias_error, jid_error)
 
 DURATION_RE = re.compile(r'^\s*([0-9]+(?:\.[0-9]+)?)\s*([smhd]?)\s*\Z')
 UNITS = {'': 1, 's': 1, 'm': 60, 'h': 3600, 'd': 86400}
@@ -133,11 +133,3 @@ def _check_ref(i, ref):
 def ref_name(i, ref):
     """How an error names entry ``i`` of a ``jobs`` option."""
     return 'jobs[%d] (%s)' % (i, ', '.join(ref[k] for k in ('alias', 'jid') if k in ref))
-
-
-def ref_jid(async_dir, ref):
-    """The jid of a ref (job_refs): its own, or its name's (None for an absent name)."""
-    if 'jid' in ref:
-        return ref['jid']
-    _link, path = find_alias(async_dir, ref['alias'])
-    return os.path.basename(path) if path is not None else None

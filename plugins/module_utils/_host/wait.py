@@ -11,17 +11,20 @@ import json
 import os
 import time
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, find_alias, jid_prefix, job_path, meta_path)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import ref_name
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import meta_output_log
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import find_alias
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import (
+    jid_prefix, job_path, meta_path)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input import ref_name
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.entries import meta_output_log
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import (
     job_status, read_job)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import ABSENT, RUNNING
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import (
+    ABSENT, RUNNING)
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
     is_wrapper_cmdline, liveness_snapshot, process_args, wrapper_liveness)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_failpoints import failpoint
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.failpoints import failpoint
 
 # How often the file is read while waiting on the host, and how often liveness
 # (a scan of the process table) is checked.
@@ -218,7 +221,7 @@ def add_progress(async_dir, status, clock=time.time, tail_lines=0):
         status['running_for'] = round(max(0.0, clock() - since), 1)
     log = meta_output_log(async_dir, meta)
     if log and tail_lines > 0:
-        from ansible_collections.asyncjobs.named.plugins.module_utils._async_output import (
+        from ansible_collections.asyncjobs.named.plugins.module_utils._host.output import (
             output_tails)  # here: a start or a wait without tails does not need it
         status['stdout_tail'], status['stderr_tail'] = output_tails(log, tail_lines)
     return status

@@ -14,7 +14,7 @@ import errno
 import os
 import subprocess
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import jid_prefix
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import jid_prefix
 
 WRAPPER_NAME = 'async_wrapper.py'
 WRAPPER_MARK = WRAPPER_NAME.encode()

@@ -57,12 +57,9 @@ import re
 import threading
 import time
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import temp_name
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.entries import (
+    DEFAULT_LIMIT, MIN_LIMIT, temp_name)
 
-# The default bound of a log, bytes (async_command's _output_limit).
-DEFAULT_LIMIT = 100 * 1024 * 1024
-# The smallest limit: below it, the kept start and end could not hold a record each.
-MIN_LIMIT = 4096
 # A partial line is written as a piece after waiting this long (seconds) for its newline.
 FLUSH_AFTER = 1.0
 # How much of the end of a log output_tails reads at most, bytes.

@@ -12,22 +12,20 @@ import fcntl
 import os
 import time
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import (
     job_path, lock_path, meta_path)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import (
     FINISHED_STATES, RUNNING)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import (
-    meta_output_log)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.entries import meta_output_log
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
     has_proc, liveness_snapshot)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import (
     alias_lock, remove_entry, remove_lock_file)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_claims import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.claims import (
     find_claimed_job, job_of_prefix)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_list import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.listing import (
     Listing, job_names, matches)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import (
-    CLAIM_STALE_AFTER)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import CLAIM_STALE_AFTER
 
 
 class _Pruner:

@@ -22,7 +22,7 @@ import errno
 import os
 import stat
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
 
 NOFOLLOW = getattr(os, 'O_NOFOLLOW', 0)
 CLOEXEC = getattr(os, 'O_CLOEXEC', 0)

@@ -12,18 +12,15 @@ import errno
 import json
 import os
 
-import re
-
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    ABSENT, FAILED, KILLED, ORPHANED, RUNNING, SUCCEEDED, TIMED_OUT, JobError, find_alias,
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import find_alias
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import (
+    ABSENT, KILLED, ORPHANED, RUNNING, finished_state)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import (
     is_mitogen_jid, job_path)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
     liveness_snapshot, wrapper_liveness)
 
-# What async_wrapper (ansible-core 2.12+) writes when it kills a job at its time limit.
-TIMEOUT_MSG = 'Timeout exceeded'
-# What Mitogen for Ansible's runner writes when a job reaches its time limit.
-MITOGEN_TIMEOUT_RE = re.compile(r'^Job reached maximum time limit of [0-9]+ seconds\.\Z')
 # Keys that every result describes a job with, whatever the mode.
 SUMMARY_KEYS = ('started', 'finished', 'killed', 'pid_missing', 'state', 'ansible_job_id',
                 'ansible_job_alias', 'results_file')
@@ -75,19 +72,6 @@ def read_job(path):
     return JobFile(path, True, data, raw, mtime)
 
 
-def finished_state(data):
-    """State of a finished job from its file's content."""
-    if data.get('killed'):
-        return KILLED
-    msg = data.get('msg')
-    if data.get('failed') and (msg == TIMEOUT_MSG or (isinstance(msg, str)
-                                                      and MITOGEN_TIMEOUT_RE.match(msg))):
-        return TIMED_OUT
-    if data.get('failed'):
-        return FAILED
-    return SUCCEEDED
-
-
 # --------------------------------------------------------------------------
 # Status
 
@@ -100,7 +84,7 @@ def job_liveness(jid, job, liveness, owner_uid=None):
     if is_mitogen_jid(jid):
         if not job.parsed:
             return None, [], 'its job file is not valid JSON, so it names no runner process'
-        from ansible_collections.asyncjobs.named.plugins.module_utils._async_mitogen import (
+        from ansible_collections.asyncjobs.named.plugins.module_utils._host.mitogen import (
             runner_liveness)  # here: a status of async_wrapper's jobs does not need it
         return runner_liveness(job.data.get('pid'), job.mtime, owner_uid=owner_uid)
     return liveness(jid, owner_uid=owner_uid)
@@ -204,8 +188,8 @@ def job_statuses(async_dir, refs, liveness_for=liveness_snapshot):
     (by jid when the ref has one, else by name), with one scan of the process table for all.
     A JobError names the entry it is about."""
     # Imported here: a status poll of one job does not load (compile) _async_input.
-    from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import (
-        ref_jid, ref_name)
+    from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import ref_jid
+    from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input import ref_name
     jids = [None] * len(refs)
     try:
         for i, ref in enumerate(refs):

@@ -15,16 +15,17 @@ import os
 import shlex
 import time
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JID_RE, async_dir_names, inside_dir, link_target)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
+    async_dir_names, inside_dir, link_target)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import JID_RE
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.entries import (
     entry_kind, meta_output_log)
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import (
     describe, job_liveness, read_job)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import (
     FINISHED_STATES, RUNNING)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
     liveness_snapshot, process_args)
 
 

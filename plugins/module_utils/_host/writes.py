@@ -14,19 +14,22 @@ import json
 import os
 import time
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    ALIAS_PREFIX, JobError, alias_path, async_dir_names, claim_path, find_alias, inside_dir,
-    job_path, legacy_alias_links, link_target, lock_path, meta_path)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
+    async_dir_names, find_alias, inside_dir, legacy_alias_links, link_target)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import (
+    ALIAS_PREFIX, alias_path, claim_path, job_path, lock_path, meta_path)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.entries import (
     entry_kind, meta_output_log, temp_base, temp_name)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import ref_jid, ref_name
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import ref_jid
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input import ref_name
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import (
     job_status, summary)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import RUNNING
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import RUNNING
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
     wrapper_liveness)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_trust import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.trust import (
     check_async_dir, open_lock, open_new)
 
 

@@ -13,7 +13,7 @@ import os
 import subprocess
 import time
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_procs import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
     foreign_owner, has_proc, proc_hidden, read_small, run_ps, stat_fields)
 
 # How much later than the job file's write the runner may seem to have started: the start

@@ -7,7 +7,7 @@ report a failure.
 Private to the collection. Runs on the target: Python 3.6 compatible.
 """
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
 
 
 def run_module(spec, run):
@@ -22,7 +22,7 @@ def run_module(spec, run):
     module = spec.create_ansible_module(supports_check_mode=True)
     try:
         if module.params.get('_failpoints'):
-            from ansible_collections.asyncjobs.named.plugins.module_utils._async_failpoints import (
+            from ansible_collections.asyncjobs.named.plugins.module_utils._shared.failpoints import (
                 arm)  # here: only a test switches failpoints on
             arm(module.params['_failpoints'])
         result = run(module.params, module.check_mode)
@@ -55,6 +55,6 @@ def _release_if_delivered(releases):
         sys.stdout.flush()
     except (IOError, OSError, ValueError):
         return
-    from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import release
+    from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import release
     for async_dir, jid, alias in releases:
         release(async_dir, jid, alias)
