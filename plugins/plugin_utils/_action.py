@@ -20,7 +20,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names impo
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input import job_refs
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import (
-    FINISHED_STATES, RUNNING)
+    JOB_STATES, RUNNING)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import SLICE_SECONDS
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import failpoints as _failpoints
 
@@ -297,7 +297,7 @@ class AsyncJobsAction(ActionBase):
                 return self._wait_refs(refs, seconds, cleanup, task_vars, tail_lines)
             status = self.run_module('async_wait', dict(refs[0], timeout=seconds, cleanup=cleanup,
                                                         tail_lines=tail_lines), task_vars)
-            if status.get('state') not in FINISHED_STATES + (RUNNING,):
+            if status.get('state') not in JOB_STATES:
                 return status  # the module failed: unknown name or jid, bad input
             return [status]
 

@@ -18,7 +18,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names impo
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import (
     job_liveness, job_status, read_job)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import (
-    ABSENT, KILLED, RUNNING)
+    ALIVE_STATES, START_AGAIN_STATES)
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
     process_table, processes, read_small, WRAPPER_MARK, wrapper_liveness)
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import (
@@ -215,7 +215,7 @@ def decide(async_dir, alias, token, waiting, check_mode, liveness, clock, sleep,
             return dict(action='claimed', status=None, claim_age=round(age, 1))
     status = job_status(async_dir, alias=alias, liveness=liveness)
     state = status['state']
-    if state == RUNNING or (waiting and state not in (ABSENT, KILLED)):
+    if state in ALIVE_STATES or (waiting and state not in START_AGAIN_STATES):
         return dict(action='attach', ansible_job_id=status['ansible_job_id'], status=status)
     return dict(action='start', status=status)
 

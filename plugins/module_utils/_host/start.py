@@ -30,7 +30,8 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes impor
     release_plan, set_alias, write_meta)
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.claims import (
     await_job_of_prefix, claim_name, drop_claim, job_of_prefix, prefix_liveness, under_claim)
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import CLAIM_STALE_AFTER
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import (
+    CLAIM_STALE_AFTER, RUNNER_SPEC)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import failpoints as failpoints
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.failpoints import failpoint
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.wait import (
@@ -325,39 +326,40 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
 
 def start_main(args, environ=None):
     """The start runner's entry point (see plugins/plugin_utils/_start.py): the one-step
-    start with ``args`` (alias, token, waiting, wait, cleanup, tmpdir, remove_tmp, chmod,
-    hold, what, output, tail_lines, _async_dir, _failpoints, and ``wrapper_cmd``: the
-    async_wrapper command line, with ``shell``: the shell that runs it). The runner's own
+    start with ``args``, checked against ``RUNNER_SPEC`` (_shared.specs): the action's
+    arguments, ``wrapper_cmd`` (the async_wrapper command line) and ``shell`` (the shell that
+    runs it). The runner's own
     environment is ``environ`` (default ``os.environ``, the login's) with the assignments
     that open the wrapper command (the task's ``environment``) over it, so that the async
     dir is expanded as the wrapper expands it; the wrapper gets ``environ``, and its shell
     applies the assignments itself. Returns the result, failed with a message for bad input,
     and for a failure after the start with ``job_started`` and the job's id."""
     base = dict(os.environ if environ is None else environ)
-    wrapper_cmd = args.get('wrapper_cmd')
     try:
-        if not wrapper_cmd or not isinstance(wrapper_cmd, str):
-            raise JobError('the start runner needs the async_wrapper command line (wrapper_cmd)')
+        try:
+            params = RUNNER_SPEC.check(args)
+        except ValueError as e:
+            raise JobError('the start runner\'s %s' % e)
+        wrapper_cmd = params['wrapper_cmd']
         try:
             own = wrapper_env(wrapper_cmd)
         except ValueError as e:
             raise JobError('cannot read the async_wrapper command line: %s' % e)
-        validate(alias=args['alias'])
-        failpoints.arm(args.get('_failpoints'))
+        validate(alias=params['alias'])
+        failpoints.arm(params['_failpoints'])
         saved = dict(os.environ)
         os.environ.update(own)
         try:
-            async_dir = require_async_dir(args)
+            async_dir = require_async_dir(params)
         finally:
             os.environ.clear()
             os.environ.update(saved)
         result = start_named_job(
-            async_dir, args['alias'], args['token'], args['waiting'], wrapper_cmd,
-            wait=args.get('wait', 0.0), cleanup=args.get('cleanup', True),
-            tmpdir=args.get('tmpdir'), remove_tmp=args.get('remove_tmp', False),
-            chmod=args.get('chmod', ()), env=base, shell=args.get('shell'),
-            hold=args.get('hold', 0.0), what=args.get('what'), output=args.get('output'),
-            tail_lines=args.get('tail_lines', 0))
+            async_dir, params['alias'], params['token'], params['waiting'], wrapper_cmd,
+            wait=params['wait'], cleanup=params['cleanup'], tmpdir=params['tmpdir'],
+            remove_tmp=params['remove_tmp'], chmod=params['chmod'], env=base,
+            shell=params['shell'], hold=params['hold'], what=params['what'],
+            output=params['output'], tail_lines=params['tail_lines'])
     except StartFailed as e:
         return dict(e.result, failed=True, msg=e.msg)
     except JobError as e:

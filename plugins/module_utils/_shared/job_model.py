@@ -39,8 +39,13 @@ TRANSITIONS = {
     KILLED: (ABSENT,), ORPHANED: (ABSENT,),
 }
 
-# The choices of the options that take states (async_jobs_info's state, async_prune's states).
+# The states of a job that exists: what a status of one can say.
+JOB_STATES = ALIVE_STATES + FINISHED_STATES
+
+# The choices of the options that take states: async_jobs_info's state (a job that exists),
+# async_prune's states (finished); the modules' RETURN lists STATES (a unit test checks).
 STATE_CHOICES = list(STATES)
+JOB_STATE_CHOICES = list(JOB_STATES)
 FINISHED_CHOICES = list(FINISHED_STATES)
 
 # What the runners write when they stop a job at its time limit.

@@ -1,13 +1,16 @@
 # -*- coding: utf-8 -*-
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What the controller and the host of asyncjobs.named share: one argument spec per module
-(used by its action plugin on the controller and by the module on the host), and the
-names and limits of the claim protocol.
+"""The argument specs: one per module (used by its action plugin on the controller and by
+the module on the host), the start runner's, and the names and limits of the claim
+protocol. Their choices of job states come from the job model (``_shared.job_model``).
 
-Private to the collection. Imports nothing: the controller loads it without any
-target-only code. Runs on the target too: Python 3.6 compatible.
+Private to the collection. Imports only ``_shared``: the controller loads it without any
+host-side code. Runs on the target too: Python 3.6 compatible.
 """
+
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import (
+    FINISHED_CHOICES, JOB_STATE_CHOICES)
 
 # Environment variable carrying a claim's token into the job's processes (a start in
 # several steps), so that a job started by a controller that died before naming it can
@@ -46,6 +49,26 @@ class ArgumentSpec:
         """Keyword arguments for ActionBase.validate_argument_spec."""
         return dict(self.constraints, argument_spec=self.argument_spec)
 
+    def check(self, params):
+        """``params`` checked against the argument spec without AnsibleModule, where there is
+        none (the start runner): no unknown option, every required one given, each of its
+        type (str, bool, int, float, list of str, dict, raw), the defaults filled in. Returns
+        a new dict; ValueError, with the message, otherwise. Constraints are not checked."""
+        if not isinstance(params, dict):
+            raise ValueError('arguments must be a dict, not %s' % type(params).__name__)
+        unknown = sorted(set(params) - set(self.argument_spec))
+        if unknown:
+            raise ValueError('unknown argument(s): %s' % ', '.join(unknown))
+        checked = {}
+        for name, option in sorted(self.argument_spec.items()):
+            if params.get(name) is None:
+                if option.get('required'):
+                    raise ValueError('missing required argument: %s' % name)
+                checked[name] = option.get('default')
+                continue
+            checked[name] = _check_type(name, option, params[name])
+        return checked
+
     def create_ansible_module(self, **kwargs):
         """The module's AnsibleModule for this spec (imported here: the controller and the
         start runner never need it)."""
@@ -55,6 +78,24 @@ class ArgumentSpec:
         options = dict(self.constraints)
         options.update(kwargs)
         return AnsibleModule(argument_spec=spec, **options)
+
+
+def _check_type(name, option, value):
+    kind = option.get('type', 'str')
+    ok = {
+        'str': lambda v: isinstance(v, str),
+        'path': lambda v: isinstance(v, str),
+        'bool': lambda v: isinstance(v, bool),
+        'int': lambda v: isinstance(v, int) and not isinstance(v, bool),
+        'float': lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+        'list': lambda v: isinstance(v, list) and all(isinstance(e, str) for e in v),
+        'dict': lambda v: isinstance(v, dict),
+        'raw': lambda v: True,
+    }[kind](value)
+    if not ok:
+        raise ValueError('argument %s must be of type %s, not %s: %r'
+                         % (name, kind, type(value).__name__, value))
+    return float(value) if kind == 'float' else value
 
 
 ONE_OF_JOB = ('jid', 'alias', 'jobs')
@@ -163,13 +204,11 @@ CLAIM_SPEC = ArgumentSpec(
     ),
 )
 
-STATE_CHOICES = ['absent', 'running', 'succeeded', 'failed', 'timed_out', 'killed', 'orphaned']
-FINISHED_CHOICES = ['succeeded', 'failed', 'timed_out', 'killed', 'orphaned']
 
 JOBS_INFO_SPEC = ArgumentSpec(
     dict(
         alias=dict(type='list', elements='str'),
-        state=dict(type='list', elements='str', choices=STATE_CHOICES[1:]),
+        state=dict(type='list', elements='str', choices=JOB_STATE_CHOICES),
         unnamed=dict(type='bool', default=True),
         tail_lines=dict(type='int', default=10),
     ),
@@ -211,3 +250,26 @@ COMMAND_SPEC = ArgumentSpec(
 )
 
 SPECS['async_command'] = COMMAND_SPEC
+
+# The start runner (plugins/plugin_utils/_start.py; _host.start.start_main), checked on the
+# host by ArgumentSpec.check: what the action plugin passes, the wrapper command and the
+# shell that runs it, and the private options every module gets.
+RUNNER_SPEC = ArgumentSpec(
+    dict(
+        alias=dict(type='str', required=True),
+        token=dict(type='str', required=True, no_log=False),
+        waiting=dict(type='bool', required=True),
+        wait=dict(type='float', default=0.0),      # the first wait slice, seconds
+        cleanup=dict(type='bool', default=True),
+        hold=dict(type='float', default=0.0),      # how long another run's claim is waited for
+        what=dict(type='str'),
+        output=dict(type='str'),
+        tail_lines=dict(type='int', default=0),
+        tmpdir=dict(type='str'),
+        remove_tmp=dict(type='bool', default=False),
+        chmod=dict(type='list', elements='str', default=[]),
+        wrapper_cmd=dict(type='str', required=True),
+        shell=dict(type='str'),
+        **PRIVATE_ARGUMENT_SPEC
+    ),
+)

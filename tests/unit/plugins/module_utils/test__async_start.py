@@ -558,7 +558,7 @@ def test_start_main_expands_the_async_dir(job_dir, tmp_path, monkeypatch):
 
 @pytest.mark.parametrize('args,env,msg', [
     (dict(alias='build', token='t', waiting=False, _async_dir='/x'), {},
-     'the start runner needs the async_wrapper command line (wrapper_cmd)'),
+     "the start runner's missing required argument: wrapper_cmd"),
     (dict(alias='build', token='t', waiting=False, _async_dir='/x', wrapper_cmd="A='x"), {},
      'cannot read the async_wrapper command line: No closing quotation'),
     (dict(alias='../x', token='t', waiting=False, _async_dir='/x', wrapper_cmd='true'), {},

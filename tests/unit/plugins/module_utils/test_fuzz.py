@@ -27,7 +27,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._host import async
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names
 from ansible_collections.asyncjobs.named.plugins.module_utils._host import processes as procs
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import job_model as model  # noqa: E402
 
 EXAMPLES = int(os.environ.get('FUZZ_EXAMPLES', '300'))
 FUZZ = settings(max_examples=EXAMPLES, database=None, deadline=None,
@@ -136,7 +136,7 @@ def test_a_job_file_of_any_content_has_a_state(scratch, content, jid):
         ok, status = ok_or_job_error(files.job_status, async_dir, jid=jid,
                                      liveness=lambda j, owner_uid=None: (False, [], None))
         if ok:
-            assert status['state'] in specs.STATE_CHOICES
+            assert status['state'] in model.STATE_CHOICES
             assert status['ansible_job_id'] == jid
             assert status['results_file'] == os.path.join(async_dir, jid)
     finally:
@@ -172,7 +172,7 @@ def test_a_name_link_of_any_target_leads_into_the_dir_or_is_refused(scratch, tar
         ok, status = ok_or_job_error(files.job_status, async_dir, alias='x',
                                      liveness=lambda j, owner_uid=None: (False, [], None))
         if ok:
-            assert status['state'] in specs.STATE_CHOICES
+            assert status['state'] in model.STATE_CHOICES
             assert adir.inside_dir(async_dir, status['results_file'])
     finally:
         shutil.rmtree(base)

@@ -111,10 +111,10 @@ def test_runner_without_the_wrapper_command(tmp_path, async_dir):
     result, out, _err = run_runner(
         tmp_path, dict(alias='build', token='tokA', waiting=False, _async_dir=async_dir),
         base_env())
-    assert out == ('{"failed": true, "msg": "the start runner needs the async_wrapper command '
-                   'line (wrapper_cmd)", "job_started": false}')
+    assert out == ('{"failed": true, "msg": "the start runner\'s missing required argument: '
+                   'wrapper_cmd", "job_started": false}')
     assert result == dict(failed=True, job_started=False,
-                          msg='the start runner needs the async_wrapper command line (wrapper_cmd)')
+                          msg="the start runner's missing required argument: wrapper_cmd")
     assert os.listdir(async_dir) == []
 
 
@@ -126,13 +126,28 @@ def test_runner_with_bad_arguments(tmp_path, async_dir):
     assert result['msg'].startswith("invalid alias 'no/slash'")
 
 
+def test_runner_checks_its_arguments_against_its_spec(tmp_path, async_dir):
+    """A missing or mistyped argument (a bug of the controller's side) is a clear failure:
+    RUNNER_SPEC, checked on the host."""
+    for args, msg in ((dict(alias='build', waiting=False), 'missing required argument: token'),
+                      (dict(alias='build', token='t', waiting='no'),
+                       "argument waiting must be of type bool, not str: 'no'"),
+                      (dict(alias='build', token='t', waiting=False, bogus=1),
+                       'unknown argument(s): bogus')):
+        result, _out, _err = run_runner(tmp_path, dict(args, _async_dir=async_dir,
+                                                       wrapper_cmd='true'), base_env())
+        assert result == dict(failed=True, job_started=False,
+                              msg="the start runner's %s" % msg)
+
+
 def test_runner_reports_an_unexpected_error(tmp_path, async_dir):
-    """A missing argument (a bug of the controller's side) is a failure with its traceback,
-    not a crash of the runner."""
-    result, _out, _err = run_runner(tmp_path, dict(alias='build', _async_dir=async_dir,
-                                                   wrapper_cmd='true'), base_env())
+    """An error that nothing expects is a failure with its traceback, not a crash of the
+    runner: here a NUL byte in the task's environment, which no process can have."""
+    result, _out, _err = run_runner(tmp_path, dict(alias='build', token='t', waiting=False,
+                                                   _async_dir=async_dir,
+                                                   wrapper_cmd="A='x\x00y' true"), base_env())
     assert result['failed'] is True
-    assert result['msg'] == "KeyError: 'token'"
+    assert result['msg'] == 'ValueError: embedded null byte'
     assert 'Traceback (most recent call last)' in result['exception']
 
 
