@@ -158,7 +158,7 @@ class ActionModule(AsyncJobsAction):
         if not waiting:
             # The job's status as the one-step start returns it: async_wait without waiting
             # adds the progress keys (running_for, the output's tails) to async_status_id's.
-            status = self.run_module('async_wait', dict(jid=jid, timeout=0, cleanup=False,
+            status = self.run_module('async_wait', dict(jid=jid, _slice=0, cleanup=False,
                                                         tail_lines=tail_lines), task_vars)
             status.pop('released', None)
         return dict(action=found['action'], ansible_job_id=jid, status=status)

@@ -96,7 +96,6 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._host.module impor
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
     require_async_dir)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import validate
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import set_alias
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import ALIAS_SPEC
 
@@ -105,7 +104,6 @@ def run(params, check_mode):
     if not params['jid']:
         raise JobError('jid is required when the module runs without its action plugin '
                        '(the action turns job into jid)')
-    validate(alias=params['alias'], jid=params['jid'])
     return set_alias(require_async_dir(params), params['alias'], params['jid'],
                      force=params['force'], check_mode=check_mode)
 

@@ -137,7 +137,6 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._host.module impor
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
     require_async_dir)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import validate
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.claims import (
     abandon, bind, prepare)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import CLAIM_SPEC
@@ -145,7 +144,6 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs impo
 
 def run(params, check_mode):
     async_dir, alias, token = require_async_dir(params), params['alias'], params['token']
-    validate(alias=alias, jid=params['jid'])
     if params['mode'] == 'abandon':
         result = abandon(async_dir, alias, token, jid=params['jid'])
         result['changed'] = result['abandoned']

@@ -166,7 +166,6 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._host.module impor
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
     require_async_dir)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import validate
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import job_status
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import ABSENT
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.kill import (
@@ -177,7 +176,6 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._host.wait import 
 
 def run(params, check_mode):
     async_dir, alias = require_async_dir(params), params['alias']
-    validate(alias=alias, jid=params['jid'])
     number = signal_number(params['signal'])
     try:
         jid = resolve(async_dir, jid=params['jid'], alias=alias)

@@ -274,7 +274,6 @@ results:
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.module import run_module
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
     require_async_dir)
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import validate
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import job_status
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import STATUS_SPEC
@@ -301,7 +300,6 @@ def run(params, check_mode):
     async_dir = require_async_dir(params)
     if params['jobs'] is not None:
         return run_many(async_dir, params, check_mode)
-    validate(alias=params['alias'], jid=params['jid'])
     if params['mode'] == 'status':
         return job_status(async_dir, jid=params['jid'], alias=params['alias'])
     # Imported here so that a status poll, the common call, does not load it on the host

@@ -266,7 +266,6 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._host.module impor
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
     require_async_dir)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import validate
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input import job_refs
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import RUNNING
@@ -280,7 +279,7 @@ def run_many(async_dir, params, check_mode):
     """Wait for every job of ``jobs`` in one slice; ``results`` in their order."""
     refs = job_refs(params['jobs'])
     jids = resolve_refs(async_dir, refs)
-    statuses = wait_for_all(async_dir, jids, 0 if check_mode else (params['timeout'] or 0))
+    statuses = wait_for_all(async_dir, jids, 0 if check_mode else (params['_slice'] or 0))
     releases = []
     for ref, jid, status in zip(refs, jids, statuses):
         status['released'] = []
@@ -300,9 +299,8 @@ def run(params, check_mode):
         raise JobError('tail_lines must be 0 or more, not %s' % params['tail_lines'])
     if params['jobs'] is not None:
         return run_many(async_dir, params, check_mode)
-    validate(alias=alias, jid=params['jid'])
     jid = resolve(async_dir, jid=params['jid'], alias=alias)
-    status = wait_for(async_dir, jid, 0 if check_mode else (params['timeout'] or 0))
+    status = wait_for(async_dir, jid, 0 if check_mode else (params['_slice'] or 0))
     status['released'] = []
     if params['cleanup'] and status['state'] != RUNNING and not check_mode:
         # Freed once the result has left the host (run_module, ``_release``).

@@ -295,7 +295,7 @@ class AsyncJobsAction(ActionBase):
             if len(refs[0]) > 1:
                 # Held by its jid, its name kept for cleanup: a jobs entry takes both.
                 return self._wait_refs(refs, seconds, cleanup, task_vars, tail_lines)
-            status = self.run_module('async_wait', dict(refs[0], timeout=seconds, cleanup=cleanup,
+            status = self.run_module('async_wait', dict(refs[0], _slice=seconds, cleanup=cleanup,
                                                         tail_lines=tail_lines), task_vars)
             if status.get('state') not in JOB_STATES:
                 return status  # the module failed: unknown name or jid, bad input
@@ -320,7 +320,7 @@ class AsyncJobsAction(ActionBase):
 
     def _wait_refs(self, refs, seconds, cleanup, task_vars, tail_lines=0):
         """One slice of async_wait for ``refs``: their statuses, or the failed result."""
-        res = self.run_module('async_wait', dict(jobs=refs, timeout=seconds, cleanup=cleanup,
+        res = self.run_module('async_wait', dict(jobs=refs, _slice=seconds, cleanup=cleanup,
                                                  tail_lines=tail_lines), task_vars)
         return res['results'] if 'results' in res and not res.get('failed') else res
 

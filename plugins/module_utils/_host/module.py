@@ -8,19 +8,32 @@ Private to the collection. Runs on the target: Python 3.6 compatible.
 """
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import validate
+
+
+def checked_names(spec, params):
+    """The job name and id of ``params`` to validate: ``alias`` and ``jid`` where the spec
+    takes one name (a str; a list of name patterns is not a name) and one is given."""
+    names = {}
+    for key in ('alias', 'jid'):
+        if spec.argument_spec.get(key, {}).get('type') == 'str' and params.get(key) is not None:
+            names[key] = params[key]
+    return names
 
 
 def run_module(spec, run):
-    """Build the module's AnsibleModule from ``spec`` (an ArgumentSpec) and return what
+    """Build the module's AnsibleModule from ``spec`` (an ArgumentSpec), check the job name
+    and id it was given (the one host-side validation of every module), and return what
     ``run(params, check_mode)`` returns, as the module's result.
 
-    Failpoints (_async_failpoints) that a test switched on (the private argument
-    ``_failpoints``) are armed first. A JobError fails the task with its message and the keys it carries; any other error
-    with its message and the traceback in ``exception``. Warnings in the result, and in
+    Failpoints (_shared.failpoints) that a test switched on (the private argument
+    ``_failpoints``) are armed first. A JobError fails the task with its message and the
+    keys it carries; any other error with its message and the traceback in ``exception``. Warnings in the result, and in
     each entry of its ``results``, become the module's warnings.
     """
     module = spec.create_ansible_module(supports_check_mode=True)
     try:
+        validate(**checked_names(spec, module.params))
         if module.params.get('_failpoints'):
             from ansible_collections.asyncjobs.named.plugins.module_utils._shared.failpoints import (
                 arm)  # here: only a test switches failpoints on

@@ -134,6 +134,9 @@ WAIT_SPEC = ArgumentSpec(
         delay=dict(type='float', default=5.0),
         cleanup=dict(type='bool', default=True),
         tail_lines=dict(type='int', default=10),
+        # The module's own wait, one slice of at most SLICE_SECONDS, which the action plugin
+        # passes; the options timeout and retries (the whole budget) are the action's.
+        _slice=dict(type='float'),
     ),
     mutually_exclusive=[('jid', 'alias', 'job', 'jobs'), ('timeout', 'retries')],
     required_one_of=[('jid', 'alias', 'job', 'jobs')],

@@ -199,3 +199,20 @@ def test_names_are_freed_only_once_the_result_left_the_host(async_dir, delivered
         proc.wait(60)
         proc.stderr.close()
     assert name_of(async_dir, 'build') == (None if delivered else jid)
+
+
+@pytest.mark.parametrize('args, msg', [
+    ({'alias': '../x'}, 'invalid alias \'../x\''),
+    ({'jid': 'j1'}, 'invalid jid \'j1\''),
+])
+def test_names_are_checked_once_here_before_run(run_module, args, msg):
+    """The one host-side check of a job name and id of every module: before its run."""
+    run = RunFunction(dict(changed=False))
+    code, result = run_module(dict(args, _async_dir='~/.ansible_async'), run)
+    assert code == 1 and result['failed'] is True and result['msg'].startswith(msg)
+    assert run.calls == []
+
+
+def test_a_list_of_name_patterns_is_not_checked_as_a_name():
+    assert module.checked_names(specs.JOBS_INFO_SPEC, {'alias': ['web-*']}) == {}
+    assert module.checked_names(specs.KILL_SPEC, {'alias': 'x', 'jid': None}) == {'alias': 'x'}

@@ -13,6 +13,8 @@ import pytest
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import module as module_main
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names
 from ansible_collections.asyncjobs.named.plugins.modules import async_alias
 
 from unit_helpers import make_link, module_params, name_of, needs_proc, write_job
@@ -51,6 +53,13 @@ def test_same_name_again_is_no_change(async_dir):
     assert async_alias.run(params(async_dir, alias='build', jid=JID), False)['changed'] is False
 
 
+def checked_run(module, params, check_mode):
+    """What run_module does on the host before the module's run: the one check of the job
+    name and id (_host.module.checked_names), then run."""
+    names.validate(**module_main.checked_names(specs.ALIAS_SPEC, params))
+    return module.run(params, check_mode)
+
+
 @pytest.mark.parametrize('given, msg', [
     (dict(alias='build', job={'ansible_job_id': JID}),
      'jid is required when the module runs without its action plugin (the action turns job '
@@ -67,7 +76,7 @@ def test_same_name_again_is_no_change(async_dir):
 def test_failures(async_dir, given, msg):
     write_job(async_dir, JID, SUCCEEDED)
     with pytest.raises(errors.JobError) as exc:
-        async_alias.run(params(async_dir, **given), False)
+        checked_run(async_alias, params(async_dir, **given), False)
     assert exc.value.msg == msg.replace('{d}', async_dir)
     assert name_of(async_dir, 'build') is None
 

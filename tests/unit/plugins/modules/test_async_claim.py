@@ -16,6 +16,8 @@ import pytest
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import module as module_main
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names
 from ansible_collections.asyncjobs.named.plugins.modules import async_claim
 
 from unit_helpers import (claim_of, make_link, module_params, name_of, snapshot, write_claim,
@@ -86,6 +88,13 @@ def test_abandon(async_dir, token, abandoned):
     assert (claim_of(async_dir, 'build') is None) is abandoned
 
 
+def checked_run(module, params, check_mode):
+    """What run_module does on the host before the module's run: the one check of the job
+    name and id (_host.module.checked_names), then run."""
+    names.validate(**module_main.checked_names(specs.CLAIM_SPEC, params))
+    return module.run(params, check_mode)
+
+
 @pytest.mark.parametrize('given, msg', [
     (dict(mode='bind'), 'mode=bind needs jid'),
     (dict(mode='bind', jid=JID), "job %s has no state file {d}/%s in this host's async dir; is "
@@ -96,7 +105,7 @@ def test_abandon(async_dir, token, abandoned):
 ])
 def test_failures(async_dir, given, msg):
     with pytest.raises(errors.JobError) as exc:
-        async_claim.run(params(async_dir, **dict(dict(alias='build', token='tokA'), **given)),
+        checked_run(async_claim, params(async_dir, **dict(dict(alias='build', token='tokA'), **given)),
                         False)
     assert exc.value.msg == msg.format(d=async_dir)
     assert name_of(async_dir, 'build') is None

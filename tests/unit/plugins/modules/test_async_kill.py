@@ -17,6 +17,8 @@ import pytest
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import module as module_main
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names
 from ansible_collections.asyncjobs.named.plugins.modules import async_kill
 
 from unit_helpers import make_link, module_params, needs_proc, snapshot, write_job
@@ -86,6 +88,13 @@ def test_finished_job_with_a_non_zero_rc_does_not_fail_the_kill(async_dir):
         'failed', 3, True, False)
 
 
+def checked_run(module, params, check_mode):
+    """What run_module does on the host before the module's run: the one check of the job
+    name and id (_host.module.checked_names), then run."""
+    names.validate(**module_main.checked_names(specs.KILL_SPEC, params))
+    return module.run(params, check_mode)
+
+
 @pytest.mark.parametrize('given, msg', [
     (dict(jid=JID, signal='NOPE'), "invalid signal 'NOPE': give a signal name such as TERM, "
                                    'INT, KILL or a number'),
@@ -96,7 +105,7 @@ def test_finished_job_with_a_non_zero_rc_does_not_fail_the_kill(async_dir):
 def test_failures(async_dir, given, msg):
     write_job(async_dir, JID, RUNNING)
     with pytest.raises(errors.JobError) as exc:
-        async_kill.run(params(async_dir, **given), False)
+        checked_run(async_kill, params(async_dir, **given), False)
     assert exc.value.msg == msg
 
 

@@ -17,6 +17,8 @@ import pytest
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import module as module_main
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names
 from ansible_collections.asyncjobs.named.plugins.modules import async_status_id
 
 from unit_helpers import make_link, module_params, needs_proc, write_job
@@ -109,6 +111,13 @@ def test_jobs_full_cleanup(async_dir, check_mode):
     assert sorted(os.listdir(async_dir)) == (sorted([JID, OTHER]) if check_mode else [])
 
 
+def checked_run(module, params, check_mode):
+    """What run_module does on the host before the module's run: the one check of the job
+    name and id (_host.module.checked_names), then run."""
+    names.validate(**module_main.checked_names(specs.STATUS_SPEC, params))
+    return module.run(params, check_mode)
+
+
 # --- failures --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('given, msg', [
@@ -124,7 +133,7 @@ def test_jobs_full_cleanup(async_dir, check_mode):
 ])
 def test_failures(async_dir, given, msg):
     with pytest.raises(errors.JobError) as exc:
-        async_status_id.run(params(async_dir, **given), False)
+        checked_run(async_status_id, params(async_dir, **given), False)
     assert exc.value.msg == msg
 
 
