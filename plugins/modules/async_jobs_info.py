@@ -34,13 +34,6 @@ options:
     description: Whether jobs with no name are listed.
     type: bool
     default: true
-  tail_lines:
-    description:
-      - For a running job whose output M(asyncjobs.named.async_task) captures, how many of
-        its last lines of standard output and standard error RV(jobs[].stdout_tail) and
-        RV(jobs[].stderr_tail) give.
-    type: int
-    default: 10
 notes:
   - Where the times come from. RV(jobs[].start_time) - the moment
     M(asyncjobs.named.async_task) started the job (its record of the start), else the C(start)
@@ -54,6 +47,7 @@ seealso:
   - module: asyncjobs.named.async_prune
 extends_documentation_fragment:
   - asyncjobs.named.attributes
+  - asyncjobs.named.job.tail_lines
 attributes:
   check_mode:
     details: It never changes anything; check mode returns the same listing.

@@ -21,15 +21,8 @@ description:
     have removed when the job ended) is left in place, as after any job whose watcher dies,
     because this module deletes nothing outside the async dir. Ansible's remote tmp path
     is the place to clean up after many killed jobs.
+  - The job is given by exactly one of O(jid) and O(alias).
 options:
-  jid:
-    description:
-      - The job id. Exactly one of O(jid) and O(alias) is required.
-    type: str
-  alias:
-    description:
-      - The job's name. Exactly one of O(jid) and O(alias) is required.
-    type: str
   signal:
     description:
       - The signal to send first, by name (V(TERM), V(SIGINT), ...) or number.
@@ -45,6 +38,8 @@ seealso:
   - module: asyncjobs.named.async_task
 extends_documentation_fragment:
   - asyncjobs.named.attributes
+  - asyncjobs.named.job.alias
+  - asyncjobs.named.job.jid
 attributes:
   check_mode:
     details: In check mode it reports in RV(pids) what it would signal and signals nothing.

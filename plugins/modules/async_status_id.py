@@ -24,18 +24,8 @@ description:
   - The async dir is found exactly as M(ansible.builtin.async_status) finds it, from the
     shell option C(async_dir) (C(ANSIBLE_ASYNC_DIR), C(ansible_async_dir), default
     C(~/.ansible_async)), expanded for the remote and become user.
+  - The job is given by exactly one of O(jid), O(alias) and O(jobs).
 options:
-  jid:
-    description:
-      - The job id, as returned by an async task in C(ansible_job_id).
-      - Exactly one of O(jid), O(alias) and O(jobs) is required.
-    type: str
-  alias:
-    description:
-      - The name of the job. Letters, digits, C(_), C(-) and C(.), not starting with C(.),
-        at most 128 characters.
-      - Exactly one of O(jid), O(alias) and O(jobs) is required.
-    type: str
   jobs:
     description:
       - Several jobs, reported (or cleaned up, with O(mode)) in one task and one module run,
@@ -88,6 +78,8 @@ seealso:
   - module: asyncjobs.named.async_alias
 extends_documentation_fragment:
   - asyncjobs.named.attributes
+  - asyncjobs.named.job.alias
+  - asyncjobs.named.job.jid
 attributes:
   check_mode:
     details: In check mode the clean-up modes report in RV(erased) what they would remove, and remove nothing.

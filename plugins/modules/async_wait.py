@@ -22,15 +22,8 @@ description:
   - Stopping the controller (Ctrl-C) leaves the job running and named.
   - A waiter holds on to the job id it resolved, so several controllers waiting on the
     same job all get its result, even after the first one frees the name.
+  - The job is given by exactly one of O(jid), O(alias), O(job) and O(jobs).
 options:
-  jid:
-    description:
-      - The job id. Exactly one of O(jid), O(alias), O(job) and O(jobs) is required.
-    type: str
-  alias:
-    description:
-      - The job's name. Exactly one of O(jid), O(alias), O(job) and O(jobs) is required.
-    type: str
   job:
     description:
       - An async task's registered result, or the name of the variable it was registered as.
@@ -75,18 +68,14 @@ options:
         (the result holds all of the output).
     type: bool
     default: true
-  tail_lines:
-    description:
-      - While a job runs, return the last O(tail_lines) lines of its standard output and
-        standard error (RV(stdout_tail), RV(stderr_tail)), when its output is captured;
-        V(0) returns none. With C(no_log), none are returned.
-    type: int
-    default: 10
 seealso:
   - module: asyncjobs.named.async_task
   - module: asyncjobs.named.async_status_id
 extends_documentation_fragment:
   - asyncjobs.named.attributes
+  - asyncjobs.named.job.alias
+  - asyncjobs.named.job.jid
+  - asyncjobs.named.job.tail_lines
 attributes:
   check_mode:
     details: In check mode it reports the job's current status without waiting and frees nothing.

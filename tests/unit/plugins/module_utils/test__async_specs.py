@@ -29,16 +29,37 @@ MODULES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.pa
                            'modules')
 
 
-def module_documentation(name):
-    """The DOCUMENTATION of module ``name`` of the installed collection, as data."""
-    path = os.path.join(MODULES_DIR, name + '.py')
+FRAGMENTS_DIR = os.path.join(os.path.dirname(MODULES_DIR), 'doc_fragments')
+
+
+def _assigned(path, names):
+    """{name: the string assigned to it at top level or in a class} of the file ``path``."""
     with open(path) as f:
         tree = ast.parse(f.read(), path)
-    for node in tree.body:
+    found = {}
+    for node in ast.walk(tree):
         if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == 'DOCUMENTATION'):
-            return yaml.safe_load(ast.literal_eval(node.value))
-    raise AssertionError('%s has no DOCUMENTATION' % path)
+                and isinstance(node.targets[0], ast.Name) and node.targets[0].id in names):
+            found[node.targets[0].id] = ast.literal_eval(node.value)
+    return found
+
+
+def module_documentation(name):
+    """The DOCUMENTATION of module ``name`` of the installed collection, as data, with the
+    options of the collection's doc fragments merged in as ansible-doc merges them (the
+    fragment's option, updated with the module's keys)."""
+    path = os.path.join(MODULES_DIR, name + '.py')
+    doc = yaml.safe_load(_assigned(path, ('DOCUMENTATION',))['DOCUMENTATION'])
+    options = doc.setdefault('options', {})
+    for fragment in doc.get('extends_documentation_fragment', []):
+        parts = fragment.split('.')
+        if parts[:2] != ['asyncjobs', 'named']:
+            continue
+        var = parts[3].upper() if len(parts) > 3 else 'DOCUMENTATION'
+        text = _assigned(os.path.join(FRAGMENTS_DIR, parts[2] + '.py'), (var,))[var]
+        for key, option in (yaml.safe_load(text).get('options') or {}).items():
+            options[key] = dict(option, **options.get(key, {}))
+    return doc
 
 
 def _is_number(value):
