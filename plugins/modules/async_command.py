@@ -78,7 +78,7 @@ options:
     default: true
 notes:
   - The output log is C(<async dir>/.output-<token>.log). Its format, name rule and reader are
-    in the collection's C(plugins/module_utils/_async_output.py).
+    in the collection's C(plugins/module_utils/_host/output.py).
 seealso:
   - module: asyncjobs.named.async_task
   - module: ansible.builtin.command

@@ -115,10 +115,10 @@ jobs:
       description:
         - What the job runs - C(shell) or C(command), a colon and the command line, for the jobs
           of M(asyncjobs.named.async_task) also C(script) and C(module); null when not known.
-        - For a job that M(asyncjobs.named.async_task) started in a C(no_log) task, only the
+        - "For a job that M(asyncjobs.named.async_task) started in a C(no_log) task, only the
           form - C(shell: (hidden: no_log)); nothing of its arguments is stored on the host.
           A native async job records nothing of C(no_log) - its own result is the only source,
-          so run this module with C(no_log) where such jobs may be listed.
+          so run this module with C(no_log) where such jobs may be listed."
       type: str
       sample: 'shell: ./migrate.sh --all'
     rc:

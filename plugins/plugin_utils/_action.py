@@ -232,7 +232,7 @@ class AsyncJobsAction(ActionBase):
 
         Under Mitogen for Ansible: None, after checking that the options agree with where
         its runner writes (``mitogen_async_dir_error``). The module then finds the dir by
-        the runner's rule on the host (``_async_names.runner_async_dir``)."""
+        the runner's rule on the host (``_shared.names.runner_async_dir``)."""
         configured = self.get_shell_option('async_dir', default=DEFAULT_ASYNC_DIR)
         if not under_mitogen(self):
             return configured

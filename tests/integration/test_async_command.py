@@ -46,7 +46,7 @@ def _version_tuple(text):
 
 @pytest.fixture(scope='module')
 def output_module(installed_collection):
-    """The installed _async_output.py, imported from the installed collection."""
+    """The installed _host/output.py, imported from the installed collection."""
     root = str(installed_collection.parents[2])  # the dir that holds ansible_collections
     if root not in sys.path:
         sys.path.insert(0, root)

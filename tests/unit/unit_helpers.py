@@ -28,9 +28,8 @@ import pytest
 import ansible.modules.async_wrapper as native_wrapper
 import ansible.release as ansible_release
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._host import writes as changes
-from ansible_collections.asyncjobs.named.plugins.module_utils._host import claims
-from ansible_collections.asyncjobs.named.plugins.module_utils._host import job_status as files
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import (
+    claims, job_status as files, writes as changes)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names
 
 

@@ -187,7 +187,7 @@ def job_statuses(async_dir, refs, liveness_for=liveness_snapshot):
     """The status of each job of ``refs`` (job_refs), in order, as ``job_status`` gives it
     (by jid when the ref has one, else by name), with one scan of the process table for all.
     A JobError names the entry it is about."""
-    # Imported here: a status poll of one job does not load (compile) _async_input.
+    # Imported here: a status poll of one job does not load (compile) _shared.jobs_input.
     from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import ref_jid
     from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input import ref_name
     jids = [None] * len(refs)

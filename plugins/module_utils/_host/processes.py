@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Processes: the process table (one parser for /proc, one for ``ps``), async_wrapper's
 processes and the liveness of a job by them. Its helpers used by one concern only live
-with it: a runner of Mitogen for Ansible (_async_mitogen), open files (_async_prune), the
-wrappers of a job waited for (_async_wait).
+with it: a runner of Mitogen for Ansible (_host.mitogen), open files (_host.prune), the
+wrappers of a job waited for (_host.wait).
 
 Private to the collection. Runs on the target: Python 3.6 compatible (no f-strings
 with '=', no walrus, no newer stdlib).

@@ -185,7 +185,7 @@ def _ended(path):
 # Progress of a running job
 
 def read_meta(async_dir, jid):
-    """async_task's record of how it started job ``jid`` (see _async_changes.write_meta), or
+    """async_task's record of how it started job ``jid`` (see _host.writes.write_meta), or
     None."""
     try:
         with open(meta_path(async_dir, jid)) as f:

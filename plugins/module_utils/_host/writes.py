@@ -15,13 +15,12 @@ import os
 import time
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
-    async_dir_names, find_alias, inside_dir, legacy_alias_links, link_target)
+    async_dir_names, find_alias, inside_dir, legacy_alias_links, link_target, ref_jid)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import (
     ALIAS_PREFIX, alias_path, claim_path, job_path, lock_path, meta_path)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.entries import (
     entry_kind, meta_output_log, temp_base, temp_name)
-from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import ref_jid
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input import ref_name
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import (

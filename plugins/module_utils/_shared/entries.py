@@ -79,7 +79,7 @@ def temp_base(name):
 
 
 # --------------------------------------------------------------------------
-# Output logs (see _async_output)
+# Output logs (see _host.output)
 
 def output_log_name(token):
     """The file name of the output log of ``token``: ``.output-<token>.log``; ValueError

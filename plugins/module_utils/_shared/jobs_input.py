@@ -2,7 +2,7 @@
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Option values beyond one name or job id: the ``jobs`` option (several jobs in one task)
-and durations. Apart from _async_names so that a status poll does not load (compile) it.
+and durations. Apart from _shared.names so that a status poll does not load (compile) it.
 
 Private to the collection. Runs on the target: Python 3.6 compatible (no f-strings
 with '=', no walrus, no newer stdlib).

@@ -78,12 +78,12 @@ def alias_path(async_dir, alias):
 
 
 def lock_path(async_dir, alias):
-    """The lock file of a name: ``.jid_<alias>.lock`` (empty; see _async_changes.alias_lock)."""
+    """The lock file of a name: ``.jid_<alias>.lock`` (empty; see _host.writes.alias_lock)."""
     return os.path.join(async_dir, '.%s%s.lock' % (ALIAS_PREFIX, alias))
 
 
 def claim_path(async_dir, alias):
-    """The claim file of a name: ``.jid_<alias>.claim`` (see _async_claims)."""
+    """The claim file of a name: ``.jid_<alias>.claim`` (see _host.claims)."""
     return os.path.join(async_dir, '.%s%s.claim' % (ALIAS_PREFIX, alias))
 
 

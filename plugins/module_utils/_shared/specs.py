@@ -26,7 +26,7 @@ SLICE_SECONDS = 15.0
 # async_dir gives it (``~/.ansible_async`` by default), unexpanded: the module expands it
 # on the host by async_wrapper's own rule (require_async_dir).
 # Private: not documented, not required by the spec, checked by require_async_dir().
-# _failpoints: the failpoints a test switched on (_async_failpoints), passed only then.
+# _failpoints: the failpoints a test switched on (_shared.failpoints), passed only then.
 PRIVATE_ARGUMENT_SPEC = dict(_async_dir=dict(type='str'), _failpoints=dict(type='dict'))
 
 
@@ -186,7 +186,7 @@ TASK_SPEC = ArgumentSpec(
         'cleanup': dict(type='bool', default=True),
         'tail_lines': dict(type='int', default=10),
         # A size: bytes, or a number with a unit (100MB, 1.5G), as human_to_bytes reads it;
-        # none: _async_output.DEFAULT_LIMIT. Only for the command forms.
+        # none: _host.output.DEFAULT_LIMIT. Only for the command forms.
         'output_limit': dict(type='str'),
     },
     mutually_exclusive=[FORMS, ('timeout', 'retries')],
@@ -235,7 +235,7 @@ SPECS = dict(async_status_id=STATUS_SPEC, async_alias=ALIAS_SPEC, async_wait=WAI
 # async_command: the job of async_task's command forms (shell, cmd, argv, script). The
 # options of ansible.builtin.command that async_task passes, with the same types and
 # defaults, and two private ones: the path of the output log (none: no log) and its bound
-# in bytes (none: 100 MB, _async_output.DEFAULT_LIMIT). The private options have no
+# in bytes (none: 100 MB, _host.output.DEFAULT_LIMIT). The private options have no
 # default in the spec (validate-modules compares it with the documentation, which they are
 # not in): _uses_shell None is false. No constraints: the module checks its command as the
 # running ansible-core's ansible.builtin.command does.

@@ -21,12 +21,11 @@ import pytest
 hypothesis = pytest.importorskip('hypothesis')
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._host import job_status as files
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import (
+    async_dir as adir, job_status as files, processes as procs)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import jobs_input as inputs
-from ansible_collections.asyncjobs.named.plugins.module_utils._host import async_dir as adir
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names
-from ansible_collections.asyncjobs.named.plugins.module_utils._host import processes as procs
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import job_model as model  # noqa: E402
 
 EXAMPLES = int(os.environ.get('FUZZ_EXAMPLES', '300'))

@@ -2,11 +2,11 @@
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests of plugins/modules/async_claim.py: run(params, check_mode), the module
-without AnsibleModule (run_module is tested in test__async_module.py).
+without AnsibleModule (run_module is tested in _host/test_module.py).
 
 The steps of async_task's start in several steps (prepare, bind, abandon), check mode, and
 the failures, on a real async dir. The claims themselves are tested in
-test__async_claims.py.
+_host/test_claims.py.
 """
 
 import os
@@ -14,10 +14,8 @@ import time
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors, names, specs
 from ansible_collections.asyncjobs.named.plugins.module_utils._host import module as module_main
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names
 from ansible_collections.asyncjobs.named.plugins.modules import async_claim
 
 from unit_helpers import (claim_of, make_link, module_params, name_of, snapshot, write_claim,

@@ -2,11 +2,11 @@
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests of plugins/modules/async_kill.py: run(params, check_mode), the module
-without AnsibleModule (run_module is tested in test__async_module.py).
+without AnsibleModule (run_module is tested in _host/test_module.py).
 
 Stopping a running job (a real process with async_wrapper's command line), in check mode
 too, the jobs left alone (absent, finished) and the failures, on real job files in a real
-async dir. The kill itself is tested on real job trees in test__async_kill.py.
+async dir. The kill itself is tested on real job trees in _host/test_kill.py.
 """
 
 import json
@@ -15,10 +15,8 @@ import signal
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors, names, specs
 from ansible_collections.asyncjobs.named.plugins.module_utils._host import module as module_main
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names
 from ansible_collections.asyncjobs.named.plugins.modules import async_kill
 
 from unit_helpers import make_link, module_params, needs_proc, snapshot, write_job

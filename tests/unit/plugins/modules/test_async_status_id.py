@@ -2,7 +2,7 @@
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests of plugins/modules/async_status_id.py: run(params, check_mode), the module
-without AnsibleModule (run_module is tested in test__async_module.py).
+without AnsibleModule (run_module is tested in _host/test_module.py).
 
 Status and clean-up by jid, by name and of several jobs (``jobs``), and the failures, on
 real job files in a real async dir, with the real liveness check (/proc or ps).
@@ -15,10 +15,8 @@ import sys
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors, names, specs
 from ansible_collections.asyncjobs.named.plugins.module_utils._host import module as module_main
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names
 from ansible_collections.asyncjobs.named.plugins.modules import async_status_id
 
 from unit_helpers import make_link, module_params, needs_proc, write_job
