@@ -32,7 +32,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._host.claims impor
     await_job_of_prefix, claim_name, drop_claim, job_of_prefix, prefix_liveness, under_claim)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import (
     CLAIM_STALE_AFTER, RUNNER_SPEC)
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared import failpoints as failpoints
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import failpoints
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.failpoints import failpoint
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.wait import (
     add_progress, wait_for)

@@ -65,7 +65,7 @@ def test_a_claim_whose_step_failed_is_given_up(monkeypatch):
 
 @pytest.mark.parametrize('abandon, kept', [
     (dict(abandoned=True, recorded=JID), 'The claim records the job: the next run names it and '
-                                          'attaches to it.'),
+     'attaches to it.'),
     (AnsibleActionFail('unreachable'), 'The claim could not be updated: the next run finds the '
                                        'job by the claim token in its environment while it runs.'),
 ])

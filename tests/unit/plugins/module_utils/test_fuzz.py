@@ -34,7 +34,7 @@ FUZZ = settings(max_examples=EXAMPLES, database=None, deadline=None,
 
 # Text that likes the characters paths and names break on.
 NASTY = st.lists(st.sampled_from(list('aZ09._-/\\ \x00\n\t~*?[]"\'$`;:é') + ['..', 'jid_']),
-                max_size=20).map(''.join)
+                 max_size=20).map(''.join)
 ANY_TEXT = st.one_of(st.text(max_size=200), NASTY)
 JSONISH = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), ANY_TEXT),
@@ -64,7 +64,7 @@ def scratch():
 @FUZZ
 @given(alias=st.one_of(ANY_TEXT, JSONISH))
 def test_an_alias_is_valid_or_refused_and_never_leaves_the_dir(alias):
-    ok, _ = ok_or_job_error(names.validate, alias=alias)
+    ok, _error = ok_or_job_error(names.validate, alias=alias)
     if ok and alias is not None:
         path = names.alias_path('/async', alias)
         assert os.path.dirname(os.path.normpath(path)) == '/async'
@@ -75,7 +75,7 @@ def test_an_alias_is_valid_or_refused_and_never_leaves_the_dir(alias):
 @FUZZ
 @given(jid=st.one_of(ANY_TEXT, JSONISH, st.from_regex(names.JID_RE, fullmatch=True)))
 def test_a_jid_is_valid_or_refused_and_never_leaves_the_dir(jid):
-    ok, _ = ok_or_job_error(names.validate, jid=jid)
+    ok, _error = ok_or_job_error(names.validate, jid=jid)
     if ok and jid is not None:
         assert os.path.dirname(os.path.normpath(names.job_path('/async', jid))) == '/async'
         prefix = names.jid_prefix(jid)

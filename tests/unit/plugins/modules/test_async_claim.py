@@ -104,6 +104,6 @@ def checked_run(module, params, check_mode):
 def test_failures(async_dir, given, msg):
     with pytest.raises(errors.JobError) as exc:
         checked_run(async_claim, params(async_dir, **dict(dict(alias='build', token='tokA'), **given)),
-                        False)
+                    False)
     assert exc.value.msg == msg.format(d=async_dir)
     assert name_of(async_dir, 'build') is None

@@ -10,28 +10,14 @@ import os
 import pytest
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._host import async_dir as adir
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors, names
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
 
 from unit_helpers import RUNNING_INT, unprivileged, write_job
-
-
-HELP = ('letters, digits, "_", "-" and ".", not starting with ".", at most 128 characters')
-EMPTY_ALIAS_MSG = 'alias must be a non-empty string of ' + HELP
-
-
-def bad_alias_msg(alias):
-    return 'invalid alias %r: use only %s' % (alias, HELP)
-
-
-def bad_jid_msg(jid):
-    return ('invalid jid %r: a job id looks like "j123456789012.4242" '
-            '(async_wrapper: optional "j", digits, ".", digits) or "66c6c6863f27278e" (Mitogen for Ansible: 16 hex digits)' % (jid,))
 
 
 def outside_msg(alias, async_dir, target):
     return ('alias %r points outside the async dir %s (to %s); refusing to use it'
             % (alias, async_dir, target))
-
 
 
 @pytest.mark.parametrize('async_dir, path, expected', [
@@ -177,7 +163,7 @@ def test_find_alias_primary_wins_over_legacy(async_dir):
     os.symlink('j1.1', os.path.join(async_dir, 'j1.1.jid_x'))
     os.symlink('j2.2', os.path.join(async_dir, 'jid_x'))
     assert adir.find_alias(async_dir, 'x') == (os.path.join(async_dir, 'jid_x'),
-                                                os.path.join(async_dir, 'j2.2'))
+                                               os.path.join(async_dir, 'j2.2'))
 
 
 def test_find_alias_legacy_first_link_in_order(async_dir):
@@ -186,7 +172,7 @@ def test_find_alias_legacy_first_link_in_order(async_dir):
     os.symlink('j3.3', os.path.join(async_dir, 'j3.3.jid_x'))
     os.symlink('j2.2', os.path.join(async_dir, 'j2.2.jid_x'))
     assert adir.find_alias(async_dir, 'x') == (os.path.join(async_dir, 'j2.2.jid_x'),
-                                                os.path.join(async_dir, 'j2.2'))
+                                               os.path.join(async_dir, 'j2.2'))
 
 
 def test_find_alias_does_not_match_other_aliases(async_dir):

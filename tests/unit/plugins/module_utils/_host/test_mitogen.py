@@ -62,7 +62,7 @@ def test_names_of_mitogen_jobs(async_dir):
     write_job(async_dir, JID, DONE)
     assert changes.set_alias(async_dir, 'build', JID)['changed'] is True
     assert adir.find_alias(async_dir, 'build') == (os.path.join(async_dir, 'jid_build'),
-                                                    os.path.join(async_dir, JID))
+                                                   os.path.join(async_dir, JID))
     make_link(async_dir, JID + '.jid_old', JID)
     assert files.job_status(async_dir, alias='old', liveness=never)['state'] == 'succeeded'
 

@@ -105,7 +105,7 @@ def test_private_async_dir_is_optional_to_the_spec(run_module):
 
 def test_job_error(run_module):
     run = RunFunction(error=errors.JobError('could not find job', ansible_job_id='j1.2',
-                                           started=True, finished=True))
+                                            started=True, finished=True))
     code, result = run_module({'jid': 'j1.2'}, run)
     assert code == 1
     assert result['failed'] is True

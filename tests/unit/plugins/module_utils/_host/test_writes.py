@@ -568,7 +568,7 @@ def test_set_alias_move_from_finished_or_absent(async_dir, old_state, liveness, 
     assert result == dict(base(async_dir, changed=True), previous_job_id=OLD)
     assert link_of(async_dir) == JID
     assert adir.find_alias(async_dir, 'x') == (os.path.join(async_dir, 'jid_x'),
-                                                os.path.join(async_dir, JID))
+                                               os.path.join(async_dir, JID))
     if old_state is not None:
         assert os.path.exists(os.path.join(async_dir, OLD))  # the old result is kept
     assert temp_leftovers(async_dir) == []

@@ -22,11 +22,6 @@ def bad_jid_msg(jid):
             '(async_wrapper: optional "j", digits, ".", digits) or "66c6c6863f27278e" (Mitogen for Ansible: 16 hex digits)' % (jid,))
 
 
-def outside_msg(alias, async_dir, target):
-    return ('alias %r points outside the async dir %s (to %s); refusing to use it'
-            % (alias, async_dir, target))
-
-
 # --- constants -----------------------------------------------------------------------------------
 
 def test_alias_help_matches_documentation():
