@@ -20,6 +20,7 @@ import pytest
 
 hypothesis = pytest.importorskip('hypothesis')
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._host import (
     async_dir as adir, job_status as files, processes as procs)
@@ -28,6 +29,9 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._shared import err
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import job_model as model  # noqa: E402
 
+# Hypothesis keeps caches in .hypothesis of the working directory: not in the tree (the
+# collection is built from it), in a temp dir of its own.
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix='hypothesis-'))
 EXAMPLES = int(os.environ.get('FUZZ_EXAMPLES', '300'))
 FUZZ = settings(max_examples=EXAMPLES, database=None, deadline=None,
                 suppress_health_check=list(HealthCheck))
