@@ -22,12 +22,10 @@ hypothesis = pytest.importorskip('hypothesis')
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._host import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import (  # noqa: E402
     async_dir as adir, job_status as files, processes as procs)
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared import jobs_input as inputs
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared import job_model as model  # noqa: E402
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import (  # noqa: E402
+    errors, job_model as model, jobs_input as inputs, names)
 
 # Hypothesis keeps caches in .hypothesis of the working directory: not in the tree (the
 # collection is built from it), in a temp dir of its own.
