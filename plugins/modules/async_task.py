@@ -271,12 +271,12 @@ killed:
   sample: false
 signal:
   description:
-    - For a job stopped by M(asyncjobs.named.async_kill), the signal it was sent first (C(TERM),
-      C(INT), C(KILL), ...), from the record that async_kill writes into its job file
+    - For a job stopped by M(asyncjobs.named.async_kill), the signal it was sent first (C(SIGTERM),
+      C(SIGINT), C(SIGKILL), ...), from the record that async_kill writes into its job file
       (with RV(killed), RV(msg) and RV(finished)).
   returned: when the job was killed by M(asyncjobs.named.async_kill)
   type: str
-  sample: TERM
+  sample: SIGTERM
 pid_missing:
   description: True when the job never finished and its runner (async_wrapper, or Mitogen for Ansible's) is gone (RV(state=orphaned)).
   returned: always

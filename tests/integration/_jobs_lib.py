@@ -140,6 +140,10 @@ def _status_conditions(ctx, result):
         'when the job is orphaned, or its result has one': (
             True if result.get('state') == 'orphaned' else None),
         # a Mitogen job's file while it runs: its runner's pid (and data)
+        # killed by async_kill: its record has the signal (a job killed otherwise has not)
+        'when the job was killed by M(asyncjobs.named.async_kill), unless O(jobs) is given': (
+            None if not single or result.get('state') != 'killed' else
+            True if 'killed by asyncjobs.named.async_kill' in str(result.get('msg')) else None),
         "with O(mode=status), while a job of Mitogen for Ansible's runner is unfinished": (
             None if ctx['mode'] != 'status' else
             True if result.get('state') == 'running'

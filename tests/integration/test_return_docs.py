@@ -81,7 +81,7 @@ def test_the_cases_ran(cases):
     assert results['async_task.budget']['msg'] == 'Ran out of attempts.'
     assert results['async_task.started_unnamed']['job_started'] is True
     for case in ('async_status_id.killed_by_async_kill', 'async_wait.killed_by_async_kill'):
-        assert (results[case]['state'], results[case]['signal']) == ('killed', 'TERM'), case
+        assert (results[case]['state'], results[case]['signal']) == ('killed', 'SIGTERM'), case
     assert results['async_task.failed']['state'] == 'failed'
     assert results['async_alias.moved']['previous_job_id'] == results['async_task.failed']['ansible_job_id']
     assert results['async_wait.jobs']['failed'] is True and len(results['async_wait.jobs']['results']) == 2
