@@ -174,7 +174,7 @@ integration: build
 # ansible-core, MATRIX_UNITS: the unit tests of the start's controller hooks and of its host
 # side, on that core (its ActionBase, its real async_wrapper).
 MATRIX_UNITS ?= tests/unit/plugins/plugin_utils/test__start.py \
-	tests/unit/plugins/module_utils/test__async_start.py tests/unit/plugins/module_utils/test__async_claims.py
+	tests/unit/plugins/module_utils/_host/test_start.py tests/unit/plugins/module_utils/_host/test_claims.py
 matrix: build
 	@mkdir -p $(REPORTS)
 	@rows="$(MATRIX)"; cores=$$(for r in $$rows; do echo "$${r%%:*}"; done | sort -uV); \

@@ -207,7 +207,7 @@ def main():
                         os.path.join(coll, lib.COLLECTION_SUBDIR, 'plugins'),
                         ignore=shutil.ignore_patterns('__pycache__'))
         sys.path.insert(0, coll)
-        from ansible_collections.asyncjobs.named.plugins.module_utils import _async_jobs as jobs
+        from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names as jobs
 
         async_dir = os.path.join(tmp, 'async')
         os.mkdir(async_dir)

@@ -9,7 +9,7 @@ The async dir (a temp dir) gets N finished job files (the design's finished-job 
 tenth of them named, one running job named ``running`` with a live process shaped like its
 async_wrapper, and one claim. At each N:
 
-* (a) ``_async_list.list_jobs`` called in Python, median of --runs: the whole listing (one
+* (a) ``_host.listing.list_jobs`` called in Python, median of --runs: the whole listing (one
   listing of the dir, one read of each job file, one scan of the process table);
 * (b) the whole module run alone, as the design's debug recipe runs a module
   (``python -m ansible_collections.asyncjobs.named.plugins.modules.async_jobs_info`` with
@@ -89,10 +89,10 @@ def main():
         rows = []
         env = dict(os.environ, PYTHONPATH=coll, PYTHONDONTWRITEBYTECODE='1')
         code = ('import sys, time, statistics\n'
-                'from ansible_collections.asyncjobs.named.plugins.module_utils import _async_list\n'
+                'from ansible_collections.asyncjobs.named.plugins.module_utils._host import listing\n'
                 'ts = []\n'
                 'for _ in range(%d):\n'
-                '    t = time.perf_counter(); r = _async_list.list_jobs(sys.argv[1])\n'
+                '    t = time.perf_counter(); r = listing.list_jobs(sys.argv[1])\n'
                 '    ts.append(time.perf_counter() - t)\n'
                 'print(statistics.median(ts) * 1000, len(r["jobs"]))\n' % a.runs)
         for n in a.sizes:

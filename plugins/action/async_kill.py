@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import KILL_SPEC
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import KILL_SPEC
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
     AsyncJobsAction, action_fail, native_types)
 

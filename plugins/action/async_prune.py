@@ -5,10 +5,11 @@
 
 from __future__ import annotations
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import JobError
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import parse_duration
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input import (
+    parse_duration)
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import SPECS
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import SPECS
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
     AsyncJobsAction, action_fail)
 

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import STATUS_SPEC
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import STATUS_SPEC
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
     AsyncJobsAction, job_result, jobs_of, many_result, native_prefill, native_types)
 

@@ -18,13 +18,12 @@ import uuid
 from ansible.errors import AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_entries import (
-    output_log_name)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.entries import output_log_name
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import (
     CLAIM_ENV, CLAIM_STALE_AFTER, SLICE_SECONDS, TASK_SPEC)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
     AsyncJobsAction, action_fail, job_result, under_mitogen, wait_budget)
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_failpoints
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import failpoints as _failpoints
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._mitogen import (
     fixed_job_id, mitogen_job_id)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._start import (
@@ -151,7 +150,7 @@ class ActionModule(AsyncJobsAction):
                 return dict(started, failed=True,
                             msg=started.get('msg') or 'the job could not be started')
             jid = started['ansible_job_id']
-            _async_failpoints.failpoint('after-wrapper', jid=jid)
+            _failpoints.failpoint('after-wrapper', jid=jid)
             self._bind(alias, token, jid, task_vars,
                        what=describe_job(args, job['module'], self._task.no_log),
                        output=job['output'])
@@ -159,7 +158,7 @@ class ActionModule(AsyncJobsAction):
         if not waiting:
             # The job's status as the one-step start returns it: async_wait without waiting
             # adds the progress keys (running_for, the output's tails) to async_status_id's.
-            status = self.run_module('async_wait', dict(jid=jid, timeout=0, cleanup=False,
+            status = self.run_module('async_wait', dict(jid=jid, _slice=0, cleanup=False,
                                                         tail_lines=tail_lines), task_vars)
             status.pop('released', None)
         return dict(action=found['action'], ansible_job_id=jid, status=status)

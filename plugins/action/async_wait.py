@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import WAIT_SPEC
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import WAIT_SPEC
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
     AsyncJobsAction, jid_of, jobs_of, wait_budget)
 

@@ -20,23 +20,15 @@ description:
     killed or absent job is moved to the new job.
   - The async dir is found as M(ansible.builtin.async_status) finds it, for the remote and
     become user; give this task the same C(become) as the async task.
+  - The job is given by exactly one of O(job) and O(jid).
 options:
   alias:
-    description:
-      - The name. Letters, digits, C(_), C(-) and C(.), not starting with C(.), at most 128
-        characters.
-    type: str
     required: true
   job:
     description:
       - The async task's registered result, or the name of the variable it was registered as.
       - Exactly one of O(job) and O(jid) is required.
     type: raw
-  jid:
-    description:
-      - The job id (the async task's C(ansible_job_id)).
-      - Exactly one of O(job) and O(jid) is required.
-    type: str
   force:
     description:
       - Take the name even when it is held by another job that is still running.
@@ -46,6 +38,8 @@ seealso:
   - module: asyncjobs.named.async_status_id
 extends_documentation_fragment:
   - asyncjobs.named.attributes
+  - asyncjobs.named.job.alias
+  - asyncjobs.named.job.jid
 '''
 
 EXAMPLES = r'''
@@ -92,18 +86,18 @@ previous_job_id:
   sample: j98765432101.4242
 '''
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, require_async_dir, validate)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import set_alias
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import ALIAS_SPEC
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.module import run_module
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
+    require_async_dir)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import set_alias
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import ALIAS_SPEC
 
 
 def run(params, check_mode):
     if not params['jid']:
         raise JobError('jid is required when the module runs without its action plugin '
                        '(the action turns job into jid)')
-    validate(alias=params['alias'], jid=params['jid'])
     return set_alias(require_async_dir(params), params['alias'], params['jid'],
                      force=params['force'], check_mode=check_mode)
 

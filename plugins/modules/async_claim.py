@@ -133,17 +133,17 @@ recorded:
   sample: j360874038559.4169
 '''
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, require_async_dir, validate)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_claims import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.module import run_module
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
+    require_async_dir)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.claims import (
     abandon, bind, prepare)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import CLAIM_SPEC
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import CLAIM_SPEC
 
 
 def run(params, check_mode):
     async_dir, alias, token = require_async_dir(params), params['alias'], params['token']
-    validate(alias=alias, jid=params['jid'])
     if params['mode'] == 'abandon':
         result = abandon(async_dir, alias, token, jid=params['jid'])
         result['changed'] = result['abandoned']

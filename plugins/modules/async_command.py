@@ -78,7 +78,7 @@ options:
     default: true
 notes:
   - The output log is C(<async dir>/.output-<token>.log). Its format, name rule and reader are
-    in the collection's C(plugins/module_utils/_async_output.py).
+    in the collection's C(plugins/module_utils/_host/output.py).
 seealso:
   - module: asyncjobs.named.async_task
   - module: ansible.builtin.command
@@ -171,10 +171,12 @@ from ansible.module_utils.ansible_release import __version__ as ANSIBLE_CORE_VER
 from ansible.module_utils.common.collections import is_iterable
 from ansible.module_utils.common.text.converters import to_bytes, to_native, to_text
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_output import (
-    DEFAULT_LIMIT, MIN_LIMIT, OutputCapture)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import COMMAND_SPEC
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import runner_async_dir
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.output import OutputCapture
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.entries import (
+    DEFAULT_LIMIT, MIN_LIMIT)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import COMMAND_SPEC
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
+    runner_async_dir)
 
 # The warning ansible.builtin.command gives for executable without a shell, word for word.
 EXECUTABLE_WARNING = ("As of Ansible 2.4, the parameter 'executable' is no longer supported with "

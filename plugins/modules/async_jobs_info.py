@@ -34,13 +34,6 @@ options:
     description: Whether jobs with no name are listed.
     type: bool
     default: true
-  tail_lines:
-    description:
-      - For a running job whose output M(asyncjobs.named.async_task) captures, how many of
-        its last lines of standard output and standard error RV(jobs[].stdout_tail) and
-        RV(jobs[].stderr_tail) give.
-    type: int
-    default: 10
 notes:
   - Where the times come from. RV(jobs[].start_time) - the moment
     M(asyncjobs.named.async_task) started the job (its record of the start), else the C(start)
@@ -54,6 +47,7 @@ seealso:
   - module: asyncjobs.named.async_prune
 extends_documentation_fragment:
   - asyncjobs.named.attributes
+  - asyncjobs.named.job.tail_lines
 attributes:
   check_mode:
     details: It never changes anything; check mode returns the same listing.
@@ -211,13 +205,13 @@ claims:
       sample: j360874038559
 '''
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, require_async_dir)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_list import list_jobs
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_output import output_tails
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import (
-    JOBS_INFO_SPEC)
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.module import run_module
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
+    require_async_dir)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.listing import list_jobs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.output import output_tails
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import JOBS_INFO_SPEC
 
 
 def run(params, check_mode):

@@ -21,15 +21,8 @@ description:
     have removed when the job ended) is left in place, as after any job whose watcher dies,
     because this module deletes nothing outside the async dir. Ansible's remote tmp path
     is the place to clean up after many killed jobs.
+  - The job is given by exactly one of O(jid) and O(alias).
 options:
-  jid:
-    description:
-      - The job id. Exactly one of O(jid) and O(alias) is required.
-    type: str
-  alias:
-    description:
-      - The job's name. Exactly one of O(jid) and O(alias) is required.
-    type: str
   signal:
     description:
       - The signal to send first, by name (V(TERM), V(SIGINT), ...) or number.
@@ -45,6 +38,8 @@ seealso:
   - module: asyncjobs.named.async_task
 extends_documentation_fragment:
   - asyncjobs.named.attributes
+  - asyncjobs.named.job.alias
+  - asyncjobs.named.job.jid
 attributes:
   check_mode:
     details: In check mode it reports in RV(pids) what it would signal and signals nothing.
@@ -162,20 +157,20 @@ results_file:
   sample: /home/user/.ansible_async/j360874038559.4169
 '''
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, require_async_dir, validate)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import job_status
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import ABSENT
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_kill import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.module import run_module
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
+    require_async_dir)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import job_status
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import ABSENT
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.kill import (
     kill, signal_name, signal_number)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import KILL_SPEC
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_wait import resolve
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import KILL_SPEC
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.wait import resolve
 
 
 def run(params, check_mode):
     async_dir, alias = require_async_dir(params), params['alias']
-    validate(alias=alias, jid=params['jid'])
     number = signal_number(params['signal'])
     try:
         jid = resolve(async_dir, jid=params['jid'], alias=alias)

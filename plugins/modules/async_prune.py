@@ -94,13 +94,15 @@ kept_running:
   sample: 1
 '''
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, require_async_dir)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import parse_duration
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.module import run_module
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
+    require_async_dir)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input import (
+    parse_duration)
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_prune import prune
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import PRUNE_SPEC
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.prune import prune
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import PRUNE_SPEC
 
 
 def run(params, check_mode):

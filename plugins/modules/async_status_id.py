@@ -24,18 +24,8 @@ description:
   - The async dir is found exactly as M(ansible.builtin.async_status) finds it, from the
     shell option C(async_dir) (C(ANSIBLE_ASYNC_DIR), C(ansible_async_dir), default
     C(~/.ansible_async)), expanded for the remote and become user.
+  - The job is given by exactly one of O(jid), O(alias) and O(jobs).
 options:
-  jid:
-    description:
-      - The job id, as returned by an async task in C(ansible_job_id).
-      - Exactly one of O(jid), O(alias) and O(jobs) is required.
-    type: str
-  alias:
-    description:
-      - The name of the job. Letters, digits, C(_), C(-) and C(.), not starting with C(.),
-        at most 128 characters.
-      - Exactly one of O(jid), O(alias) and O(jobs) is required.
-    type: str
   jobs:
     description:
       - Several jobs, reported (or cleaned up, with O(mode)) in one task and one module run,
@@ -88,6 +78,8 @@ seealso:
   - module: asyncjobs.named.async_alias
 extends_documentation_fragment:
   - asyncjobs.named.attributes
+  - asyncjobs.named.job.alias
+  - asyncjobs.named.job.jid
 attributes:
   check_mode:
     details: In check mode the clean-up modes report in RV(erased) what they would remove, and remove nothing.
@@ -271,24 +263,25 @@ results:
   sample: [{ansible_job_id: j360874038559.4169, state: running, started: true, finished: false}]
 '''
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    require_async_dir, validate)
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.module import run_module
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
+    require_async_dir)
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import job_status
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import STATUS_SPEC
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import job_status
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import STATUS_SPEC
 
 
 def run_many(async_dir, params, check_mode):
     """The status (or clean-up) of every job of ``jobs``; ``results`` in their order."""
     # Imported here, as cleanup below: a status poll of one job does not load them.
-    from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import job_refs
-    from ansible_collections.asyncjobs.named.plugins.module_utils._async_files import job_statuses
+    from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input import job_refs
+    from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import (
+        job_statuses)
     refs = job_refs(params['jobs'])
     if params['mode'] == 'status':
         results = job_statuses(async_dir, refs)
     else:
-        from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
+        from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import (
             cleanup_many)
         results = cleanup_many(async_dir, params['mode'], refs, force=params['force'],
                                check_mode=check_mode)
@@ -299,12 +292,11 @@ def run(params, check_mode):
     async_dir = require_async_dir(params)
     if params['jobs'] is not None:
         return run_many(async_dir, params, check_mode)
-    validate(alias=params['alias'], jid=params['jid'])
     if params['mode'] == 'status':
         return job_status(async_dir, jid=params['jid'], alias=params['alias'])
     # Imported here so that a status poll, the common call, does not load it on the host
     # (Ansible still ships it with the module: it finds imports anywhere in the file).
-    from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import cleanup
+    from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import cleanup
     return cleanup(async_dir, params['mode'], jid=params['jid'], alias=params['alias'],
                    force=params['force'], check_mode=check_mode)
 

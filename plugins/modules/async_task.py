@@ -69,10 +69,6 @@ description:
     for 2m15s), followed by the job's last output line when there is one.
 options:
   alias:
-    description:
-      - The job's name. Letters, digits, C(_), C(-) and C(.), not starting with C(.), at most
-        128 characters.
-    type: str
     required: true
   async:
     description:
@@ -150,13 +146,6 @@ options:
         the job's output log. The job file stays.
     type: bool
     default: true
-  tail_lines:
-    description:
-      - While the job runs, return the last O(tail_lines) lines of its standard output and
-        standard error (RV(stdout_tail), RV(stderr_tail)); V(0) returns none. Only the
-        command forms capture their output.
-    type: int
-    default: 10
   output_limit:
     description:
       - The largest size of the command's output log - bytes, or a number with a unit
@@ -170,6 +159,8 @@ seealso:
   - module: asyncjobs.named.async_status_id
 extends_documentation_fragment:
   - asyncjobs.named.attributes
+  - asyncjobs.named.job.alias
+  - asyncjobs.named.job.tail_lines
 attributes:
   async:
     details: The job itself is async; give its time limit in O(async), not the task keyword.

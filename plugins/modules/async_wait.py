@@ -22,15 +22,8 @@ description:
   - Stopping the controller (Ctrl-C) leaves the job running and named.
   - A waiter holds on to the job id it resolved, so several controllers waiting on the
     same job all get its result, even after the first one frees the name.
+  - The job is given by exactly one of O(jid), O(alias), O(job) and O(jobs).
 options:
-  jid:
-    description:
-      - The job id. Exactly one of O(jid), O(alias), O(job) and O(jobs) is required.
-    type: str
-  alias:
-    description:
-      - The job's name. Exactly one of O(jid), O(alias), O(job) and O(jobs) is required.
-    type: str
   job:
     description:
       - An async task's registered result, or the name of the variable it was registered as.
@@ -75,18 +68,14 @@ options:
         (the result holds all of the output).
     type: bool
     default: true
-  tail_lines:
-    description:
-      - While a job runs, return the last O(tail_lines) lines of its standard output and
-        standard error (RV(stdout_tail), RV(stderr_tail)), when its output is captured;
-        V(0) returns none. With C(no_log), none are returned.
-    type: int
-    default: 10
 seealso:
   - module: asyncjobs.named.async_task
   - module: asyncjobs.named.async_status_id
 extends_documentation_fragment:
   - asyncjobs.named.attributes
+  - asyncjobs.named.job.alias
+  - asyncjobs.named.job.jid
+  - asyncjobs.named.job.tail_lines
 attributes:
   check_mode:
     details: In check mode it reports the job's current status without waiting and frees nothing.
@@ -262,15 +251,16 @@ stderr_tail:
   sample: []
 '''
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_module import run_module
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    JobError, require_async_dir, validate)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import job_refs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.module import run_module
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
+    require_async_dir)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input import job_refs
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import RUNNING
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import release_plan
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import WAIT_SPEC
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_wait import (
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import RUNNING
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import release_plan
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import WAIT_SPEC
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.wait import (
     add_progress, resolve, resolve_refs, wait_for, wait_for_all)
 
 
@@ -278,7 +268,7 @@ def run_many(async_dir, params, check_mode):
     """Wait for every job of ``jobs`` in one slice; ``results`` in their order."""
     refs = job_refs(params['jobs'])
     jids = resolve_refs(async_dir, refs)
-    statuses = wait_for_all(async_dir, jids, 0 if check_mode else (params['timeout'] or 0))
+    statuses = wait_for_all(async_dir, jids, 0 if check_mode else (params['_slice'] or 0))
     releases = []
     for ref, jid, status in zip(refs, jids, statuses):
         status['released'] = []
@@ -298,9 +288,8 @@ def run(params, check_mode):
         raise JobError('tail_lines must be 0 or more, not %s' % params['tail_lines'])
     if params['jobs'] is not None:
         return run_many(async_dir, params, check_mode)
-    validate(alias=alias, jid=params['jid'])
     jid = resolve(async_dir, jid=params['jid'], alias=alias)
-    status = wait_for(async_dir, jid, 0 if check_mode else (params['timeout'] or 0))
+    status = wait_for(async_dir, jid, 0 if check_mode else (params['_slice'] or 0))
     status['released'] = []
     if params['cleanup'] and status['state'] != RUNNING and not check_mode:
         # Freed once the result has left the host (run_module, ``_release``).

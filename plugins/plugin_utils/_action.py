@@ -15,13 +15,14 @@ from ansible.release import __version__ as ansible_version
 from ansible.utils.display import Display
 from ansible.utils.vars import isidentifier, merge_hash
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import JobError, validate
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_input import job_refs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import validate
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input import job_refs
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_names import (
-    FINISHED_STATES, RUNNING)
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_specs import SLICE_SECONDS
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_failpoints
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import (
+    JOB_STATES, RUNNING)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import SLICE_SECONDS
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import failpoints as _failpoints
 
 
 display = Display()
@@ -231,7 +232,7 @@ class AsyncJobsAction(ActionBase):
 
         Under Mitogen for Ansible: None, after checking that the options agree with where
         its runner writes (``mitogen_async_dir_error``). The module then finds the dir by
-        the runner's rule on the host (``_async_names.runner_async_dir``)."""
+        the runner's rule on the host (``_shared.names.runner_async_dir``)."""
         configured = self.get_shell_option('async_dir', default=DEFAULT_ASYNC_DIR)
         if not under_mitogen(self):
             return configured
@@ -256,10 +257,10 @@ class AsyncJobsAction(ActionBase):
 
     def failpoints(self):
         """The failpoints a test switched on in the controller's environment
-        (_async_failpoints), armed in this worker too; None (nearly always)."""
-        spec = _async_failpoints.from_environ()
-        if spec and not _async_failpoints.armed():
-            _async_failpoints.arm(spec)
+        (failpoints), armed in this worker too; None (nearly always)."""
+        spec = _failpoints.from_environ()
+        if spec and not _failpoints.armed():
+            _failpoints.arm(spec)
         return spec
 
     def run_module(self, name, module_args, task_vars, result=None):
@@ -294,9 +295,9 @@ class AsyncJobsAction(ActionBase):
             if len(refs[0]) > 1:
                 # Held by its jid, its name kept for cleanup: a jobs entry takes both.
                 return self._wait_refs(refs, seconds, cleanup, task_vars, tail_lines)
-            status = self.run_module('async_wait', dict(refs[0], timeout=seconds, cleanup=cleanup,
+            status = self.run_module('async_wait', dict(refs[0], _slice=seconds, cleanup=cleanup,
                                                         tail_lines=tail_lines), task_vars)
-            if status.get('state') not in FINISHED_STATES + (RUNNING,):
+            if status.get('state') not in JOB_STATES:
                 return status  # the module failed: unknown name or jid, bad input
             return [status]
 
@@ -319,7 +320,7 @@ class AsyncJobsAction(ActionBase):
 
     def _wait_refs(self, refs, seconds, cleanup, task_vars, tail_lines=0):
         """One slice of async_wait for ``refs``: their statuses, or the failed result."""
-        res = self.run_module('async_wait', dict(jobs=refs, timeout=seconds, cleanup=cleanup,
+        res = self.run_module('async_wait', dict(jobs=refs, _slice=seconds, cleanup=cleanup,
                                                  tail_lines=tail_lines), task_vars)
         return res['results'] if 'results' in res and not res.get('failed') else res
 

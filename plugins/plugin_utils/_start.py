@@ -12,7 +12,8 @@ async_task lets ansible-core do all of that, on every supported version, with th
 made here, on this action instance only, while the job is being started:
 
 * the wrapper command is not run as it is. The command run instead is the *start
-  runner*: a small Python program (the host-side module_utils it imports, compressed,
+  runner*: a small Python program (the module_utils packages ``_shared`` and ``_host``,
+  compressed,
   with a loader of a few lines and the arguments, see ``runner_source``), piped on stdin
   when pipelining is on (else transferred next to the job's files), run by async_wrapper's
   own interpreter (taken from the wrapper command: a Python, whatever the job's module
@@ -21,7 +22,7 @@ made here, on this action instance only, while the job is being started:
   for native async). On the host, that one Python process takes the name's lock, decides
   whether to attach or to start, claims the name, runs the wrapper command exactly as
   Ansible would have (with the task's shell executable), names the job, and reads (or
-  waits for) its status (``_async_start.start_named_job``). It is not an Ansible module:
+  waits for) its status (``_host.start.start_named_job``). It is not an Ansible module:
   an AnsiballZ payload would cost a second interpreter start-up with ansible's own
   module_utils, about as much again as the async_wrapper it runs. The hook fails closed:
   a wrapper command it did not prepare is never run;
@@ -50,7 +51,7 @@ import zlib
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
     action_fail, under_mitogen)
 
@@ -70,11 +71,14 @@ ModuleSpec = type(sys.__spec__)  # importlib's, without importing importlib's mo
 
 
 class Loader(object):
-    """Imports the collection's module_utils from SOURCES, and their parent packages."""
+    """Imports the collection's module_utils packages from SOURCES ({name: [is a package,
+    source]}), and the packages above them (empty)."""
 
     def find_spec(self, name, path=None, target=None):
-        if name in SOURCES or PACKAGE.startswith(name + '.') or name == PACKAGE:
-            return ModuleSpec(name, self, is_package=name not in SOURCES)
+        if name in SOURCES:
+            return ModuleSpec(name, self, is_package=SOURCES[name][0])
+        if PACKAGE.startswith(name + '.') or name == PACKAGE:
+            return ModuleSpec(name, self, is_package=True)
         return None
 
     def create_module(self, spec):
@@ -84,13 +88,15 @@ class Loader(object):
         if module.__name__ not in SOURCES:
             module.__path__ = []
             return
-        code = compile(SOURCES[module.__name__], '<%%s>' %% module.__name__, 'exec')
-        exec(code, module.__dict__)
+        is_package, source = SOURCES[module.__name__]
+        if is_package:
+            module.__path__ = []
+        exec(compile(source, '<%%s>' %% module.__name__, 'exec'), module.__dict__)
 
 
 sys.meta_path.insert(0, Loader())
 try:
-    from ansible_collections.asyncjobs.named.plugins.module_utils._async_start import (
+    from ansible_collections.asyncjobs.named.plugins.module_utils._host.start import (
         start_main)
     args = json.loads(%(args)r)
     if len(sys.argv) > 1:  # without pipelining: what is known only when the job starts
@@ -102,12 +108,15 @@ except Exception as e:
                   exception=traceback.format_exc())
 releases = result.pop('_release', [])
 if releases:  # names freed only once the result has left the host
-    from ansible_collections.asyncjobs.named.plugins.module_utils._async_changes import (
+    from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import (
         deliver_then_release)
     deliver_then_release(result, sys.stdout, releases)
 else:
     sys.stdout.write(json.dumps(result))
 '''
+# The packages the runner ships, whole: what the host runs and what it shares with the
+# controller (the runner imports from both, lazily: only what a start needs is compiled).
+RUNNER_PACKAGES = ('_shared', '_host')
 
 ENV_WORD_RE = re.compile(r'^[A-Za-z_][A-Za-z0-9_]*=')
 # A command that runs async_wrapper: its path, then a jid prefix (not one that only names
@@ -134,34 +143,34 @@ def read_wrapper_command(cmd, wrapper_path):
 
 
 _sources = None
-IMPORT_RE = re.compile(r'^\s*from %s\.(_async_\w+) import' % re.escape(PACKAGE), re.M)
 
 
-def runner_closure(read):
-    """{module name: source} of ``_async_start`` and the module_utils it imports, directly
-    or not: what the runner can import. ``read(name)`` returns a module_utils file's source."""
-    found, todo = {}, ['_async_start']
-    while todo:
-        name = todo.pop()
-        if name in found:
-            continue
-        found[name] = read(name)
-        todo.extend(IMPORT_RE.findall(found[name]))
-    return dict(('%s.%s' % (PACKAGE, name), src) for name, src in found.items())
+def package_sources(directory, packages=RUNNER_PACKAGES):
+    """{module name: [is a package, source]} of every file of ``packages`` of the
+    collection's module_utils in ``directory``: what the runner can import."""
+    found = {}
+    for package in packages:
+        base = os.path.join(directory, package)
+        for name in sorted(os.listdir(base)):
+            if not name.endswith('.py'):
+                continue
+            with open(os.path.join(base, name), encoding='utf-8') as f:
+                source = f.read()
+            if name == '__init__.py':
+                found['%s.%s' % (PACKAGE, package)] = [True, source]
+            else:
+                found['%s.%s.%s' % (PACKAGE, package, name[:-3])] = [False, source]
+    return found
 
 
 def runner_sources():
-    """The runner's module_utils (``runner_closure``), compressed and encoded, built once
+    """The runner's module_utils (``package_sources``), compressed and encoded, built once
     per process. zlib's fastest level: a worker builds them once per host, and level 9
     costs about 8 ms more for a fifth fewer bytes on a pipe."""
     global _sources
     if _sources is None:
-        directory = os.path.dirname(os.path.abspath(_async_specs.__file__))
-
-        def read(name):
-            with open(os.path.join(directory, name + '.py'), encoding='utf-8') as f:
-                return f.read()
-        found = runner_closure(read)
+        directory = os.path.dirname(os.path.dirname(os.path.abspath(specs.__file__)))
+        found = package_sources(directory)
         _sources = base64.b64encode(zlib.compress(json.dumps(found).encode('utf-8'), 1)).decode()
     return _sources
 

@@ -11,7 +11,7 @@ import shlex
 
 from ansible.module_utils.common.text.formatters import human_to_bytes
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._async_output import MIN_LIMIT
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.entries import MIN_LIMIT
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
     native_prefill, native_types)
 

@@ -46,12 +46,12 @@ def _version_tuple(text):
 
 @pytest.fixture(scope='module')
 def output_module(installed_collection):
-    """The installed _async_output.py, imported from the installed collection."""
+    """The installed _host/output.py, imported from the installed collection."""
     root = str(installed_collection.parents[2])  # the dir that holds ansible_collections
     if root not in sys.path:
         sys.path.insert(0, root)
     return importlib.import_module(
-        'ansible_collections.asyncjobs.named.plugins.module_utils._async_output')
+        'ansible_collections.asyncjobs.named.plugins.module_utils._host.output')
 
 
 @pytest.fixture(scope='module')

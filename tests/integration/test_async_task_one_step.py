@@ -27,7 +27,7 @@ import pytest
 
 from _async_task_lib import (alias_target, background_starter, job_file, lines, wait_for,
                              wrapper_processes)
-from _status_alias_lib import kill_job
+from _jobs_lib import kill_job
 
 
 @pytest.fixture

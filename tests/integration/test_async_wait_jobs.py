@@ -14,7 +14,7 @@ import pytest
 from _core import NON_ZERO_RC_MSG
 from _async_task_lib import (alias_target, always_keys, assert_always, background_starter,
                              job_file, lines, wait_for, wrapper_processes)
-from _status_alias_lib import check_status_return, return_spec, snapshot
+from _jobs_lib import check_status_return, return_spec, snapshot
 
 
 @pytest.fixture

@@ -40,6 +40,25 @@ def _doc_strings(path):
     return found
 
 
+def with_fragments(doc, installed_collection):
+    """``doc`` with the options of the collection's doc fragments merged in, as ansible-doc
+    merges them (the fragment's option, updated with the module's keys)."""
+    options = doc.setdefault('options', {})
+    for fragment in doc.get('extends_documentation_fragment', []):
+        parts = fragment.split('.')
+        if parts[:2] != ['asyncjobs', 'named']:
+            continue
+        var = parts[3].upper() if len(parts) > 3 else 'DOCUMENTATION'
+        path = str(installed_collection / 'plugins' / 'doc_fragments' / (parts[2] + '.py'))
+        with open(path, encoding='utf-8') as f:
+            tree = ast.parse(f.read(), path)
+        text = next(ast.literal_eval(n.value) for n in ast.walk(tree)
+                    if isinstance(n, ast.Assign) and getattr(n.targets[0], 'id', None) == var)
+        for key, option in (yaml.safe_load(text).get('options') or {}).items():
+            options[key] = dict(option, **options.get(key, {}))
+    return doc
+
+
 @pytest.fixture(scope='module')
 def modules(installed_collection):
     """{short name: {'path', 'doc', 'examples', 'return'}} for every installed module file."""
@@ -51,7 +70,8 @@ def modules(installed_collection):
         path = str(mod_dir / name)
         strings = _doc_strings(path)
         assert sorted(strings) == ['DOCUMENTATION', 'EXAMPLES', 'RETURN'], path
-        result[name[:-3]] = dict(path=path, doc=yaml.safe_load(strings['DOCUMENTATION']),
+        result[name[:-3]] = dict(path=path, doc=with_fragments(
+                                     yaml.safe_load(strings['DOCUMENTATION']), installed_collection),
                                  examples=strings['EXAMPLES'],
                                  ret=yaml.safe_load(strings['RETURN']))
     assert result, 'no modules installed in %s' % mod_dir

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The failpoint matrix (issue 17): every named point of the start and wait path
-(plugins/module_utils/_async_failpoints.py) x every fault {the controller is killed, the
+(plugins/module_utils/_shared/failpoints.py) x every fault {the controller is killed, the
 start runner (or the module on the host) is killed, the job's wrapper is killed, the
 connection drops}, where that point and that fault exist.
 
@@ -36,7 +36,7 @@ import pytest
 
 from _async_task_lib import (background_starter, is_mitogen_jid, live_processes, mitogen_env,
                              mitogen_runner, wait_for)
-from _status_alias_lib import kill_job
+from _jobs_lib import kill_job
 
 POINTS = ('after-claim', 'after-wrapper', 'before-naming', 'after-naming', 'before-status',
           'in-wait-slice')

@@ -3,7 +3,7 @@
 """async_jobs_info and async_prune with real ansible-playbook runs, locally and over SSH with
 become to an unprivileged user (the become user's async dir): listing every kind of job,
 name and claim; filters; pruning with check mode first (byte for byte); bad durations;
-1,000 jobs listed. The removal rules one by one are unit tests (test__async_prune.py)."""
+1,000 jobs listed. The removal rules one by one are unit tests (_host/test_prune.py)."""
 
 import json
 import os
@@ -12,7 +12,7 @@ import time
 import pytest
 
 from _async_task_lib import MITOGEN, wait_for, wrapper_processes
-from _status_alias_lib import snapshot, write_json
+from _jobs_lib import snapshot, write_json
 
 
 def _gate(test_dirs):

@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from _async_task_lib import MITOGEN_SSH_SKIP, STRATEGY, job_file, wait_for
-from _status_alias_lib import kill_job
+from _jobs_lib import kill_job
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WHERE = [pytest.param('local', id='local'), pytest.param('ssh', id='ssh')]

@@ -28,10 +28,9 @@ import pytest
 import ansible.modules.async_wrapper as native_wrapper
 import ansible.release as ansible_release
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_claims as claims
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import (
+    claims, job_status as files, writes as changes)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import names
 
 
 # --- what this machine has ------------------------------------------------------------------

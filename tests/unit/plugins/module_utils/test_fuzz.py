@@ -22,11 +22,10 @@ hypothesis = pytest.importorskip('hypothesis')
 from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
 from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_files as files  # noqa: E402
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_input as inputs  # noqa: E402
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names  # noqa: E402
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_procs as procs  # noqa: E402
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs  # noqa: E402
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import (  # noqa: E402
+    async_dir as adir, job_status as files, processes as procs)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import (  # noqa: E402
+    errors, job_model as model, jobs_input as inputs, names)
 
 # Hypothesis keeps caches in .hypothesis of the working directory: not in the tree (the
 # collection is built from it), in a temp dir of its own.
@@ -50,7 +49,7 @@ def ok_or_job_error(fn, *args, **kwargs):
     """Run ``fn``: return (True, result), or (False, JobError) when it refused clearly."""
     try:
         return True, fn(*args, **kwargs)
-    except names.JobError as e:
+    except errors.JobError as e:
         assert isinstance(e.msg, str) and e.msg, 'a JobError without a message'
         return False, e
 
@@ -71,7 +70,7 @@ def test_an_alias_is_valid_or_refused_and_never_leaves_the_dir(alias):
     if ok and alias is not None:
         path = names.alias_path('/async', alias)
         assert os.path.dirname(os.path.normpath(path)) == '/async'
-        assert names.inside_dir('/async', path)
+        assert adir.inside_dir('/async', path)
         assert '\x00' not in alias and '/' not in alias and not alias.startswith('.')
 
 
@@ -138,7 +137,7 @@ def test_a_job_file_of_any_content_has_a_state(scratch, content, jid):
         ok, status = ok_or_job_error(files.job_status, async_dir, jid=jid,
                                      liveness=lambda j, owner_uid=None: (False, [], None))
         if ok:
-            assert status['state'] in specs.STATE_CHOICES
+            assert status['state'] in model.STATE_CHOICES
             assert status['ansible_job_id'] == jid
             assert status['results_file'] == os.path.join(async_dir, jid)
     finally:
@@ -167,15 +166,15 @@ def test_a_name_link_of_any_target_leads_into_the_dir_or_is_refused(scratch, tar
         os.symlink('loop', os.path.join(async_dir, 'loop'))  # a link to itself
         link = os.path.join(async_dir, 'j1.1.jid_x' if legacy else 'jid_x')
         os.symlink(target, link)
-        ok, found = ok_or_job_error(names.find_alias, async_dir, 'x')
+        ok, found = ok_or_job_error(adir.find_alias, async_dir, 'x')
         if ok and found[1] is not None:
-            assert names.inside_dir(async_dir, found[1])
+            assert adir.inside_dir(async_dir, found[1])
             assert names.JID_RE.match(os.path.basename(found[1]))
         ok, status = ok_or_job_error(files.job_status, async_dir, alias='x',
                                      liveness=lambda j, owner_uid=None: (False, [], None))
         if ok:
-            assert status['state'] in specs.STATE_CHOICES
-            assert names.inside_dir(async_dir, status['results_file'])
+            assert status['state'] in model.STATE_CHOICES
+            assert adir.inside_dir(async_dir, status['results_file'])
     finally:
         shutil.rmtree(base)
 

@@ -2,7 +2,7 @@
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests of plugins/modules/async_alias.py: run(params, check_mode), the module
-without AnsibleModule (run_module is tested in test__async_module.py).
+without AnsibleModule (run_module is tested in _host/test_module.py).
 
 Naming a job, in check mode too, and the failures, on real job files in a real async dir.
 """
@@ -11,8 +11,8 @@ import os
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors, names, specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import module as module_main
 from ansible_collections.asyncjobs.named.plugins.modules import async_alias
 
 from unit_helpers import make_link, module_params, name_of, needs_proc, write_job
@@ -51,6 +51,13 @@ def test_same_name_again_is_no_change(async_dir):
     assert async_alias.run(params(async_dir, alias='build', jid=JID), False)['changed'] is False
 
 
+def checked_run(module, params, check_mode):
+    """What run_module does on the host before the module's run: the one check of the job
+    name and id (_host.module.checked_names), then run."""
+    names.validate(**module_main.checked_names(specs.ALIAS_SPEC, params))
+    return module.run(params, check_mode)
+
+
 @pytest.mark.parametrize('given, msg', [
     (dict(alias='build', job={'ansible_job_id': JID}),
      'jid is required when the module runs without its action plugin (the action turns job '
@@ -66,8 +73,8 @@ def test_same_name_again_is_no_change(async_dir):
 ])
 def test_failures(async_dir, given, msg):
     write_job(async_dir, JID, SUCCEEDED)
-    with pytest.raises(names.JobError) as exc:
-        async_alias.run(params(async_dir, **given), False)
+    with pytest.raises(errors.JobError) as exc:
+        checked_run(async_alias, params(async_dir, **given), False)
     assert exc.value.msg == msg.replace('{d}', async_dir)
     assert name_of(async_dir, 'build') is None
 
@@ -77,7 +84,7 @@ def test_running_holder_refused(async_dir, fake_wrapper):
     write_job(async_dir, JID, SUCCEEDED)
     write_job(async_dir, fake_wrapper.jid, {'started': 1, 'finished': 0})
     make_link(async_dir, 'jid_build', fake_wrapper.jid)
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         async_alias.run(params(async_dir, alias='build', jid=JID), False)
     assert exc.value.msg.startswith("alias 'build' is held by running job %s" % fake_wrapper.jid)
     # force takes it

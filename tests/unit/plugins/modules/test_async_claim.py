@@ -2,11 +2,11 @@
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests of plugins/modules/async_claim.py: run(params, check_mode), the module
-without AnsibleModule (run_module is tested in test__async_module.py).
+without AnsibleModule (run_module is tested in _host/test_module.py).
 
 The steps of async_task's start in several steps (prepare, bind, abandon), check mode, and
 the failures, on a real async dir. The claims themselves are tested in
-test__async_claims.py.
+_host/test_claims.py.
 """
 
 import os
@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors, names, specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import module as module_main
 from ansible_collections.asyncjobs.named.plugins.modules import async_claim
 
 from unit_helpers import (claim_of, make_link, module_params, name_of, snapshot, write_claim,
@@ -86,6 +86,13 @@ def test_abandon(async_dir, token, abandoned):
     assert (claim_of(async_dir, 'build') is None) is abandoned
 
 
+def checked_run(module, params, check_mode):
+    """What run_module does on the host before the module's run: the one check of the job
+    name and id (_host.module.checked_names), then run."""
+    names.validate(**module_main.checked_names(specs.CLAIM_SPEC, params))
+    return module.run(params, check_mode)
+
+
 @pytest.mark.parametrize('given, msg', [
     (dict(mode='bind'), 'mode=bind needs jid'),
     (dict(mode='bind', jid=JID), "job %s has no state file {d}/%s in this host's async dir; is "
@@ -95,8 +102,8 @@ def test_abandon(async_dir, token, abandoned):
     (dict(jid='x'), 'invalid jid \'x\': a job id looks like "j123456789012.4242" ' + JID_FORMS),
 ])
 def test_failures(async_dir, given, msg):
-    with pytest.raises(names.JobError) as exc:
-        async_claim.run(params(async_dir, **dict(dict(alias='build', token='tokA'), **given)),
-                        False)
+    with pytest.raises(errors.JobError) as exc:
+        checked_run(async_claim, params(async_dir, **dict(dict(alias='build', token='tokA'), **given)),
+                    False)
     assert exc.value.msg == msg.format(d=async_dir)
     assert name_of(async_dir, 'build') is None

@@ -24,8 +24,8 @@ from ansible.module_utils import basic
 from ansible.module_utils.common import warnings as ansible_warnings
 from ansible.modules import command as builtin_command
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_output as output
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import output
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
 from ansible_collections.asyncjobs.named.plugins.modules import async_command
 
 try:
@@ -41,7 +41,7 @@ DELTA_RE = re.compile(r'^\d+:\d\d:\d\d\.\d{6}\Z')
 
 def as_a_module_process(monkeypatch):
     """Undo what other tests of this process set up that a module's process has not (as
-    test__async_module.py does): 2.19's controller-side warnings and traceback setting."""
+    _host/test_module.py does): 2.19's controller-side warnings and traceback setting."""
     if _traceback is not None:
         monkeypatch.setattr(_traceback, '_module_tracebacks_enabled_events', None, raising=False)
         monkeypatch.setattr(ansible_internal, 'is_controller', False)

@@ -2,11 +2,11 @@
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests of plugins/modules/async_kill.py: run(params, check_mode), the module
-without AnsibleModule (run_module is tested in test__async_module.py).
+without AnsibleModule (run_module is tested in _host/test_module.py).
 
 Stopping a running job (a real process with async_wrapper's command line), in check mode
 too, the jobs left alone (absent, finished) and the failures, on real job files in a real
-async dir. The kill itself is tested on real job trees in test__async_kill.py.
+async dir. The kill itself is tested on real job trees in _host/test_kill.py.
 """
 
 import json
@@ -15,8 +15,8 @@ import signal
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors, names, specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import module as module_main
 from ansible_collections.asyncjobs.named.plugins.modules import async_kill
 
 from unit_helpers import make_link, module_params, needs_proc, snapshot, write_job
@@ -86,6 +86,13 @@ def test_finished_job_with_a_non_zero_rc_does_not_fail_the_kill(async_dir):
         'failed', 3, True, False)
 
 
+def checked_run(module, params, check_mode):
+    """What run_module does on the host before the module's run: the one check of the job
+    name and id (_host.module.checked_names), then run."""
+    names.validate(**module_main.checked_names(specs.KILL_SPEC, params))
+    return module.run(params, check_mode)
+
+
 @pytest.mark.parametrize('given, msg', [
     (dict(jid=JID, signal='NOPE'), "invalid signal 'NOPE': give a signal name such as TERM, "
                                    'INT, KILL or a number'),
@@ -95,14 +102,14 @@ def test_finished_job_with_a_non_zero_rc_does_not_fail_the_kill(async_dir):
 ])
 def test_failures(async_dir, given, msg):
     write_job(async_dir, JID, RUNNING)
-    with pytest.raises(names.JobError) as exc:
-        async_kill.run(params(async_dir, **given), False)
+    with pytest.raises(errors.JobError) as exc:
+        checked_run(async_kill, params(async_dir, **given), False)
     assert exc.value.msg == msg
 
 
 def test_name_pointing_outside_is_an_error_not_absent(async_dir, outside):
     """Only a name with no job is ok; a name that cannot be used fails."""
     make_link(async_dir, 'jid_build', os.path.join(outside, JID))
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         async_kill.run(params(async_dir, alias='build'), False)
     assert "alias 'build' points outside the async dir" in exc.value.msg

@@ -2,7 +2,7 @@
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests of plugins/modules/async_status_id.py: run(params, check_mode), the module
-without AnsibleModule (run_module is tested in test__async_module.py).
+without AnsibleModule (run_module is tested in _host/test_module.py).
 
 Status and clean-up by jid, by name and of several jobs (``jobs``), and the failures, on
 real job files in a real async dir, with the real liveness check (/proc or ps).
@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors, names, specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import module as module_main
 from ansible_collections.asyncjobs.named.plugins.modules import async_status_id
 
 from unit_helpers import make_link, module_params, needs_proc, write_job
@@ -109,6 +109,13 @@ def test_jobs_full_cleanup(async_dir, check_mode):
     assert sorted(os.listdir(async_dir)) == (sorted([JID, OTHER]) if check_mode else [])
 
 
+def checked_run(module, params, check_mode):
+    """What run_module does on the host before the module's run: the one check of the job
+    name and id (_host.module.checked_names), then run."""
+    names.validate(**module_main.checked_names(specs.STATUS_SPEC, params))
+    return module.run(params, check_mode)
+
+
 # --- failures --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('given, msg', [
@@ -123,8 +130,8 @@ def test_jobs_full_cleanup(async_dir, check_mode):
     (dict(jid=JID, mode='full_cleanup'), 'could not find job'),
 ])
 def test_failures(async_dir, given, msg):
-    with pytest.raises(names.JobError) as exc:
-        async_status_id.run(params(async_dir, **given), False)
+    with pytest.raises(errors.JobError) as exc:
+        checked_run(async_status_id, params(async_dir, **given), False)
     assert exc.value.msg == msg
 
 
@@ -132,7 +139,7 @@ def test_failures(async_dir, given, msg):
 def test_running_name_cleanup_refused(async_dir, fake_wrapper):
     write_job(async_dir, fake_wrapper.jid, {'started': 1, 'finished': 0})
     make_link(async_dir, 'jid_build', fake_wrapper.jid)
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         async_status_id.run(params(async_dir, alias='build', mode='cleanup'), False)
     assert exc.value.msg.startswith('job %s (alias \'build\') is still running' % fake_wrapper.jid)
     assert os.path.islink(os.path.join(async_dir, 'jid_build'))
@@ -145,7 +152,7 @@ def test_without_async_dir_the_runner_rule(async_dir, monkeypatch):
     assert async_status_id.run(params(None, jid=JID), False)['state'] == 'succeeded'
     monkeypatch.delenv('ANSIBLE_ASYNC_DIR')
     monkeypatch.setenv('HOME', os.path.dirname(async_dir))
-    with pytest.raises(names.JobError) as exc:
+    with pytest.raises(errors.JobError) as exc:
         async_status_id.run(params(None, jid=JID), False)
     assert exc.value.result['results_file'] == os.path.join(
         os.path.dirname(async_dir), '.ansible_async', JID)
@@ -156,8 +163,9 @@ def test_without_async_dir_the_runner_rule(async_dir, monkeypatch):
 # Each module_utils file is compiled afresh on every poll (AnsiballZ imports them from a zip,
 # without .pyc): a status of an async_wrapper job loads these and nothing more. Mitogen's
 # runner liveness, output tails, the jobs option and clean-up are loaded when used.
-STATUS_MODULE_UTILS = ['_async_files', '_async_module', '_async_names', '_async_procs',
-                       '_async_specs']
+STATUS_MODULE_UTILS = ['_host', '_host.async_dir', '_host.job_status', '_host.module',
+                       '_host.processes', '_shared', '_shared.errors', '_shared.job_model',
+                       '_shared.names', '_shared.specs']
 
 
 @needs_proc

@@ -2,7 +2,7 @@
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests of plugins/modules/async_wait.py: run(params, check_mode), the module
-without AnsibleModule (run_module is tested in test__async_module.py).
+without AnsibleModule (run_module is tested in _host/test_module.py).
 
 One slice of a wait, by jid, by name and for several jobs (``jobs``): the status, the
 names released (or not: cleanup, check mode, a job still running), and the failures, on
@@ -15,10 +15,9 @@ import time
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_changes as changes
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_module
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import (
+    module as module_main, writes as changes)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors, names, specs
 from ansible_collections.asyncjobs.named.plugins.modules import async_wait
 
 from unit_helpers import make_link, module_params, name_of, needs_proc, write_job
@@ -38,14 +37,14 @@ def params(async_dir, **given):
 
 def deliver(result):
     """What run_module does once the result has left the host: free the names."""
-    _async_module._release_if_delivered(result.pop('_release', None) or [])
+    module_main._release_if_delivered(result.pop('_release', None) or [])
 
 
 @pytest.mark.parametrize('cleanup', [True, False])
 def test_finished_job_by_name(async_dir, cleanup):
     write_job(async_dir, JID, SUCCEEDED)
     jl = make_link(async_dir, 'jid_build', JID)
-    status = async_wait.run(params(async_dir, alias='build', timeout=10.0, cleanup=cleanup), False)
+    status = async_wait.run(params(async_dir, alias='build', _slice=10.0, cleanup=cleanup), False)
     assert (status['state'], status['stdout'], status['ansible_job_alias']) == (
         'succeeded', 'done', 'build')
     assert status['waited'] == 0
@@ -69,7 +68,7 @@ def test_failed_job_is_a_status_not_an_error(async_dir):
 def test_check_mode_neither_waits_nor_releases(async_dir):
     write_job(async_dir, JID, SUCCEEDED)
     make_link(async_dir, 'jid_build', JID)
-    status = async_wait.run(params(async_dir, alias='build', timeout=60.0), True)
+    status = async_wait.run(params(async_dir, alias='build', _slice=60.0), True)
     assert (status['state'], status['released']) == ('succeeded', [])
     assert name_of(async_dir, 'build') == JID
 
@@ -83,7 +82,7 @@ def test_waits_for_the_job_to_finish(async_dir, fake_wrapper):
     timer.start()
     try:
         t0 = time.time()
-        status = async_wait.run(params(async_dir, jid=fake_wrapper.jid, timeout=10.0), False)
+        status = async_wait.run(params(async_dir, jid=fake_wrapper.jid, _slice=10.0), False)
         elapsed = time.time() - t0
     finally:
         timer.cancel()
@@ -97,7 +96,7 @@ def test_waits_for_the_job_to_finish(async_dir, fake_wrapper):
 def test_running_job_is_not_released(async_dir, fake_wrapper):
     write_job(async_dir, fake_wrapper.jid, RUNNING)
     make_link(async_dir, 'jid_build', fake_wrapper.jid)
-    status = async_wait.run(params(async_dir, alias='build', timeout=0.3), False)
+    status = async_wait.run(params(async_dir, alias='build', _slice=0.3), False)
     assert (status['state'], status['released']) == ('running', [])
     assert 0.3 <= status['waited'] < 5
     assert name_of(async_dir, 'build') == fake_wrapper.jid
@@ -111,7 +110,7 @@ def test_jobs(async_dir, check_mode):
     write_job(async_dir, OTHER, FAILED)
     make_link(async_dir, 'jid_a', JID)
     make_link(async_dir, 'jid_b', OTHER)
-    result = async_wait.run(params(async_dir, jobs=['a', 'b'], timeout=10.0), check_mode)
+    result = async_wait.run(params(async_dir, jobs=['a', 'b'], _slice=10.0), check_mode)
     assert result['changed'] is False
     assert [(s['ansible_job_id'], s['state'], s['ansible_job_alias']) for s in result['results']] == [
         (JID, 'succeeded', 'a'), (OTHER, 'failed', 'b')]
@@ -126,6 +125,13 @@ def test_jobs(async_dir, check_mode):
             [JID, OTHER])
 
 
+def checked_run(module, params, check_mode):
+    """What run_module does on the host before the module's run: the one check of the job
+    name and id (_host.module.checked_names), then run."""
+    names.validate(**module_main.checked_names(specs.WAIT_SPEC, params))
+    return module.run(params, check_mode)
+
+
 # --- failures --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('given, msg', [
@@ -137,6 +143,6 @@ def test_jobs(async_dir, check_mode):
     (dict(jobs=[]), 'jobs is empty: give at least one job'),
 ])
 def test_failures(async_dir, given, msg):
-    with pytest.raises(names.JobError) as exc:
-        async_wait.run(params(async_dir, **given), False)
+    with pytest.raises(errors.JobError) as exc:
+        checked_run(async_wait, params(async_dir, **given), False)
     assert exc.value.msg == msg.format(d=async_dir)

@@ -20,7 +20,7 @@ import pytest
 
 from ansible.errors import AnsibleActionFail
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_names as names
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import errors
 from ansible_collections.asyncjobs.named.plugins.plugin_utils import _action as action
 
 JID_FORMS = ('(async_wrapper: optional "j", digits, ".", digits) or "66c6c6863f27278e" '
@@ -51,8 +51,8 @@ def test_action_fail(result, expected, while_handling):
     traceback of the exception being handled as ``exception``)."""
     if while_handling:
         try:
-            raise names.JobError('inner')
-        except names.JobError:
+            raise errors.JobError('inner')
+        except errors.JobError:
             error = action.action_fail('the message', result)
     else:
         error = action.action_fail('the message', result)
@@ -313,12 +313,10 @@ def test_mitogen_async_dir_error(configured, task_env, controller_env, error):
 
 # --- what the controller imports -------------------------------------------------------------
 
-# The module_utils the action plugins may import: validation, names and states, the jobs
-# option, the specs, the names of the entries and logs, and the failpoints (the controller
-# pauses at its own). The rest runs on the host (/proc, locks, fcntl, processes): a worker
-# that imports it pays for code it never runs.
-CONTROLLER_MODULE_UTILS = {'_async_names', '_async_input', '_async_specs', '_async_entries',
-                           '_async_output', '_async_failpoints'}
+# The boundary is the tree: the action plugins import module_utils from _shared only (the
+# job model, names, specs, the names of the entries, the jobs option, failpoints); _host
+# runs on the host (/proc, locks, fcntl, processes): a worker that imported it would pay for
+# code it never runs.
 
 
 def test_the_action_plugins_import_no_host_side_module_utils():
@@ -334,5 +332,5 @@ def test_the_action_plugins_import_no_host_side_module_utils():
     ])
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
                          check=True).stdout.split()
-    assert '_async_names' in out and '_async_specs' in out
-    assert set(out) <= CONTROLLER_MODULE_UTILS, sorted(set(out) - CONTROLLER_MODULE_UTILS)
+    assert '_shared.names' in out and '_shared.specs' in out
+    assert [m for m in out if m != '_shared' and not m.startswith('_shared.')] == []

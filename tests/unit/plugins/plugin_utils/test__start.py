@@ -33,13 +33,13 @@ import pytest
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_kill as killing
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import kill as killing
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
 from ansible_collections.asyncjobs.named.plugins.plugin_utils import _start as start
 
 from unit_helpers import JobDir, name_of
 
-MODULE_UTILS = os.path.dirname(os.path.abspath(specs.__file__))
+MODULE_UTILS = os.path.dirname(os.path.dirname(os.path.abspath(specs.__file__)))
 PACKAGE = 'ansible_collections.asyncjobs.named.plugins.module_utils'
 
 
@@ -49,31 +49,27 @@ def decode(sources):
 
 # --- runner_sources, runner_source ---------------------------------------------------------------
 
-def _imports(source):
-    return set(re.findall(r'^\s*from %s\.(_async_\w+) import' % re.escape(PACKAGE), source, re.M))
-
-
-def test_runner_sources_are_the_module_utils_the_start_imports():
+def test_runner_sources_are_the_shared_and_host_packages_whole():
     sources = decode(start.runner_sources())
-    names = set(n[len(PACKAGE) + 1:] for n in sources)
-    # every module_utils file that _async_start imports, directly or not; nothing else
-    assert '_async_start' in names and '_async_claims' in names and '_async_names' in names
-    assert '_async_list' not in names and '_async_prune' not in names
-    for name in names:
-        assert _imports(sources['%s.%s' % (PACKAGE, name)]) <= names, name
-        with open(os.path.join(MODULE_UTILS, name + '.py'), encoding='utf-8') as f:
-            assert sources['%s.%s' % (PACKAGE, name)] == f.read()
+    expected = {}
+    for package in ('_shared', '_host'):
+        for name in os.listdir(os.path.join(MODULE_UTILS, package)):
+            if name.endswith('.py'):
+                full = '%s.%s' % (PACKAGE, package) if name == '__init__.py' else \
+                    '%s.%s.%s' % (PACKAGE, package, name[:-3])
+                with open(os.path.join(MODULE_UTILS, package, name), encoding='utf-8') as f:
+                    expected[full] = [name == '__init__.py', f.read()]
+    assert sources == expected
+    assert PACKAGE + '._host.start' in sources and PACKAGE + '._shared.names' in sources
 
 
-@pytest.mark.parametrize('graph,expected', [
-    ({'_async_start': 'x = 1\n'}, ['_async_start']),
-    ({'_async_start': 'from %s._async_a import b\n' % PACKAGE,
-      '_async_a': '    from %s._async_start import c\n' % PACKAGE,  # a cycle, indented
-      '_async_z': 'y = 2\n'}, ['_async_a', '_async_start']),
-])
-def test_runner_closure(graph, expected):
-    found = start.runner_closure(graph.__getitem__)
-    assert sorted(found) == ['%s.%s' % (PACKAGE, n) for n in expected]
+def test_package_sources(tmp_path):
+    (tmp_path / '_shared').mkdir()
+    (tmp_path / '_shared' / '__init__.py').write_text('"""pkg"""\n')
+    (tmp_path / '_shared' / 'a.py').write_text('x = 1\n')
+    (tmp_path / '_shared' / 'notes.txt').write_text('not python')
+    assert start.package_sources(str(tmp_path), ('_shared',)) == {
+        PACKAGE + '._shared': [True, '"""pkg"""\n'], PACKAGE + '._shared.a': [False, 'x = 1\n']}
 
 
 def test_runner_sources_read_once():
@@ -115,10 +111,10 @@ def test_runner_without_the_wrapper_command(tmp_path, async_dir):
     result, out, _err = run_runner(
         tmp_path, dict(alias='build', token='tokA', waiting=False, _async_dir=async_dir),
         base_env())
-    assert out == ('{"failed": true, "msg": "the start runner needs the async_wrapper command '
-                   'line (wrapper_cmd)", "job_started": false}')
+    assert out == ('{"failed": true, "msg": "the start runner\'s missing required argument: '
+                   'wrapper_cmd", "job_started": false}')
     assert result == dict(failed=True, job_started=False,
-                          msg='the start runner needs the async_wrapper command line (wrapper_cmd)')
+                          msg="the start runner's missing required argument: wrapper_cmd")
     assert os.listdir(async_dir) == []
 
 
@@ -130,13 +126,28 @@ def test_runner_with_bad_arguments(tmp_path, async_dir):
     assert result['msg'].startswith("invalid alias 'no/slash'")
 
 
+def test_runner_checks_its_arguments_against_its_spec(tmp_path, async_dir):
+    """A missing or mistyped argument (a bug of the controller's side) is a clear failure:
+    RUNNER_SPEC, checked on the host."""
+    for args, msg in ((dict(alias='build', waiting=False), 'missing required argument: token'),
+                      (dict(alias='build', token='t', waiting='no'),
+                       "argument waiting must be of type bool, not str: 'no'"),
+                      (dict(alias='build', token='t', waiting=False, bogus=1),
+                       'unknown argument(s): bogus')):
+        result, _out, _err = run_runner(tmp_path, dict(args, _async_dir=async_dir,
+                                                       wrapper_cmd='true'), base_env())
+        assert result == dict(failed=True, job_started=False,
+                              msg="the start runner's %s" % msg)
+
+
 def test_runner_reports_an_unexpected_error(tmp_path, async_dir):
-    """A missing argument (a bug of the controller's side) is a failure with its traceback,
-    not a crash of the runner."""
-    result, _out, _err = run_runner(tmp_path, dict(alias='build', _async_dir=async_dir,
-                                                   wrapper_cmd='true'), base_env())
+    """An error that nothing expects is a failure with its traceback, not a crash of the
+    runner: here a NUL byte in the task's environment, which no process can have."""
+    result, _out, _err = run_runner(tmp_path, dict(alias='build', token='t', waiting=False,
+                                                   _async_dir=async_dir,
+                                                   wrapper_cmd="A='x\x00y' true"), base_env())
     assert result['failed'] is True
-    assert result['msg'] == "KeyError: 'token'"
+    assert result['msg'] == 'ValueError: embedded null byte'
     assert 'Traceback (most recent call last)' in result['exception']
 
 
@@ -198,7 +209,7 @@ def test_runner_loads_only_the_standard_library_and_module_utils(tmp_path, async
     loaded = err.split('MODULES ', 1)[1].split()
     ours = [m for m in loaded if m.split('.')[0] == 'ansible_collections']
     others = [m for m in loaded if m.split('.')[0] != 'ansible_collections']
-    assert PACKAGE + '._async_start' in ours
+    assert PACKAGE + '._host.start' in ours
     # the collection's module_utils and their parent packages, nothing else of it
     assert all(m == PACKAGE or m.startswith(PACKAGE + '.') or PACKAGE.startswith(m + '.')
                for m in ours), ours
@@ -258,8 +269,8 @@ def test_a_start_without_wait_or_tails_compiles_no_output_or_mitogen_code(tmp_pa
     try:
         assert (result['action'], result['status']['state']) == ('start', 'running')
         loaded = set(err.split('MODULES ', 1)[1].split())
-        assert PACKAGE + '._async_start' in loaded
-        assert loaded.isdisjoint({PACKAGE + '._async_output', PACKAGE + '._async_mitogen'})
+        assert PACKAGE + '._host.start' in loaded
+        assert loaded.isdisjoint({PACKAGE + '._host.output', PACKAGE + '._host.mitogen'})
     finally:
         killing.kill(async_dir, result['ansible_job_id'], 'KILL', grace=0)
 

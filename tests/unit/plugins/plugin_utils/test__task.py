@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.asyncjobs.named.plugins.module_utils import _async_specs as specs
-from ansible_collections.asyncjobs.named.plugins.plugin_utils import _action as action
-from ansible_collections.asyncjobs.named.plugins.plugin_utils import _task as task
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
+from ansible_collections.asyncjobs.named.plugins.plugin_utils import (
+    _action as action, _task as task)
 
 from unit_helpers import module_params
 

@@ -1,0 +1,170 @@
+# -*- coding: utf-8 -*-
+# Copyright: asyncjobs.named contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Killing a job: its processes (the wrappers, the job's process group and every
+descendant), a signal, a grace period, SIGKILL, then the killed state in its file.
+
+Private to the collection. Runs on the target: Python 3.6 compatible (no f-strings
+with '=', no walrus, no newer stdlib).
+"""
+
+import errno
+import os
+import signal
+import time
+
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import (
+    is_mitogen_jid, jid_prefix, job_path)
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import (
+    job_liveness, job_status, read_job)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import RUNNING
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
+    is_wrapper_cmdline, process_table, wrapper_liveness)
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import atomic_write_json
+
+
+# --------------------------------------------------------------------------
+# Processes of a job
+
+def job_processes(jid, table, known=(), groups=(), runner=None):
+    """The processes of a job: its async_wrapper processes (watcher, runner), every
+    process in the runner's process group, and every descendant of either. A job of
+    Mitogen for Ansible has no wrapper: its ``runner`` (the pid its job file records,
+    checked alive) leads its own process group.
+
+    Once the wrapper processes are gone nothing in the table ties the job's other
+    processes to it any more, so the pids (``known``) and process groups (``groups``)
+    found before are included too, while they live.
+    """
+    prefix = jid_prefix(jid)
+    if prefix:
+        wrappers = set(p['pid'] for p in table if is_wrapper_cmdline(p['args'], prefix))
+    else:
+        wrappers = set([runner]) if runner else set()
+    groups = set(groups)
+    groups.update(p['pgid'] for p in table if p['pid'] in wrappers and p['pgid'] == p['pid'])
+    members = set(wrappers)
+    members.update(known)
+    members.update(p['pid'] for p in table if p['pgid'] in groups)
+    children = {}
+    for p in table:
+        children.setdefault(p['ppid'], []).append(p['pid'])
+    todo = list(members)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in members:
+                members.add(child)
+                todo.append(child)
+    live = dict((p['pid'], p) for p in table if p['state'] != 'Z')
+    return sorted(pid for pid in members if pid in live and pid != os.getpid())
+
+
+def _mitogen_runner(async_dir, jid):
+    """The pid of the runner of a job of Mitogen for Ansible, when it is alive (the pid its
+    job file records, and that process started before the file was written); else None."""
+    if not is_mitogen_jid(jid):
+        return None
+    alive, pids, _why = job_liveness(jid, read_job(job_path(async_dir, jid)), None)
+    return pids[0] if alive and pids else None
+
+
+# --------------------------------------------------------------------------
+# Signals
+
+def signal_number(value):
+    """Signal number of 'TERM', 'SIGTERM', 'term' or '15'; JobError otherwise."""
+    text = str(value).strip()
+    if text.isdigit():
+        number = int(text)
+        if 0 < number < getattr(signal, 'NSIG', 65):
+            return number
+    else:
+        name = text.upper()
+        if not name.startswith('SIG'):
+            name = 'SIG' + name
+        number = getattr(signal, name, None)
+        if isinstance(number, int) and not name.startswith('SIG_'):
+            return int(number)
+    raise JobError('invalid signal %r: give a signal name such as TERM, INT, KILL or '
+                   'a number' % (value,))
+
+
+def signal_name(number):
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return str(number)
+
+
+def _send(pids, number):
+    for pid in pids:
+        try:
+            os.kill(pid, number)
+        except OSError as e:
+            if e.errno != errno.ESRCH:
+                raise
+
+
+# --------------------------------------------------------------------------
+# Kill
+
+def kill(async_dir, jid, sig='TERM', grace=5.0, check_mode=False, liveness=wrapper_liveness,
+         proc='/proc', sleep=time.sleep, clock=time.time):
+    """Stop a running job's processes and mark its file killed.
+
+    The watcher is stopped first (so it cannot report a timeout meanwhile), then the
+    job's processes get ``sig``; those still alive after ``grace`` seconds get SIGKILL.
+    A job that finished meanwhile keeps its real result. Returns the status plus
+    ``changed``, ``pids`` (the processes signalled) and ``signal``.
+    """
+    number = signal_number(sig)
+    status = job_status(async_dir, jid=jid, liveness=liveness)
+    result = dict(status, changed=False, pids=[], signal=signal_name(number))
+    if status['state'] != RUNNING:
+        return result
+    table = process_table(proc)
+    runner = _mitogen_runner(async_dir, jid)
+    pids = job_processes(jid, table, runner=runner)
+    result.update(changed=True, pids=pids)
+    if check_mode:
+        return result
+    # Remembered: the wrappers die first, and a process that ignores the signal (or got
+    # none yet) must still be found for the SIGKILL after the grace.
+    groups = set(p['pgid'] for p in table if p['pid'] in pids and p['pgid'] == p['pid'])
+    prefix = jid_prefix(jid)
+    watchers = [p['pid'] for p in table
+                if prefix and p['pid'] in pids and is_wrapper_cmdline(p['args'], prefix)
+                and p['pgid'] != p['pid']]
+    _send(watchers, signal.SIGKILL)
+    _send([p for p in pids if p not in watchers], number)
+    deadline = clock() + max(0.0, grace)
+    left = pids
+    while True:
+        left = job_processes(jid, process_table(proc), known=pids, groups=groups)
+        left = [p for p in left if p in pids] + [p for p in left if p not in pids]
+        if not left or clock() >= deadline:
+            break
+        sleep(0.1)
+    if left:
+        _send(left, signal.SIGKILL)
+        for _i in range(50):
+            left = job_processes(jid, process_table(proc), known=pids, groups=groups)
+            if not left:
+                break
+            sleep(0.1)
+    job = read_job(job_path(async_dir, jid))
+    if job.finished:
+        # It finished on its own before the signal arrived: keep its real result.
+        final = job_status(async_dir, jid=jid, liveness=liveness)
+        final.update(changed=True, pids=pids, signal=signal_name(number))
+        return final
+    msg = 'job %s was killed by asyncjobs.named.async_kill with %s' % (jid, signal_name(number))
+    if left:
+        msg += '; processes %s did not exit even after SIGKILL' % left
+    data = dict(started=True, finished=True, failed=True, killed=True, ansible_job_id=jid,
+                msg=msg, signal=signal_name(number))
+    atomic_write_json(job_path(async_dir, jid), data)
+    final = job_status(async_dir, jid=jid, liveness=liveness)
+    final.update(changed=True, pids=pids, signal=signal_name(number))
+    return final
