@@ -70,9 +70,8 @@ def modules(installed_collection):
         path = str(mod_dir / name)
         strings = _doc_strings(path)
         assert sorted(strings) == ['DOCUMENTATION', 'EXAMPLES', 'RETURN'], path
-        result[name[:-3]] = dict(path=path, doc=with_fragments(
-                                     yaml.safe_load(strings['DOCUMENTATION']), installed_collection),
-                                 examples=strings['EXAMPLES'],
+        doc = with_fragments(yaml.safe_load(strings['DOCUMENTATION']), installed_collection)
+        result[name[:-3]] = dict(path=path, doc=doc, examples=strings['EXAMPLES'],
                                  ret=yaml.safe_load(strings['RETURN']))
     assert result, 'no modules installed in %s' % mod_dir
     return result
