@@ -61,7 +61,7 @@ class ActionModule(AsyncJobsAction):
             args, self._task.no_log, mitogen=under_mitogen(self)) else None)
 
         if self._task.check_mode:
-            found = self._prepare(alias, token, waiting, task_vars)
+            found = self._prepare(alias, token, waiting, task_vars, policies=args)
             result.update(check_mode_result(found, alias))
             return result
         began = time.time()
@@ -74,13 +74,14 @@ class ActionModule(AsyncJobsAction):
         attached = first['action'] == 'attach'
         status = first['status']
         jid = first['ansible_job_id']
+        extra = dict((k, first[k]) for k in ('replaced',) if first.get(k))
         if not waiting:
             status.pop('changed', None)
             return task_result(result, job_result(jid, status), alias=alias, attached=attached,
-                               changed=not attached)
+                               changed=not attached, **extra)
         waited = self.wait_job(task_vars, budget, args['cleanup'], jid=jid, alias=alias,
                                first=status, began=began, tail_lines=job_tails)
-        return task_result(result, waited, alias=alias, attached=attached)
+        return task_result(result, waited, alias=alias, attached=attached, **extra)
 
     # -- the two ways to start ---------------------------------------------------------
 
@@ -99,7 +100,8 @@ class ActionModule(AsyncJobsAction):
                               hold=max(0.0, min(SLICE_SECONDS, deadline - time.time())),
                               what=describe_job(args, job['module'], self._task.no_log),
                               output=job['output'],
-                              tail_lines=tail_lines)
+                              tail_lines=tail_lines, on_running=args['on_running'],
+                              on_finished=args['on_finished'])
             failpoints = self.failpoints()
             if failpoints:
                 claim_args['_failpoints'] = failpoints
@@ -127,7 +129,8 @@ class ActionModule(AsyncJobsAction):
         # the start, so that a re-run finds the job by its file even after it ended.
         expected = mitogen_job_id(token) if under_mitogen(self) else None
         try:
-            found = self._prepare(alias, token, waiting, task_vars, expected_jid=expected)
+            found = self._prepare(alias, token, waiting, task_vars, expected_jid=expected,
+                                  policies=args)
         except Exception:
             # The claim may have been written before the step failed (its module killed):
             # give it up if it is this run's, or the next run would wait for it in vain.
@@ -136,6 +139,9 @@ class ActionModule(AsyncJobsAction):
             except Exception:  # pylint: disable=broad-except
                 pass  # the host is unreachable: the claim goes stale in 60 s
             raise
+        failure = start_failure(found)
+        if failure:
+            return failure
         if found['action'] == 'attach':
             jid = found['ansible_job_id']
         else:
@@ -161,7 +167,8 @@ class ActionModule(AsyncJobsAction):
             status = self.run_module('async_wait', dict(jid=jid, _slice=0, cleanup=False,
                                                         tail_lines=tail_lines), task_vars)
             status.pop('released', None)
-        return dict(action=found['action'], ansible_job_id=jid, status=status)
+        return dict(action=found['action'], ansible_job_id=jid, status=status,
+                    **dict((k, found[k]) for k in ('replaced',) if k in found))
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -193,14 +200,16 @@ class ActionModule(AsyncJobsAction):
             raise action_fail(res.get('msg', 'async_claim failed'), result=res)
         return res
 
-    def _prepare(self, alias, token, waiting, task_vars, expected_jid=None):
+    def _prepare(self, alias, token, waiting, task_vars, expected_jid=None, policies=None):
         """Attach or claim (recording the job id the job will have, when it is known before
-        the start); while another run holds a fresh claim, wait for it (bounded)."""
+        the start), by the job policies of ``policies`` (the task's arguments); while another
+        run holds a fresh claim, wait for it (bounded)."""
         deadline = time.time() + CLAIM_STALE_AFTER + 2 * SLICE_SECONDS
+        policies = dict((k, (policies or {}).get(k)) for k in ('on_running', 'on_finished'))
         while True:
             hold = max(0.0, min(SLICE_SECONDS, deadline - time.time()))
             found = self._claim('prepare', alias, token, task_vars, waiting=waiting, hold=hold,
-                                jid=expected_jid)
+                                jid=expected_jid, **policies)
             if found['action'] != 'claimed' or self._task.check_mode:
                 return found
             if time.time() >= deadline:

@@ -67,6 +67,18 @@ options:
         resolve.
     type: float
     default: 0
+  on_running:
+    description:
+      - With O(mode=prepare), the job policy for a running job, as O(asyncjobs.named.async_task#module:on_running)
+        - V(restart) kills it here, under the name's lock, before claiming the name.
+    type: str
+    choices: [attach, fail, restart]
+    default: attach
+  on_finished:
+    description:
+      - With O(mode=prepare), the job policy for a finished job, as O(asyncjobs.named.async_task#module:on_finished).
+    type: str
+    choices: [return, restart, restart_failed]
 extends_documentation_fragment:
   - asyncjobs.named.attributes.run_by_async_task
   - asyncjobs.named.attributes
@@ -82,7 +94,9 @@ EXAMPLES = r'''
 
 RETURN = r'''
 action:
-  description: With O(mode=prepare), V(attach), V(start) or V(claimed) (another run holds a fresh claim).
+  description:
+    - With O(mode=prepare), V(attach), V(start), V(claimed) (another run holds a fresh claim) or
+      V(refused) (O(on_running=fail) and the name's job runs, or another run is starting it).
   returned: when O(mode=prepare)
   type: str
   sample: start
@@ -101,6 +115,19 @@ claim_age:
   returned: when O(mode=prepare) and another run holds a fresh claim
   type: float
   sample: 1.5
+replaced:
+  description:
+    - With O(mode=prepare) and O(on_running=restart), the running job that was killed before
+      the name was claimed - its RV(replaced.ansible_job_id), RV(replaced.state) and
+      RV(replaced.pids).
+  returned: when a running job was killed for a restart
+  type: dict
+  sample: {ansible_job_id: j360874038559.4169, state: killed, pids: [4242]}
+msg:
+  description: With V(refused), why nothing was started.
+  returned: when RV(action=refused)
+  type: str
+  sample: "job j360874038559.4169 named 'migrate' is running and on_running=fail: nothing was started"
 ansible_job_id:
   description: The job attached to or bound.
   returned: when attaching or binding
@@ -156,7 +183,8 @@ def run(params, check_mode):
         result['changed'] = result['bound']
         return result
     result = prepare(async_dir, alias, token, params['waiting'], check_mode=check_mode,
-                     hold=params['hold'], expected_jid=params['jid'])
+                     hold=params['hold'], expected_jid=params['jid'],
+                     on_running=params['on_running'], on_finished=params['on_finished'])
     result['changed'] = result['action'] == 'start' and not check_mode
     return result
 

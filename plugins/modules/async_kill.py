@@ -84,6 +84,16 @@ pids:
   type: list
   elements: int
   sample: [4242, 4243, 4250]
+unstopped:
+  description:
+    - The processes of the job still there after the grace period and SIGKILL (empty when
+      every process of the job is gone). Processes that could not be stopped are also named
+      in RV(msg).
+  returned: always
+  type: list
+  elements: int
+  sample: []
+  version_added: 0.1.0
 signal:
   description: The name of the signal sent first.
   returned: always

@@ -146,6 +146,43 @@ options:
         the job's output log. The job file stays.
     type: bool
     default: true
+  on_running:
+    description:
+      - What to do when the name leads to a job that is running (one that another run, another
+        controller or an operator started; or a claim of a run that is starting it).
+      - V(attach) - attach to it, start nothing, and wait for it when this task waits.
+      - V(fail) - fail, start nothing; the job keeps running (the result names it). A run
+        that is still starting the job counts as running.
+      - V(restart) - kill it (SIGTERM, then SIGKILL to what is left after 5 seconds, as
+        M(asyncjobs.named.async_kill)), then start a new job, all under the name's lock, so
+        that two copies never run at once. Fails closed - when its processes cannot be
+        read, or some are still there after SIGKILL, nothing is started. RV(replaced) names
+        the killed job.
+      - Several controllers that run the task with V(restart) at once each restart the job in
+        turn, under the lock; one copy runs at any time, and the last start is the one left
+        running.
+    type: str
+    choices: [attach, fail, restart]
+    default: attach
+    version_added: 0.1.0
+  on_finished:
+    description:
+      - What to do when the name leads to a finished job (succeeded, failed, timed out,
+        killed, orphaned) - the name is kept (O(cleanup=false)), its outcome was never
+        collected (a controller died while waiting), or a start without a wait budget.
+      - V(return) - return that job and its outcome as this task's result; start nothing.
+      - V(restart) - free the name and start a new job.
+      - V(restart_failed) - start a new job only when that job did not succeed (failed, timed
+        out, killed or orphaned); return a succeeded one. "Run the migration again only if
+        it failed".
+      - Not set - a task that waits returns the outcome (a killed job is started again); a
+        task that does not wait starts a new job. A job of a run that died before naming it
+        is returned in both cases.
+      - See R(the policy table,ansible_collections.asyncjobs.named.docsite.guide_named_jobs)
+        for how the policies compose with O(cleanup).
+    type: str
+    choices: [return, restart, restart_failed]
+    version_added: 0.1.0
   output_limit:
     description:
       - The largest size of the command's output log - bytes, or a number with a unit
@@ -344,6 +381,16 @@ job_started:
   returned: when the start failed
   type: bool
   sample: true
+replaced:
+  description:
+    - With O(on_running=restart), the running job that was killed before this job was started
+      - its id (RV(replaced.ansible_job_id)), its state afterwards (RV(replaced.state),
+      V(killed), or its own outcome when it finished before the signal arrived) and the
+      processes signalled (RV(replaced.pids)).
+  returned: when a running job was killed for a restart
+  type: dict
+  sample: {ansible_job_id: j360874038559.4169, state: killed, pids: [4242, 4250]}
+  version_added: 0.1.0
 jid_prefix:
   description: When the start runner did not report, the job id prefix of the job it was starting (the job's id is C(<prefix>.<pid>)).
   returned: when the start runner did not report

@@ -141,6 +141,12 @@ def start_failure(found):
     action = found.get('action')
     if action == 'failed':
         return dict(found.get('reply') or {}, failed=True, job_started=False)
+    if action == 'refused':
+        # The job policy on_running=fail: the name's job runs (or is being started).
+        status = found.get('status') or {}
+        return dict(failed=True, msg=found.get('msg'), job_started=False,
+                    ansible_job_id=found.get('ansible_job_id'),
+                    state=status.get('state', 'running'))
     if found.get('failed') or action not in ('attach', 'start', 'claimed'):
         result = dict((k, found[k]) for k in START_FAILURE_KEYS if k in found)
         result.update(failed=True, msg=found.get('msg') or 'the job could not be started')
@@ -151,21 +157,28 @@ def start_failure(found):
 def check_mode_result(found, alias):
     """The task result in check mode, from async_claim's ``prepare`` (which only reads):
     what the task would do, and the job's current status, with the keys documented as
-    always returned."""
+    always returned; failed, as the run would fail, when the job policy refuses."""
     action = found['action']
     if action == 'attach':
         msg = 'would attach to job %s named %r' % (found['ansible_job_id'], alias)
     elif action == 'start':
         msg = 'would start a new job named %r' % alias
+    elif action == 'restart':
+        msg = ('would kill job %s named %r (on_running=restart) and start a new job'
+               % (found['ansible_job_id'], alias))
+    elif action == 'refused':
+        msg = 'would fail: %s' % found.get('msg')
     else:
         msg = 'another run is starting the job named %r; would attach to it' % alias
     status = found.get('status') or {}
     result = native_prefill(found.get('ansible_job_id'))
-    result.update(changed=action == 'start', msg=msg, ansible_job_alias=alias,
-                  attached=action != 'start', state=status.get('state'),
+    result.update(changed=action in ('start', 'restart'), msg=msg, ansible_job_alias=alias,
+                  attached=action == 'attach' or action == 'claimed', state=status.get('state'),
                   started=bool(status.get('started')), finished=bool(status.get('finished')),
                   killed=bool(status.get('killed')), pid_missing=bool(status.get('pid_missing')),
                   results_file=status.get('results_file'))
+    if action == 'refused':
+        result['failed'] = True  # as the run would
     return native_types(result)
 
 

@@ -17,8 +17,10 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names impo
     JID_RE, MITOGEN_JID_RE, claim_path)
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import (
     job_liveness, job_status, read_job)
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import (
-    ALIVE_STATES, START_AGAIN_STATES)
+    ATTACH, DO_ATTACH, DO_REFUSE, DO_RESTART, FAIL, RUNNING, policy_action)
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.kill import kill
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
     process_table, processes, read_small, WRAPPER_MARK, wrapper_liveness)
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import (
@@ -32,6 +34,9 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._shared.failpoints
 # decides that the job is dead: only its processes do (await_job_of_prefix).
 JOB_FILE_PATIENCE = 30.0
 PENDING_PATIENCE = 5.0
+# on_running=restart: how long the running job gets after SIGTERM before SIGKILL (as
+# async_kill's default grace).
+RESTART_GRACE = 5.0
 
 
 # --------------------------------------------------------------------------
@@ -183,7 +188,7 @@ def _claimed_job(async_dir, claim, proc, clock, sleep):
 # Deciding and claiming
 
 def decide(async_dir, alias, token, waiting, check_mode, liveness, clock, sleep, proc,
-           stale_after):
+           stale_after, on_running=ATTACH, on_finished=None):
     """What to do with ``alias``; the caller holds the name's lock (except in check mode).
 
     A claim of another run that is found while holding the lock is dead when it was
@@ -191,33 +196,90 @@ def decide(async_dir, alias, token, waiting, check_mode, liveness, clock, sleep,
     job is named and attached to, or, when nothing was started, the claim is dropped. A
     claim of a start in several steps (whose writer does not hold the lock in between)
     is waited for until it is ``stale_after`` seconds old.
+
+    The job the name leads to is then dealt with by the job policies (``on_running``,
+    ``on_finished``; ``_shared.job_model.policy_action``): ``action`` is ``attach``,
+    ``start``, ``refused`` (the policy says fail: nothing is started) or ``restart`` (kill
+    the running job, then start; the caller does both, still under the lock). A job whose
+    claim is recovered here is attached to when it has finished and ``on_finished`` is not
+    set, whether the task waits or not: its run died before anyone saw its outcome.
     """
     claim = read_claim(async_dir, alias)
+    recovered = False
     if claim and claim['token'] != token:
         jid, pending = _claimed_job(async_dir, claim, proc, clock, sleep)
         if jid:
             if not check_mode:
                 set_alias(async_dir, alias, jid, force=True, liveness=liveness)
                 drop_claim(async_dir, alias)
-            status = job_status(async_dir, jid=jid, liveness=liveness)
-            return dict(action='attach', ansible_job_id=jid, status=status,
-                        recovered_claim=True)
-        try:
-            age = clock() - float(claim.get('time'))
-        except (TypeError, ValueError):
-            age = stale_after  # a claim with no readable time is taken over
-        if pending:
-            # A one-step start's async_wrapper still runs (or may) without its job file:
-            # never start a second job beside it, however old the claim.
-            return dict(action='claimed', status=None, claim_age=round(age, 1),
-                        pending_prefix=claim.get('jid_prefix'))
-        if not claim.get('jid_prefix') and not claim.get('jid') and age < stale_after:
-            return dict(action='claimed', status=None, claim_age=round(age, 1))
-    status = job_status(async_dir, alias=alias, liveness=liveness)
+            recovered = True
+        else:
+            try:
+                age = clock() - float(claim.get('time'))
+            except (TypeError, ValueError):
+                age = stale_after  # a claim with no readable time is taken over
+            busy = None
+            if pending:
+                # A one-step start's async_wrapper still runs (or may) without its job file:
+                # never start a second job beside it, however old the claim.
+                busy = dict(action='claimed', status=None, claim_age=round(age, 1),
+                            pending_prefix=claim.get('jid_prefix'))
+            elif not claim.get('jid_prefix') and not claim.get('jid') and age < stale_after:
+                busy = dict(action='claimed', status=None, claim_age=round(age, 1))
+            if busy is not None:
+                if on_running == FAIL:
+                    return dict(busy, action=DO_REFUSE, ansible_job_id=None, msg=(
+                        'another run is starting the job named %r (its claim is %s s old) and '
+                        'on_running=fail: nothing was started. Once it runs, async_wait '
+                        '(alias=%s) waits for it; on_running=attach attaches to it'
+                        % (alias, busy['claim_age'], alias)))
+                return busy
+    if recovered:
+        status = job_status(async_dir, jid=jid, liveness=liveness)
+    else:
+        status = job_status(async_dir, alias=alias, liveness=liveness)
     state = status['state']
-    if state in ALIVE_STATES or (waiting and state not in START_AGAIN_STATES):
-        return dict(action='attach', ansible_job_id=status['ansible_job_id'], status=status)
-    return dict(action='start', status=status)
+    if recovered and on_finished is None and state != RUNNING:
+        todo = DO_ATTACH
+    else:
+        todo = policy_action(state, waiting, on_running=on_running, on_finished=on_finished)
+    found = dict(action=todo, status=status)
+    if recovered:
+        found['recovered_claim'] = True
+    if todo in (DO_ATTACH, DO_REFUSE, DO_RESTART):
+        found['ansible_job_id'] = status['ansible_job_id']
+    if todo == DO_REFUSE:
+        found['msg'] = (
+            'job %s named %r is running and on_running=fail: nothing was started, and that job '
+            'keeps running. async_wait (alias=%s) waits for it; on_running=attach attaches to '
+            'it, on_running=restart kills it and starts a new one'
+            % (status['ansible_job_id'], alias, alias))
+    return found
+
+
+def restart_job(async_dir, alias, found, liveness=wrapper_liveness, proc='/proc',
+                sleep=time.sleep, clock=time.time, grace=RESTART_GRACE):
+    """Kill the running job that ``found`` (decide's ``restart``) leads to, for a restart
+    (on_running=restart), under the name's lock. Fail closed: JobError, and nothing is
+    started, when whether its processes live cannot be told or some are still there after
+    SIGKILL. Returns what the start's result reports of it (``replaced``)."""
+    jid = found['ansible_job_id']
+    status = found['status']
+    if status.get('warnings'):
+        raise JobError(
+            'job %s named %r is running and on_running=restart stops it before starting a new '
+            'one, but %s; nothing was stopped or started, and the name still leads to job %s'
+            % (jid, alias, status['warnings'][0], jid),
+            ansible_job_id=jid, ansible_job_alias=alias, job_started=False)
+    killed = kill(async_dir, jid, sig='TERM', grace=grace, liveness=liveness, proc=proc,
+                  sleep=sleep, clock=clock)
+    if killed.get('unstopped'):
+        raise JobError(
+            'job %s named %r was killed for on_running=restart, but its processes %s are still '
+            'there even after SIGKILL; nothing was started, and the name still leads to job %s'
+            % (jid, alias, killed['unstopped'], jid),
+            ansible_job_id=jid, ansible_job_alias=alias, job_started=False)
+    return dict(ansible_job_id=jid, state=killed['state'], pids=killed['pids'])
 
 
 def claim_name(async_dir, alias, token, clock, **extra):
@@ -229,9 +291,11 @@ def claim_name(async_dir, alias, token, clock, **extra):
 
 def under_claim(async_dir, alias, token, waiting, on_start, hold=0.0, check_mode=False,
                 liveness=wrapper_liveness, clock=time.time, sleep=time.sleep, proc='/proc',
-                stale_after=CLAIM_STALE_AFTER, lock_timeout=None):
+                stale_after=CLAIM_STALE_AFTER, lock_timeout=None, on_running=ATTACH,
+                on_finished=None):
     """Decide, under the name's lock, what to do with ``alias`` (``decide``); when the job
-    is to be started, return ``on_start(found)``, called still under the lock.
+    is to be started, return ``on_start(found)``, called still under the lock (for a
+    restart, after the running job was killed: ``replaced`` in ``found`` says which).
 
     Another run's fresh claim (of a start in several steps) is waited for up to ``hold``
     seconds, the lock taken again every 0.2 s. Check mode only reads: no lock file, no
@@ -242,7 +306,11 @@ def under_claim(async_dir, alias, token, waiting, on_start, hold=0.0, check_mode
         with (nolock() if check_mode else alias_lock(async_dir, alias, timeout=lock_timeout,
                                                      clock=clock, sleep=sleep)):
             found = decide(async_dir, alias, token, waiting, check_mode, liveness, clock, sleep,
-                           proc, stale_after)
+                           proc, stale_after, on_running=on_running, on_finished=on_finished)
+            if found['action'] == DO_RESTART and not check_mode:
+                replaced = restart_job(async_dir, alias, found, liveness=liveness, proc=proc,
+                                       sleep=sleep, clock=clock)
+                found = dict(found, action='start', replaced=replaced)
             if found['action'] == 'start' and not check_mode:
                 return on_start(found)
             if found['action'] != 'claimed' or clock() >= deadline:
@@ -252,15 +320,17 @@ def under_claim(async_dir, alias, token, waiting, on_start, hold=0.0, check_mode
 
 def prepare(async_dir, alias, token, waiting, check_mode=False, liveness=wrapper_liveness,
             clock=time.time, proc='/proc', stale_after=CLAIM_STALE_AFTER, sleep=time.sleep,
-            hold=0.0, expected_jid=None):
+            hold=0.0, expected_jid=None, on_running=ATTACH, on_finished=None):
     """Decide, under the name's lock, what async_task does with ``alias`` when it starts
     the job in several steps (prepare, start, ``bind``).
 
     Returns a dict with ``action``: ``attach`` (with ``ansible_job_id``; the name's
     job is running, or finished and ``waiting`` so its outcome is returned),
     ``start`` (the name is now claimed with ``token``: start the job, then
-    ``bind``), or ``claimed`` (another run holds a fresh claim, still after ``hold``
-    seconds: ask again soon), and ``status``: the status of the job found under the name.
+    ``bind``; after a restart, ``replaced`` says which job was killed), ``refused`` (the
+    job policy says fail; ``msg`` says why), or ``claimed`` (another run holds a fresh claim,
+    still after ``hold`` seconds: ask again soon), and ``status``: the status of the job
+    found under the name. ``on_running`` and ``on_finished``: the job policies.
 
     ``expected_jid``: the id the job will have (Mitogen for Ansible's, which the controller
     chooses), recorded in the claim: if this run dies before naming the job, the next run
@@ -273,7 +343,7 @@ def prepare(async_dir, alias, token, waiting, check_mode=False, liveness=wrapper
         return found
     return under_claim(async_dir, alias, token, waiting, claim, hold=hold, check_mode=check_mode,
                        liveness=liveness, clock=clock, sleep=sleep, proc=proc,
-                       stale_after=stale_after)
+                       stale_after=stale_after, on_running=on_running, on_finished=on_finished)
 
 
 def bind(async_dir, alias, token, jid, liveness=wrapper_liveness, what=None, output=None):

@@ -116,11 +116,12 @@ def kill(async_dir, jid, sig='TERM', grace=5.0, check_mode=False, liveness=wrapp
     The watcher is stopped first (so it cannot report a timeout meanwhile), then the
     job's processes get ``sig``; those still alive after ``grace`` seconds get SIGKILL.
     A job that finished meanwhile keeps its real result. Returns the status plus
-    ``changed``, ``pids`` (the processes signalled) and ``signal``.
+    ``changed``, ``pids`` (the processes signalled), ``signal`` and ``unstopped`` (the
+    processes still there even after SIGKILL: empty when the job is stopped for sure).
     """
     number = signal_number(sig)
     status = job_status(async_dir, jid=jid, liveness=liveness)
-    result = dict(status, changed=False, pids=[], signal=signal_name(number))
+    result = dict(status, changed=False, pids=[], signal=signal_name(number), unstopped=[])
     if status['state'] != RUNNING:
         return result
     table = process_table(proc)
@@ -157,7 +158,7 @@ def kill(async_dir, jid, sig='TERM', grace=5.0, check_mode=False, liveness=wrapp
     if job.finished:
         # It finished on its own before the signal arrived: keep its real result.
         final = job_status(async_dir, jid=jid, liveness=liveness)
-        final.update(changed=True, pids=pids, signal=signal_name(number))
+        final.update(changed=True, pids=pids, signal=signal_name(number), unstopped=left)
         return final
     msg = 'job %s was killed by asyncjobs.named.async_kill with %s' % (jid, signal_name(number))
     if left:
@@ -166,5 +167,5 @@ def kill(async_dir, jid, sig='TERM', grace=5.0, check_mode=False, liveness=wrapp
                 msg=msg, signal=signal_name(number))
     atomic_write_json(job_path(async_dir, jid), data)
     final = job_status(async_dir, jid=jid, liveness=liveness)
-    final.update(changed=True, pids=pids, signal=signal_name(number))
+    final.update(changed=True, pids=pids, signal=signal_name(number), unstopped=left)
     return final

@@ -23,7 +23,8 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors imp
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import (
     JID_PREFIX_RE, WRAPPER_JID_RE, job_path, validate)
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import job_status
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import RUNNING
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import (
+    ATTACH, RUNNING)
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
     wrapper_liveness)
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import (
@@ -119,7 +120,8 @@ def _devnull():
 
 def start(async_dir, alias, token, waiting, wrapper_cmd, run=run_wrapper,
           liveness=wrapper_liveness, clock=time.time, sleep=time.sleep, proc='/proc',
-          stale_after=CLAIM_STALE_AFTER, lock_timeout=LOCK_TIMEOUT, hold=0.0, meta=None):
+          stale_after=CLAIM_STALE_AFTER, lock_timeout=LOCK_TIMEOUT, hold=0.0, meta=None,
+          on_running=ATTACH, on_finished=None):
     """Attach to the job named ``alias``, or start it with ``wrapper_cmd`` and name it,
     all under the name's lock.
 
@@ -127,18 +129,28 @@ def start(async_dir, alias, token, waiting, wrapper_cmd, run=run_wrapper,
     dies before naming the job, the next run finds the job by it (``decide``). Another
     run's claim from a start in several steps is waited for, up to ``hold`` seconds.
 
-    Returns ``action`` (``attach``, ``start``, ``failed``: async_wrapper refused, or
-    ``claimed``: another run still holds a fresh claim), ``status`` (of the job found,
-    for ``attach``), ``ansible_job_id`` and, for ``start`` and ``failed``, ``reply``
-    (what async_wrapper printed).
+    The job policies ``on_running`` and ``on_finished`` say what to do with a job that the
+    name leads to (``_host.claims.decide``).
+
+    Returns ``action`` (``attach``, ``start``, ``failed``: async_wrapper refused,
+    ``refused``: the job policy says fail, with ``msg``, or ``claimed``: another run still
+    holds a fresh claim), ``status`` (of the job found, for ``attach``),
+    ``ansible_job_id`` and, for ``start`` and ``failed``, ``reply`` (what async_wrapper
+    printed); after a restart (on_running=restart), ``replaced``: the job killed.
     """
     prefix = wrapper_jid_prefix(wrapper_cmd)
+
+    def on_start(found):
+        started = _start_locked(async_dir, alias, token, wrapper_cmd, prefix, run, liveness,
+                                clock, sleep, proc, meta)
+        if found.get('replaced'):
+            started['replaced'] = found['replaced']
+        return started
     return under_claim(
-        async_dir, alias, token, waiting,
-        lambda found: _start_locked(async_dir, alias, token, wrapper_cmd, prefix, run, liveness,
-                                    clock, sleep, proc, meta),
+        async_dir, alias, token, waiting, on_start,
         hold=hold, liveness=liveness, clock=clock, sleep=sleep, proc=proc,
-        stale_after=stale_after, lock_timeout=lock_timeout)
+        stale_after=stale_after, lock_timeout=lock_timeout, on_running=on_running,
+        on_finished=on_finished)
 
 
 class StartFailed(JobError):
@@ -262,7 +274,8 @@ def _started_now(jid, owner_uid=None):
 def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cleanup=True,
                     tmpdir=None, remove_tmp=False, chmod=(), env=None, shell=None, hold=0.0,
                     what=None, output=None, tail_lines=0, liveness=wrapper_liveness,
-                    clock=time.time, sleep=time.sleep, proc='/proc', lock_timeout=LOCK_TIMEOUT):
+                    clock=time.time, sleep=time.sleep, proc='/proc', lock_timeout=LOCK_TIMEOUT,
+                    on_running=ATTACH, on_finished=None):
     """The host side of async_task's one-step start.
 
     Makes the job's files executable (``chmod``), attaches to the job named ``alias`` or
@@ -285,7 +298,8 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
         found = start(async_dir, alias, token, waiting, wrapper_cmd,
                       run=lambda cmd: run_wrapper(cmd, env, shell), liveness=liveness,
                       clock=clock, sleep=sleep, proc=proc, lock_timeout=lock_timeout, hold=hold,
-                      meta=dict(what=what, output=output))
+                      meta=dict(what=what, output=output), on_running=on_running,
+                      on_finished=on_finished)
     except StartFailed as e:
         if e.result.get('job_started') is False and remove_tmp and tmpdir:
             e.result['tmpdir_removed'] = remove_job_tmpdir(tmpdir, wrapper_cmd)
@@ -359,7 +373,8 @@ def start_main(args, environ=None):
             wait=params['wait'], cleanup=params['cleanup'], tmpdir=params['tmpdir'],
             remove_tmp=params['remove_tmp'], chmod=params['chmod'], env=base,
             shell=params['shell'], hold=params['hold'], what=params['what'],
-            output=params['output'], tail_lines=params['tail_lines'])
+            output=params['output'], tail_lines=params['tail_lines'],
+            on_running=params['on_running'], on_finished=params['on_finished'])
     except StartFailed as e:
         return dict(e.result, failed=True, msg=e.msg)
     except JobError as e:

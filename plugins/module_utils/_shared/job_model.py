@@ -26,10 +26,6 @@ STATES = (ABSENT, RUNNING, SUCCEEDED, FAILED, TIMED_OUT, KILLED, ORPHANED)
 FINISHED_STATES = (SUCCEEDED, FAILED, TIMED_OUT, KILLED, ORPHANED)
 # Alive: its processes may still run and write its file.
 ALIVE_STATES = (RUNNING,)
-# What a start that waits does with the name's job in each state (async_claims.decide):
-# attach to a running job, return a finished job's outcome, start again where there is no
-# job or it was killed.
-START_AGAIN_STATES = (ABSENT, KILLED)
 
 # The transitions the collection's modules (and a job's runner) make, for the docs and tests.
 TRANSITIONS = {
@@ -47,6 +43,43 @@ JOB_STATES = ALIVE_STATES + FINISHED_STATES
 STATE_CHOICES = list(STATES)
 JOB_STATE_CHOICES = list(JOB_STATES)
 FINISHED_CHOICES = list(FINISHED_STATES)
+
+# Job policies: what async_task does when the name leads to a job (``policy_action``).
+# on_running: attach to the running job, fail (start nothing), or restart it (kill it, then
+# start a new job, all under the name's lock).
+ATTACH, FAIL, RESTART = 'attach', 'fail', 'restart'
+ON_RUNNING_CHOICES = [ATTACH, FAIL, RESTART]
+# on_finished: return the finished job's outcome, start again, or start again only when it
+# did not succeed (failed, timed out, killed, orphaned). Not set: the rule of
+# ``default_on_finished``.
+RETURN, RESTART_FAILED = 'return', 'restart_failed'
+ON_FINISHED_CHOICES = [RETURN, RESTART, RESTART_FAILED]
+
+# What ``policy_action`` tells the start to do.
+DO_ATTACH, DO_START, DO_REFUSE, DO_RESTART = 'attach', 'start', 'refused', 'restart'
+
+
+def default_on_finished(state, waiting):
+    """The policy for a finished job when ``on_finished`` is not set: a task that waits
+    returns the outcome (a controller that died while waiting must not cause a second run),
+    but a killed job is started again; a task that does not wait starts a new job."""
+    return RETURN if waiting and state != KILLED else RESTART
+
+
+def policy_action(state, waiting, on_running=ATTACH, on_finished=None):
+    """What a start does with the job that its name leads to, in ``state``: ``attach``
+    (return that job: running, or its outcome), ``start`` (a new job; the name is freed),
+    ``refused`` (fail, starting nothing) or ``restart`` (kill the running job, then start a
+    new one). ``waiting``: whether the task waits (has a wait budget)."""
+    if state == ABSENT:
+        return DO_START
+    if state in ALIVE_STATES:
+        return {ATTACH: DO_ATTACH, FAIL: DO_REFUSE, RESTART: DO_RESTART}[on_running or ATTACH]
+    policy = on_finished or default_on_finished(state, waiting)
+    if policy == RETURN or (policy == RESTART_FAILED and state == SUCCEEDED):
+        return DO_ATTACH
+    return DO_START
+
 
 # What the runners write when they stop a job at its time limit.
 TIMEOUT_MSG = 'Timeout exceeded'   # async_wrapper

@@ -10,7 +10,14 @@ host-side code. Runs on the target too: Python 3.6 compatible.
 """
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import (
-    FINISHED_CHOICES, JOB_STATE_CHOICES)
+    ATTACH, FINISHED_CHOICES, JOB_STATE_CHOICES, ON_FINISHED_CHOICES, ON_RUNNING_CHOICES)
+
+# The job policies of async_task (``_shared.job_model.policy_action``), passed on to the
+# host side of the start (the start runner, async_claim) as they are.
+POLICY_OPTIONS = {
+    'on_running': dict(type='str', default=ATTACH, choices=ON_RUNNING_CHOICES),
+    'on_finished': dict(type='str', choices=ON_FINISHED_CHOICES),
+}
 
 # Environment variable carrying a claim's token into the job's processes (a start in
 # several steps), so that a job started by a controller that died before naming it can
@@ -184,6 +191,7 @@ TASK_SPEC = ArgumentSpec(
         'delay': dict(type='float', default=5.0),
         'timeout': dict(type='float'),
         'cleanup': dict(type='bool', default=True),
+        **POLICY_OPTIONS,
         'tail_lines': dict(type='int', default=10),
         # A size: bytes, or a number with a unit (100MB, 1.5G), as human_to_bytes reads it;
         # none: _host.output.DEFAULT_LIMIT. Only for the command forms.
@@ -204,6 +212,7 @@ CLAIM_SPEC = ArgumentSpec(
         hold=dict(type='float', default=0.0),
         what=dict(type='str'),
         output=dict(type='str'),
+        **POLICY_OPTIONS
     ),
 )
 
@@ -273,6 +282,6 @@ RUNNER_SPEC = ArgumentSpec(
         chmod=dict(type='list', elements='str', default=[]),
         wrapper_cmd=dict(type='str', required=True),
         shell=dict(type='str'),
-        **PRIVATE_ARGUMENT_SPEC
+        **dict(POLICY_OPTIONS, **PRIVATE_ARGUMENT_SPEC)
     ),
 )

@@ -505,7 +505,7 @@ def test_kill_real_job(async_dir, real_job, fake_wrapper, sig):
     assert result == dict(
         started=1, finished=1, failed=True, killed=True, pid_missing=False, state='killed',
         ansible_job_id=job.jid, results_file=job.path, msg=msg, signal='SIGTERM',
-        changed=True, pids=job.pids)
+        changed=True, pids=job.pids, unstopped=[])
 
     ended = job.roles(job.reap())
     # the watcher is stopped first with SIGKILL (it must not report a timeout meanwhile);
@@ -564,7 +564,7 @@ def test_kill_real_job_finishing_during_grace_keeps_its_result(async_dir, real_j
                     'stdout': 'finished in time', 'changed': True}
     assert result == dict(data, started=1, finished=1, killed=False, pid_missing=False,
                           state='succeeded', results_file=job.path, changed=True,
-                          pids=job.pids, signal='SIGTERM')
+                          pids=job.pids, signal='SIGTERM', unstopped=[])
     ended = job.roles(job.reap())
     if real_job.subreaper:
         assert ended.pop('runner') == 'exit 0'
@@ -579,7 +579,7 @@ def test_kill_real_job_check_mode(async_dir, real_job):
     result = killing.kill(async_dir, job.jid, 'KILL', grace=0, check_mode=True)
     assert result == dict(started=1, finished=0, killed=False, pid_missing=False,
                           state='running', ansible_job_id=job.jid, results_file=job.path,
-                          changed=True, pids=job.pids, signal='SIGKILL')
+                          changed=True, pids=job.pids, signal='SIGKILL', unstopped=[])
     time.sleep(0.05)
     assert [pid for pid in job.pids if is_dead(pid)] == []
     assert snapshot(async_dir) == before
@@ -618,7 +618,7 @@ def test_kill_finished_job_is_not_changed(async_dir, tmp_path, data, state):
     result = killing.kill(async_dir, 'j1.1', 'TERM', liveness=never, proc=proc,
                           sleep=never, clock=never)
     assert result == dict(files.job_status(async_dir, jid='j1.1', liveness=never),
-                          changed=False, pids=[], signal='SIGTERM')
+                          changed=False, pids=[], signal='SIGTERM', unstopped=[])
     assert result['state'] == state
     assert snapshot(async_dir) == before
 

@@ -31,7 +31,53 @@ def test_transitions_lead_only_to_states_and_terminal_states_only_to_absent():
     assert set(model.TRANSITIONS) == set(model.STATES)
     for state in model.FINISHED_STATES:
         assert model.TRANSITIONS[state] == (model.ABSENT,)
-    assert set(model.START_AGAIN_STATES) <= {model.ABSENT} | set(model.FINISHED_STATES)
+
+
+# The job policies: (state, waiting, on_running, on_finished) -> what the start does.
+# Not set (None) is today's rule: attach to a running job; a task that waits returns a
+# finished job's outcome (a killed job is started again), one that does not starts again.
+POLICY_CASES = [
+    (model.ABSENT, w, r, f, 'start')
+    for w in (True, False) for r in model.ON_RUNNING_CHOICES
+    for f in [None] + model.ON_FINISHED_CHOICES
+] + [
+    (model.RUNNING, w, 'attach', f, 'attach') for w in (True, False)
+    for f in [None] + model.ON_FINISHED_CHOICES
+] + [
+    (model.RUNNING, w, 'fail', f, 'refused') for w in (True, False)
+    for f in [None] + model.ON_FINISHED_CHOICES
+] + [
+    (model.RUNNING, w, 'restart', f, 'restart') for w in (True, False)
+    for f in [None] + model.ON_FINISHED_CHOICES
+] + [
+    (s, w, r, 'return', 'attach') for s in model.FINISHED_STATES for w in (True, False)
+    for r in model.ON_RUNNING_CHOICES
+] + [
+    (s, w, r, 'restart', 'start') for s in model.FINISHED_STATES for w in (True, False)
+    for r in model.ON_RUNNING_CHOICES
+] + [
+    (s, w, r, 'restart_failed', 'attach' if s == model.SUCCEEDED else 'start')
+    for s in model.FINISHED_STATES for w in (True, False) for r in model.ON_RUNNING_CHOICES
+] + [
+    (s, True, r, None, 'start' if s == model.KILLED else 'attach')
+    for s in model.FINISHED_STATES for r in model.ON_RUNNING_CHOICES
+] + [
+    (s, False, r, None, 'start') for s in model.FINISHED_STATES for r in model.ON_RUNNING_CHOICES
+]
+
+
+@pytest.mark.parametrize('state, waiting, on_running, on_finished, action', POLICY_CASES)
+def test_policy_action(state, waiting, on_running, on_finished, action):
+    assert model.policy_action(state, waiting, on_running, on_finished) == action
+
+
+def test_policy_cases_cover_every_combination():
+    combos = set((s, w, r, f) for s, w, r, f, _a in POLICY_CASES)
+    assert len(combos) == len(POLICY_CASES) == len(model.STATES) * 2 * 3 * 4
+
+
+def test_on_running_default_attaches():
+    assert model.policy_action(model.RUNNING, False) == 'attach'
 
 
 @pytest.mark.parametrize('data, state', [
