@@ -406,7 +406,7 @@ def test_warn_fork_batches(warned, given, task_kw, host, shown):
 def test_warn_fork_batches_once_per_task_in_a_process(warned):
     """A loop's items run in the host's one worker process: the first says it."""
     args = task_args(shell='true', timeout=30.0)
-    for _ in range(3):
+    for _item in range(3):
         task.warn_fork_batches(args, FakeTask(), FLEET_VARS)
     task.warn_fork_batches(args, FakeTask(uuid='t2'), FLEET_VARS)
     assert len(warned) == 2
