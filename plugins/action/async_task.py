@@ -30,7 +30,7 @@ from ansible_collections.asyncjobs.named.plugins.plugin_utils._start import (
     OneStepStart, one_step_supported)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._task import (
     PLAIN_ACTION_MODULES, check_mode_result, describe_job, module_call, option_error,
-    output_log_of, start_failure, task_result)
+    output_log_of, start_failure, task_result, warn_fork_batches)
 
 
 class ActionModule(AsyncJobsAction):
@@ -46,6 +46,7 @@ class ActionModule(AsyncJobsAction):
             raise action_fail(error)
         budget = wait_budget(args)
         waiting = budget is not None
+        warn_fork_batches(args, self._task, task_vars)
         job_tails = self.tail_lines(args)
         alias = args['alias']
         token = uuid.uuid4().hex

@@ -67,6 +67,10 @@ description:
   - Progress - while it waits, the task prints one line per wait slice (about 15 seconds)
     at the default verbosity, as native retries do - C(migrate (j1234.56) on db3 - running
     for 2m15s), followed by the job's last output line when there is one.
+  - Fleets - with a wait budget the task holds a fork per host for the whole wait; on more
+    hosts than forks it warns once that the hosts run in batches (see
+    O(fork_batches_warning)). Start without a wait budget, then wait with
+    M(asyncjobs.named.async_wait), to wait on all hosts at once.
 options:
   alias:
     required: true
@@ -190,6 +194,19 @@ options:
         its most recent part and says how much it cut. The job's own result is not cut.
       - Only for the command forms (shell, cmd, argv, script). Default 100 MB.
     type: str
+  fork_batches_warning:
+    description:
+      - With a wait budget (O(retries) or O(timeout)), the task holds a fork per host for
+        the whole wait, so on more hosts of the play batch than C(forks) (or the task's
+        C(throttle), when smaller) the hosts run in batches, one after the other. The task
+        then warns once (the first host of C(ansible_play_batch) says it), with the number
+        of batches and the two-task form that waits on all hosts at once.
+      - V(false) silences the warning, for a task that means to run in batches.
+      - No warning in check mode (the task returns at once), for C(run_once), without a
+        wait budget, or when the hosts fit in one batch.
+    type: bool
+    default: true
+    version_added: 0.1.0
 seealso:
   - module: asyncjobs.named.async_wait
   - module: asyncjobs.named.async_kill

@@ -3,17 +3,21 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The pure parts of async_task's action plugin (private): checking the options, the
 job's module call for each form, what a start returned, the check-mode result and the
-task result. No I/O: table-driven unit tests in tests/unit/plugins/plugin_utils/."""
+task result, the warning about fork batches. No I/O but that warning's display
+(warn_fork_batches): table-driven unit tests in tests/unit/plugins/plugin_utils/."""
 
 from __future__ import annotations
 
+import math
 import shlex
 
+from ansible import context
 from ansible.module_utils.common.text.formatters import human_to_bytes
+from ansible.utils.display import Display
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.entries import MIN_LIMIT
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
-    native_prefill, native_types)
+    native_prefill, native_types, wait_budget)
 
 # The options of ansible.builtin.command that the command forms take.
 COMMAND_OPTIONS = ('chdir', 'executable', 'creates', 'removes', 'stdin', 'stdin_add_newline',
@@ -26,6 +30,8 @@ PLAIN_ACTION_MODULES = ('ansible.builtin.command', 'ansible.legacy.command')
 # log, ansible.builtin.command itself.
 COMMAND_MODULE = 'asyncjobs.named.async_command'
 PLAIN_COMMAND_MODULE = 'ansible.legacy.command'
+
+display = Display()
 
 
 def option_error(args):
@@ -187,3 +193,65 @@ def task_result(result, job_result, alias, attached, **extra):
     result.update(job_result)
     result.update(ansible_job_alias=alias, attached=attached, **extra)
     return result
+
+
+# --- fork batches ---------------------------------------------------------------------------
+
+
+def fork_batches(hosts, forks, throttle=0):
+    """How many batches ``hosts`` hosts run in, one after the other, when at most ``forks``
+    run at once, or ``throttle`` when it is set (> 0) and smaller: the strategy queues a
+    host's task only when a fork is free (and fewer than ``throttle`` hosts run it)."""
+    at_once = min(forks, throttle) if throttle and throttle > 0 else forks
+    return int(math.ceil(hosts / float(at_once))) if hosts > 0 and at_once > 0 else 1
+
+
+def fork_batch_warning(play_hosts, forks, throttle, host, task_name=None):
+    """The warning of an async_task with a wait budget that runs on more hosts than can
+    run at once, or None.
+
+    ``play_hosts``: the hosts of the current play batch that run the task
+    (``ansible_play_batch``: ``serial`` already limits it, failed hosts are out);
+    ``forks``: the ``forks`` setting (None: unknown, no warning); ``throttle``: the
+    task's keyword (0 or None: not set); ``host``: the host this run is for. Each host
+    runs the action in its own worker process: only the first host of ``play_hosts``
+    says it, and the text names no host, so the task has one warning."""
+    play_hosts = list(play_hosts or ())
+    if not forks or not play_hosts or host != play_hosts[0]:
+        return None
+    batches = fork_batches(len(play_hosts), forks, throttle)
+    if batches <= 1:
+        return None
+    if throttle and 0 < throttle < forks:
+        limit = 'throttle %d (forks %d)' % (throttle, forks)
+    else:
+        limit = 'forks %d' % forks
+    return ('async_task%s waits on each host in its fork: %d hosts with %s run in %d batches, '
+            'one after the other, so the task lasts about %d times the job. To wait on all '
+            'hosts at once, start the job without a wait budget (no retries or timeout), then '
+            'wait in a second task with asyncjobs.named.async_wait and the same alias (see the '
+            'Fleets guide). fork_batches_warning: false silences this.'
+            % (' %r' % task_name if task_name else '', len(play_hosts), limit, batches, batches))
+
+
+def warn_fork_batches(args, task, task_vars):
+    """Display fork_batch_warning for this run of the task, when it has a wait budget, is
+    not in check mode (where it returns at once) nor ``run_once``, and the option
+    ``fork_batches_warning`` is on; the numbers from ``task_vars``, the CLI's ``forks``
+    (as ansible-playbook gives them to its strategy, also under ansible-runner and AWX)
+    and the task. A loop's items run in the host's one worker process, one after the
+    other: only the first says it (``_WARNED``, that process's tasks)."""
+    if (not args.get('fork_batches_warning', True) or task.check_mode or task.run_once
+            or not wait_budget(args) or task._uuid in _WARNED):
+        return None
+    text = fork_batch_warning(task_vars.get('ansible_play_batch'), context.CLIARGS.get('forks'),
+                              task.throttle, task_vars.get('inventory_hostname'),
+                              task_name=task.get_name())
+    if text:
+        _WARNED.add(task._uuid)
+        display.warning(text)
+    return text
+
+
+# The tasks whose warning this worker process gave (one per host and task: its loop items).
+_WARNED = set()

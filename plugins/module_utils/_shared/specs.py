@@ -196,6 +196,8 @@ TASK_SPEC = ArgumentSpec(
         # A size: bytes, or a number with a unit (100MB, 1.5G), as human_to_bytes reads it;
         # none: _host.output.DEFAULT_LIMIT. Only for the command forms.
         'output_limit': dict(type='str'),
+        # The controller's warning when the wait runs the hosts in batches of forks.
+        'fork_batches_warning': dict(type='bool', default=True),
     },
     mutually_exclusive=[FORMS, ('timeout', 'retries')],
     required_one_of=[FORMS],

@@ -298,3 +298,122 @@ def test_describe_job_hides_everything_of_a_no_log_task(given, module, shown, hi
     assert task.describe_job(args, module) == shown
     assert task.describe_job(args, module, no_log=True) == hidden
     assert 'hunter2' not in hidden
+
+
+# --- fork batches -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize('hosts, forks, throttle, batches', [
+    (30, 10, 0, 3),
+    (31, 10, 0, 4),
+    (10, 10, 0, 1),
+    (3, 10, 0, 1),
+    (5, 2, 0, 3),
+    (5, 5, 2, 3),     # throttle smaller than forks: it wins
+    (5, 2, 4, 3),     # forks smaller than throttle: they win
+    (5, 2, None, 3),
+    (1, 1, 0, 1),
+    (0, 5, 0, 1),
+])
+def test_fork_batches(hosts, forks, throttle, batches):
+    assert task.fork_batches(hosts, forks, throttle) == batches
+
+
+HOSTS5 = ['h1', 'h2', 'h3', 'h4', 'h5']
+
+
+@pytest.mark.parametrize('play_hosts, forks, throttle, host, expected', [
+    (['h%d' % i for i in range(1, 31)], 10, 0, 'h1', '30 hosts with forks 10 run in 3 batches'),
+    (HOSTS5, 2, 0, 'h1', '5 hosts with forks 2 run in 3 batches'),
+    (HOSTS5, 5, 2, 'h1', '5 hosts with throttle 2 (forks 5) run in 3 batches'),
+    (HOSTS5, 2, 4, 'h1', '5 hosts with forks 2 run in 3 batches'),
+    (HOSTS5, 5, 1, 'h1', '5 hosts with throttle 1 (forks 5) run in 5 batches'),
+    # only the first host of the play batch says it
+    (HOSTS5, 2, 0, 'h2', None),
+    (HOSTS5, 2, 0, 'h5', None),
+    (HOSTS5, 2, 0, 'other', None),
+    # one batch: nothing to say
+    (HOSTS5, 5, 0, 'h1', None),
+    (HOSTS5, 10, 0, 'h1', None),
+    (HOSTS5, 5, 5, 'h1', None),
+    (['h1'], 1, 0, 'h1', None),
+    # unknown forks or hosts
+    (HOSTS5, None, 0, 'h1', None),
+    (HOSTS5, 0, 0, 'h1', None),
+    ([], 2, 0, 'h1', None),
+    (None, 2, 0, 'h1', None),
+])
+def test_fork_batch_warning(play_hosts, forks, throttle, host, expected):
+    text = task.fork_batch_warning(play_hosts, forks, throttle, host)
+    if expected is None:
+        assert text is None
+        return
+    assert ('async_task waits on each host in its fork: %s, one after the other' % expected
+            in text)
+    # the two-task form and the option that silences it
+    assert 'without a wait budget' in text and 'asyncjobs.named.async_wait' in text
+    assert 'fork_batches_warning: false' in text
+    # the same text on every host: it names none
+    assert host not in text
+
+
+def test_fork_batch_warning_names_the_task():
+    text = task.fork_batch_warning(HOSTS5, 2, 0, 'h1', task_name='Migrate')
+    assert text.startswith("async_task 'Migrate' waits on each host in its fork: 5 hosts with "
+                           "forks 2 run in 3 batches, one after the other, so the task lasts "
+                           "about 3 times the job.")
+
+
+class FakeTask:
+    def __init__(self, uuid='t1', check_mode=False, run_once=False, throttle=0):
+        self._uuid, self.check_mode, self.run_once, self.throttle = (
+            uuid, check_mode, run_once, throttle)
+
+    def get_name(self):
+        return 'Migrate'
+
+
+FLEET_VARS = dict(ansible_play_batch=HOSTS5, inventory_hostname='h1')
+
+
+@pytest.fixture
+def warned(monkeypatch):
+    """The warnings warn_fork_batches displays, with forks 2 and a fresh process state."""
+    shown = []
+    monkeypatch.setattr(task.context, 'CLIARGS', dict(forks=2))
+    monkeypatch.setattr(task.display, 'warning', shown.append)
+    monkeypatch.setattr(task, '_WARNED', set())
+    return shown
+
+
+@pytest.mark.parametrize('given, task_kw, host, shown', [
+    (dict(timeout=30.0), {}, 'h1', True),
+    (dict(retries=10), {}, 'h1', True),
+    (dict(timeout=30.0), {}, 'h2', False),
+    (dict(), {}, 'h1', False),                       # no wait budget: the two-task form
+    (dict(timeout=0.0), {}, 'h1', False),            # no wait at all
+    (dict(timeout=30.0, fork_batches_warning=False), {}, 'h1', False),
+    (dict(timeout=30.0), dict(check_mode=True), 'h1', False),
+    (dict(timeout=30.0), dict(run_once=True), 'h1', False),
+    (dict(timeout=30.0), dict(throttle=1), 'h1', True),
+])
+def test_warn_fork_batches(warned, given, task_kw, host, shown):
+    text = task.warn_fork_batches(task_args(shell='true', **given), FakeTask(**task_kw),
+                                  dict(FLEET_VARS, inventory_hostname=host))
+    assert warned == ([text] if shown else [])
+    assert bool(text) is shown
+
+
+def test_warn_fork_batches_once_per_task_in_a_process(warned):
+    """A loop's items run in the host's one worker process: the first says it."""
+    args = task_args(shell='true', timeout=30.0)
+    for _item in range(3):
+        task.warn_fork_batches(args, FakeTask(), FLEET_VARS)
+    task.warn_fork_batches(args, FakeTask(uuid='t2'), FLEET_VARS)
+    assert len(warned) == 2
+
+
+def test_warn_fork_batches_without_forks(warned, monkeypatch):
+    monkeypatch.setattr(task.context, 'CLIARGS', {})
+    assert task.warn_fork_batches(task_args(shell='true', timeout=30.0), FakeTask(),
+                                  FLEET_VARS) is None
+    assert warned == []
