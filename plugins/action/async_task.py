@@ -30,7 +30,7 @@ from ansible_collections.asyncjobs.named.plugins.plugin_utils._start import (
     OneStepStart, one_step_supported)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._task import (
     PLAIN_ACTION_MODULES, check_mode_result, describe_job, module_call, option_error,
-    output_log_of, start_failure, task_result)
+    job_task_result, output_log_of, start_failure, task_result)
 
 
 class ActionModule(AsyncJobsAction):
@@ -76,11 +76,11 @@ class ActionModule(AsyncJobsAction):
         jid = first['ansible_job_id']
         if not waiting:
             status.pop('changed', None)
-            return task_result(result, job_result(jid, status), alias=alias, attached=attached,
-                               changed=not attached)
+            return job_task_result(result, job_result(jid, status), alias=alias,
+                                   attached=attached, changed=not attached)
         waited = self.wait_job(task_vars, budget, args['cleanup'], jid=jid, alias=alias,
                                first=status, began=began, tail_lines=job_tails)
-        return task_result(result, waited, alias=alias, attached=attached)
+        return job_task_result(result, waited, alias=alias, attached=attached)
 
     # -- the two ways to start ---------------------------------------------------------
 
