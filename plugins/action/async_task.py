@@ -30,7 +30,7 @@ from ansible_collections.asyncjobs.named.plugins.plugin_utils._start import (
     OneStepStart, one_step_supported)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._task import (
     PLAIN_ACTION_MODULES, check_mode_result, describe_job, module_call, option_error,
-    output_log_of, start_failure, task_result, warn_fork_batches)
+    job_task_result, output_log_of, start_failure, task_result, warn_fork_batches)
 
 
 class ActionModule(AsyncJobsAction):
@@ -78,11 +78,11 @@ class ActionModule(AsyncJobsAction):
         extra = dict((k, first[k]) for k in ('replaced',) if first.get(k))
         if not waiting:
             status.pop('changed', None)
-            return task_result(result, job_result(jid, status), alias=alias, attached=attached,
-                               changed=not attached, **extra)
+            return job_task_result(result, job_result(jid, status), alias=alias,
+                                   attached=attached, changed=not attached, **extra)
         waited = self.wait_job(task_vars, budget, args['cleanup'], jid=jid, alias=alias,
                                first=status, began=began, tail_lines=job_tails)
-        return task_result(result, waited, alias=alias, attached=attached, **extra)
+        return job_task_result(result, waited, alias=alias, attached=attached, **extra)
 
     # -- the two ways to start ---------------------------------------------------------
 

@@ -364,6 +364,17 @@ msg:
   returned: when there is one
   type: str
   sample: Ran out of attempts.
+warning:
+  description:
+    - Compatibility with the async_extra role (the role these modules descend from), whose
+      failed jobs carry this key; not one of Ansible's C(warnings).
+    - For a job that finished and failed (RV(state) V(failed), V(timed_out), V(killed) or
+      V(orphaned)) it begins with C(The job has failed.) and says what the next run does
+      with the job's name (released by O(cleanup), or still holding the job). For a job still
+      running when the wait budget was spent it says that the next run attaches to it.
+  returned: when the task failed because of its job (its outcome, or the wait budget spent)
+  type: str
+  sample: 'The job has failed. Its name was released: the next run of this task starts the job again.'
 running_for:
   description: Seconds since the job started, while it runs (when its start is known).
   returned: when the job is still running

@@ -16,6 +16,8 @@ from ansible.module_utils.common.text.formatters import human_to_bytes
 from ansible.utils.display import Display
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.entries import MIN_LIMIT
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import (
+    FINISHED_STATES, RUNNING, SUCCEEDED)
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
     native_prefill, native_types, wait_budget)
 
@@ -188,10 +190,49 @@ def check_mode_result(found, alias):
     return native_types(result)
 
 
+# The ``warning`` of a failed task, for playbooks written for the async_extra role (the
+# role these modules descend from), which gave a failed job's result a ``warning`` and whose
+# checks look for its first sentence. The rest says what happens to the job on the next run.
+JOB_FAILED = 'The job has failed.'
+NAME_RELEASED = 'Its name was released: the next run of this task starts the job again.'
+NAME_KEPT = ('Its name still holds it: a run of this task that waits for it returns this '
+             'outcome again (on_finished restart or restart_failed starts it again instead); '
+             'release the name (asyncjobs.named.async_status_id with mode=cleanup) to run the '
+             'job again.')
+STILL_RUNNING = ('The job did not finish within the wait. It still runs under its name: the '
+                 'next run of this task attaches to it.')
+
+
+def compat_warning(result):
+    """The ``warning`` for async_task's ``result`` (the job's result with the task's keys),
+    or None: only a failed task about a job (``state`` known) gets one. A job that finished
+    failed (failed, timed out, killed, orphaned) gets ``JOB_FAILED`` and what became of its
+    name (``released``); a job still running when the wait budget was spent gets
+    ``STILL_RUNNING``."""
+    if not result.get('failed'):
+        return None
+    state = result.get('state')
+    if state == RUNNING:
+        return STILL_RUNNING
+    if state not in FINISHED_STATES or state == SUCCEEDED:
+        return None
+    return '%s %s' % (JOB_FAILED, NAME_RELEASED if result.get('released') else NAME_KEPT)
+
+
 def task_result(result, job_result, alias, attached, **extra):
     """``result`` (the action's own) updated with the job's result and the task's keys."""
     result.update(job_result)
     result.update(ansible_job_alias=alias, attached=attached, **extra)
+    return result
+
+
+def job_task_result(result, job_result, alias, attached, **extra):
+    """``task_result`` for a task that started or attached to a job, with the ``warning``
+    of ``compat_warning`` when it failed."""
+    result = task_result(result, job_result, alias, attached, **extra)
+    warning = compat_warning(result)
+    if warning:
+        result['warning'] = warning
     return result
 
 

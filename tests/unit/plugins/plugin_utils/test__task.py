@@ -279,6 +279,46 @@ def test_task_result(job, attached, extra, expected):
     assert result == expected
 
 
+# --- compat_warning / job_task_result (the async_extra role's ``warning``) ------------------------
+
+RELEASED = ['/x/jid_build']
+
+
+@pytest.mark.parametrize('result, expected', [
+    # a job that finished failed: the first sentence the role's playbooks check, then the name
+    (dict(failed=True, state='failed', released=RELEASED), task.JOB_FAILED + ' ' + task.NAME_RELEASED),
+    (dict(failed=True, state='timed_out', msg='Timeout exceeded', released=RELEASED),
+     task.JOB_FAILED + ' ' + task.NAME_RELEASED),
+    (dict(failed=True, state='killed', released=[]), task.JOB_FAILED + ' ' + task.NAME_KEPT),
+    (dict(failed=True, state='orphaned'), task.JOB_FAILED + ' ' + task.NAME_KEPT),
+    # the wait budget spent: the job runs on
+    (dict(failed=True, state='running', msg='Ran out of attempts.'), task.STILL_RUNNING),
+    # no warning: not failed, or no job state (a start that failed, bad input)
+    (dict(failed=False, state='failed'), None),
+    (dict(state='succeeded'), None),
+    (dict(failed=True, state='succeeded'), None),
+    (dict(failed=True, msg='the job could not be started'), None),
+])
+def test_compat_warning(result, expected):
+    assert task.compat_warning(result) == expected
+
+
+def test_job_failed_is_the_role_checked_sentence():
+    """The async_extra role's own test checks ``"The job has failed." in result.warning``."""
+    assert task.JOB_FAILED == 'The job has failed.'
+    for state in ('failed', 'timed_out', 'killed', 'orphaned'):
+        assert 'The job has failed.' in task.compat_warning(dict(failed=True, state=state))
+
+
+def test_job_task_result_adds_the_warning_only_on_failure():
+    failed = task.job_task_result(dict(own=1), dict(failed=True, state='failed', released=RELEASED),
+                                  'build', False)
+    assert failed['warning'].startswith('The job has failed. ')
+    assert failed['ansible_job_alias'] == 'build' and failed['attached'] is False
+    ok = task.job_task_result(dict(own=1), dict(state='succeeded'), 'build', True)
+    assert 'warning' not in ok
+
+
 # --- describe_job ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('given, module, shown, hidden', [
