@@ -15,7 +15,7 @@ import shlex
 import time
 import uuid
 
-from ansible.errors import AnsibleError
+from ansible.errors import AnsibleConnectionFailure, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.entries import output_log_name
@@ -36,6 +36,7 @@ from ansible_collections.asyncjobs.named.plugins.plugin_utils._task import (
 class ActionModule(AsyncJobsAction):
 
     _supports_check_mode = True
+    rerun_does = 'attaches to it (or async_wait with its name waits for it)'
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
@@ -70,8 +71,8 @@ class ActionModule(AsyncJobsAction):
             first = self._start_one_step(args, job, token, budget, job_tails, task_vars)
         else:
             first = self._start_in_steps(args, job, token, waiting, job_tails, task_vars)
-        if first.get('failed'):
-            return task_result(result, first, alias=alias, attached=False)
+        if first.get('failed') or first.get('unreachable'):
+            return task_result(result, first, alias=alias, attached=first.pop('attached', False))
         attached = first['action'] == 'attach'
         status = first['status']
         jid = first['ansible_job_id']
@@ -107,7 +108,11 @@ class ActionModule(AsyncJobsAction):
             if failpoints:
                 claim_args['_failpoints'] = failpoints
             starter = OneStepStart(self, task_vars, claim_args)
-            found = self._start(args, job, task_vars, starter=starter)
+            try:
+                found = self._start(args, job, task_vars, starter=starter)
+            except AnsibleConnectionFailure as e:
+                # Unreachable, as ansible-core says it, but naming the job (start header).
+                return starter.lost(e, task_vars.get('inventory_hostname', 'the host'))
             if 'action' not in found and 'job_started' not in found:
                 found = starter.unreported(found)  # the runner died, or its output was lost
             starter.remove_unused_tmpdir(found)

@@ -123,6 +123,20 @@ replaced:
   returned: when a running job was killed for a restart
   type: dict
   sample: {ansible_job_id: j360874038559.4169, state: killed, pids: [4242]}
+  contains:
+    ansible_job_id:
+      description: The killed job's id.
+      returned: always
+      type: str
+    state:
+      description: Its state afterwards.
+      returned: always
+      type: str
+    pids:
+      description: The processes that were signalled.
+      returned: always
+      type: list
+      elements: int
 msg:
   description: With V(refused), why nothing was started.
   returned: when RV(action=refused)

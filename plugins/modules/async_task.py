@@ -67,6 +67,11 @@ description:
   - Progress - while it waits, the task prints one line per wait slice (about 15 seconds)
     at the default verbosity, as native retries do - C(migrate (j1234.56) on db3 - running
     for 2m15s), followed by the job's last output line when there is one.
+  - Lost connection - when the connection fails while the task waits (in its first wait
+    slice or a later one), the host is unreachable as for any failed connection (or the task
+    fails, when only the output was lost), and the result still names the job
+    (RV(ansible_job_id), RV(ansible_job_alias), RV(attached)) and says that it keeps running
+    and that running the task again attaches to it.
   - Fleets - with a wait budget the task holds a fork per host for the whole wait; on more
     hosts than forks it warns once that the hosts run in batches (see
     O(fork_batches_warning)). Start without a wait budget, then wait with
@@ -418,6 +423,20 @@ replaced:
   returned: when a running job was killed for a restart
   type: dict
   sample: {ansible_job_id: j360874038559.4169, state: killed, pids: [4242, 4250]}
+  contains:
+    ansible_job_id:
+      description: The killed job's id.
+      returned: always
+      type: str
+    state:
+      description: Its state afterwards.
+      returned: always
+      type: str
+    pids:
+      description: The processes that were signalled.
+      returned: always
+      type: list
+      elements: int
   version_added: 0.1.0
 jid_prefix:
   description: When the start runner did not report, the job id prefix of the job it was starting (the job's id is C(<prefix>.<pid>)).

@@ -20,6 +20,11 @@ description:
     2m15s), followed by the job's last output line when its output is captured (jobs
     started by M(asyncjobs.named.async_task) in a command form). With C(no_log), no line.
   - Stopping the controller (Ctrl-C) leaves the job running and named.
+  - Lost connection - when the connection fails during a wait slice, the host is
+    unreachable as for any failed connection (or the task fails, when only the output was
+    lost), and the result still names the job (RV(ansible_job_id), RV(ansible_job_alias);
+    for O(jobs), RV(results)) and says that it keeps running and that running the task
+    again waits for it again.
   - A waiter holds on to the job id it resolved, so several controllers waiting on the
     same job all get its result, even after the first one frees the name.
   - The job is given by exactly one of O(jid), O(alias), O(job) and O(jobs).
@@ -251,6 +256,9 @@ stderr_tail:
   sample: []
 '''
 
+import json
+import sys
+
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.module import run_module
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
     require_async_dir)
@@ -259,15 +267,31 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import RUNNING
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import release_plan
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import WAIT_SPEC
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import (
+    JOBS_HEADER, WAIT_SPEC)
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.wait import (
     add_progress, resolve, resolve_refs, wait_for, wait_for_all)
+
+
+def _announce(params, check_mode, jids, aliases):
+    """The header line (JOBS_HEADER: the jobs about to be waited for), when the action asks
+    for it: it leaves the host before the wait, so that the controller knows the jobs even
+    if the connection dies during the wait."""
+    if params['_header'] and not check_mode and (params['_slice'] or 0) > 0:
+        header = [dict(ansible_job_id=j, **(dict(ansible_job_alias=a) if a else {}))
+                  for j, a in zip(jids, aliases)]
+        try:
+            sys.stdout.write(json.dumps({JOBS_HEADER: header}) + '\n')
+            sys.stdout.flush()
+        except (IOError, OSError, ValueError):
+            pass  # the connection is gone: the result cannot leave either
 
 
 def run_many(async_dir, params, check_mode):
     """Wait for every job of ``jobs`` in one slice; ``results`` in their order."""
     refs = job_refs(params['jobs'])
     jids = resolve_refs(async_dir, refs)
+    _announce(params, check_mode, jids, [ref.get('alias') for ref in refs])
     statuses = wait_for_all(async_dir, jids, 0 if check_mode else (params['_slice'] or 0))
     releases = []
     for ref, jid, status in zip(refs, jids, statuses):
@@ -289,6 +313,7 @@ def run(params, check_mode):
     if params['jobs'] is not None:
         return run_many(async_dir, params, check_mode)
     jid = resolve(async_dir, jid=params['jid'], alias=alias)
+    _announce(params, check_mode, [jid], [alias])
     status = wait_for(async_dir, jid, 0 if check_mode else (params['_slice'] or 0))
     status['released'] = []
     if params['cleanup'] and status['state'] != RUNNING and not check_mode:

@@ -5,11 +5,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Mapping
 
-from ansible.errors import AnsibleActionFail
+from ansible.errors import AnsibleActionFail, AnsibleConnectionFailure
 from ansible.plugins.action import ActionBase
 from ansible.release import __version__ as ansible_version
 from ansible.utils.display import Display
@@ -21,7 +22,8 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import (
     JOB_STATES, RUNNING)
-from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import SLICE_SECONDS
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import (
+    JOBS_HEADER, SLICE_SECONDS)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import failpoints as _failpoints
 
 
@@ -219,9 +221,110 @@ def mitogen_async_dir_error(configured, task_env, controller_env):
     return None
 
 
+def split_header(stdout, key):
+    """(header, the rest of ``stdout``): the line that a runner or module of ours wrote to
+    its stdout before it waits (a JSON object with the one key ``key``: the start runner's
+    ``START_HEADER``, async_wait's ``JOBS_HEADER``), so that the controller knows the job even
+    when the connection dies during the wait; and the output without that line, which is
+    the result for ansible-core's parser. ``header`` is None when there is none (the output
+    was cut before it, or nothing was to be waited for)."""
+    text = stdout.decode('utf-8', 'replace') if isinstance(stdout, bytes) else (stdout or '')
+    lines = text.splitlines(True)
+    for i, line in enumerate(lines):
+        if key not in line:
+            continue
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue
+        header = data.get(key) if isinstance(data, dict) and len(data) == 1 else None
+        if header:
+            return header, ''.join(lines[:i] + lines[i + 1:])
+    return None, stdout
+
+
+class ClientOutput:
+    """While in use (``with``), records the stdout of each run of the ssh connection's
+    client (``_bare_run``), which ansible-core drops when it raises for a failed
+    connection (a cut, a network that stops answering, the sshd killed: the client's exit
+    code 255). Other connection plugins: nothing is recorded (their failures carry no
+    output either)."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.seen = []
+        self.own = None
+
+    def last(self):
+        return self.seen[-1] if self.seen else None
+
+    def __enter__(self):
+        bare_run = getattr(self.connection, '_bare_run', None)
+        if bare_run is None or not callable(bare_run):
+            return self
+        seen = self.seen
+
+        def watched(*args, **kwargs):
+            # checkrc=False: the client's output even for its exit code 255, which _bare_run
+            # would otherwise raise for with the output dropped (when it sent data on stdin,
+            # as with pipelining); ansible-core's retry wrapper of _run then raises
+            # AnsibleConnectionFailure for the 255 as it does for every other command.
+            if len(args) < 4:
+                kwargs['checkrc'] = False
+            res = bare_run(*args, **kwargs)
+            if isinstance(res, tuple) and len(res) == 3:
+                seen.append(res[1])
+            return res
+        self.own = vars(self.connection).get('_bare_run')
+        self.connection._bare_run = watched
+        return self
+
+    def __exit__(self, *exc):
+        if self.own is not None:
+            self.connection._bare_run = self.own  # an instance's own (tests)
+        elif '_bare_run' in vars(self.connection):
+            del self.connection._bare_run
+        return False
+
+
+def lost_wait_result(host, cause, jobs, rerun, unreachable):
+    """The task result when a wait slice's connection failed (``unreachable``: ansible-core
+    raised for it) or its result was lost (the ssh client killed): ``jobs`` are (ref, last
+    status or None) of the jobs still waited for; the result names them (``ansible_job_id``,
+    ``ansible_job_alias``; for several, ``results``), says that they keep running on the host
+    and what running the task again does (``rerun``)."""
+    named = []
+    entries = []
+    for ref, status in jobs:
+        status = status or {}
+        jid = ref.get('jid') or status.get('ansible_job_id')
+        alias = ref.get('alias') or status.get('ansible_job_alias')
+        named.append('%s%s' % ('job %s' % jid if jid else 'the job',
+                               ' named %r' % alias if alias else ''))
+        entry = dict(ansible_job_id=jid, state=status.get('state', RUNNING), finished=False)
+        if alias:
+            entry['ansible_job_alias'] = alias
+        entries.append(entry)
+    msg = ('%s while this task waited for %s. %s running when last seen and %s on the host: '
+           'running this task again %s' % (
+               cause, ', '.join(named), 'It was' if len(jobs) == 1 else 'They were',
+               'keeps running' if len(jobs) == 1 else 'keep running', rerun))
+    result = dict(msg=msg, changed=False)
+    result['unreachable' if unreachable else 'failed'] = True
+    if len(entries) == 1:
+        result.update(entries[0])
+    else:
+        result['results'] = entries
+    return result
+
+
 class AsyncJobsAction(ActionBase):
     """Base of the collection's thin action plugins: validate, find the async dir,
     call one module."""
+
+    # What running the task again does with a job it waited for, for the message of a lost
+    # connection (async_task: attaches to it).
+    rerun_does = 'waits for it again (or async_wait with its name or id)'
 
     def async_dir(self):
         """The async dir as the shell option ``async_dir`` gives it (``ANSIBLE_ASYNC_DIR``,
@@ -263,17 +366,55 @@ class AsyncJobsAction(ActionBase):
             _failpoints.arm(spec)
         return spec
 
-    def run_module(self, name, module_args, task_vars, result=None):
+    def run_module(self, name, module_args, task_vars, result=None, header=None):
         """Run one of our modules with the async dir (and failpoints a test switched on)
-        added; merge into ``result``."""
+        added; merge into ``result``.
+
+        ``header``: the key of a header line the module writes before it waits (async_wait's
+        ``JOBS_HEADER``), taken out of its output here; what it says is in
+        ``self.module_header`` even when the connection failed after it came (None when it
+        did not come)."""
         module_args = dict((k, v) for k, v in module_args.items() if v is not None)
         module_args['_async_dir'] = self.async_dir()
         failpoints = self.failpoints()
         if failpoints:
             module_args['_failpoints'] = failpoints
-        module_result = self._execute_module(
-            module_name='asyncjobs.named.%s' % name, module_args=module_args, task_vars=task_vars)
+        self.module_header = None
+        if header:
+            self._low_level_execute_command = self._header_taker(header)
+        try:
+            module_result = self._execute_module(module_name='asyncjobs.named.%s' % name,
+                                                 module_args=module_args, task_vars=task_vars)
+        finally:
+            if header:
+                del self._low_level_execute_command
         return merge_hash(result or {}, module_result)
+
+    def _header_taker(self, key):
+        """``_low_level_execute_command`` (this instance's, for one module run) that takes
+        the module's header line (``key``) out of its output into ``self.module_header``,
+        also from the output of a command whose connection failed."""
+        execute = type(self)._low_level_execute_command.__get__(self)
+
+        def taking(*args, **kwargs):
+            with ClientOutput(self._connection) as client:
+                try:
+                    res = execute(*args, **kwargs)
+                except Exception:
+                    self.module_header = split_header(client.last(), key)[0] or self.module_header
+                    raise
+            if isinstance(res, dict) and res.get('stdout'):
+                header, res['stdout'] = split_header(res['stdout'], key)
+                self.module_header = header or self.module_header
+            return res
+        return taking
+
+    def headers_supported(self):
+        """Whether a module's header line can be taken out of its output: ansible-core's
+        own module execution (not Mitogen for Ansible's, which runs modules in its own way)."""
+        return (not under_mitogen(self)
+                and type(self)._execute_module is ActionBase._execute_module
+                and type(self)._low_level_execute_command is ActionBase._low_level_execute_command)
 
     def tail_lines(self, args):
         """The option ``tail_lines``, checked; 0 when the task is ``no_log``: nothing of a
@@ -295,8 +436,10 @@ class AsyncJobsAction(ActionBase):
             if len(refs[0]) > 1:
                 # Held by its jid, its name kept for cleanup: a jobs entry takes both.
                 return self._wait_refs(refs, seconds, cleanup, task_vars, tail_lines)
+            header = self._header_wanted(refs)
             status = self.run_module('async_wait', dict(refs[0], _slice=seconds, cleanup=cleanup,
-                                                        tail_lines=tail_lines), task_vars)
+                                                        tail_lines=tail_lines, _header=header),
+                                     task_vars, header=JOBS_HEADER if header else None)
             if status.get('state') not in JOB_STATES:
                 return status  # the module failed: unknown name or jid, bad input
             return [status]
@@ -318,10 +461,26 @@ class AsyncJobsAction(ActionBase):
             return done
         return many_result([job_result(s['ansible_job_id'], s) for s in done])
 
+    def _named_by_header(self, refs, pending):
+        """Give the pending ``refs`` the job ids of async_wait's header, when it came."""
+        header = getattr(self, 'module_header', None)
+        if isinstance(header, list) and len(header) == len(pending):
+            for i, entry in zip(pending, header):
+                if isinstance(entry, dict) and entry.get('ansible_job_id'):
+                    refs[i] = dict(refs[i], jid=entry['ansible_job_id'])
+
+    def _header_wanted(self, refs):
+        """Whether async_wait should write its header (the jobs it resolved) before a slice:
+        when a job of ``refs`` is known by its name only (the first slice of a wait by
+        name), so that a lost connection can still name its job."""
+        return (any('jid' not in ref for ref in refs) and self.headers_supported()) or None
+
     def _wait_refs(self, refs, seconds, cleanup, task_vars, tail_lines=0):
         """One slice of async_wait for ``refs``: their statuses, or the failed result."""
+        header = self._header_wanted(refs)
         res = self.run_module('async_wait', dict(jobs=refs, _slice=seconds, cleanup=cleanup,
-                                                 tail_lines=tail_lines), task_vars)
+                                                 tail_lines=tail_lines, _header=header),
+                              task_vars, header=JOBS_HEADER if header else None)
         return res['results'] if 'results' in res and not res.get('failed') else res
 
     def _wait_slices(self, task_vars, budget, refs, one_slice, first=None, began=None):
@@ -363,7 +522,28 @@ class AsyncJobsAction(ActionBase):
                     now - start, '' if budget is None else ' of %.0f s' % budget))
             remaining = None if budget is None else max(0.0, budget - (time.time() - start))
             seconds = SLICE_SECONDS if remaining is None else min(SLICE_SECONDS, remaining)
-            statuses = one_slice([refs[i] for i in pending], seconds)
+            self.module_header = None
+            try:
+                statuses = one_slice([refs[i] for i in pending], seconds)
+            except AnsibleConnectionFailure as e:
+                self._named_by_header(refs, pending)
+                # Unreachable, as ansible-core says it, but naming the jobs.
+                return lost_wait_result(
+                    host, 'the connection to %s failed (%s)' % (
+                        host, str(getattr(e, 'message', None) or e).strip()),
+                    [(refs[i], done[i]) for i in pending], self.rerun_does, unreachable=True)
             if isinstance(statuses, Mapping):
+                if statuses.get('_ansible_parsed') is False:
+                    # The module's output was lost (the ssh client killed, say).
+                    self._named_by_header(refs, pending)
+                    why = statuses.get('msg') or 'no result'
+                    if statuses.get('rc') not in (None, 0):
+                        why = '%s; rc %s' % (why, statuses['rc'])
+                    lost = lost_wait_result(
+                        host, 'the result of a wait slice on %s was lost (%s)' % (host, why),
+                        [(refs[i], done[i]) for i in pending], self.rerun_does,
+                        unreachable=False)
+                    lost.update((k, statuses[k]) for k in ('rc', 'module_stderr') if k in statuses)
+                    return lost
                 return statuses
         return done

@@ -53,7 +53,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
-    action_fail, under_mitogen)
+    ClientOutput, action_fail, split_header, under_mitogen)
 
 WRAPPER_NAME = 'async_wrapper.py'
 RUNNER_NAME = 'asyncjobs_named_start.py'
@@ -101,7 +101,7 @@ try:
     args = json.loads(%(args)r)
     if len(sys.argv) > 1:  # without pipelining: what is known only when the job starts
         args.update(json.loads(sys.argv[1]))
-    result = start_main(args)
+    result = start_main(args, stream=sys.stdout)
 except Exception as e:
     import traceback
     result = dict(failed=True, msg='%%s: %%s' %% (type(e).__name__, e),
@@ -217,6 +217,7 @@ class OneStepStart:
         self.keep_tmp = False   # whether Ansible keeps it (keep_remote_files)
         self.unprivileged = action._is_become_unprivileged()
         self.pipelining = action._is_pipelining_enabled('new')
+        self.header = None      # the runner's start header, once it came (split_header)
 
     # -- hooks (instance attributes, so only this action instance is affected) ---------
 
@@ -289,7 +290,17 @@ class OneStepStart:
             args = (args[0], in_data) + tuple(args[2:])
         else:
             kwargs['in_data'] = in_data
-        return self._orig_execute(new_cmd, *args, **kwargs)
+        with ClientOutput(action._connection) as client:
+            try:
+                res = self._orig_execute(new_cmd, *args, **kwargs)
+            except Exception:
+                # The connection failed (ansible-core raises for the ssh client's 255): what
+                # came before it may still name the job.
+                self.header = split_header(client.last(), specs.START_HEADER)[0]
+                raise
+        if isinstance(res, dict) and res.get('stdout'):
+            self.header, res['stdout'] = split_header(res['stdout'], specs.START_HEADER)
+        return res
 
     def _refuse(self, why, cmd):
         """Refuse to run ``cmd``: nothing is started. The job's tmp dir, where nothing runs,
@@ -330,19 +341,56 @@ class OneStepStart:
                 and not result.get('tmpdir_removed')):
             self.action._remove_tmp_path(self.tmpdir, force=True)
 
-    def unreported(self, result):
+    def unreported(self, result, cause=None):
         """The failed result of a start whose runner did not report (it died, or its output
-        was lost): what became of the job, as far as the controller can tell."""
+        was lost: the ssh client killed, say): what became of the job, as far as the
+        controller can tell. The runner's start header, when it came before the loss, names
+        the job it started or attached to."""
+        if cause is None:
+            why = result.get('msg') or 'no result'
+            if result.get('rc') not in (None, 0):
+                why = '%s; rc %s' % (why, result['rc'])
+            cause = ('its result was lost' if self.header else
+                     'the start runner did not report') + ' (%s)' % why
+        return dict(result, failed=True, **self.job_fate(cause))
+
+    def lost(self, error, host):
+        """The result of a start whose connection failed (ansible-core raised for it, as for
+        the ssh client's exit code 255): unreachable, as ansible-core reports such a host,
+        with what became of the job (``job_fate``)."""
+        cause = 'the connection to %s failed (%s)' % (host, str(getattr(error, 'message', None)
+                                                               or error).strip())
+        return dict(unreachable=True, changed=False, **self.job_fate(cause))
+
+    def job_fate(self, cause):
+        """``msg``, ``ansible_job_id``, ``ansible_job_alias``, ``attached`` and
+        ``job_started`` (with ``jid_prefix`` when the job is not known) of a start whose
+        result was lost because of ``cause``."""
         alias = self.claim_args.get('alias')
+        waiting = self.claim_args.get('waiting')
+        header = self.header if isinstance(self.header, dict) else None
+        if header and header.get('ansible_job_id'):
+            jid = header['ansible_job_id']
+            attached = header.get('action') == 'attach'
+            fate = dict(ansible_job_id=jid, ansible_job_alias=alias, attached=attached)
+            if not attached:
+                fate['job_started'] = True
+            fate['msg'] = (
+                'job %s named %r %s and keeps running on the host, but %s%s. Running this task '
+                'again attaches to it (or async_wait with alias=%s waits for it)' % (
+                    jid, alias, 'was attached to' if attached else 'was started', cause,
+                    ' while this task waited for it' if waiting else '', alias))
+            return fate
         if self.prefix is None:
-            return dict(result, failed=True, job_started=False, msg=(
-                'nothing was started for %r: %s. Running the task again starts the job'
-                % (alias, result.get('msg') or 'the start failed')))
-        return dict(result, failed=True, job_started=None, jid_prefix=self.prefix, msg=(
-            'the start runner of job %s.* (named %r) did not report: %s. Whether the job '
-            'started cannot be told from here; the claim on the name records it, so running '
-            'the task again attaches to it if it started, and starts it if it did not'
-            % (self.prefix, alias, result.get('msg') or 'no result')))
+            return dict(ansible_job_id=None, ansible_job_alias=alias, attached=False,
+                        job_started=False, msg='nothing was started for %r: %s. Running the '
+                        'task again starts the job' % (alias, cause))
+        return dict(ansible_job_id=None, ansible_job_alias=alias, attached=False,
+                    job_started=None, jid_prefix=self.prefix, msg=(
+                        '%s while the job named %r (job %s.* if it started) was being started. '
+                        'Whether it started cannot be told from here; the claim on the name '
+                        'records it, so running the task again attaches to it if it started, '
+                        'and starts it if it did not' % (cause, alias, self.prefix)))
 
     def run(self, module_call):
         """Start the task's async job (``action._task.async_val`` is its limit) through the

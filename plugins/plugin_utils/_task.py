@@ -137,7 +137,7 @@ def describe_job(args, module=None, no_log=False):
 
 # What a failed start tells the user of the job, beside its message (and nothing of the
 # runner's own keys: action, reply, status, tmpdir_removed).
-START_FAILURE_KEYS = ('ansible_job_id', 'job_started', 'jid_prefix', 'exception')
+START_FAILURE_KEYS = ('ansible_job_id', 'job_started', 'jid_prefix', 'exception', 'attached')
 
 
 def start_failure(found):

@@ -322,7 +322,10 @@ def background_starter(request, ansible_playbook, installed_collection, session_
     def start(playbook, extra_vars=None, args=(), inventory='local', env=None):
         if inventory == 'ssh' and MITOGEN:
             pytest.skip(MITOGEN_SSH_SKIP)
-        inv = request.getfixturevalue('ssh_inventory' if inventory == 'ssh' else 'local_inventory')
+        if inventory in ('ssh', 'local'):
+            inv = request.getfixturevalue('%s_inventory' % inventory)
+        else:
+            inv = Path(inventory)  # a test's own inventory file
         evars = {'out_dir': str(test_dirs.out_dir), 'ansible_async_dir': str(test_dirs.async_dir)}
         evars.update(extra_vars or {})
         evars = {k: v for k, v in evars.items() if v is not None}

@@ -32,7 +32,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes impor
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.claims import (
     await_job_of_prefix, claim_name, drop_claim, job_of_prefix, prefix_liveness, under_claim)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import (
-    CLAIM_STALE_AFTER, RUNNER_SPEC)
+    CLAIM_STALE_AFTER, RUNNER_SPEC, START_HEADER)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import failpoints
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.failpoints import failpoint
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.wait import (
@@ -275,7 +275,7 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
                     tmpdir=None, remove_tmp=False, chmod=(), env=None, shell=None, hold=0.0,
                     what=None, output=None, tail_lines=0, liveness=wrapper_liveness,
                     clock=time.time, sleep=time.sleep, proc='/proc', lock_timeout=LOCK_TIMEOUT,
-                    on_running=ATTACH, on_finished=None):
+                    on_running=ATTACH, on_finished=None, announce=None):
     """The host side of async_task's one-step start.
 
     Makes the job's files executable (``chmod``), attaches to the job named ``alias`` or
@@ -288,6 +288,9 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
     sure) and ``tmpdir_removed``. A job it starts gets its meta file, with
     ``what`` it runs and the name of its ``output`` log; while it runs, its status has the
     last ``tail_lines`` lines of that log (add_progress).
+
+    ``announce(action, jid)`` is called once the job is started or attached to, before its
+    status is read or waited for (the start runner writes the start header to its stdout).
 
     A failure after the job was started raises StartFailed with the job's id: the job, its
     tmp dir and the claim that leads to it are left in place.
@@ -311,6 +314,8 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
     if found['action'] not in ('start', 'attach'):
         return found
     jid = found['ansible_job_id']
+    if announce is not None:
+        announce(found['action'], jid)
     try:
         failpoint('before-status', jid=jid)
         if waiting:
@@ -338,7 +343,20 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
     return found
 
 
-def start_main(args, environ=None):
+def header_writer(stream):
+    """``announce`` for start_named_job that writes the start header (``START_HEADER``) as
+    one line to ``stream`` and flushes it: it leaves the host before the wait begins."""
+    def announce(action, jid):
+        try:
+            stream.write(json.dumps({START_HEADER: dict(action=action, ansible_job_id=jid)})
+                         + '\n')
+            stream.flush()
+        except (IOError, OSError, ValueError):
+            pass  # the connection is gone: the result cannot leave either
+    return announce
+
+
+def start_main(args, environ=None, stream=None):
     """The start runner's entry point (see plugins/plugin_utils/_start.py): the one-step
     start with ``args``, checked against ``RUNNER_SPEC`` (_shared.specs): the action's
     arguments, ``wrapper_cmd`` (the async_wrapper command line) and ``shell`` (the shell that
@@ -347,7 +365,8 @@ def start_main(args, environ=None):
     that open the wrapper command (the task's ``environment``) over it, so that the async
     dir is expanded as the wrapper expands it; the wrapper gets ``environ``, and its shell
     applies the assignments itself. Returns the result, failed with a message for bad input,
-    and for a failure after the start with ``job_started`` and the job's id."""
+    and for a failure after the start with ``job_started`` and the job's id. The start
+    header goes to ``stream`` (none: no header)."""
     base = dict(os.environ if environ is None else environ)
     try:
         try:
@@ -374,7 +393,8 @@ def start_main(args, environ=None):
             remove_tmp=params['remove_tmp'], chmod=params['chmod'], env=base,
             shell=params['shell'], hold=params['hold'], what=params['what'],
             output=params['output'], tail_lines=params['tail_lines'],
-            on_running=params['on_running'], on_finished=params['on_finished'])
+            on_running=params['on_running'], on_finished=params['on_finished'],
+            announce=header_writer(stream) if stream is not None else None)
     except StartFailed as e:
         return dict(e.result, failed=True, msg=e.msg)
     except JobError as e:

@@ -28,6 +28,14 @@ CLAIM_ENV = 'ASYNCJOBS_NAMED_CLAIM'
 CLAIM_STALE_AFTER = 60.0
 # Longest wait inside one module run on the host; the action loops over slices.
 SLICE_SECONDS = 15.0
+# The start runner's first line on stdout, before its first wait slice: ``{START_HEADER:
+# {"action": "start" or "attach", "ansible_job_id": jid}}``, so that a controller whose
+# connection dies during that slice still knows the job (plugins/plugin_utils/_start.py).
+START_HEADER = 'asyncjobs_named_start'
+# async_wait's first line on stdout when the action asks for it (``_header``), before it
+# waits: ``{JOBS_HEADER: [{"ansible_job_id": jid, "ansible_job_alias": alias}, ...]}``, the
+# jobs it resolved, in order (plugins/plugin_utils/_action.py).
+JOBS_HEADER = 'asyncjobs_named_jobs'
 
 # The async dir, passed to every module by its action plugin as the shell option
 # async_dir gives it (``~/.ansible_async`` by default), unexpanded: the module expands it
@@ -144,6 +152,8 @@ WAIT_SPEC = ArgumentSpec(
         # The module's own wait, one slice of at most SLICE_SECONDS, which the action plugin
         # passes; the options timeout and retries (the whole budget) are the action's.
         _slice=dict(type='float'),
+        # Write JOBS_HEADER before waiting (the action takes it out of the output).
+        _header=dict(type='bool'),
     ),
     mutually_exclusive=[('jid', 'alias', 'job', 'jobs'), ('timeout', 'retries')],
     required_one_of=[('jid', 'alias', 'job', 'jobs')],

@@ -334,3 +334,41 @@ def test_the_action_plugins_import_no_host_side_module_utils():
                          check=True).stdout.split()
     assert '_shared.names' in out and '_shared.specs' in out
     assert [m for m in out if m != '_shared' and not m.startswith('_shared.')] == []
+
+
+# --- a wait whose connection was lost -------------------------------------------------------
+
+CAUSE = 'the connection to db3 failed (Failed to connect to the host via ssh: timeout)'
+
+
+def test_lost_wait_of_one_job_names_it_and_stays_unreachable():
+    got = action.lost_wait_result(
+        'db3', CAUSE, [(dict(jid='j1.2', alias='migrate'), dict(state='running',
+                                                                 ansible_job_id='j1.2'))],
+        'attaches to it', unreachable=True)
+    assert got == dict(
+        unreachable=True, changed=False, ansible_job_id='j1.2', ansible_job_alias='migrate',
+        state='running', finished=False,
+        msg=(CAUSE + " while this task waited for job j1.2 named 'migrate'. It was running "
+             "when last seen and keeps running on the host: running this task again attaches "
+             "to it"))
+
+
+def test_lost_wait_before_any_status_names_what_it_has():
+    got = action.lost_wait_result('db3', 'its result was lost (rc -9)', [(dict(alias='x'), None)],
+                                  'waits for it again', unreachable=False)
+    assert (got['failed'], got['ansible_job_id'], got['ansible_job_alias']) == (True, None, 'x')
+    assert 'unreachable' not in got
+    assert got['msg'].startswith("its result was lost (rc -9) while this task waited for the job "
+                                 "named 'x'.")
+
+
+def test_lost_wait_of_several_jobs_lists_them():
+    got = action.lost_wait_result(
+        'db3', CAUSE, [(dict(jid='j1.2'), None), (dict(jid='j3.4', alias='b'), None)],
+        'waits for them again', unreachable=True)
+    assert got['results'] == [
+        dict(ansible_job_id='j1.2', state='running', finished=False),
+        dict(ansible_job_id='j3.4', ansible_job_alias='b', state='running', finished=False)]
+    assert "waited for job j1.2, job j3.4 named 'b'. They were running when last seen and keep " \
+        "running on the host" in got['msg']

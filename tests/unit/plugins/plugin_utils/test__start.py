@@ -30,11 +30,13 @@ import zlib
 
 import pytest
 
+from ansible.errors import AnsibleConnectionFailure
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._host import kill as killing
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
+from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import START_HEADER
 from ansible_collections.asyncjobs.named.plugins.plugin_utils import _start as start
 
 from unit_helpers import JobDir, name_of
@@ -100,7 +102,14 @@ def run_runner(tmp_path, args, env, prelude='', extra=None):
     proc = subprocess.run([sys.executable, '-S', '-I', str(path)] + argv, env=env,
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout), proc.stdout, proc.stderr
+    # The start header comes first when a job was started or attached to, and names it.
+    header, rest = start.split_header(proc.stdout, START_HEADER)
+    result = json.loads(rest)
+    if result.get('action') in ('start', 'attach'):
+        assert header == dict(action=result['action'], ansible_job_id=result['ansible_job_id'])
+    else:
+        assert header is None
+    return result, rest, proc.stderr
 
 
 def base_env():
@@ -389,9 +398,10 @@ def test_a_runner_that_did_not_report_names_what_may_run():
     got = starter.unreported(dict(failed=True, msg='MODULE FAILURE'))
     assert (got['job_started'], got['jid_prefix']) == (None, 'j42')
     assert got['msg'] == (
-        "the start runner of job j42.* (named 'build') did not report: MODULE FAILURE. "
-        "Whether the job started cannot be told from here; the claim on the name records it, "
-        "so running the task again attaches to it if it started, and starts it if it did not")
+        "the start runner did not report (MODULE FAILURE) while the job named 'build' (job "
+        "j42.* if it started) was being started. Whether it started cannot be told from here; "
+        "the claim on the name records it, so running the task again attaches to it if it "
+        "started, and starts it if it did not")
     starter.remove_unused_tmpdir(got)
     assert action.removed == []
 
@@ -457,3 +467,114 @@ def test_the_tmp_dir_is_removed_only_when_nothing_was_started(result, removed):
     starter._fixup_perms2([starter.action._connection._shell.tmpdir, MODULE, WRAPPER])
     starter.remove_unused_tmpdir(result)
     assert action.removed == ([starter.tmpdir] if removed else [])
+
+
+# --- the start header: the job, known before the wait, for a lost connection ---------------
+
+HEADER = '{"asyncjobs_named_start": {"action": "start", "ansible_job_id": "j42.7"}}\n'
+
+
+@pytest.mark.parametrize('stdout, header, rest', [
+    (HEADER + '{"action": "start"}', dict(action='start', ansible_job_id='j42.7'),
+     '{"action": "start"}'),
+    ('noise\n' + HEADER + '{}', dict(action='start', ansible_job_id='j42.7'), 'noise\n{}'),
+    (HEADER.encode('utf-8'), dict(action='start', ansible_job_id='j42.7'), ''),
+    ('{"action": "failed"}', None, '{"action": "failed"}'),
+    ('{"asyncjobs_named_start": {}}\n{}', None, '{"asyncjobs_named_start": {}}\n{}'),  # empty
+    ('{"asyncjobs_named_start": {"a": 1}, "b": 2}\n{}', None,
+     '{"asyncjobs_named_start": {"a": 1}, "b": 2}\n{}'),   # more than the header
+    ('{"asyncjobs_named_start": [1', None, '{"asyncjobs_named_start": [1'),  # cut short
+    ('', None, ''),
+])
+def test_split_header(stdout, header, rest):
+    got, left = start.split_header(stdout, START_HEADER)
+    assert got == header
+    if header is not None or isinstance(stdout, str):
+        assert left == rest
+
+
+class ConnectionAction(HookedAction):
+    """A HookedAction whose connection has the ssh plugin's ``_bare_run`` (the client's
+    (rc, stdout, stderr)), and whose command fails as ansible-core fails for the client's
+    exit code 255, or returns what the client printed."""
+
+    def __init__(self, stdout, rc=255, **kwargs):
+        super().__init__(**kwargs)
+        self.out = (rc, stdout.encode('utf-8'), b'')
+        self._connection._bare_run = lambda *a, **k: self.out
+
+    def _low_level_execute_command(self, cmd, sudoable=True, in_data=None, **kwargs):
+        self.ran.append((cmd, in_data))
+        rc, out, err = self._connection._bare_run(cmd, in_data)
+        if rc == 255:
+            raise AnsibleConnectionFailure('Failed to connect to the host via ssh: Connection '
+                                           'to 127.0.0.1 closed by remote host.')
+        return dict(rc=rc, stdout=out.decode('utf-8'), stderr='')
+
+
+def fire(action, waiting=True):
+    starter = hooked(action)
+    starter.claim_args['waiting'] = waiting
+    starter._fixup_perms2([starter.action._connection._shell.tmpdir, MODULE, WRAPPER])
+    return starter
+
+
+@pytest.mark.parametrize('action_taken, attached', [('start', False), ('attach', True)])
+def test_a_connection_lost_during_the_first_slice_names_the_job(action_taken, attached):
+    action = ConnectionAction(HEADER.replace('"start"', '"%s"' % action_taken))
+    starter = fire(action)
+    with pytest.raises(AnsibleConnectionFailure) as failure:
+        starter._low_level_execute_command(WRAPPER_CMD, True, None)
+    got = starter.lost(failure.value, 'db3')
+    assert got['unreachable'] is True and 'failed' not in got
+    assert (got['ansible_job_id'], got['ansible_job_alias'], got['attached']) == (
+        'j42.7', 'build', attached)
+    assert got.get('job_started') is (None if attached else True)
+    assert got['msg'] == (
+        "job j42.7 named 'build' %s and keeps running on the host, but the connection to db3 "
+        "failed (Failed to connect to the host via ssh: Connection to 127.0.0.1 closed by "
+        "remote host.) while this task waited for it. Running this task again attaches to it "
+        "(or async_wait with alias=build waits for it)"
+        % ('was attached to' if attached else 'was started'))
+    assert action._connection._bare_run.__name__ == "<lambda>"  # the watch is gone
+    starter.remove_unused_tmpdir(got)
+    assert action.removed == []  # the job may need its tmp dir
+
+
+def test_a_connection_lost_before_the_header_cannot_name_the_job():
+    starter = fire(ConnectionAction(''))
+    with pytest.raises(AnsibleConnectionFailure) as failure:
+        starter._low_level_execute_command(WRAPPER_CMD, True, None)
+    got = starter.lost(failure.value, 'db3')
+    assert got['unreachable'] is True
+    assert (got['ansible_job_id'], got['job_started'], got['jid_prefix']) == (None, None, 'j42')
+    assert got['msg'].startswith("the connection to db3 failed (Failed to connect to the host "
+                                 "via ssh: Connection to 127.0.0.1 closed by remote host.) while "
+                                 "the job named 'build' (job j42.* if it started) was being "
+                                 "started. Whether it started cannot be told from here")
+
+
+def test_a_killed_ssh_client_leaves_the_header_the_result_lost():
+    """The client killed (rc -9, no exception): the header came, the result did not;
+    ansible-core's parser gets the output without the header."""
+    action = ConnectionAction(HEADER, rc=-9)
+    starter = fire(action)
+    res = starter._low_level_execute_command(WRAPPER_CMD, True, None)
+    assert res == dict(rc=-9, stdout='', stderr='')
+    got = starter.unreported(dict(failed=True, rc=-9, _ansible_parsed=False, msg=(
+        'Module result deserialization failed: No start of json char found')))
+    assert got['failed'] is True
+    assert (got['ansible_job_id'], got['attached'], got['job_started']) == ('j42.7', False, True)
+    assert got['msg'] == (
+        "job j42.7 named 'build' was started and keeps running on the host, but its result was "
+        "lost (Module result deserialization failed: No start of json char found; rc -9) while "
+        "this task waited for it. Running this task again attaches to it (or async_wait with "
+        "alias=build waits for it)")
+
+
+def test_the_connection_watch_is_removed():
+    action = ConnectionAction(HEADER, rc=0)
+    original = action._connection._bare_run
+    starter = fire(action)
+    starter._low_level_execute_command(WRAPPER_CMD, True, None)
+    assert action._connection._bare_run is original

@@ -206,7 +206,16 @@ def test_module_call_copies_argv():
      dict(failed=True, msg='KeyError: x', exception='Traceback...')),
     (dict(failed=True, msg='naming failed', job_started=True, ansible_job_id='j1.2',
           ansible_job_alias='x', tmpdir_removed=False, attached=False),
-     dict(failed=True, msg='naming failed', job_started=True, ansible_job_id='j1.2')),
+     dict(failed=True, msg='naming failed', job_started=True, ansible_job_id='j1.2',
+          attached=False)),
+    # a start whose result was lost after it attached (its header named the job)
+    (dict(failed=True, msg='lost', ansible_job_id='j1.2', attached=True, rc=-9),
+     dict(failed=True, msg='lost', ansible_job_id='j1.2', attached=True)),
+    # the job policy on_running=fail
+    (dict(action='refused', msg='job j1.2 named x is running', ansible_job_id='j1.2',
+          status=dict(state='running')),
+     dict(failed=True, msg='job j1.2 named x is running', job_started=False,
+          ansible_job_id='j1.2', state='running')),
     (dict(failed=True, msg='did not report', job_started=None, jid_prefix='j1'),
      dict(failed=True, msg='did not report', job_started=None, jid_prefix='j1')),
     (dict(action='start', failed=True, msg='lost'), dict(failed=True, msg='lost')),
