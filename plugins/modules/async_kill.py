@@ -188,7 +188,7 @@ def run(params, check_mode):
         if alias is None or e.result.get('state') != ABSENT:
             raise
         # A name with no job: nothing to stop (ok, not changed), reported as absent.
-        return dict(job_status(async_dir, alias=alias), changed=False, pids=[],
+        return dict(job_status(async_dir, alias=alias), changed=False, pids=[], unstopped=[],
                     signal=signal_name(number), job_failed=False, failed=False)
     result = kill(async_dir, jid, number, params['grace'], check_mode=check_mode)
     if alias is not None:
