@@ -23,9 +23,11 @@ WARNING = re.compile(r"\[WARNING\]: async_task '([^']*)' waits on each host in i
 
 @pytest.fixture
 def fleet(test_dirs):
-    """An inventory of five local hosts, each with its own async dir."""
-    hosts = dict((h, dict(ansible_connection='local', ansible_python_interpreter=TARGET_PYTHON,
-                          ansible_async_dir=str(test_dirs.async_dir / h))) for h in HOSTS)
+    """An inventory of five local hosts. They share the test's async dir (Mitogen for
+    Ansible's runner takes it from the controller's environment, not per host): each host's
+    jobs have names of their own."""
+    hosts = dict((h, dict(ansible_connection='local', ansible_python_interpreter=TARGET_PYTHON))
+                 for h in HOSTS)
     path = test_dirs.root / 'fleet.yml'
     path.write_text(yaml.safe_dump({'all': {'hosts': hosts}}))
     return str(path)
@@ -40,10 +42,8 @@ def warnings(r):
 
 
 def play(run_playbook, fleet, forks, throttle=0, check_only=False):
-    # No ansible_async_dir extra var: each host's own comes from the inventory.
     return run_playbook('fork_batches.yml', inventory=fleet, args=('--forks', str(forks)),
-                        extra_vars=dict(ansible_async_dir=None, throttle=throttle,
-                                        check_only=check_only))
+                        extra_vars=dict(throttle=throttle, check_only=check_only))
 
 
 # In the matrix: where a worker's warning goes and how it is deduplicated differs by
