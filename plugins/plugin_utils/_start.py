@@ -358,8 +358,8 @@ class OneStepStart:
         """The result of a start whose connection failed (ansible-core raised for it, as for
         the ssh client's exit code 255): unreachable, as ansible-core reports such a host,
         with what became of the job (``job_fate``)."""
-        cause = 'the connection to %s failed (%s)' % (host, str(getattr(error, 'message', None)
-                                                               or error).strip())
+        why = str(getattr(error, 'message', None) or error).strip()
+        cause = 'the connection to %s failed (%s)' % (host, why)
         return dict(unreachable=True, changed=False, **self.job_fate(cause))
 
     def job_fate(self, cause):

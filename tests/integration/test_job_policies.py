@@ -16,8 +16,8 @@ import signal
 
 import pytest
 
-from _async_task_lib import (background_starter, is_mitogen_jid, job_file, lines,
-                             mitogen_env, wait_for, wrapper_processes)
+from _async_task_lib import (background_starter, job_file, lines, mitogen_env, wait_for,
+                             wrapper_processes)
 
 FINISHED = ('succeeded', 'failed', 'timed_out', 'killed', 'orphaned')
 # What each on_finished policy does with a job in each finished state: start again or not.

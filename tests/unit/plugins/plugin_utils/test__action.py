@@ -342,10 +342,9 @@ CAUSE = 'the connection to db3 failed (Failed to connect to the host via ssh: ti
 
 
 def test_lost_wait_of_one_job_names_it_and_stays_unreachable():
-    got = action.lost_wait_result(
-        'db3', CAUSE, [(dict(jid='j1.2', alias='migrate'), dict(state='running',
-                                                                 ansible_job_id='j1.2'))],
-        'attaches to it', unreachable=True)
+    last = dict(state='running', ansible_job_id='j1.2')
+    got = action.lost_wait_result('db3', CAUSE, [(dict(jid='j1.2', alias='migrate'), last)],
+                                  'attaches to it', unreachable=True)
     assert got == dict(
         unreachable=True, changed=False, ansible_job_id='j1.2', ansible_job_alias='migrate',
         state='running', finished=False,
