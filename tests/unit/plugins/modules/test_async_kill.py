@@ -66,7 +66,7 @@ def test_absent_name_is_ok(async_dir):
     result = async_kill.run(params(async_dir, alias='build', signal='9'), False)
     assert result == dict(started=False, finished=False, killed=False, pid_missing=False,
                           state='absent', ansible_job_id=None, ansible_job_alias='build',
-                          results_file=None, changed=False, pids=[], signal='SIGKILL',
+                          results_file=None, changed=False, pids=[], unstopped=[], signal='SIGKILL',
                           job_failed=False, failed=False)
 
 
