@@ -12,12 +12,12 @@ started again, two mean the policy started a new job.
 
 import json
 import os
-import signal
 
 import pytest
 
 from _async_task_lib import (background_starter, job_file, lines, mitogen_env, wait_for,
                              wrapper_processes)
+from _jobs_lib import kill_job
 
 FINISHED = ('succeeded', 'failed', 'timed_out', 'killed', 'orphaned')
 # What each on_finished policy does with a job in each finished state: start again or not.
@@ -37,24 +37,7 @@ def _by_name(results):
 def _orphan(jid):
     """Kill the job's runner and every process of its group, as a crash or a reboot would:
     the job file stays unfinished, with nothing left that runs it."""
-    pids = wrapper_processes(jid)
-    groups = set()
-    for pid in pids:
-        try:
-            groups.add(os.getpgid(pid))
-        except ProcessLookupError:
-            pass
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    for group in groups - {os.getpgid(0)}:
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    wait_for(lambda: not wrapper_processes(jid), 30, 'job %s to be orphaned' % jid)
+    kill_job(jid, timeout=30, pids_of=wrapper_processes)
 
 
 @pytest.mark.parametrize('strategy', STRATEGIES)
