@@ -10,9 +10,12 @@ short_description: Stop a running async job, by name or job id
 version_added: 0.1.0
 description:
   - Stops an async job's async_wrapper watcher, its whole process group (the module and
-    everything it started) and any other descendant, then atomically writes a terminal
+    what it started there) and any other descendant, then atomically writes a terminal
     state into the job file - C(killed), C(finished) and C(failed) true, and a message
     naming the signal - so that every status call reports it as RV(state=killed).
+  - A process that left both the job's process group and its process tree (a daemon that
+    forked twice into a session of its own, as C(setsid cmd &) in a subshell does) is not
+    found, by this module nor by native async's time limit.
   - The watcher is stopped first so that it cannot report a timeout meanwhile. The job's
     processes get O(signal); those still alive O(grace) seconds later get C(SIGKILL).
   - A missing name, a finished job or an already killed job is left as it is (ok, not
