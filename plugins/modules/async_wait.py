@@ -256,7 +256,6 @@ stderr_tail:
   sample: []
 '''
 
-import json
 import sys
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.module import run_module
@@ -266,7 +265,8 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors imp
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input import job_refs
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import RUNNING
-from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import release_plan
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import (
+    release_plan, send_header)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import (
     JOBS_HEADER, WAIT_SPEC)
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.wait import (
@@ -278,13 +278,9 @@ def _announce(params, check_mode, jids, aliases):
     for it: it leaves the host before the wait, so that the controller knows the jobs even
     if the connection dies during the wait."""
     if params['_header'] and not check_mode and (params['_slice'] or 0) > 0:
-        header = [dict(ansible_job_id=j, **(dict(ansible_job_alias=a) if a else {}))
-                  for j, a in zip(jids, aliases)]
-        try:
-            sys.stdout.write(json.dumps({JOBS_HEADER: header}) + '\n')
-            sys.stdout.flush()
-        except (IOError, OSError, ValueError):
-            pass  # the connection is gone: the result cannot leave either
+        send_header(sys.stdout, JOBS_HEADER, [
+            dict(ansible_job_id=j, **(dict(ansible_job_alias=a) if a else {}))
+            for j, a in zip(jids, aliases)])
 
 
 def run_many(async_dir, params, check_mode):

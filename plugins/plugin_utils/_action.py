@@ -287,6 +287,43 @@ class ClientOutput:
         return False
 
 
+def execute_taking_header(execute, connection, key, keep, *args, **kwargs):
+    """``execute(*args, **kwargs)`` (a ``_low_level_execute_command``) with the header line
+    ``key`` taken out of its output and given to ``keep(header)`` when it came, also when
+    the connection failed after it (``ClientOutput``); returns the result without it."""
+    with ClientOutput(connection) as client:
+        try:
+            res = execute(*args, **kwargs)
+        except Exception:
+            header = split_header(client.last(), key)[0]
+            if header:
+                keep(header)
+            raise
+    if isinstance(res, dict) and res.get('stdout'):
+        header, res['stdout'] = split_header(res['stdout'], key)
+        if header:
+            keep(header)
+    return res
+
+
+def lost_output_why(result):
+    """What ansible-core said of an output it could not parse (the ssh client killed, say):
+    its message, with the return code when there is one."""
+    why = result.get('msg') or 'no result'
+    if result.get('rc') not in (None, 0):
+        why = '%s; rc %s' % (why, result['rc'])
+    return why
+
+
+def own_module_execution(action):
+    """Whether ``action`` runs modules with ansible-core's own machinery
+    (``_execute_module``, ``_low_level_execute_command``), which the collection's hooks
+    go into; not under Mitogen for Ansible, which replaces it."""
+    return (not under_mitogen(action)
+            and type(action)._execute_module is ActionBase._execute_module
+            and type(action)._low_level_execute_command is ActionBase._low_level_execute_command)
+
+
 def lost_wait_result(host, cause, jobs, rerun, unreachable):
     """The task result when a wait slice's connection failed (``unreachable``: ansible-core
     raised for it) or its result was lost (the ssh client killed): ``jobs`` are (ref, last
@@ -396,25 +433,12 @@ class AsyncJobsAction(ActionBase):
         also from the output of a command whose connection failed."""
         execute = type(self)._low_level_execute_command.__get__(self)
 
-        def taking(*args, **kwargs):
-            with ClientOutput(self._connection) as client:
-                try:
-                    res = execute(*args, **kwargs)
-                except Exception:
-                    self.module_header = split_header(client.last(), key)[0] or self.module_header
-                    raise
-            if isinstance(res, dict) and res.get('stdout'):
-                header, res['stdout'] = split_header(res['stdout'], key)
-                self.module_header = header or self.module_header
-            return res
-        return taking
+        def keep(header):
+            self.module_header = header
 
-    def headers_supported(self):
-        """Whether a module's header line can be taken out of its output: ansible-core's
-        own module execution (not Mitogen for Ansible's, which runs modules in its own way)."""
-        return (not under_mitogen(self)
-                and type(self)._execute_module is ActionBase._execute_module
-                and type(self)._low_level_execute_command is ActionBase._low_level_execute_command)
+        def taking(*args, **kwargs):
+            return execute_taking_header(execute, self._connection, key, keep, *args, **kwargs)
+        return taking
 
     def tail_lines(self, args):
         """The option ``tail_lines``, checked; 0 when the task is ``no_log``: nothing of a
@@ -473,7 +497,7 @@ class AsyncJobsAction(ActionBase):
         """Whether async_wait should write its header (the jobs it resolved) before a slice:
         when a job of ``refs`` is known by its name only (the first slice of a wait by
         name), so that a lost connection can still name its job."""
-        return (any('jid' not in ref for ref in refs) and self.headers_supported()) or None
+        return (any('jid' not in ref for ref in refs) and own_module_execution(self)) or None
 
     def _wait_refs(self, refs, seconds, cleanup, task_vars, tail_lines=0):
         """One slice of async_wait for ``refs``: their statuses, or the failed result."""
@@ -536,11 +560,9 @@ class AsyncJobsAction(ActionBase):
                 if statuses.get('_ansible_parsed') is False:
                     # The module's output was lost (the ssh client killed, say).
                     self._named_by_header(refs, pending)
-                    why = statuses.get('msg') or 'no result'
-                    if statuses.get('rc') not in (None, 0):
-                        why = '%s; rc %s' % (why, statuses['rc'])
                     lost = lost_wait_result(
-                        host, 'the result of a wait slice on %s was lost (%s)' % (host, why),
+                        host, 'the result of a wait slice on %s was lost (%s)'
+                        % (host, lost_output_why(statuses)),
                         [(refs[i], done[i]) for i in pending], self.rerun_does,
                         unreachable=False)
                     lost.update((k, statuses[k]) for k in ('rc', 'module_stderr') if k in statuses)

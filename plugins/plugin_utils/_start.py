@@ -49,11 +49,9 @@ import re
 import shlex
 import zlib
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
 from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import (
-    ClientOutput, action_fail, split_header, under_mitogen)
+    action_fail, execute_taking_header, lost_output_why, own_module_execution)
 
 WRAPPER_NAME = 'async_wrapper.py'
 RUNNER_NAME = 'asyncjobs_named_start.py'
@@ -186,9 +184,7 @@ def one_step_supported(action):
     shell), which the one-step start hooks into; not under Mitogen for Ansible, which
     replaces that machinery with its own runner."""
     connection = action._connection
-    return (not under_mitogen(action)
-            and type(action)._execute_module is ActionBase._execute_module
-            and type(action)._low_level_execute_command is ActionBase._low_level_execute_command
+    return (own_module_execution(action)
             and not getattr(connection, 'always_pipeline_modules', False)
             and not getattr(connection._shell, '_IS_WINDOWS', False))
 
@@ -217,7 +213,7 @@ class OneStepStart:
         self.keep_tmp = False   # whether Ansible keeps it (keep_remote_files)
         self.unprivileged = action._is_become_unprivileged()
         self.pipelining = action._is_pipelining_enabled('new')
-        self.header = None      # the runner's start header, once it came (split_header)
+        self.header = None      # the runner's start header, once it came (START_HEADER)
 
     # -- hooks (instance attributes, so only this action instance is affected) ---------
 
@@ -290,17 +286,13 @@ class OneStepStart:
             args = (args[0], in_data) + tuple(args[2:])
         else:
             kwargs['in_data'] = in_data
-        with ClientOutput(action._connection) as client:
-            try:
-                res = self._orig_execute(new_cmd, *args, **kwargs)
-            except Exception:
-                # The connection failed (ansible-core raises for the ssh client's 255): what
-                # came before it may still name the job.
-                self.header = split_header(client.last(), specs.START_HEADER)[0]
-                raise
-        if isinstance(res, dict) and res.get('stdout'):
-            self.header, res['stdout'] = split_header(res['stdout'], specs.START_HEADER)
-        return res
+        # The start header, also when the connection failed after it came (ansible-core
+        # raises for the ssh client's 255): it names the job.
+        return execute_taking_header(self._orig_execute, action._connection, specs.START_HEADER,
+                                     self._keep_header, new_cmd, *args, **kwargs)
+
+    def _keep_header(self, header):
+        self.header = header
 
     def _refuse(self, why, cmd):
         """Refuse to run ``cmd``: nothing is started. The job's tmp dir, where nothing runs,
@@ -347,11 +339,8 @@ class OneStepStart:
         controller can tell. The runner's start header, when it came before the loss, names
         the job it started or attached to."""
         if cause is None:
-            why = result.get('msg') or 'no result'
-            if result.get('rc') not in (None, 0):
-                why = '%s; rc %s' % (why, result['rc'])
             cause = ('its result was lost' if self.header else
-                     'the start runner did not report') + ' (%s)' % why
+                     'the start runner did not report') + ' (%s)' % lost_output_why(result)
         return dict(result, failed=True, **self.job_fate(cause))
 
     def lost(self, error, host):

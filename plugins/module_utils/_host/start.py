@@ -28,7 +28,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model 
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
     wrapper_liveness)
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import (
-    release_plan, set_alias, write_meta)
+    release_plan, send_header, set_alias, write_meta)
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.claims import (
     await_job_of_prefix, claim_name, drop_claim, job_of_prefix, prefix_liveness, under_claim)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import (
@@ -347,12 +347,7 @@ def header_writer(stream):
     """``announce`` for start_named_job that writes the start header (``START_HEADER``) as
     one line to ``stream`` and flushes it: it leaves the host before the wait begins."""
     def announce(action, jid):
-        try:
-            stream.write(json.dumps({START_HEADER: dict(action=action, ansible_job_id=jid)})
-                         + '\n')
-            stream.flush()
-        except (IOError, OSError, ValueError):
-            pass  # the connection is gone: the result cannot leave either
+        send_header(stream, START_HEADER, dict(action=action, ansible_job_id=jid))
     return announce
 
 

@@ -299,6 +299,18 @@ def release(async_dir, jid, alias=None):
     return links
 
 
+def send_header(out, key, value):
+    """Write ``{key: value}`` as one JSON line to ``out`` and flush it: a line that leaves
+    the host before a wait, so that the controller knows the job even when the connection
+    dies during the wait (the controller takes it out of the output). A write that fails
+    (the connection is gone) is ignored: the result cannot leave either."""
+    try:
+        out.write(json.dumps({key: value}) + '\n')
+        out.flush()
+    except (IOError, OSError, ValueError):
+        pass
+
+
 def deliver_then_release(result, out, releases):
     """Write ``result`` (JSON) to ``out`` and flush it; only when that succeeded (the
     connection still takes it), release each (async_dir, jid, alias) of ``releases``. A

@@ -38,6 +38,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._host import kill 
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import START_HEADER
 from ansible_collections.asyncjobs.named.plugins.plugin_utils import _start as start
+from ansible_collections.asyncjobs.named.plugins.plugin_utils._action import split_header
 
 from unit_helpers import JobDir, name_of
 
@@ -103,7 +104,7 @@ def run_runner(tmp_path, args, env, prelude='', extra=None):
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     # The start header comes first when a job was started or attached to, and names it.
-    header, rest = start.split_header(proc.stdout, START_HEADER)
+    header, rest = split_header(proc.stdout, START_HEADER)
     result = json.loads(rest)
     if result.get('action') in ('start', 'attach'):
         assert header == dict(action=result['action'], ansible_job_id=result['ansible_job_id'])
@@ -487,7 +488,7 @@ HEADER = '{"asyncjobs_named_start": {"action": "start", "ansible_job_id": "j42.7
     ('', None, ''),
 ])
 def test_split_header(stdout, header, rest):
-    got, left = start.split_header(stdout, START_HEADER)
+    got, left = split_header(stdout, START_HEADER)
     assert got == header
     if header is not None or isinstance(stdout, str):
         assert left == rest
