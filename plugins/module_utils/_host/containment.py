@@ -387,6 +387,29 @@ def remove(record):
     return left
 
 
+REMOVER = ('n=0; while [ $n -lt %d ]; do rmdir "$@" 2>/dev/null; left=; '
+           'for d; do [ -d "$d" ] && left=1; done; [ -z "$left" ] && exit 0; '
+           'n=$((n+1)); sleep 1; done')
+
+
+def remove_later(record, seconds=15):
+    """Remove the job's cgroup dirs once they are empty, from a small detached process
+    (``sh``: ``rmdir`` every second, up to ``seconds``), for a job whose async_wrapper
+    watcher is still in its cgroup (it exits a few seconds after the job). ``rmdir`` removes
+    only an empty cgroup. Returns the remover's pid, or None when it could not start."""
+    import subprocess
+    if not record or record.get('mechanism') != CGROUP:
+        return None
+    try:
+        with open(os.devnull, 'r+b') as null:
+            proc = subprocess.Popen(['/bin/sh', '-c', REMOVER % seconds, 'sh']
+                                    + _unique(record['dirs']), stdin=null, stdout=null,
+                                    stderr=null, close_fds=True, start_new_session=True)
+    except (IOError, OSError):
+        return None
+    return proc.pid
+
+
 def remove_stale(bases, now=None, age=STALE_AFTER):
     """Remove the empty job cgroups under ``bases`` made more than ``age`` seconds ago: those
     of jobs whose status was never read once they ended (that read records their figures

@@ -225,13 +225,19 @@ def _containment_now(async_dir, jid, result, meta, raw, proc, containment):
         swept, left = containment.stop_members(record, 9, 0.0, proc)
         info['swept'] = swept
     elif cgroup or result['state'] == ORPHANED:
-        left = sorted(containment.members(record, proc)[0])
+        # The job's async_wrapper (its watcher, which exits once it has cleaned up after
+        # the job) is not something the job left running.
+        prefix = jid_prefix(jid)
+        left = sorted(pid for pid in containment.members(record, proc)[0]
+                      if not _is_wrapper(pid, prefix, proc))
     if left:
         info['left_running'] = left
     info.update(containment.usage(record) or {})
     if not left:
-        if cgroup:
-            containment.remove(record)
+        if cgroup and containment.remove(record):
+            # Its watcher (async_wrapper) is still there: it looks at the job every few
+            # seconds, then cleans up and exits. The cgroup goes once it has.
+            containment.remove_later(record)
         # Imported here: writes imports this module.
         from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import (
             atomic_write_json)
@@ -241,6 +247,15 @@ def _containment_now(async_dir, jid, result, meta, raw, proc, containment):
         except (IOError, OSError):
             pass  # read again next time
     return info
+
+
+def _is_wrapper(pid, prefix, proc):
+    from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
+        is_wrapper_cmdline, process_args)
+    try:
+        return bool(prefix) and is_wrapper_cmdline(process_args(pid, proc), prefix)
+    except (IOError, OSError):
+        return False
 
 
 def _absent(alias, jid, path):

@@ -159,7 +159,8 @@ def _signal(record, pids, number, first=()):
             containment.thaw(record)
 
 
-def stop_leftovers(async_dir, jid, status, number, grace, check_mode, proc, sleep, clock):
+def stop_leftovers(async_dir, jid, status, number, grace, check_mode, proc, sleep, clock,
+                   liveness=wrapper_liveness):
     """The processes of a job that is no longer running (finished, timed out, orphaned,
     killed) but that its containment finds still there: a daemon it left behind. They get
     ``number``, then SIGKILL after ``grace``; the job file keeps the job's result."""
@@ -207,7 +208,7 @@ def kill(async_dir, jid, sig='TERM', grace=5.0, check_mode=False, liveness=wrapp
     status = job_status(async_dir, jid=jid, liveness=liveness)
     if status['state'] != RUNNING:
         return stop_leftovers(async_dir, jid, status, number, grace, check_mode, proc, sleep,
-                              clock)
+                              clock, liveness)
     result = dict(status, changed=False, pids=[], signal=signal_name(number), unstopped=[])
     record = job_record(async_dir, jid, proc)
     table = process_table(proc)

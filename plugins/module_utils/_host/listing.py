@@ -257,6 +257,26 @@ def list_jobs(async_dir, patterns=None, states=None, unnamed=True, tail_lines=10
     )
 
 
+def _containment(jid, meta):
+    """How a job that async_task started is contained and what it used: the figures
+    recorded once it ended, else read from its cgroup now (nothing is changed here: a
+    status read records them)."""
+    raw = (meta or {}).get('containment')
+    if not isinstance(raw, dict):
+        return None
+    if isinstance(raw.get('final'), dict):
+        return raw['final']
+    # Imported here: only jobs of async_task need it.
+    from ansible_collections.asyncjobs.named.plugins.module_utils._host import containment
+    from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import jid_prefix
+    record = containment.valid_record(raw, jid_prefix(jid), containment.cgroup_mounts())
+    if record is None:
+        return None
+    used = dict(mechanism=record['mechanism'])
+    used.update(containment.usage(record) or {})
+    return used
+
+
 def _job_entry(listing, jid, names, tail_lines, tails):
     job = listing.jobs[jid]
     status = job['status']
@@ -280,6 +300,9 @@ def _job_entry(listing, jid, names, tail_lines, tails):
         rc=data.get('rc') if status['state'] in FINISHED_STATES else None,
         msg=status.get('msg') if status['state'] in FINISHED_STATES else None,
         results_file=job['path'], size=job['stat'].st_size, _start=start)
+    used = _containment(jid, meta)
+    if used is not None:
+        entry['containment'] = used
     log = meta_output_log(listing.async_dir, meta)
     if running and log and tails is not None:
         out, err = tails(log, tail_lines)

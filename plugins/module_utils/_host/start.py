@@ -405,6 +405,10 @@ def start_main(args, environ=None, stream=None):
         except ValueError as e:
             raise JobError('cannot read the async_wrapper command line: %s' % e)
         validate(alias=params['alias'])
+        try:
+            limits = containment.check_limits(params['limits'])
+        except containment.ContainmentError as e:
+            raise JobError('%s. Nothing was started' % e)
         failpoints.arm(params['_failpoints'])
         saved = dict(os.environ)
         os.environ.update(own)
@@ -420,7 +424,7 @@ def start_main(args, environ=None, stream=None):
             shell=params['shell'], hold=params['hold'], what=params['what'],
             output=params['output'], tail_lines=params['tail_lines'],
             on_running=params['on_running'], on_finished=params['on_finished'],
-            announce=header_writer(stream) if stream is not None else None)
+            announce=header_writer(stream) if stream is not None else None, limits=limits)
     except StartFailed as e:
         return dict(e.result, failed=True, msg=e.msg)
     except JobError as e:
