@@ -13,13 +13,20 @@ description:
     what it started there) and any other descendant, then atomically writes a terminal
     state into the job file - C(killed), C(finished) and C(failed) true, and a message
     naming the signal - so that every status call reports it as RV(state=killed).
-  - A process that left both the job's process group and its process tree (a daemon that
-    forked twice into a session of its own, as C(setsid cmd &) in a subshell does) is not
-    found, by this module nor by native async's time limit.
+  - For a job that M(asyncjobs.named.async_task) started in one step, every other member of
+    the job is stopped too - a daemon that forked twice into a session of its own (as
+    C(setsid cmd &) in a subshell does) included - as root by the job's cgroup (frozen while
+    its members are signalled), else by the mark in the environment of the job's processes
+    (a process that cleared its environment escapes that). See
+    R(Containment,ansible_collections.asyncjobs.named.docsite.guide_containment). For other
+    jobs (a plain C(async) task, Mitogen for Ansible) such a daemon is not found.
+  - A job that is no longer running but left processes of it running (a daemon it started,
+    what its C(async) time limit left) has those stopped (changed); the job keeps its
+    result.
   - The watcher is stopped first so that it cannot report a timeout meanwhile. The job's
     processes get O(signal); those still alive O(grace) seconds later get C(SIGKILL).
-  - A missing name, a finished job or an already killed job is left as it is (ok, not
-    changed). A job that finishes on its own while being stopped keeps its real result.
+  - A missing name, or a job that ended with nothing of it left, is left as it is (ok,
+    not changed). A job that finishes on its own while being stopped keeps its real result.
   - The job's remote tmp dir (where Ansible copied the module, which the watcher would
     have removed when the job ended) is left in place, as after any job whose watcher dies,
     because this module deletes nothing outside the async dir. Ansible's remote tmp path

@@ -52,6 +52,14 @@ description:
     connection or script transfer) is taken for dead, so another run starts the job too.
   - Honours C(become), C(environment), C(delegate_to) and the connection as a plain task
     would, including the async dir of the become user.
+  - Containment - a job started in one step runs, as root with a writable cgroup fs, in a
+    cgroup of its own made before its first process (its CPU seconds and peak memory are
+    in its status, and O(limits) apply); elsewhere its processes carry the mark
+    C(ASYNCJOBS_NAMED_JOB) in their environment. M(asyncjobs.named.async_kill) stops every
+    process of the job by it, daemonized ones too, and the first status read after the
+    C(async) time limit kills what the limit left. See
+    R(Containment,ansible_collections.asyncjobs.named.docsite.guide_containment) for what
+    each mechanism guarantees. Under Mitogen for Ansible jobs are not contained.
   - Output while it runs - the command forms (O(shell), O(cmd), O(argv), O(script)) run as
     M(asyncjobs.named.async_command), whose result is the one M(ansible.builtin.command)
     returns for the same command (but for a last line that M(ansible.builtin.command) can

@@ -113,6 +113,10 @@ def _check(r, left, cgroup):
     return d
 
 
+# Under Mitogen for Ansible async_task starts jobs in several steps: they are not contained.
+pytestmark = pytest.mark.wrapper_only('jobs started by Mitogen\'s runner are not contained')
+
+
 def _cgroups_writable():
     return os.geteuid() == 0 and os.path.isdir('/sys/fs/cgroup/freezer')
 
