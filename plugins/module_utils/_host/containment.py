@@ -66,6 +66,8 @@ def parse_proc_cgroup(text):
 
 
 def _unescape(field):
+    if '\\' not in field:
+        return field
     return re.sub(r'\\([0-7]{3})', lambda m: chr(int(m.group(1), 8)), field)
 
 
@@ -74,6 +76,8 @@ def parse_mountinfo(text):
     v1 (the controllers of V1_KEYS), ``''`` for the cgroup2 mount."""
     mounts = {}
     for line in text.splitlines():
+        if ' - cgroup' not in line:
+            continue  # most mounts: skipped before they are split
         left, sep, right = line.partition(' - ')
         if not sep:
             continue
@@ -124,8 +128,18 @@ def job_dirs(bases, prefix):
 
 
 def _read(path):
-    with open(path) as f:
-        return f.read()
+    """A small file's text (no buffered file object: these are read on a status poll)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b''.join(chunks).decode('utf-8', 'replace')
+    finally:
+        os.close(fd)
 
 
 def _write(path, text):
@@ -543,12 +557,12 @@ def thaw(record):
             pass
 
 
-def signal_members(record, number, proc='/proc', sleep=time.sleep):
-    """Send ``number`` to every member of the job, with its cgroup frozen meanwhile where
-    it can be. Returns the pids signalled."""
+def signal_members(record, number, proc='/proc', sleep=time.sleep, spare=None):
+    """Send ``number`` to every member of the job (but those ``spare(pid)`` is true for),
+    with its cgroup frozen meanwhile where it can be. Returns the pids signalled."""
     frozen = freeze(record, sleep=sleep)
     try:
-        pids, _complete = members(record, proc)
+        pids = _spared(members(record, proc)[0], spare)
         for pid in sorted(pids):
             try:
                 os.kill(pid, number)
@@ -561,20 +575,26 @@ def signal_members(record, number, proc='/proc', sleep=time.sleep):
     return sorted(pids)
 
 
+def _spared(pids, spare):
+    return set(pids) if spare is None else set(p for p in pids if not spare(p))
+
+
 def stop_members(record, number=signal.SIGTERM, grace=5.0, proc='/proc', sleep=time.sleep,
-                 clock=time.time):
-    """Stop every member of the job: ``number``, up to ``grace`` seconds, SIGKILL, then up
-    to 5 s for them to go. Returns (signalled, unstopped)."""
-    signalled = set(signal_members(record, number, proc, sleep))
+                 clock=time.time, spare=None):
+    """Stop every member of the job (but those ``spare(pid)`` is true for: the job's own
+    async_wrapper, which exits by itself once the job has ended): ``number``, up to
+    ``grace`` seconds, SIGKILL, then up to 5 s for them to go. Returns (signalled,
+    unstopped)."""
+    signalled = set(signal_members(record, number, proc, sleep, spare))
     deadline = clock() + max(0.0, grace)
     left = signalled
     while left and clock() < deadline:
         sleep(0.1)
-        left = members(record, proc)[0]
+        left = _spared(members(record, proc)[0], spare)
     if left:
-        signalled.update(signal_members(record, signal.SIGKILL, proc, sleep))
+        signalled.update(signal_members(record, signal.SIGKILL, proc, sleep, spare))
         for _i in range(50):
-            left = members(record, proc)[0]
+            left = _spared(members(record, proc)[0], spare)
             if not left:
                 break
             sleep(0.1)

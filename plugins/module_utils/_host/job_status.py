@@ -221,15 +221,14 @@ def _containment_now(async_dir, jid, result, meta, raw, proc, containment):
         info.update(containment.usage(record) or {})
         return info
     left = []
+    # The job's async_wrapper (its watcher, which exits once it has cleaned up after the
+    # job) is not something the job left running.
+    spare = wrapper_of(jid, proc)
     if result['state'] == TIMED_OUT:
-        swept, left = containment.stop_members(record, 9, 0.0, proc)
+        swept, left = containment.stop_members(record, 9, 0.0, proc, spare=spare)
         info['swept'] = swept
     elif cgroup or result['state'] == ORPHANED:
-        # The job's async_wrapper (its watcher, which exits once it has cleaned up after
-        # the job) is not something the job left running.
-        prefix = jid_prefix(jid)
-        left = sorted(pid for pid in containment.members(record, proc)[0]
-                      if not _is_wrapper(pid, prefix, proc))
+        left = sorted(pid for pid in containment.members(record, proc)[0] if not spare(pid))
     if left:
         info['left_running'] = left
     info.update(containment.usage(record) or {})
@@ -249,13 +248,18 @@ def _containment_now(async_dir, jid, result, meta, raw, proc, containment):
     return info
 
 
-def _is_wrapper(pid, prefix, proc):
+def wrapper_of(jid, proc='/proc'):
+    """A predicate: whether a pid is an async_wrapper process of job ``jid``."""
     from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
         is_wrapper_cmdline, process_args)
-    try:
-        return bool(prefix) and is_wrapper_cmdline(process_args(pid, proc), prefix)
-    except (IOError, OSError):
-        return False
+    prefix = jid_prefix(jid)
+
+    def spare(pid):
+        try:
+            return bool(prefix) and is_wrapper_cmdline(process_args(pid, proc), prefix)
+        except (IOError, OSError):
+            return False
+    return spare
 
 
 def _absent(alias, jid, path):

@@ -17,7 +17,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors imp
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import (
     is_mitogen_jid, jid_prefix, job_path)
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import (
-    job_liveness, job_status, read_job)
+    job_liveness, job_status, read_job, wrapper_of)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import RUNNING
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
     is_wrapper_cmdline, process_table, wrapper_liveness)
@@ -169,13 +169,16 @@ def stop_leftovers(async_dir, jid, status, number, grace, check_mode, proc, slee
     if record is None:
         return result
     result['containment'] = dict(status.get('containment') or {}, mechanism=record['mechanism'])
-    pids = sorted(containment.members(record, proc)[0])
+    # The job's async_wrapper (its watcher) ends by itself once the job has ended.
+    spare = wrapper_of(jid, proc)
+    pids = sorted(pid for pid in containment.members(record, proc)[0] if not spare(pid))
     if not pids:
         return result
     result.update(changed=True, pids=pids)
     if check_mode:
         return result
-    signalled, left = containment.stop_members(record, number, grace, proc, sleep, clock)
+    signalled, left = containment.stop_members(record, number, grace, proc, sleep, clock,
+                                               spare=spare)
     # Read again: with nothing left, the status records the job's figures and removes its
     # cgroup (job_status.add_containment).
     result.update(job_status(async_dir, jid=jid, liveness=liveness), changed=True,

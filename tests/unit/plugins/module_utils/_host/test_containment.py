@@ -291,3 +291,34 @@ def test_a_real_cgroup_holds_a_daemonized_child_and_stops_it():
         c.stop_members(record, signal.SIGKILL, 0)
         assert c.remove(record) == []
     assert not any(os.path.exists(d) for d in record['dirs'].values())
+
+
+@needs_cgroups
+def test_a_status_records_the_figures_and_removes_the_cgroup(tmp_path):
+    """job_status of an ended job of a cgroup: its figures, recorded in its meta file once
+    nothing of it is left, and its cgroup removed; a timed-out job's leftovers are killed."""
+    import json
+    from ansible_collections.asyncjobs.named.plugins.module_utils._host import (
+        job_status as files, writes)
+    async_dir = str(tmp_path)
+    prefix = 'j%d' % (os.getpid() * 1000 + 3)
+    jid = prefix + '.1'
+    record, _why = c.prepare(prefix)
+    sleeper = subprocess.Popen(['sleep', '60'], preexec_fn=c.joiner(record))
+    try:
+        writes.write_meta(async_dir, jid, 'a', time.time(), containment=record)
+        with open(os.path.join(async_dir, jid), 'w') as f:
+            json.dump(dict(failed=True, msg='Timeout exceeded', child_pid=1), f)
+        status = files.job_status(async_dir, jid=jid)
+        assert status['state'] == 'timed_out'
+        assert status['containment']['swept'] == [sleeper.pid]
+        assert 'cpu_seconds' in status['containment']
+        sleeper.wait()
+        assert not any(os.path.exists(d) for d in record['dirs'].values())
+        with open(os.path.join(async_dir, '.%s.meta' % jid)) as f:
+            assert json.load(f)['containment']['final'] == status['containment']
+        assert files.job_status(async_dir, jid=jid)['containment'] == status['containment']
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+        c.remove(record)
