@@ -234,10 +234,14 @@ options:
     type: dict
     suboptions:
       memory:
-        description: The most memory the job's processes may hold together - bytes, or a number with a unit (V(512M), V(2G)); at least 1M.
+        description:
+          - The most memory the job's processes may hold together - bytes, or a number with a
+            unit (V(512M), V(2G)); at least 1M.
         type: str
       cpu:
-        description: The CPU time the job may use, in cores (V(1.5) is one and a half cores' worth of time).
+        description:
+          - The CPU time the job may use, in cores (V(1.5) is one and a half cores' worth of
+            time).
         type: float
       tasks:
         description: The most processes and threads the job may have at once.
@@ -301,7 +305,9 @@ containment:
   type: dict
   contains:
     mechanism:
-      description: V(cgroup) (the job has a cgroup of its own) or V(environ) (its processes are found by the mark in their environment).
+      description:
+        - V(cgroup) (the job has a cgroup of its own) or V(environ) (its processes are found
+          by the mark in their environment).
       returned: always
       type: str
       sample: cgroup
@@ -321,19 +327,27 @@ containment:
       type: int
       sample: 0
     swept:
-      description: Processes of a job that timed out that its C(async) time limit left running (native async kills only the job's process group) and that were killed at the first status read after it.
+      description:
+        - Processes of a job that timed out that its C(async) time limit left running (native
+          async kills only the job's process group) and that were killed at the first status
+          read after it.
       returned: for a job that timed out
       type: list
       elements: int
       sample: [4250]
     left_running:
-      description: Processes of a job that ended (not by its time limit) that still run - a daemon it started. They are left running; M(asyncjobs.named.async_kill) stops them.
+      description:
+        - Processes of a job that ended (not by its time limit) that still run - a daemon it
+          started. They are left running; M(asyncjobs.named.async_kill) stops them.
       returned: when there are any (with a cgroup, or for an orphaned job)
       type: list
       elements: int
       sample: [4250]
     escaped:
-      description: Processes of the job that one mechanism missed and the other found (with a cgroup - processes with the job's mark that left its cgroup; without - processes of its tree without the mark). With a cgroup they are stopped too.
+      description:
+        - Processes of the job that one mechanism missed and the other found (with a cgroup,
+          processes with the job's mark that left its cgroup; without, processes of its tree
+          without the mark). With a cgroup they are stopped too.
       returned: by M(asyncjobs.named.async_kill) of a running job
       type: list
       elements: int

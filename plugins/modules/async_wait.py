@@ -129,7 +129,9 @@ containment:
   type: dict
   contains:
     mechanism:
-      description: V(cgroup) (the job has a cgroup of its own) or V(environ) (its processes are found by the mark in their environment).
+      description:
+        - V(cgroup) (the job has a cgroup of its own) or V(environ) (its processes are found
+          by the mark in their environment).
       returned: always
       type: str
       sample: cgroup
@@ -149,19 +151,27 @@ containment:
       type: int
       sample: 0
     swept:
-      description: Processes of a job that timed out that its C(async) time limit left running (native async kills only the job's process group) and that were killed at the first status read after it.
+      description:
+        - Processes of a job that timed out that its C(async) time limit left running (native
+          async kills only the job's process group) and that were killed at the first status
+          read after it.
       returned: for a job that timed out
       type: list
       elements: int
       sample: [4250]
     left_running:
-      description: Processes of a job that ended (not by its time limit) that still run - a daemon it started. They are left running; M(asyncjobs.named.async_kill) stops them.
+      description:
+        - Processes of a job that ended (not by its time limit) that still run - a daemon it
+          started. They are left running; M(asyncjobs.named.async_kill) stops them.
       returned: when there are any (with a cgroup, or for an orphaned job)
       type: list
       elements: int
       sample: [4250]
     escaped:
-      description: Processes of the job that one mechanism missed and the other found (with a cgroup - processes with the job's mark that left its cgroup; without - processes of its tree without the mark). With a cgroup they are stopped too.
+      description:
+        - Processes of the job that one mechanism missed and the other found (with a cgroup,
+          processes with the job's mark that left its cgroup; without, processes of its tree
+          without the mark). With a cgroup they are stopped too.
       returned: by M(asyncjobs.named.async_kill) of a running job
       type: list
       elements: int

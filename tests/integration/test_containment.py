@@ -9,7 +9,8 @@ Checked each time: async_kill stops a job's setsid child and double-forked grand
 async: time limit's leftovers are killed at the next status read; a process that left
 what contains the job is reported (and stopped); a job that ended with a daemon running
 reports it and async_kill stops it. Where there is a cgroup: CPU and memory figures, and a
-memory limit that stops a job. Bad limits are refused before anything starts.
+memory limit that stops a job. Bad limits are refused before anything starts. Under
+Mitogen for Ansible jobs are not contained, and limits are refused.
 """
 
 import os
@@ -114,19 +115,21 @@ def _check(r, left, cgroup):
 
 
 # Under Mitogen for Ansible async_task starts jobs in several steps: they are not contained.
-pytestmark = pytest.mark.wrapper_only('jobs started by Mitogen\'s runner are not contained')
+WRAPPER_ONLY = pytest.mark.wrapper_only('jobs started by Mitogen\'s runner are not contained')
 
 
 def _cgroups_writable():
     return os.geteuid() == 0 and os.path.isdir('/sys/fs/cgroup/freezer')
 
 
+@WRAPPER_ONLY
 @pytest.mark.skipif(not _cgroups_writable(), reason='needs root and cgroup v1 controllers')
 def test_containment_local_root(run_playbook):
     r, left = _run(run_playbook, 'local', dict(cgroup=True))
     _check(r, left, cgroup=True)
 
 
+@WRAPPER_ONLY
 @pytest.mark.skipif(not _cgroups_writable(), reason='needs root and cgroup v1 controllers')
 def test_containment_ssh_become_root(run_playbook, ssh_target):
     r, left = _run(run_playbook, 'ssh', dict(cgroup=True, job_become=True,
@@ -134,9 +137,24 @@ def test_containment_ssh_become_root(run_playbook, ssh_target):
     _check(r, left, cgroup=True)
 
 
+@WRAPPER_ONLY
 def test_containment_ssh_become_unprivileged(run_playbook, ssh_target):
     r, left = _run(run_playbook, 'ssh', dict(cgroup=False, job_become=True,
                                              job_become_user=ssh_target.job_user,
                                              ansible_async_dir=None),
                    job_dir=ssh_target.default_async_dir(ssh_target.job_user))
     _check(r, left, cgroup=False)
+
+
+@pytest.mark.mitogen
+def test_containment_under_mitogen(run_playbook, async_dir):
+    """Under Mitogen for Ansible (strategy mitogen_linear) jobs are not contained: limits
+    are refused before anything starts, and a job's result has no containment."""
+    pytest.importorskip('ansible_mitogen', reason='Mitogen for Ansible is not installed')
+    from _async_task_lib import mitogen_env
+    r = run_playbook('containment_mitogen.yml', env=mitogen_env('mitogen_linear', async_dir))
+    limited, plain = r.load('limited'), r.load('plain')
+    assert limited['failed'] is True and 'limits need the one-step start' in limited['msg']
+    assert 'Nothing was started' in limited['msg']
+    assert not os.path.lexists(os.path.join(async_dir, 'jid_m-limited'))
+    assert plain['state'] == 'succeeded' and 'containment' not in plain, plain

@@ -246,8 +246,8 @@ def test_prepare_refuses_limits_it_cannot_set(tmp_path):
     (proc / 'self').mkdir(parents=True)
     (proc / 'self' / 'mountinfo').write_text('1 1 0:1 / / rw - ext4 /dev/sda rw\n')
     (proc / 'self' / 'cgroup').write_text('0::/\n')
-    assert c.prepare('j5', proc=str(proc)) == (dict(mechanism='environ', mark='j5'),
-                                                'no cgroup hierarchy is mounted')
+    expected = (dict(mechanism='environ', mark='j5'), 'no cgroup hierarchy is mounted')
+    assert c.prepare('j5', proc=str(proc)) == expected
     with pytest.raises(c.ContainmentError) as e:
         c.prepare('j5', dict(memory='1G'), proc=str(proc))
     assert 'limits need a cgroup of the job' in str(e.value)
