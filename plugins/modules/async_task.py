@@ -72,8 +72,9 @@ description:
     (the result holds all of the output), with the job by C(cleanup) and C(full_cleanup)
     of M(asyncjobs.named.async_status_id), and by M(asyncjobs.named.async_prune). With
     C(no_log), no log is written and no tail or progress text is returned or printed.
-  - Progress - while it waits, the task prints one line per wait slice (about 15 seconds)
-    at the default verbosity, as native retries do - C(migrate (j1234.56) on db3 - running
+  - Progress - while it waits, the task prints a line at least every 15 seconds (after each
+    wait slice, and from the controller during a longer slice) at the default verbosity,
+    as native retries do - C(migrate (j1234.56) on db3 - running
     for 2m15s), followed by the job's last output line when there is one.
   - Lost connection - when the connection fails while the task waits (in its first wait
     slice or a later one), the host is unreachable as for any failed connection (or the task

@@ -12,11 +12,13 @@ description:
   - Waits until an async job is succeeded, failed, timed_out, killed or orphaned and
     returns its result, failing when the job failed.
   - The waiting happens on the host. Each module run watches the job file several times a
-    second and returns as soon as the job is done, or after a slice of about 15 seconds;
-    the action plugin runs slices until the budget is spent. The end of a job is seen
-    within half a second, and a long wait costs one round trip per slice.
-  - Progress - for each slice after which a job still runs, one line at the default
-    verbosity, as native retries print theirs - C(migrate (j1234.56) on db3 - running for
+    second and returns as soon as the job is done, or after a slice (15 seconds for the
+    first, then as long as the job has run, up to a minute); the action plugin runs
+    slices until the budget is spent. The end of a job is seen within half a second, and
+    a long wait costs one round trip per slice.
+  - Progress - at least every 15 seconds while a job still runs (after each slice, and
+    from the controller during a longer slice, with the output line of the last slice),
+    one line at the default verbosity, as native retries print theirs - C(migrate (j1234.56) on db3 - running for
     2m15s), followed by the job's last output line when its output is captured (jobs
     started by M(asyncjobs.named.async_task) in a command form). With C(no_log), no line.
   - Stopping the controller (Ctrl-C) leaves the job running and named.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Mapping
 
@@ -23,7 +24,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import (
     JOB_STATES, RUNNING)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import (
-    JOBS_HEADER, SLICE_SECONDS)
+    JOBS_HEADER, MAX_SLICE_SECONDS, PROGRESS_EVERY, SLICE_SECONDS)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import failpoints as _failpoints
 
 
@@ -110,6 +111,51 @@ def progress_line(status, ref, host, waited):
         if lines:
             return '%s | %s' % (line, lines[-1])
     return line
+
+
+def slice_seconds(ages, remaining=None):
+    """How long the next wait slice on the host lasts: as long as the youngest of the jobs
+    waited for has been running (``ages``, seconds; none known: SLICE_SECONDS), at least
+    SLICE_SECONDS and at most MAX_SLICE_SECONDS, and no longer than the ``remaining`` budget
+    (None: no limit). A slice returns as soon as its jobs are done, so a longer slice costs
+    no latency: it saves the remote commands (and the controller's work) of the slices it
+    replaces. Young jobs, the most likely to end soon, get the shortest."""
+    known = [a for a in ages if isinstance(a, (int, float))]
+    seconds = max(SLICE_SECONDS, min(MAX_SLICE_SECONDS, min(known) if known else 0.0))
+    return seconds if remaining is None else min(seconds, remaining)
+
+
+class ProgressTicker:
+    """While a wait slice longer than ``every`` seconds runs on the host, print ``lines(
+    elapsed)`` (elapsed: seconds since the slice began) every ``every`` seconds from a thread
+    of the worker, so that progress lines keep coming (display sends them to the main
+    process through its queue, as the worker's own lines)."""
+
+    def __init__(self, every, lines):
+        self.every = every
+        self.lines = lines
+        self.stopped = threading.Event()
+        self.thread = None
+        self.began = None
+
+    def __enter__(self):
+        self.began = time.time()
+        self.thread = threading.Thread(target=self._run, name='asyncjobs-progress', daemon=True)
+        self.thread.start()
+        return self
+
+    def _run(self):
+        while not self.stopped.wait(self.every):
+            try:
+                for line in self.lines(time.time() - self.began):
+                    display.display(line)
+            except Exception:  # pylint: disable=broad-except
+                return  # a progress line is never worth a failed task
+
+    def __exit__(self, *exc):
+        self.stopped.set()
+        self.thread.join(5)
+        return False
 
 
 def many_result(results):
@@ -507,6 +553,21 @@ class AsyncJobsAction(ActionBase):
                               task_vars, header=JOBS_HEADER if header else None)
         return res['results'] if 'results' in res and not res.get('failed') else res
 
+    @staticmethod
+    def _progress_lines(jobs, host, waited):
+        """``lines(elapsed)`` for ProgressTicker: the progress line of each of ``jobs``
+        ((status after the last slice, ref)), ``elapsed`` seconds later (its output line as
+        of that slice)."""
+        def lines(elapsed):
+            out = []
+            for status, ref in jobs:
+                later = dict(status)
+                if isinstance(later.get('running_for'), (int, float)):
+                    later['running_for'] = later['running_for'] + elapsed
+                out.append(progress_line(later, ref, host, waited + elapsed))
+            return out
+        return lines
+
     def _wait_slices(self, task_vars, budget, refs, one_slice, first=None, began=None):
         """Run ``one_slice(pending refs, seconds)`` (a module run that waits on the host and
         returns the statuses of those jobs, or a failed result) until no job of ``refs``
@@ -545,10 +606,16 @@ class AsyncJobsAction(ActionBase):
                     ', '.join(_job_name(done[i], refs[i]) for i in pending),
                     now - start, '' if budget is None else ' of %.0f s' % budget))
             remaining = None if budget is None else max(0.0, budget - (time.time() - start))
-            seconds = SLICE_SECONDS if remaining is None else min(SLICE_SECONDS, remaining)
+            seconds = slice_seconds([done[i].get('running_for') for i in pending
+                                     if done[i] is not None], remaining)
             self.module_header = None
             try:
-                statuses = one_slice([refs[i] for i in pending], seconds)
+                if seconds > PROGRESS_EVERY and not self._task.no_log and statuses is not None:
+                    with ProgressTicker(PROGRESS_EVERY, self._progress_lines(
+                            [(done[i], refs[i]) for i in pending], host, time.time() - start)):
+                        statuses = one_slice([refs[i] for i in pending], seconds)
+                else:
+                    statuses = one_slice([refs[i] for i in pending], seconds)
             except AnsibleConnectionFailure as e:
                 self._named_by_header(refs, pending)
                 # Unreachable, as ansible-core says it, but naming the jobs.

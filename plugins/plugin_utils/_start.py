@@ -46,7 +46,9 @@ import base64
 import json
 import os
 import re
+import secrets
 import shlex
+import time
 import zlib
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import specs
@@ -214,12 +216,75 @@ class OneStepStart:
         self.unprivileged = action._is_become_unprivileged()
         self.pipelining = action._is_pipelining_enabled('new')
         self.header = None      # the runner's start header, once it came (START_HEADER)
+        # With pipelining, the job's files travel with the runner, on its stdin: the tmp dir
+        # is a placeholder (STAGED_TMP_ROOT/<name>) that the runner makes on the host.
+        self.staged = self.pipelining  # staged once the tmp dir is the placeholder
+        self.stage_name = None
+        self.files = {}         # staged: {file name in the tmp dir: its content}
 
     # -- hooks (instance attributes, so only this action instance is affected) ---------
+
+    def _make_tmp_path(self, remote_user=None):
+        if not self.staged or self.state != 'idle':
+            return self._orig_make_tmp(remote_user)
+        # No remote command: the runner makes the dir when it starts the job.
+        if self.stage_name is None:
+            self.stage_name = 'ansible-tmp-%s-%s-%s' % (time.time(), os.getpid(),
+                                                        secrets.randbelow(2 ** 48))
+        shell = self.action._connection._shell
+        shell.tmpdir = '%s/%s' % (specs.STAGED_TMP_ROOT, self.stage_name)
+        # As ansible-core's own: the dir is the action's to remove (async_wrapper removes
+        # it when the job ends, unless keep_remote_files).
+        self.action._cleanup_remote_tmp = True
+        return shell.tmpdir
+
+    def _staged_name(self, remote_path):
+        """The file name of ``remote_path`` in the staged tmp dir; None for another path."""
+        if self.stage_name is None:
+            return None
+        root = '%s/%s/' % (specs.STAGED_TMP_ROOT, self.stage_name)
+        if not remote_path.startswith(root):
+            return None
+        name = remote_path[len(root):]
+        if self.state != 'idle' or not name or '/' in name:
+            self._refuse('ansible-core transferred %s, which the one-step start cannot send '
+                         'with the job' % remote_path, None)
+        return name
+
+    def _transfer_data(self, remote_path, data):
+        name = self._staged_name(remote_path)
+        if name is None:
+            return self._orig_transfer_data(remote_path, data)
+        if isinstance(data, dict):
+            data = json.dumps(data)
+        if isinstance(data, str):
+            data = data.encode('utf-8', 'surrogateescape')
+        self.files[name] = data
+        return remote_path
+
+    def _transfer_file(self, local_path, remote_path):
+        name = self._staged_name(remote_path)
+        if name is None:
+            return self._orig_transfer_file(local_path, remote_path)
+        with open(local_path, 'rb') as f:
+            self.files[name] = f.read()
+        return remote_path
 
     def _fixup_perms2(self, remote_paths, remote_user=None, execute=True):
         paths = [p for p in remote_paths if p]
         is_async = any(p.endswith(WRAPPER_NAME) for p in paths)
+        if self.staged and self.stage_name is not None:
+            # The runner writes the files, as the user it runs as (the become user), mode
+            # 0700: nothing to fix, no ACL to set.
+            staged = '%s/%s' % (specs.STAGED_TMP_ROOT, self.stage_name)
+            if any(p != staged and self._staged_name(p) is None for p in paths):
+                self._refuse('ansible-core asked to fix the permissions of %s, outside the '
+                             'staged tmp dir' % ', '.join(paths), None)
+            if is_async and self.state == 'idle':
+                self.wrapper_path = [p for p in paths if p.endswith(WRAPPER_NAME)][0]
+                self._prepare(paths)
+                self.state = 'ready'
+            return paths
         if is_async and self.state == 'idle':
             self.wrapper_path = [p for p in paths if p.endswith(WRAPPER_NAME)][0]
             self._prepare(paths)
@@ -273,6 +338,10 @@ class OneStepStart:
         if getattr(action._connection, 'allow_executable', True):
             shell = action._play_context.executable or None
         extra = dict(wrapper_cmd=cmd, shell=shell)
+        if self.stage_name is not None:
+            extra['stage'] = dict(name=self.stage_name, bases=self.tmp_bases(), files=dict(
+                (name, base64.b64encode(zlib.compress(data, 1)).decode('ascii'))
+                for name, data in self.files.items()))
         in_data = None
         # async_wrapper's interpreter (a Python: the job's module may be anything), as
         # ansible-core put it in the wrapper command, with -S: the runner needs no
@@ -304,12 +373,27 @@ class OneStepStart:
             except Exception:  # pylint: disable=broad-except
                 pass  # a tmp dir left behind is all this costs
         raise action_fail('asyncjobs.named: %s; it was not run, nothing was started, and '
-                          'running the task again starts the job (%s)' % (why, cmd[:200]),
+                          'running the task again starts the job%s'
+                          % (why, ' (%s)' % cmd[:200] if cmd else ''),
                           result=dict(job_started=False))
+
+    def tmp_bases(self):
+        """Where the runner makes the staged tmp dir, first that works: ``remote_tmp`` (as the
+        user the runner runs as, the become user), then ``system_tmpdirs``."""
+        get = self.action.get_shell_option
+        bases = [get('remote_tmp', default='~/.ansible/tmp')]
+        bases += [d for d in (get('system_tmpdirs', default=None) or ['/var/tmp', '/tmp'])
+                  if d not in bases]
+        return bases
 
     def _prepare(self, async_paths):
         action = self.action
         shell = action._connection._shell
+        if self.stage_name is not None:
+            # Nothing on the host yet: the runner makes the dir and writes the files itself.
+            self.keep_tmp = not action._should_remove_tmp_path(shell.tmpdir)
+            self.args = dict(self.claim_args, tmpdir=None, remove_tmp=False, chmod=[])
+            return
         tmpdir = self.tmpdir = shell.tmpdir
         self.keep_tmp = not action._should_remove_tmp_path(tmpdir)
         self.args = dict(self.claim_args, tmpdir=tmpdir,
@@ -390,17 +474,20 @@ class OneStepStart:
         self._orig_fixup = action._fixup_perms2
         self._orig_execute = action._low_level_execute_command
         self._orig_expand = action._remote_expand_user
-        action._fixup_perms2 = self._fixup_perms2
-        action._low_level_execute_command = self._low_level_execute_command
-        action._remote_expand_user = self._remote_expand_user
+        self._orig_make_tmp = action._make_tmp_path
+        self._orig_transfer_data = action._transfer_data
+        self._orig_transfer_file = action._transfer_file
+        hooks = ('_fixup_perms2', '_low_level_execute_command', '_remote_expand_user',
+                 '_make_tmp_path', '_transfer_data', '_transfer_file')
+        for name in hooks:
+            setattr(action, name, getattr(self, name))
         try:
             module_name, module_args = module_call()
             result = action._execute_module(module_name=module_name, module_args=module_args,
                                             task_vars=self.task_vars, wrap_async=True)
         finally:
-            del action._fixup_perms2
-            del action._low_level_execute_command
-            del action._remote_expand_user
+            for name in hooks:
+                delattr(action, name)
         if self.state != 'fired':
             raise action_fail('asyncjobs.named: ansible-core did not run the async_wrapper '
                               'command through the one-step start; nothing was started')

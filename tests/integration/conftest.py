@@ -69,6 +69,8 @@ Environment variables
     python). ``ANSIBLE_COLLECTIONS_PATH``: defaults to .build/collections.
     ``AJ_SSH_DIR`` / ``AJ_SSH_PORT``: as for setup_ssh.sh (.build/ssh, 2222).
     ``AJ_KEEP_TMP=1``: keep the per-test directories (under /tmp/asyncjobs-it-*).
+    ``AJ_PIPELINING``: ANSIBLE_PIPELINING of the runs (default True: a start is then one
+    remote command; tests of the start without pipelining set it off themselves).
     ``AJ_STRATEGY=mitogen_linear`` (or ``mitogen_free``): run every playbook under that
     Mitogen for Ansible strategy (``make integration-mitogen``). Mitogen's async runner
     ignores ``ansible_async_dir``: the test's async dir is also given as ANSIBLE_ASYNC_DIR
@@ -328,6 +330,9 @@ def run_ansible_playbook(ansible_playbook, session_dir, dirs, playbook, inventor
         'ANSIBLE_HOST_KEY_CHECKING': 'False',
         'ANSIBLE_RETRY_FILES_ENABLED': 'False',
         'PYTHONDONTWRITEBYTECODE': '1',
+        # Pipelining on, as on a fleet (a start is one remote command); the tests of the
+        # start without it set it off (AJ_PIPELINING=False: every test without it).
+        'ANSIBLE_PIPELINING': os.environ.get('AJ_PIPELINING') or 'True',
     })
     if 'ANSIBLE_STRATEGY' not in (env or {}):  # a test that picks its strategy has it all
         run_env.update(strategy_env(evars))

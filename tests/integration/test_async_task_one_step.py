@@ -17,6 +17,7 @@
 
 import json
 import os
+import pwd
 import re
 import shutil
 import tempfile
@@ -63,13 +64,20 @@ def wire_costs(stdout):
 
 @pytest.mark.wrapper_only('counts the remote commands of the one-step start, which Mitogen '
                           'replaces with its own runner and transport')
-@pytest.mark.parametrize('where', ['local', 'ssh'])
-def test_remote_commands_per_task(request, where, run_playbook, test_dirs):
-    """With pipelining on: a start costs two commands less than native's (no ``echo ~``
-    for remote_tmp, and the permission fix-up runs on the host), or one less with an
-    unprivileged become user (Ansible's fix-up runs; the attach path then also removes
-    the job's tmp dir from the controller); every other task one command, where native
-    async_status needs two for a ``~`` async dir."""
+@pytest.mark.parametrize('where,pipelining', [('local', True), ('ssh', True), ('local', False),
+                                               ('ssh', False)])
+def test_remote_commands_per_task(request, where, pipelining, run_playbook, test_dirs):
+    """With pipelining on, a start (or an attach, or a start whose job ends in the first wait
+    slice) is one remote command and no transfer: the module, async_wrapper and the start
+    runner travel on its stdin, and the runner makes the job's tmp dir itself, as the user
+    it runs as (the unprivileged become user over SSH: no ACL to set). Native needs four
+    commands and two transfers. Every other task is one command, where native async_status
+    needs two for a ``~`` async dir.
+
+    Without pipelining, the transport's own steps: the tmp dir, the files and the runner
+    transferred; two commands less than native's (no ``echo ~`` for remote_tmp, the
+    permission fix-up on the host), one less with an unprivileged become user (Ansible's
+    fix-up runs; the attach path then also removes the job's tmp dir)."""
     gate = test_dirs.root / 'gate'
     gate.write_text('', encoding='utf-8')
     os.chmod(str(gate), 0o644)
@@ -86,7 +94,7 @@ def test_remote_commands_per_task(request, where, run_playbook, test_dirs):
     request.addfinalizer(lambda: shutil.rmtree(async_dir, ignore_errors=True))
     try:
         r = run_playbook('task_remote_commands.yml', inventory=where, extra_vars=evars,
-                         args=('-vvv',), env={'ANSIBLE_PIPELINING': 'True'})
+                         args=('-vvv',), env={'ANSIBLE_PIPELINING': str(pipelining)})
     finally:
         gate.unlink()
     costs = wire_costs(r.stdout)
@@ -97,25 +105,31 @@ def test_remote_commands_per_task(request, where, run_playbook, test_dirs):
     report = json.dumps(costs, indent=1, sort_keys=True)
     print(report)
 
-    # Transfers: native's two (module, async_wrapper); ours goes on stdin.
+    # Native: echo ~, mkdir, chmod (or setfacl and the like), async_wrapper; the module and
+    # async_wrapper transferred.
     assert native_start[1] == 2, report
-    assert start[1] == attach[1] == quick[1] == 2, report
     # One Python process of ours per start, attach or start-and-wait; nothing else runs
     # our module in those tasks (the wait of a job that ends in the first slice included).
     assert start[2] == attach[2] == quick[2] == 1, report
-    # Ours spends no command on expanding remote_tmp (echo ~): the mkdir expands it.
-    if where == 'local':
-        assert native_start[0] == 4, report  # echo ~, mkdir, chmod, async_wrapper
-        assert start[0] == attach[0] == quick[0] == 2, report  # mkdir, ours
+    if pipelining:
+        assert native_start[0] == 4, report
+        assert start == attach == quick == (1, 0, 1), report
+        for task in ('C: async_alias', 'C: async_status_id by name',
+                     'C: async_status_id by jid', 'C: async_wait by name (one slice)',
+                     'C: async_kill by name', 'C: async_status_id cleanup by name',
+                     'C: async_kill the native job'):
+            assert costs[task] == (1, 0, 0), (task, report)
+        assert costs['C: native status by jid'][0] == 2, report  # echo ~ for the async dir
     else:
-        # become to an unprivileged user: Ansible's own permission fix-up runs
-        assert start[0] == quick[0] == native_start[0] - 1, report
-        assert attach[0] == native_start[0], report  # + removing the job's tmp dir
-    assert costs['C: native status by jid'][0] == 2, report  # echo ~ for the async dir
-    for task in ('C: async_alias', 'C: async_status_id by name', 'C: async_status_id by jid',
-                 'C: async_wait by name (one slice)', 'C: async_kill by name',
-                 'C: async_status_id cleanup by name', 'C: async_kill the native job'):
-        assert costs[task] == (1, 0, 0), (task, report)
+        # + the runner transferred; no command spent on expanding remote_tmp (echo ~): the
+        # mkdir expands it.
+        assert start[1] == attach[1] == quick[1] == 3, report
+        if where == 'local':
+            assert start[0] == attach[0] == quick[0] == 2, report  # mkdir, ours
+        else:
+            # become to an unprivileged user: Ansible's own permission fix-up runs
+            assert start[0] == quick[0] == native_start[0] - 1, report
+            assert attach[0] == native_start[0], report  # + removing the job's tmp dir
 
     started, attached, quick_res = r.load('started'), r.load('attached'), r.load('quick')
     assert started['attached'] is False and attached['attached'] is True
@@ -223,14 +237,17 @@ def test_twenty_controllers_start_one_job(request, where, n, start_playbook, asy
 # --- the attach path leaves no tmp dir ------------------------------------------------------
 
 @pytest.mark.wrapper_only('the one-step start\'s remote tmp dir; Mitogen makes and removes its own')
-@pytest.mark.parametrize('become_to', ['root', 'ajjob'])
-def test_attach_leaves_no_remote_tmp_dir(request, become_to, run_playbook, test_dirs, async_dir,
-                                         ssh_target):
-    """Each start makes a remote tmp dir for the job; when the job is not started (attach)
-    it is removed at once: by the module when it runs as root, by the controller when it
-    runs as an unprivileged become user (the dir is the login user's). Only the running
-    job's own tmp dir is left (its watcher removes it when it ends). Over SSH: on the local
-    connection remote tmp dirs live in the controller's own temp dir, removed at its exit."""
+@pytest.mark.parametrize('become_to,pipelining', [('root', False), ('ajjob', False),
+                                                  ('root', True), ('ajjob', True)])
+def test_attach_leaves_no_remote_tmp_dir(request, become_to, pipelining, run_playbook, test_dirs,
+                                         async_dir, ssh_target):
+    """Without pipelining, each start makes a remote tmp dir for the job; when the job is
+    not started (attach) it is removed at once: by the module when it runs as root, by the
+    controller when it runs as an unprivileged become user (the dir is the login user's).
+    With pipelining, the runner makes the dir (as the become user) only when it starts the
+    job: an attach makes none. Either way only the running job's own tmp dir is left (its
+    watcher removes it when it ends). Over SSH: on the local connection remote tmp dirs
+    live in the controller's own temp dir, removed at its exit."""
     remote_tmp = tempfile.mkdtemp(prefix='ajit-rtmp-', dir='/tmp')
     os.chmod(remote_tmp, 0o1777)
     request.addfinalizer(lambda: shutil.rmtree(remote_tmp, ignore_errors=True))
@@ -241,7 +258,8 @@ def test_attach_leaves_no_remote_tmp_dir(request, become_to, run_playbook, test_
     evars = {'gate': str(gate), 'ansible_remote_tmp': remote_tmp, 'become_to': become_to,
              'ansible_system_tmpdirs': [remote_tmp]}
     try:
-        r = run_playbook('task_attach_tmp.yml', inventory='ssh', extra_vars=evars)
+        r = run_playbook('task_attach_tmp.yml', inventory='ssh', extra_vars=evars,
+                         env={'ANSIBLE_PIPELINING': str(pipelining)})
         left = sorted(os.listdir(remote_tmp))
     finally:
         gate.unlink()
@@ -250,16 +268,20 @@ def test_attach_leaves_no_remote_tmp_dir(request, become_to, run_playbook, test_
     assert [a['attached'] for a in r.load('attached')] == [True, True]
     # The running job's own tmp dir, and nothing of the two attaches.
     assert len(left) == 1 and left[0].startswith('ansible-tmp-'), left
+    owner = pwd.getpwuid(os.stat(os.path.join(remote_tmp, left[0])).st_uid).pw_name
+    assert owner == (become_to if pipelining else ssh_target.login_user), owner
     wait_for(lambda: not wrapper_processes(jid), 30, 'the job to end')
 
 
 @pytest.mark.matrix
 @pytest.mark.wrapper_only('the one-step start\'s remote tmp dir; Mitogen makes its own')
-def test_remote_tmp_with_a_tilde_is_expanded_on_the_host(request, run_playbook, test_dirs,
-                                                         async_dir):
+@pytest.mark.parametrize('pipelining', [False, True])
+def test_remote_tmp_with_a_tilde_is_expanded_on_the_host(request, pipelining, run_playbook,
+                                                         test_dirs, async_dir):
     """The one-step start does not spend a command on expanding ``remote_tmp`` (``echo ~``):
-    the command that makes the job's tmp dir expands it on the host. The job's tmp dir is
-    made under the home dir, and nothing is made under a literal ``~``."""
+    without pipelining the command that makes the job's tmp dir expands it on the host; with
+    pipelining the start is one command, whose runner makes the dir itself. The job's tmp
+    dir is made under the home dir, and nothing is made under a literal ``~``."""
     name = '.ajit-rtmp-%s' % uuid.uuid4().hex[:10]
     home_tmp = os.path.join(os.path.expanduser('~'), name)
     request.addfinalizer(lambda: shutil.rmtree(home_tmp, ignore_errors=True))
@@ -267,7 +289,8 @@ def test_remote_tmp_with_a_tilde_is_expanded_on_the_host(request, run_playbook, 
     gate.write_text('', encoding='utf-8')
     evars = {'gate': str(gate), 'ansible_remote_tmp': '~/' + name, 'become_to': 'root'}
     try:
-        r = run_playbook('task_attach_tmp.yml', extra_vars=evars, args=('-vvv',))
+        r = run_playbook('task_attach_tmp.yml', extra_vars=evars, args=('-vvv',),
+                         env={'ANSIBLE_PIPELINING': str(pipelining)})
         left = sorted(os.listdir(home_tmp))
     finally:
         gate.unlink()
@@ -277,7 +300,12 @@ def test_remote_tmp_with_a_tilde_is_expanded_on_the_host(request, run_playbook, 
     assert len(left) == 1 and left[0].startswith('ansible-tmp-'), left
     ours = r.stdout.split('TASK [Dump')[0]  # (the dump's copy expands remote_tmp itself)
     assert 'TASK [Attach to it, twice]' in ours
-    assert ours.count('mkdir -p "` echo ~/%s' % name) == 3, 'not one tmp dir per start'
+    ours_starts = ours.split('TASK [Start the job]')[1]
+    if pipelining:
+        assert 'mkdir' not in ours_starts and 'PUT ' not in ours_starts, ours_starts
+        assert ours_starts.count(' EXEC ') == 3, 'not one command per start'
+    else:
+        assert ours.count('mkdir -p "` echo ~/%s' % name) == 3, 'not one tmp dir per start'
     assert 'EXEC /bin/sh -c \'echo ~' not in ours, 'a command was spent on echo ~'
     for where in (os.getcwd(), os.path.dirname(os.path.abspath(__file__)), str(test_dirs.root)):
         assert not os.path.exists(os.path.join(where, '~')), where

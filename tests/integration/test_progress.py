@@ -34,3 +34,24 @@ def test_progress_line_per_slice(run_playbook, async_dir, hide):
         # the first slice ends at 15 s: one line, the job's running time
         assert len(lines) == 1 and 14 <= int(lines[0]) <= 17, r.stdout
         assert r.load('waited')['stdout'] == 'secret-step\nsecret-output'
+
+
+@pytest.mark.wrapper_only('counts the remote commands of each wait slice over the local '
+                          'connection (Mitogen runs modules in its own way)')
+def test_long_wait_grows_its_slices_and_keeps_printing_progress(run_playbook, async_dir):
+    """A job of about 48 s waited for by async_wait: slices of 15 s, then as long as the job
+    has run (16, then 32 s), so three module runs where slices of 15 s take four; progress
+    lines still come at least every 15 s (the controller prints them during the longer
+    slices), each with the job's running time and its last output line."""
+    r = run_playbook('task_long_wait.yml', args=('-vvv',))
+    wait_part = r.stdout.split('TASK [Wait for it]')[1].split('\nTASK [')[0]
+    runs = len(re.findall(r'^<localhost> EXEC .*python', wait_part, re.M))
+    ages = [int(a) for a in re.findall(r'^long-wait \(j\d+\.\d+\) on localhost: running for '
+                                       r'(\d+)s \| step-1$', wait_part, re.M)]
+    assert r.load('waited')['stdout'] == 'step-1\ndone'
+    assert runs == 3, (runs, wait_part[-3000:])
+    assert len(ages) >= 3 and ages == sorted(ages), ages
+    # the first line after the first slice (15 s after the wait began, which was after the
+    # start), then one at least every 15 s until the job ends at 48 s
+    gaps = [b - a for a, b in zip(ages, ages[1:] + [48])]
+    assert ages[0] <= 20 and max(gaps) <= 16, (ages, gaps)

@@ -9,6 +9,7 @@ Private to the collection. Runs on the target: Python 3.6 compatible (no f-strin
 with '=', no walrus, no newer stdlib).
 """
 
+import binascii
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import shlex
 import stat
 import subprocess
 import time
+import zlib
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
     require_async_dir)
@@ -33,7 +35,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes impor
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.claims import (
     await_job_of_prefix, claim_name, drop_claim, job_of_prefix, prefix_liveness, under_claim)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import (
-    CLAIM_STALE_AFTER, RUNNER_SPEC, START_HEADER)
+    CLAIM_STALE_AFTER, RUNNER_SPEC, STAGED_TMP_ROOT, START_HEADER)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import failpoints
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.failpoints import failpoint
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.wait import (
@@ -140,6 +142,118 @@ def run_contained(wrapper_cmd, env=None, shell=None, meta=None, limits=None):
     if reply.get('failed'):
         containment.remove(record)  # only when empty: a job that runs keeps its cgroup
     return reply
+
+
+# --------------------------------------------------------------------------
+# The job's files, staged: they came with the runner (on its stdin), and are written
+# only when the job is started
+
+TMP_NAME_RE = re.compile(r'^ansible-tmp-[0-9.]+-[0-9]+-[0-9]+$')
+FILE_NAME_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.+-]*$')
+# A dir that can stand in for the placeholder wherever it is written: in a shell command, in
+# the module's arguments (JSON, in a Python string literal of the AnsiballZ payload), in an
+# args file. A base dir with other characters is passed over (the system tmp dirs follow).
+SAFE_DIR_RE = re.compile(r'^/[A-Za-z0-9_./+-]*$')
+
+
+def expand_tmp_base(base, home=None):
+    """``base`` (a ``remote_tmp`` or a ``system_tmpdirs`` entry, as configured: ``~/...``,
+    ``$VAR/...``) expanded as the shell of Ansible's ``mkdir`` would expand it on the host, but
+    ``~`` as the home of the user this process runs as (its passwd entry, not ``$HOME``, which
+    sudo may have kept from the login user). None when it does not expand to an absolute
+    path."""
+    if base == '~' or base.startswith('~/'):
+        if home is None:
+            import pwd
+            try:
+                home = pwd.getpwuid(os.geteuid()).pw_dir
+            except KeyError:
+                home = os.environ.get('HOME') or ''
+        base = home + base[1:]
+    else:
+        base = os.path.expanduser(base)
+    base = os.path.normpath(os.path.expandvars(base))
+    return base if os.path.isabs(base) else None
+
+
+def make_stage_dir(name, bases, home=None):
+    """Make the job's tmp dir ``name`` (``ansible-tmp-...``, mode 0700) in the first of
+    ``bases`` that takes it (its parents made as ``mkdir -p`` makes them, 0700); return its
+    path. JobError, saying why for each base, when none does."""
+    if not TMP_NAME_RE.match(name or ''):
+        raise JobError('refusing to make the job\'s tmp dir %r: not a name of the form '
+                       'ansible-tmp-*' % (name,))
+    why = []
+    for base in bases:
+        path = expand_tmp_base(base, home)
+        if path is None or not SAFE_DIR_RE.match(path):
+            why.append('%s: not an absolute path of letters, digits and _./+-' % (path or base))
+            continue
+        try:
+            if not os.path.isdir(path):
+                os.makedirs(path, 0o700)
+            target = os.path.join(path, name)
+            os.mkdir(target, 0o700)
+            return target
+        except OSError as e:
+            why.append('%s: %s' % (path, e.strerror or e))
+    raise JobError('cannot make the job\'s tmp dir %s in any of %s' % (name, '; '.join(why)))
+
+
+def write_stage_files(tmpdir, files, placeholder=None):
+    """Write ``files`` ({name: zlib-compressed, base64-encoded content}) into ``tmpdir``,
+    each a new file (never through a symlink, never over an existing file), mode 0700 as
+    Ansible's permission fix-up leaves them (``chmod u+rwx``). ``placeholder`` (the dir the
+    controller wrote into the module's arguments, say the path of a script) is replaced with
+    ``tmpdir`` in them."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_NOFOLLOW', 0)
+    for name in sorted(files):
+        if not FILE_NAME_RE.match(name):
+            raise JobError('refusing to write %r into the job\'s tmp dir: not a plain file '
+                           'name' % (name,))
+        try:
+            data = zlib.decompress(binascii.a2b_base64(files[name]))
+        except (binascii.Error, zlib.error, TypeError, ValueError) as e:
+            raise JobError('the job\'s file %s came damaged: %s' % (name, e))
+        if placeholder:
+            data = data.replace(placeholder.encode('utf-8'), tmpdir.encode('utf-8'))
+        fd = os.open(os.path.join(tmpdir, name), flags, 0o700)
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+
+
+class StagedFiles(object):
+    """The job's files (the module's payload, async_wrapper, an args file or a script), sent
+    with the runner instead of being transferred (``stage``: ``name`` of the tmp dir,
+    ``bases`` to make it in, ``files``). The controller wrote the wrapper command with the
+    placeholder dir ``STAGED_TMP_ROOT/<name>``; ``run`` makes the real dir, writes the files
+    and runs the command with the real dir in it. Nothing is written for a job that is
+    attached to, or refused. ``tmpdir`` and ``cmd``: the dir and the command, once made."""
+
+    def __init__(self, stage, home=None):
+        self.name = stage.get('name')
+        self.bases = stage.get('bases') or []
+        self.files = stage.get('files') or {}
+        self.home = home
+        self.tmpdir = None
+        self.cmd = None
+
+    def run(self, wrapper_cmd, env=None, shell=None, run=None):
+        """``run`` (default ``run_wrapper``) runs the command once the files are written."""
+        placeholder = '%s/%s' % (STAGED_TMP_ROOT, self.name)
+        if placeholder not in wrapper_cmd:
+            raise JobError('the async_wrapper command does not run from the staged tmp dir %s'
+                           % placeholder)
+        tmpdir = make_stage_dir(self.name, self.bases, self.home)
+        try:
+            write_stage_files(tmpdir, self.files, placeholder)
+        except BaseException:
+            import shutil
+            shutil.rmtree(tmpdir, ignore_errors=True)
+            raise
+        self.tmpdir = tmpdir
+        self.cmd = wrapper_cmd.replace(placeholder, shlex.quote(tmpdir))
+        return (run or run_wrapper)(self.cmd, env, shell)
 
 
 # --------------------------------------------------------------------------
@@ -302,7 +416,8 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
                     tmpdir=None, remove_tmp=False, chmod=(), env=None, shell=None, hold=0.0,
                     what=None, output=None, tail_lines=0, liveness=wrapper_liveness,
                     clock=time.time, sleep=time.sleep, proc='/proc', lock_timeout=LOCK_TIMEOUT,
-                    on_running=ATTACH, on_finished=None, announce=None, limits=None):
+                    on_running=ATTACH, on_finished=None, announce=None, stage=None,
+                    limits=None):
     """The host side of async_task's one-step start.
 
     Makes the job's files executable (``chmod``), attaches to the job named ``alias`` or
@@ -321,27 +436,45 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
     ``announce(action, jid)`` is called once the job is started or attached to, before its
     status is read or waited for (the start runner writes the start header to its stdout).
 
+    ``stage`` (the job's files, sent with the runner: StagedFiles) makes the job's tmp dir
+    and writes them only when the job is started; ``tmpdir`` and ``chmod`` are then unused.
+
     A failure after the job was started raises StartFailed with the job's id: the job, its
     tmp dir and the claim that leads to it are left in place.
     """
-    if chmod:
+    staged = StagedFiles(stage) if stage else None
+    if staged is None and chmod:
         make_executable(tmpdir, chmod)
     meta = dict(what=what, output=output)
+
+    def contained(cmd, env, shell):
+        return run_contained(cmd, env, shell, meta, limits)
+    if staged is None:
+        run_job = contained
+    else:
+        def run_job(cmd, env, shell):
+            return staged.run(cmd, env, shell, run=contained)
+
+    def remove_unused(result):
+        if staged is not None:
+            result['tmpdir_removed'] = (staged.tmpdir is None or remove_job_tmpdir(
+                staged.tmpdir, staged.cmd))
+        elif remove_tmp and tmpdir:
+            result['tmpdir_removed'] = remove_job_tmpdir(tmpdir, wrapper_cmd)
     try:
         found = start(async_dir, alias, token, waiting, wrapper_cmd,
-                      run=lambda cmd: run_contained(cmd, env, shell, meta, limits),
-                      liveness=liveness,
+                      run=lambda cmd: run_job(cmd, env, shell), liveness=liveness,
                       clock=clock, sleep=sleep, proc=proc, lock_timeout=lock_timeout, hold=hold,
                       meta=meta, on_running=on_running,
                       on_finished=on_finished)
     except StartFailed as e:
-        if e.result.get('job_started') is False and remove_tmp and tmpdir:
-            e.result['tmpdir_removed'] = remove_job_tmpdir(tmpdir, wrapper_cmd)
+        if e.result.get('job_started') is False and (remove_tmp or staged is not None):
+            remove_unused(e.result)
         raise
     found.setdefault('job_started', found['action'] == 'start')
     found['tmpdir_removed'] = False
-    if found['job_started'] is False and remove_tmp and tmpdir:
-        found['tmpdir_removed'] = remove_job_tmpdir(tmpdir, wrapper_cmd)
+    if found['job_started'] is False and (remove_tmp or staged is not None):
+        remove_unused(found)
     if found['action'] not in ('start', 'attach'):
         return found
     jid = found['ansible_job_id']
@@ -424,7 +557,8 @@ def start_main(args, environ=None, stream=None):
             shell=params['shell'], hold=params['hold'], what=params['what'],
             output=params['output'], tail_lines=params['tail_lines'],
             on_running=params['on_running'], on_finished=params['on_finished'],
-            announce=header_writer(stream) if stream is not None else None, limits=limits)
+            announce=header_writer(stream) if stream is not None else None,
+            stage=params['stage'], limits=limits)
     except StartFailed as e:
         return dict(e.result, failed=True, msg=e.msg)
     except JobError as e:

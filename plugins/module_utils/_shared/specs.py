@@ -23,11 +23,22 @@ POLICY_OPTIONS = {
 # several steps), so that a job started by a controller that died before naming it can
 # still be found.
 CLAIM_ENV = 'ASYNCJOBS_NAMED_CLAIM'
+# The remote tmp dir that the controller writes into a one-step start's async_wrapper
+# command when the job's files travel with the start runner (plugin_utils/_start.py):
+# ``STAGED_TMP_ROOT/<ansible-tmp-...>``, which the runner replaces with the dir it makes on
+# the host (_host/start.py, StagedFiles). Only characters that a shell takes as they are.
+STAGED_TMP_ROOT = '/@asyncjobs-named-tmp@'
 # A claim of a start in several steps whose owner has not named its job after this many
 # seconds is taken over by the next run.
 CLAIM_STALE_AFTER = 60.0
-# Longest wait inside one module run on the host; the action loops over slices.
+# The wait inside one module run on the host (a slice; the action loops over slices): the
+# first slice, and the shortest. Later slices grow with the job's age, up to
+# MAX_SLICE_SECONDS (plugin_utils/_action.py, slice_seconds): a long job costs a remote
+# command a minute, not four. Progress lines come at least every PROGRESS_EVERY seconds
+# whatever the slice (the controller prints them while a longer slice runs).
 SLICE_SECONDS = 15.0
+MAX_SLICE_SECONDS = 60.0
+PROGRESS_EVERY = 15.0
 # The start runner's first line on stdout, before its first wait slice: ``{START_HEADER:
 # {"action": "start" or "attach", "ansible_job_id": jid}}``, so that a controller whose
 # connection dies during that slice still knows the job (plugins/plugin_utils/_start.py).
@@ -298,6 +309,7 @@ RUNNER_SPEC = ArgumentSpec(
         chmod=dict(type='list', elements='str', default=[]),
         wrapper_cmd=dict(type='str', required=True),
         shell=dict(type='str'),
+        stage=dict(type='dict'),                   # the job's files, sent with the runner
         limits=dict(type='dict'),                  # on the job's cgroup (_host.containment)
         **dict(POLICY_OPTIONS, **PRIVATE_ARGUMENT_SPEC)
     ),

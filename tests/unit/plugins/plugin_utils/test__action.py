@@ -371,3 +371,45 @@ def test_lost_wait_of_several_jobs_lists_them():
         dict(ansible_job_id='j3.4', ansible_job_alias='b', state='running', finished=False)]
     assert "waited for job j1.2, job j3.4 named 'b'. They were running when last seen and keep " \
         "running on the host" in got['msg']
+
+
+# --- wait slices and progress lines -----------------------------------------------------------
+
+@pytest.mark.parametrize('ages,remaining,seconds', [
+    ([], None, 15.0),                 # nothing known yet: the first slice
+    ([None], None, 15.0),
+    ([3.0], None, 15.0),              # a young job: the shortest slice
+    ([25.0], None, 25.0),             # as long as the job has run
+    ([600.0], None, 60.0),            # at most a minute
+    ([600.0, 20.0], None, 20.0),      # the youngest of several jobs
+    ([600.0], 42.0, 42.0),            # never past the budget
+    ([5.0], 4.0, 4.0),
+    ([600.0], 0.0, 0.0),
+])
+def test_slice_seconds(ages, remaining, seconds):
+    assert action.slice_seconds(ages, remaining) == seconds
+
+
+def test_progress_lines_go_on_while_a_slice_runs(monkeypatch):
+    shown = []
+    monkeypatch.setattr(action.display, 'display', shown.append)
+    lines = action.AsyncJobsAction._progress_lines(
+        [(dict(ansible_job_id='j1.2', ansible_job_alias='mig', running_for=100.0,
+               stdout_tail=['step 3']), {'alias': 'mig'})], 'db1', 30.0)
+    assert lines(20.0) == ['mig (j1.2) on db1: running for 2m00s | step 3']
+    with action.ProgressTicker(0.05, lambda elapsed: ['tick %.0f' % (elapsed * 0)]):
+        deadline = action.time.time() + 5
+        while len(shown) < 3 and action.time.time() < deadline:
+            action.time.sleep(0.01)
+    count = len(shown)
+    assert count >= 3 and set(shown) == {'tick 0'}
+    action.time.sleep(0.2)
+    assert len(shown) == count  # stopped with the slice
+
+
+def test_a_failing_progress_line_stops_only_the_ticker(monkeypatch):
+    def broken(elapsed):
+        raise ValueError('no line')
+    with action.ProgressTicker(0.01, broken) as ticker:
+        action.time.sleep(0.1)
+    assert not ticker.thread.is_alive()

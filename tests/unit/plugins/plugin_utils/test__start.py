@@ -579,3 +579,95 @@ def test_the_connection_watch_is_removed():
     starter = fire(action)
     starter._low_level_execute_command(WRAPPER_CMD, True, None)
     assert action._connection._bare_run is original
+
+
+# --- with pipelining: the job's files travel with the runner -------------------------------------
+
+class StagingAction(HookedAction):
+    """HookedAction whose tmp dir ansible-core has yet to make (``_make_tmp_path``)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._connection._shell.tmpdir = None
+        self._cleanup_remote_tmp = False
+
+    def _make_tmp_path(self, remote_user=None):
+        self.ran.append(('mkdir', None))
+        self._connection._shell.tmpdir = '/home/u/.ansible/tmp/ansible-tmp-1-2-3'
+        return self._connection._shell.tmpdir
+
+    def _transfer_file(self, local, path):
+        self.sent[path] = local
+
+    def get_shell_option(self, name, default=None):
+        return dict(remote_tmp='~/.ansible/tmp', system_tmpdirs=['/var/tmp', '/tmp']).get(
+            name, default)
+
+
+def staging(action):
+    starter = hooked(action)
+    starter._orig_make_tmp = action._make_tmp_path
+    starter._orig_transfer_data = action._transfer_data
+    starter._orig_transfer_file = action._transfer_file
+    return starter
+
+
+def test_a_staged_start_is_one_command_with_the_files_on_its_stdin(tmp_path):
+    action = StagingAction(pipelining=True)
+    starter = staging(action)
+    tmpdir = starter._make_tmp_path()
+    assert tmpdir.startswith(specs.STAGED_TMP_ROOT + '/ansible-tmp-')
+    assert action._cleanup_remote_tmp is True  # async_wrapper removes it when the job ends
+    module, wrapper = tmpdir + '/AnsiballZ_command.py', tmpdir + '/async_wrapper.py'
+    script = tmp_path / 'run.sh'
+    script.write_bytes(b'#!/bin/sh\necho hi\n')
+    starter._transfer_data(module, 'ARGS = %r' % ('{"script": "%s/run.sh"}' % tmpdir))
+    starter._transfer_data(wrapper, b'wrapper bytes')
+    starter._transfer_file(str(script), tmpdir + '/run.sh')
+    assert starter._fixup_perms2([tmpdir, module, wrapper]) == [tmpdir, module, wrapper]
+    cmd = "ANSIBLE_ASYNC_DIR='~/.ansible_async' /usr/bin/python3 %s j42 30 %s _" % (wrapper, module)
+    starter._low_level_execute_command(cmd, True, None)
+    # nothing made, transferred or fixed up: one command, the runner
+    assert action.sent == {} and [c for c, _d in action.ran] == ['/usr/bin/python3 -S']
+    args = args_on_stdin(action.ran[0][1])
+    stage = args['stage']
+    assert stage['name'] == tmpdir.rsplit('/', 1)[1]
+    assert stage['bases'] == ['~/.ansible/tmp', '/var/tmp', '/tmp']
+    files = dict((k, zlib.decompress(base64.b64decode(v))) for k, v in stage['files'].items())
+    assert files == {'AnsiballZ_command.py': ('ARGS = %r' % ('{"script": "%s/run.sh"}' % tmpdir))
+                     .encode(), 'async_wrapper.py': b'wrapper bytes',
+                     'run.sh': b'#!/bin/sh\necho hi\n'}
+    assert (args['tmpdir'], args['chmod'], args['remove_tmp']) == (None, [], False)
+    assert args['wrapper_cmd'] == cmd
+    # nothing on the host for the controller to remove, whatever the runner says
+    starter.remove_unused_tmpdir(dict(action='attach', job_started=False))
+    assert action.removed == []
+
+
+@pytest.mark.parametrize('path', ['sub/x', ''])
+def test_a_staged_start_refuses_a_file_it_cannot_send(path):
+    action = StagingAction(pipelining=True)
+    starter = staging(action)
+    tmpdir = starter._make_tmp_path()
+    with pytest.raises(AnsibleActionFail) as failed:
+        starter._transfer_data('%s/%s' % (tmpdir, path), b'x')
+    assert 'which the one-step start cannot send with the job' in str(failed.value)
+    assert failed.value.result['job_started'] is False and action.ran == []
+
+
+def test_a_staged_start_refuses_to_fix_up_a_path_outside_its_dir():
+    action = StagingAction(pipelining=True)
+    starter = staging(action)
+    tmpdir = starter._make_tmp_path()
+    with pytest.raises(AnsibleActionFail) as failed:
+        starter._fixup_perms2([tmpdir, '/etc/passwd'])
+    assert 'outside the staged tmp dir' in str(failed.value) and action.ran == []
+
+
+def test_without_pipelining_ansible_core_makes_the_tmp_dir():
+    action = StagingAction(pipelining=False)
+    starter = staging(action)
+    assert starter._make_tmp_path() == '/home/u/.ansible/tmp/ansible-tmp-1-2-3'
+    assert action.ran == [('mkdir', None)]
+    starter._transfer_data('/home/u/.ansible/tmp/ansible-tmp-1-2-3/x', b'y')
+    assert list(action.sent) == ['/home/u/.ansible/tmp/ansible-tmp-1-2-3/x']

@@ -13,13 +13,16 @@ like Ansible's; the concurrency test has several processes start one name at the
 moment.
 """
 
+import base64
 import io
 import multiprocessing
 import os
 import shlex
+import shutil
 import stat
 import sys
 import time
+import zlib
 
 import pytest
 
@@ -567,3 +570,165 @@ def test_start_main_bad_input(tmp_path, args, env, msg):
     assert result['failed'] is True and result['msg'] == msg
     assert result['job_started'] is False
     assert not os.path.exists('/x')
+
+
+# --- the job's files staged with the runner (pipelining) -----------------------------------------
+
+STAGE_NAME = 'ansible-tmp-1700000000.5-77-12345'
+PLACEHOLDER = '%s/%s' % (starting.STAGED_TMP_ROOT, STAGE_NAME)
+
+
+def _packed(data):
+    return base64.b64encode(zlib.compress(data, 1)).decode('ascii')
+
+
+def staged_job(tmp_path, async_dir, seconds=0.0, prefix=None):
+    """(stage, wrapper command) of a job whose files travel with the runner: JobDir's files,
+    and its command with the placeholder dir where the tmp dir was."""
+    (tmp_path / 'model').mkdir()
+    model = JobDir(tmp_path / 'model', async_dir, seconds=seconds, prefix=prefix)
+    files = {}
+    for name in os.listdir(model.tmpdir):
+        with open(os.path.join(model.tmpdir, name), 'rb') as f:
+            files[name] = _packed(f.read())
+    shutil.rmtree(model.tmpdir)
+    base = tmp_path / 'remote_tmp'
+    stage = dict(name=STAGE_NAME, bases=[str(base)], files=files)
+    return stage, model.cmd.replace(model.tmpdir, PLACEHOLDER), base
+
+
+@pytest.mark.parametrize('base,expected', [
+    ('~/.ansible/tmp', '/home/u/.ansible/tmp'),
+    ('~', '/home/u'),
+    ('$AJ_UNIT_BASE/tmp', '/srv/x/tmp'),
+    ('/var/tmp/', '/var/tmp'),
+    ('relative/tmp', None),
+    ('~no-such-user-here/tmp', None),
+])
+def test_expand_tmp_base(monkeypatch, base, expected):
+    monkeypatch.setenv('AJ_UNIT_BASE', '/srv/x')
+    monkeypatch.setenv('HOME', '/elsewhere')  # ~ is the passwd home (given here), not $HOME
+    assert starting.expand_tmp_base(base, home='/home/u') == expected
+
+
+def test_expand_tmp_base_uses_the_passwd_home(monkeypatch):
+    monkeypatch.setenv('HOME', '/not/the/home')
+    import pwd
+    assert starting.expand_tmp_base('~/t') == os.path.join(pwd.getpwuid(os.geteuid()).pw_dir, 't')
+
+
+def test_make_stage_dir_takes_the_first_base_that_works(tmp_path):
+    blocked = tmp_path / 'blocked'
+    blocked.write_text('a file, not a dir')
+    spaced = tmp_path / 'with space'
+    good = tmp_path / 'good' / 'deeper'
+    made = starting.make_stage_dir(STAGE_NAME, [str(blocked / 'sub'), str(spaced), str(good)])
+    assert made == str(good / STAGE_NAME)
+    assert stat.S_IMODE(os.stat(made).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(str(good)).st_mode) == 0o700  # made as mkdir -p under umask 077
+    assert not spaced.exists()
+
+
+def test_make_stage_dir_says_why_for_each_base(tmp_path):
+    blocked = tmp_path / 'blocked'
+    blocked.write_text('')
+    with pytest.raises(errors.JobError) as exc:
+        starting.make_stage_dir(STAGE_NAME, [str(blocked / 'x'), 'rel/tmp'])
+    assert exc.value.msg.startswith('cannot make the job\'s tmp dir %s in any of %s: '
+                                    % (STAGE_NAME, blocked / 'x'))
+    assert 'rel/tmp: not an absolute path of letters, digits and _./+-' in exc.value.msg
+
+
+@pytest.mark.parametrize('name', ['', 'tmp', 'ansible-tmp-1/../x', '../ansible-tmp-1.0-2-3'])
+def test_make_stage_dir_refuses_other_names(tmp_path, name):
+    with pytest.raises(errors.JobError) as exc:
+        starting.make_stage_dir(name, [str(tmp_path)])
+    assert 'not a name of the form ansible-tmp-*' in exc.value.msg
+    assert os.listdir(str(tmp_path)) == []
+
+
+def test_write_stage_files(tmp_path):
+    target = tmp_path / STAGE_NAME
+    target.mkdir()
+    starting.write_stage_files(str(target), {
+        'AnsiballZ_x.py': _packed(('ARGS = %r' % ('{"script": "%s/run.sh"}' % PLACEHOLDER))
+                                  .encode()),
+        'run.sh': _packed(b'#!/bin/sh\necho hi\n')}, PLACEHOLDER)
+    payload = (target / 'AnsiballZ_x.py').read_text()
+    assert payload == 'ARGS = %r' % ('{"script": "%s/run.sh"}' % target)
+    assert (target / 'run.sh').read_bytes() == b'#!/bin/sh\necho hi\n'
+    for name in ('AnsiballZ_x.py', 'run.sh'):
+        assert stat.S_IMODE(os.stat(str(target / name)).st_mode) & 0o700 == 0o700
+
+
+@pytest.mark.parametrize('files,why', [
+    ({'../escape': 'eJwDAAAAAAE='}, "refusing to write '../escape' into the job's tmp dir"),
+    ({'sub/x': 'eJwDAAAAAAE='}, "refusing to write 'sub/x' into the job's tmp dir"),
+    ({'.hidden': 'eJwDAAAAAAE='}, "refusing to write '.hidden' into the job's tmp dir"),
+    ({'x': 'not base64 or zlib'}, "the job's file x came damaged"),
+])
+def test_write_stage_files_refuses(tmp_path, files, why):
+    target = tmp_path / STAGE_NAME
+    target.mkdir()
+    with pytest.raises(errors.JobError) as exc:
+        starting.write_stage_files(str(target), files)
+    assert exc.value.msg.startswith(why)
+    assert os.listdir(str(tmp_path)) == [STAGE_NAME] and os.listdir(str(target)) == []
+
+
+def test_write_stage_files_never_writes_through_a_symlink(tmp_path):
+    target = tmp_path / STAGE_NAME
+    target.mkdir()
+    victim = tmp_path / 'victim'
+    victim.write_text('keep')
+    os.symlink(str(victim), str(target / 'x'))
+    with pytest.raises(OSError):
+        starting.write_stage_files(str(target), {'x': _packed(b'overwritten')})
+    assert victim.read_text() == 'keep'
+
+
+def test_staged_start_writes_the_files_only_when_it_starts(tmp_path, async_dir):
+    stage, cmd, base = staged_job(tmp_path, async_dir, seconds=30)
+    result = starting.start_named_job(async_dir, 'build', 'tokA', False, cmd, stage=stage)
+    jid = result['ansible_job_id']
+    assert result['action'] == 'start' and result['status']['state'] == 'running'
+    assert os.listdir(str(base)) == [STAGE_NAME]
+    assert sorted(os.listdir(str(base / STAGE_NAME))) == sorted(stage['files'])
+    # Attaching writes nothing: no dir, no file.
+    (tmp_path / 'again').mkdir()
+    stage2, cmd2, base2 = staged_job(tmp_path / 'again', async_dir, prefix='j999')
+    again = starting.start_named_job(async_dir, 'build', 'tokB', False, cmd2, stage=stage2)
+    assert (again['action'], again['ansible_job_id']) == ('attach', jid)
+    assert again['tmpdir_removed'] is True and not base2.exists()
+    killing.kill(async_dir, jid, 'KILL', grace=0)
+
+
+def test_staged_start_runs_the_job_and_its_wrapper_removes_the_dir(tmp_path, async_dir):
+    stage, cmd, base = staged_job(tmp_path, async_dir, seconds=0.2)
+    result = starting.start_named_job(async_dir, 'build', 'tokA', True, cmd, wait=15.0,
+                                      stage=stage)
+    assert result['status']['state'] == 'succeeded' and result['status']['stdout'] == 'done'
+    wait_until(lambda: not (base / STAGE_NAME).exists(), 10, 'async_wrapper to remove its dir')
+
+
+def test_staged_start_that_cannot_make_its_dir_starts_nothing(tmp_path, async_dir):
+    stage, cmd, _base = staged_job(tmp_path, async_dir)
+    blocked = tmp_path / 'blocked'
+    blocked.write_text('')
+    stage['bases'] = [str(blocked / 'tmp')]
+    with pytest.raises(starting.StartFailed) as exc:
+        starting.start_named_job(async_dir, 'build', 'tokA', False, cmd, stage=stage)
+    assert exc.value.result['job_started'] is False
+    assert exc.value.msg.startswith('the job was not started (JobError: cannot make the job\'s '
+                                    'tmp dir %s in any of ' % STAGE_NAME)
+    assert "the name 'build' is free again: running the task again starts it" in exc.value.msg
+    assert name_of(async_dir, 'build') is None and claim_of(async_dir, 'build') is None
+
+
+def test_staged_start_refuses_a_command_without_the_placeholder(tmp_path, async_dir):
+    stage, cmd, base = staged_job(tmp_path, async_dir)
+    with pytest.raises(starting.StartFailed) as exc:
+        starting.start_named_job(async_dir, 'build', 'tokA', False,
+                                 cmd.replace(PLACEHOLDER, '/elsewhere'), stage=stage)
+    assert 'does not run from the staged tmp dir %s' % PLACEHOLDER in exc.value.msg
+    assert exc.value.result['job_started'] is False and not base.exists()
