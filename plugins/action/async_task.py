@@ -104,6 +104,9 @@ class ActionModule(AsyncJobsAction):
                               output=job['output'],
                               tail_lines=tail_lines, on_running=args['on_running'],
                               on_finished=args['on_finished'])
+            limits = dict((k, v) for k, v in (args.get('limits') or {}).items() if v is not None)
+            if limits:
+                claim_args['limits'] = limits
             failpoints = self.failpoints()
             if failpoints:
                 claim_args['_failpoints'] = failpoints
@@ -131,6 +134,10 @@ class ActionModule(AsyncJobsAction):
         it (async_claim bind) and read its status: where the one-step start is not possible
         (Mitogen for Ansible replaces ``_execute_module``)."""
         alias = args['alias']
+        if any(v is not None for v in (args.get('limits') or {}).values()):
+            raise action_fail('limits need the one-step start of async_task, which puts the job '
+                              'in a cgroup of its own; it is not available here (Mitogen for '
+                              'Ansible starts jobs itself). Nothing was started')
         # Under Mitogen the controller chooses the job's id: the claim records it before
         # the start, so that a re-run finds the job by its file even after it ended.
         expected = mitogen_job_id(token) if under_mitogen(self) else None

@@ -81,6 +81,15 @@ jobs:
   type: list
   elements: dict
   contains:
+    containment:
+      description:
+        - How a job that async_task started is contained (C(mechanism) - V(cgroup) or
+          V(environ)) and, with a cgroup, what it used - C(cpu_seconds), C(memory_peak)
+          (bytes), C(oom_kills) - as M(asyncjobs.named.async_status_id) returns them (see
+          there; the figures recorded when it ended, once a status read recorded them).
+      returned: for a job that async_task started in one step
+      type: dict
+      sample: {mechanism: cgroup, cpu_seconds: 12.5, memory_peak: 52428800, oom_kills: 0}
     ansible_job_id:
       description: The job id.
       type: str

@@ -13,13 +13,20 @@ description:
     what it started there) and any other descendant, then atomically writes a terminal
     state into the job file - C(killed), C(finished) and C(failed) true, and a message
     naming the signal - so that every status call reports it as RV(state=killed).
-  - A process that left both the job's process group and its process tree (a daemon that
-    forked twice into a session of its own, as C(setsid cmd &) in a subshell does) is not
-    found, by this module nor by native async's time limit.
+  - For a job that M(asyncjobs.named.async_task) started in one step, every other member of
+    the job is stopped too - a daemon that forked twice into a session of its own (as
+    C(setsid cmd &) in a subshell does) included - as root by the job's cgroup (frozen while
+    its members are signalled), else by the mark in the environment of the job's processes
+    (a process that cleared its environment escapes that). See
+    R(Containment,ansible_collections.asyncjobs.named.docsite.guide_containment). For other
+    jobs (a plain C(async) task, Mitogen for Ansible) such a daemon is not found.
+  - A job that is no longer running but left processes of it running (a daemon it started,
+    what its C(async) time limit left) has those stopped (changed); the job keeps its
+    result.
   - The watcher is stopped first so that it cannot report a timeout meanwhile. The job's
     processes get O(signal); those still alive O(grace) seconds later get C(SIGKILL).
-  - A missing name, a finished job or an already killed job is left as it is (ok, not
-    changed). A job that finishes on its own while being stopped keeps its real result.
+  - A missing name, or a job that ended with nothing of it left, is left as it is (ok,
+    not changed). A job that finishes on its own while being stopped keeps its real result.
   - The job's remote tmp dir (where Ansible copied the module, which the watcher would
     have removed when the job ended) is left in place, as after any job whose watcher dies,
     because this module deletes nothing outside the async dir. Ansible's remote tmp path
@@ -61,6 +68,62 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+containment:
+  description:
+    - How the job is contained, for a job that async_task started (see
+      R(Containment,ansible_collections.asyncjobs.named.docsite.guide_containment)), and what
+      it used where it has a cgroup.
+  returned: for a job that async_task started in one step (not under Mitogen for Ansible)
+  type: dict
+  contains:
+    mechanism:
+      description:
+        - V(cgroup) (the job has a cgroup of its own) or V(environ) (its processes are found
+          by the mark in their environment).
+      returned: always
+      type: str
+      sample: cgroup
+    cpu_seconds:
+      description: CPU time used by all the job's processes so far (user and system), in seconds.
+      returned: with a cgroup
+      type: float
+      sample: 12.5
+    memory_peak:
+      description: The most memory the job's processes held at once, in bytes.
+      returned: with a cgroup that has a memory controller
+      type: int
+      sample: 52428800
+    oom_kills:
+      description: Processes of the job the kernel killed for going over its memory limit.
+      returned: with a cgroup that has a memory controller, and a kernel that counts them
+      type: int
+      sample: 0
+    swept:
+      description:
+        - Processes of a job that timed out that its C(async) time limit left running (native
+          async kills only the job's process group) and that were killed at the first status
+          read after it.
+      returned: for a job that timed out
+      type: list
+      elements: int
+      sample: [4250]
+    left_running:
+      description:
+        - Processes of a job that ended (not by its time limit) that still run - a daemon it
+          started. They are left running; M(asyncjobs.named.async_kill) stops them.
+      returned: when there are any (with a cgroup, or for an orphaned job)
+      type: list
+      elements: int
+      sample: [4250]
+    escaped:
+      description:
+        - Processes of the job that one mechanism missed and the other found (with a cgroup,
+          processes with the job's mark that left its cgroup; without, processes of its tree
+          without the mark). With a cgroup they are stopped too.
+      returned: by M(asyncjobs.named.async_kill) of a running job
+      type: list
+      elements: int
+      sample: []
 ansible_job_id:
   description: The job id; null for a name that does not exist.
   returned: always

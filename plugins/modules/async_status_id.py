@@ -146,6 +146,62 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+containment:
+  description:
+    - How the job is contained, for a job that async_task started (see
+      R(Containment,ansible_collections.asyncjobs.named.docsite.guide_containment)), and what
+      it used where it has a cgroup.
+  returned: for a job that async_task started in one step (not under Mitogen for Ansible)
+  type: dict
+  contains:
+    mechanism:
+      description:
+        - V(cgroup) (the job has a cgroup of its own) or V(environ) (its processes are found
+          by the mark in their environment).
+      returned: always
+      type: str
+      sample: cgroup
+    cpu_seconds:
+      description: CPU time used by all the job's processes so far (user and system), in seconds.
+      returned: with a cgroup
+      type: float
+      sample: 12.5
+    memory_peak:
+      description: The most memory the job's processes held at once, in bytes.
+      returned: with a cgroup that has a memory controller
+      type: int
+      sample: 52428800
+    oom_kills:
+      description: Processes of the job the kernel killed for going over its memory limit.
+      returned: with a cgroup that has a memory controller, and a kernel that counts them
+      type: int
+      sample: 0
+    swept:
+      description:
+        - Processes of a job that timed out that its C(async) time limit left running (native
+          async kills only the job's process group) and that were killed at the first status
+          read after it.
+      returned: for a job that timed out
+      type: list
+      elements: int
+      sample: [4250]
+    left_running:
+      description:
+        - Processes of a job that ended (not by its time limit) that still run - a daemon it
+          started. They are left running; M(asyncjobs.named.async_kill) stops them.
+      returned: when there are any (with a cgroup, or for an orphaned job)
+      type: list
+      elements: int
+      sample: [4250]
+    escaped:
+      description:
+        - Processes of the job that one mechanism missed and the other found (with a cgroup,
+          processes with the job's mark that left its cgroup; without, processes of its tree
+          without the mark). With a cgroup they are stopped too.
+      returned: by M(asyncjobs.named.async_kill) of a running job
+      type: list
+      elements: int
+      sample: []
 started:
   description: Whether the job has started (false only when it is absent).
   returned: unless O(jobs) is given

@@ -52,6 +52,14 @@ description:
     connection or script transfer) is taken for dead, so another run starts the job too.
   - Honours C(become), C(environment), C(delegate_to) and the connection as a plain task
     would, including the async dir of the become user.
+  - Containment - a job started in one step runs, as root with a writable cgroup fs, in a
+    cgroup of its own made before its first process (its CPU seconds and peak memory are
+    in its status, and O(limits) apply); elsewhere its processes carry the mark
+    C(ASYNCJOBS_NAMED_JOB) in their environment. M(asyncjobs.named.async_kill) stops every
+    process of the job by it, daemonized ones too, and the first status read after the
+    C(async) time limit kills what the limit left. See
+    R(Containment,ansible_collections.asyncjobs.named.docsite.guide_containment) for what
+    each mechanism guarantees. Under Mitogen for Ansible jobs are not contained.
   - Output while it runs - the command forms (O(shell), O(cmd), O(argv), O(script)) run as
     M(asyncjobs.named.async_command), whose result is the one M(ansible.builtin.command)
     returns for the same command (but for a last line that M(ansible.builtin.command) can
@@ -213,6 +221,33 @@ options:
     type: bool
     default: true
     version_added: 0.1.0
+  limits:
+    description:
+      - Limits on the job's cgroup (see R(Containment,ansible_collections.asyncjobs.named.docsite.guide_containment)),
+        set before the job's first process starts. Each one is optional.
+      - Only where the job gets a cgroup of its own (root with a writable cgroup fs, and the
+        one-step start, so not under Mitogen for Ansible); elsewhere the task fails and
+        starts nothing.
+      - A job over its memory limit has processes killed by the kernel (out of memory); it
+        ends V(failed) (or V(orphaned) when the killed process was its runner), with RV(msg)
+        saying that it went over its memory limit and RV(containment.oom_kills) counting the
+        processes killed.
+    type: dict
+    suboptions:
+      memory:
+        description:
+          - The most memory the job's processes may hold together - bytes, or a number with a
+            unit (V(512M), V(2G)); at least 1M.
+        type: str
+      cpu:
+        description:
+          - The CPU time the job may use, in cores (V(1.5) is one and a half cores' worth of
+            time).
+        type: float
+      tasks:
+        description: The most processes and threads the job may have at once.
+        type: int
+    version_added: 0.1.0
 seealso:
   - module: asyncjobs.named.async_wait
   - module: asyncjobs.named.async_kill
@@ -262,6 +297,62 @@ EXAMPLES = r'''
 '''
 
 RETURN = r'''
+containment:
+  description:
+    - How the job is contained, for a job that async_task started (see
+      R(Containment,ansible_collections.asyncjobs.named.docsite.guide_containment)), and what
+      it used where it has a cgroup.
+  returned: for a job that async_task started in one step (not under Mitogen for Ansible)
+  type: dict
+  contains:
+    mechanism:
+      description:
+        - V(cgroup) (the job has a cgroup of its own) or V(environ) (its processes are found
+          by the mark in their environment).
+      returned: always
+      type: str
+      sample: cgroup
+    cpu_seconds:
+      description: CPU time used by all the job's processes so far (user and system), in seconds.
+      returned: with a cgroup
+      type: float
+      sample: 12.5
+    memory_peak:
+      description: The most memory the job's processes held at once, in bytes.
+      returned: with a cgroup that has a memory controller
+      type: int
+      sample: 52428800
+    oom_kills:
+      description: Processes of the job the kernel killed for going over its memory limit.
+      returned: with a cgroup that has a memory controller, and a kernel that counts them
+      type: int
+      sample: 0
+    swept:
+      description:
+        - Processes of a job that timed out that its C(async) time limit left running (native
+          async kills only the job's process group) and that were killed at the first status
+          read after it.
+      returned: for a job that timed out
+      type: list
+      elements: int
+      sample: [4250]
+    left_running:
+      description:
+        - Processes of a job that ended (not by its time limit) that still run - a daemon it
+          started. They are left running; M(asyncjobs.named.async_kill) stops them.
+      returned: when there are any (with a cgroup, or for an orphaned job)
+      type: list
+      elements: int
+      sample: [4250]
+    escaped:
+      description:
+        - Processes of the job that one mechanism missed and the other found (with a cgroup,
+          processes with the job's mark that left its cgroup; without, processes of its tree
+          without the mark). With a cgroup they are stopped too.
+      returned: by M(asyncjobs.named.async_kill) of a running job
+      type: list
+      elements: int
+      sample: []
 ansible_job_id:
   description: The job's id.
   returned: always

@@ -15,9 +15,9 @@ import os
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import find_alias
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import (
-    ABSENT, KILLED, ORPHANED, RUNNING, finished_state)
+    ABSENT, KILLED, ORPHANED, RUNNING, TIMED_OUT, finished_state)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import (
-    is_mitogen_jid, job_path)
+    is_mitogen_jid, jid_prefix, job_path, meta_path)
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
     liveness_snapshot, wrapper_liveness)
 
@@ -135,6 +135,8 @@ def job_status(async_dir, jid=None, alias=None, liveness=wrapper_liveness):
     result = describe(job, jid, alive)
     if warning and result['state'] == RUNNING:
         result['warnings'] = [warning]
+    if os.path.exists(meta_path(async_dir, jid)):
+        add_containment(async_dir, jid, result)
     if alias is not None:
         result['ansible_job_alias'] = alias
     return result
@@ -172,6 +174,92 @@ def describe(job, jid, alive):
     result.update(base)
     result.update(started=True, finished=False, state=RUNNING)
     return result
+
+
+def add_containment(async_dir, jid, result, proc='/proc'):
+    """Add to the status of a job that async_task started ``containment``: its mechanism
+    and, from its cgroup, what it used (_host.containment.usage). Once the job has ended:
+
+    * a job stopped at its ``async:`` time limit (native async kills only its process
+      group) has every other member of it killed here, at the first status read after the
+      limit (``swept``: their pids);
+    * processes of it still running are reported (``left_running``), never killed (a job
+      may start a daemon on purpose; async_kill stops them);
+    * when none is left, its figures are recorded in its meta file and its cgroup removed:
+      later reads report the recorded figures.
+
+    A job over its memory limit (``oom_kills``) that failed says so in ``msg``."""
+    # Imported here: only a job of async_task, with its meta file, needs them.
+    from ansible_collections.asyncjobs.named.plugins.module_utils._host import containment
+    from ansible_collections.asyncjobs.named.plugins.module_utils._host.wait import read_meta
+    meta = read_meta(async_dir, jid) or {}
+    raw = meta.get('containment')
+    if not isinstance(raw, dict):
+        return
+    info = raw.get('final')
+    if not isinstance(info, dict):
+        info = _containment_now(async_dir, jid, result, meta, raw, proc, containment)
+    if info is None:
+        return
+    result['containment'] = info
+    limit = ((raw.get('limits') or {}).get('memory') if isinstance(raw.get('limits'), dict)
+             else None)
+    if info.get('oom_kills') and result.get('failed') and result['state'] != RUNNING:
+        result['msg'] = ('job %s went over its memory limit%s: the kernel killed %d of its '
+                         'processes (out of memory). %s' % (
+                             jid, ' of %s bytes' % limit if limit else '', info['oom_kills'],
+                             result.get('msg') or '')).strip()
+
+
+def _containment_now(async_dir, jid, result, meta, raw, proc, containment):
+    record = containment.valid_record(raw, jid_prefix(jid), containment.cgroup_mounts(proc))
+    if record is None:
+        return None
+    info = dict(mechanism=record['mechanism'])
+    cgroup = record['mechanism'] == containment.CGROUP
+    if result['state'] == RUNNING:
+        info.update(containment.usage(record) or {})
+        return info
+    left = []
+    # The job's async_wrapper (its watcher, which exits once it has cleaned up after the
+    # job) is not something the job left running.
+    spare = wrapper_of(jid, proc)
+    if result['state'] == TIMED_OUT:
+        swept, left = containment.stop_members(record, 9, 0.0, proc, spare=spare)
+        info['swept'] = swept
+    elif cgroup or result['state'] == ORPHANED:
+        left = sorted(pid for pid in containment.members(record, proc)[0] if not spare(pid))
+    if left:
+        info['left_running'] = left
+    info.update(containment.usage(record) or {})
+    if not left:
+        if cgroup and containment.remove(record):
+            # Its watcher (async_wrapper) is still there: it looks at the job every few
+            # seconds, then cleans up and exits. The cgroup goes once it has.
+            containment.remove_later(record)
+        # Imported here: writes imports this module.
+        from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import (
+            atomic_write_json)
+        try:
+            atomic_write_json(meta_path(async_dir, jid),
+                              dict(meta, containment=dict(raw, final=info)), durable=False)
+        except (IOError, OSError):
+            pass  # read again next time
+    return info
+
+
+def wrapper_of(jid, proc='/proc'):
+    """A predicate: whether a pid is an async_wrapper process of job ``jid``."""
+    from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
+        is_wrapper_cmdline, process_args)
+    prefix = jid_prefix(jid)
+
+    def spare(pid):
+        try:
+            return bool(prefix) and is_wrapper_cmdline(process_args(pid, proc), prefix)
+        except (IOError, OSError):
+            return False
+    return spare
 
 
 def _absent(alias, jid, path):

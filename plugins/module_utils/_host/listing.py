@@ -113,6 +113,7 @@ class Listing:
         self.temps = []
         self.outputs = {}
         self.foreign = []
+        self.cgroup_mounts = {}  # read once, for the jobs of async_task (_containment)
         links = []
         for name in sorted(async_dir_names(async_dir)):
             path = os.path.join(async_dir, name)
@@ -257,6 +258,29 @@ def list_jobs(async_dir, patterns=None, states=None, unnamed=True, tail_lines=10
     )
 
 
+def _containment(jid, meta, mounts):
+    """How a job that async_task started is contained and what it used: the figures
+    recorded once it ended, else read from its cgroup now (nothing is changed here: a
+    status read records them). ``mounts``: a dict that keeps the host's cgroup mounts,
+    read once per listing."""
+    raw = (meta or {}).get('containment')
+    if not isinstance(raw, dict):
+        return None
+    if isinstance(raw.get('final'), dict):
+        return raw['final']
+    # Imported here: only jobs of async_task need it.
+    from ansible_collections.asyncjobs.named.plugins.module_utils._host import containment
+    from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import jid_prefix
+    if 'points' not in mounts:
+        mounts['points'] = containment.cgroup_mounts()
+    record = containment.valid_record(raw, jid_prefix(jid), mounts['points'])
+    if record is None:
+        return None
+    used = dict(mechanism=record['mechanism'])
+    used.update(containment.usage(record) or {})
+    return used
+
+
 def _job_entry(listing, jid, names, tail_lines, tails):
     job = listing.jobs[jid]
     status = job['status']
@@ -280,6 +304,9 @@ def _job_entry(listing, jid, names, tail_lines, tails):
         rc=data.get('rc') if status['state'] in FINISHED_STATES else None,
         msg=status.get('msg') if status['state'] in FINISHED_STATES else None,
         results_file=job['path'], size=job['stat'].st_size, _start=start)
+    used = _containment(jid, meta, listing.cgroup_mounts)
+    if used is not None:
+        entry['containment'] = used
     log = meta_output_log(listing.async_dir, meta)
     if running and log and tails is not None:
         out, err = tails(log, tail_lines)

@@ -21,6 +21,7 @@ import zlib
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
     require_async_dir)
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import containment
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import (
     JID_PREFIX_RE, WRAPPER_JID_RE, job_path, validate)
@@ -91,17 +92,18 @@ def wrapper_env(wrapper_cmd):
     return env
 
 
-def run_wrapper(wrapper_cmd, env=None, shell=None):
+def run_wrapper(wrapper_cmd, env=None, shell=None, preexec_fn=None):
     """Run the async_wrapper command line as Ansible would, with ``shell -c`` (the task's
     shell executable, ``ansible_shell_executable``; /bin/sh when the connection has none);
     return its reply.
 
     The launcher prints one JSON line and exits once the job runs; the job's processes
     detach (new session, standard streams on /dev/null), so this returns at once.
+    ``preexec_fn`` runs in the shell's process before it execs (it joins the job's cgroup).
     """
     proc = subprocess.Popen([shell or '/bin/sh', '-c', wrapper_cmd], stdin=_devnull(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, close_fds=True,
-                            env=env)
+                            env=env, preexec_fn=preexec_fn)
     out, err = proc.communicate()
     out = out.decode('utf-8', 'replace')
     err = err.decode('utf-8', 'replace')
@@ -115,6 +117,31 @@ def run_wrapper(wrapper_cmd, env=None, shell=None):
 
 def _devnull():
     return open(os.devnull, 'rb')
+
+
+def run_contained(wrapper_cmd, env=None, shell=None, meta=None, limits=None):
+    """``run_wrapper`` with the job contained (_host.containment): in a cgroup of its own,
+    made (with ``limits``) before its first process starts, where this host lets us make
+    one, and with its mark in its environment everywhere. The record of it goes into
+    ``meta`` (the job's meta file), for async_kill and the job's status. A cgroup that the
+    shell could not join is given up for the fallback, before anything of the job ran."""
+    prefix = wrapper_jid_prefix(wrapper_cmd)
+    record, _why = containment.prepare(prefix, limits)
+    try:
+        reply = run_wrapper(wrapper_cmd, containment.marked_env(env, record), shell,
+                            preexec_fn=containment.joiner(record))
+    except subprocess.SubprocessError:
+        # Only the joining runs before exec: nothing of the job ran.
+        containment.remove(record)
+        if record.get('limits'):
+            raise
+        record = dict(mechanism=containment.ENVIRON, mark=prefix)
+        reply = run_wrapper(wrapper_cmd, containment.marked_env(env, record), shell)
+    if meta is not None:
+        meta['containment'] = record
+    if reply.get('failed'):
+        containment.remove(record)  # only when empty: a job that runs keeps its cgroup
+    return reply
 
 
 # --------------------------------------------------------------------------
@@ -211,7 +238,8 @@ class StagedFiles(object):
         self.tmpdir = None
         self.cmd = None
 
-    def run(self, wrapper_cmd, env=None, shell=None):
+    def run(self, wrapper_cmd, env=None, shell=None, run=None):
+        """``run`` (default ``run_wrapper``) runs the command once the files are written."""
         placeholder = '%s/%s' % (STAGED_TMP_ROOT, self.name)
         if placeholder not in wrapper_cmd:
             raise JobError('the async_wrapper command does not run from the staged tmp dir %s'
@@ -225,7 +253,7 @@ class StagedFiles(object):
             raise
         self.tmpdir = tmpdir
         self.cmd = wrapper_cmd.replace(placeholder, shlex.quote(tmpdir))
-        return run_wrapper(self.cmd, env, shell)
+        return (run or run_wrapper)(self.cmd, env, shell)
 
 
 # --------------------------------------------------------------------------
@@ -388,7 +416,8 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
                     tmpdir=None, remove_tmp=False, chmod=(), env=None, shell=None, hold=0.0,
                     what=None, output=None, tail_lines=0, liveness=wrapper_liveness,
                     clock=time.time, sleep=time.sleep, proc='/proc', lock_timeout=LOCK_TIMEOUT,
-                    on_running=ATTACH, on_finished=None, announce=None, stage=None):
+                    on_running=ATTACH, on_finished=None, announce=None, stage=None,
+                    limits=None):
     """The host side of async_task's one-step start.
 
     Makes the job's files executable (``chmod``), attaches to the job named ``alias`` or
@@ -402,6 +431,8 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
     ``what`` it runs and the name of its ``output`` log; while it runs, its status has the
     last ``tail_lines`` lines of that log (add_progress).
 
+    The job runs contained (``run_contained``), with ``limits`` on its cgroup.
+
     ``announce(action, jid)`` is called once the job is started or attached to, before its
     status is read or waited for (the start runner writes the start header to its stdout).
 
@@ -414,7 +445,15 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
     staged = StagedFiles(stage) if stage else None
     if staged is None and chmod:
         make_executable(tmpdir, chmod)
-    run_job = run_wrapper if staged is None else staged.run
+    meta = dict(what=what, output=output)
+
+    def contained(cmd, env, shell):
+        return run_contained(cmd, env, shell, meta, limits)
+    if staged is None:
+        run_job = contained
+    else:
+        def run_job(cmd, env, shell):
+            return staged.run(cmd, env, shell, run=contained)
 
     def remove_unused(result):
         if staged is not None:
@@ -426,7 +465,7 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
         found = start(async_dir, alias, token, waiting, wrapper_cmd,
                       run=lambda cmd: run_job(cmd, env, shell), liveness=liveness,
                       clock=clock, sleep=sleep, proc=proc, lock_timeout=lock_timeout, hold=hold,
-                      meta=dict(what=what, output=output), on_running=on_running,
+                      meta=meta, on_running=on_running,
                       on_finished=on_finished)
     except StartFailed as e:
         if e.result.get('job_started') is False and (remove_tmp or staged is not None):
@@ -499,6 +538,10 @@ def start_main(args, environ=None, stream=None):
         except ValueError as e:
             raise JobError('cannot read the async_wrapper command line: %s' % e)
         validate(alias=params['alias'])
+        try:
+            limits = containment.check_limits(params['limits'])
+        except containment.ContainmentError as e:
+            raise JobError('%s. Nothing was started' % e)
         failpoints.arm(params['_failpoints'])
         saved = dict(os.environ)
         os.environ.update(own)
@@ -515,7 +558,7 @@ def start_main(args, environ=None, stream=None):
             output=params['output'], tail_lines=params['tail_lines'],
             on_running=params['on_running'], on_finished=params['on_finished'],
             announce=header_writer(stream) if stream is not None else None,
-            stage=params['stage'])
+            stage=params['stage'], limits=limits)
     except StartFailed as e:
         return dict(e.result, failed=True, msg=e.msg)
     except JobError as e:

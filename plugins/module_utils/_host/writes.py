@@ -98,11 +98,14 @@ def atomic_write_json(path, data, durable=True):
         raise
 
 
-def write_meta(async_dir, jid, alias, started, what=None, output=None):
+def write_meta(async_dir, jid, alias, started, what=None, output=None, containment=None):
     """Record how async_task started job ``jid`` (``.<jid>.meta``): the name it was started
-    under, when, what it runs and the file its output goes to (a name in the async dir)."""
-    atomic_write_json(meta_path(async_dir, jid), dict(
-        alias=alias, started=started, what=what, output=output), durable=False)
+    under, when, what it runs, the file its output goes to (a name in the async dir) and
+    how the job is contained (_host.containment)."""
+    data = dict(alias=alias, started=started, what=what, output=output)
+    if containment is not None:
+        data['containment'] = containment
+    atomic_write_json(meta_path(async_dir, jid), data, durable=False)
 
 
 # --------------------------------------------------------------------------

@@ -219,6 +219,10 @@ TASK_SPEC = ArgumentSpec(
         'output_limit': dict(type='str'),
         # The controller's warning when the wait runs the hosts in batches of forks.
         'fork_batches_warning': dict(type='bool', default=True),
+        # Limits on the job's cgroup (_host.containment), checked on the host.
+        'limits': dict(type='dict', options=dict(memory=dict(type='str'),
+                                                 cpu=dict(type='float'),
+                                                 tasks=dict(type='int'))),
     },
     mutually_exclusive=[FORMS, ('timeout', 'retries')],
     required_one_of=[FORMS],
@@ -306,6 +310,7 @@ RUNNER_SPEC = ArgumentSpec(
         wrapper_cmd=dict(type='str', required=True),
         shell=dict(type='str'),
         stage=dict(type='dict'),                   # the job's files, sent with the runner
+        limits=dict(type='dict'),                  # on the job's cgroup (_host.containment)
         **dict(POLICY_OPTIONS, **PRIVATE_ARGUMENT_SPEC)
     ),
 )

@@ -308,7 +308,7 @@ def test_a_wrapper_without_job_file_is_never_declared_dead(job_dir, async_dir, t
     the start fails without dropping the claim (whether the job runs cannot be told yet),
     and the next run waits for it instead of starting a second job."""
     proc = make_proc(tmp_path / 'proc', {4242: wrapper_argv(job_dir.prefix)})
-    monkeypatch.setattr(starting, 'run_wrapper', lambda cmd, env=None, shell=None: dict(
+    monkeypatch.setattr(starting, 'run_wrapper', lambda cmd, env=None, shell=None, **_kw: dict(
         started=1, ansible_job_id=job_dir.prefix + '.4242'))
     c = FakeClock()
     with pytest.raises(starting.StartFailed) as failed:
