@@ -42,7 +42,8 @@ TASK_RE = re.compile(r'^TASK \[(.*)\] \*+$')
 EXEC_RE = re.compile(r'^<[^>]+> (?:SSH: )?EXEC (?!sftp |scp )')
 PUT_RE = re.compile(r'^<[^>]+> PUT ')
 # The start runner: async_wrapper's interpreter with -S (no other command of a task runs one).
-OURS_RE = re.compile(r""" -S(?: \S*asyncjobs_named_start\.py [^ ]+)?(?: &&|'| *$)""")
+OURS_RE = re.compile(r""" -S(?: -c \S*import sys;exec\(sys\.stdin\.buffer\.read\(\)\)\S*|"""
+                     r""" \S*asyncjobs_named_start\.py [^ ]+)?(?: &&|'| *$)""")
 
 
 def wire_costs(stdout):

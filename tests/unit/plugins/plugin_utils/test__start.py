@@ -136,6 +136,21 @@ def test_runner_with_bad_arguments(tmp_path, async_dir):
     assert result['msg'].startswith("invalid alias 'no/slash'")
 
 
+def test_runner_read_from_stdin_in_one_go_whatever_the_locale(async_dir):
+    """With pipelining the runner's source comes on stdin, read by RUNNER_BOOTSTRAP in one
+    read (python - would read it one byte per system call) and decoded as UTF-8 under a C
+    locale too."""
+    source = start.runner_source(dict(alias='no/slash-\u00e9t\u00e9', token='tokA',
+                                      waiting=False, _async_dir=async_dir, wrapper_cmd='true'))
+    proc = subprocess.run([sys.executable, '-S', '-I', '-c', start.RUNNER_BOOTSTRAP],
+                          input=source.encode('utf-8'), capture_output=True, timeout=60,
+                          env=dict(base_env(), LC_ALL='C', LANG='C'), check=False)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.decode('utf-8'))
+    assert result['failed'] is True
+    assert result['msg'].startswith("invalid alias 'no/slash-\u00e9t\u00e9'"), result
+
+
 def test_runner_checks_its_arguments_against_its_spec(tmp_path, async_dir):
     """A missing or mistyped argument (a bug of the controller's side) is a clear failure:
     RUNNER_SPEC, checked on the host."""
@@ -384,7 +399,7 @@ def test_the_wrapper_command_travels_once_on_stdin_with_pipelining():
     starter._low_level_execute_command(WRAPPER_CMD, sudoable=True, in_data=None)
     [(cmd, in_data)] = action.ran
     # the wrapper's interpreter (not the job's /bin/bash), and nothing of the environment
-    assert cmd == '/usr/bin/python3 -S'
+    assert cmd == "/usr/bin/python3 -S -c 'import sys;exec(sys.stdin.buffer.read())'"
     args = args_on_stdin(in_data)
     assert (args['wrapper_cmd'], args['shell']) == (WRAPPER_CMD, '/bin/bash')
     assert in_data.decode('utf-8').count(BIG) == 1
@@ -628,7 +643,8 @@ def test_a_staged_start_is_one_command_with_the_files_on_its_stdin(tmp_path):
     cmd = "ANSIBLE_ASYNC_DIR='~/.ansible_async' /usr/bin/python3 %s j42 30 %s _" % (wrapper, module)
     starter._low_level_execute_command(cmd, True, None)
     # nothing made, transferred or fixed up: one command, the runner
-    assert action.sent == {} and [c for c, _d in action.ran] == ['/usr/bin/python3 -S']
+    assert action.sent == {} and [c for c, _d in action.ran] == [
+        "/usr/bin/python3 -S -c 'import sys;exec(sys.stdin.buffer.read())'"]
     args = args_on_stdin(action.ran[0][1])
     stage = args['stage']
     assert stage['name'] == tmpdir.rsplit('/', 1)[1]
