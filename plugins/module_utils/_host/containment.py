@@ -316,6 +316,11 @@ def prepare(prefix, limits=None, proc='/proc'):
         bases = base_dirs(mounts, parse_proc_cgroup(_read(os.path.join(proc, 'self', 'cgroup'))))
     except (IOError, OSError) as e:
         bases, why = {}, 'cannot read the cgroups of this process: %s' % e
+    if 'cpu' not in limits and 'cpu' in bases and bases.get('cpuacct') != bases['cpu']:
+        # The cpu controller only for a cpu limit: a cgroup of its own there would make the
+        # whole job one entity for the scheduler (its async_wrapper, its module starting, its
+        # children sharing one task's share of a busy host). cpuacct counts its CPU anyway.
+        bases = dict((k, v) for k, v in bases.items() if k != 'cpu')
     if bases:
         dirs = job_dirs(bases, prefix)
         try:
