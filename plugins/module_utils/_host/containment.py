@@ -31,6 +31,8 @@ import re
 import signal
 import time
 
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import read_small
+
 MARK_VAR = 'ASYNCJOBS_NAMED_JOB'
 GROUP_DIR = 'asyncjobs_named'
 CGROUP = 'cgroup'
@@ -129,17 +131,7 @@ def job_dirs(bases, prefix):
 
 def _read(path):
     """A small file's text (no buffered file object: these are read on a status poll)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        chunks = []
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b''.join(chunks).decode('utf-8', 'replace')
-    finally:
-        os.close(fd)
+    return read_small(path).decode('utf-8', 'replace')
 
 
 def _write(path, text):
@@ -482,23 +474,12 @@ def environ_members(mark, proc='/proc'):
         if not name.isdigit() or int(name) == me:
             continue
         try:
-            fd = os.open(os.path.join(proc, name, 'environ'), os.O_RDONLY)
+            environ = read_small(os.path.join(proc, name, 'environ'))
         except OSError as e:
             if e.errno in (errno.EACCES, errno.EPERM):
                 complete = False
             continue
-        try:
-            chunks = []
-            while True:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
-        if needle in b'\0' + b''.join(chunks) + b'\0':
+        if needle in b'\0' + environ + b'\0':
             pids.add(int(name))
     return pids, complete
 
