@@ -65,8 +65,8 @@ def wire_costs(stdout):
 
 @pytest.mark.wrapper_only('counts the remote commands of the one-step start, which Mitogen '
                           'replaces with its own runner and transport')
-@pytest.mark.parametrize('where,pipelining', [('local', True), ('ssh', True), ('local', False),
-                                               ('ssh', False)])
+@pytest.mark.parametrize('where,pipelining', [
+    ('local', True), ('ssh', True), ('local', False), ('ssh', False)])
 def test_remote_commands_per_task(request, where, pipelining, run_playbook, test_dirs):
     """With pipelining on, a start (or an attach, or a start whose job ends in the first wait
     slice) is one remote command and no transfer: the module, async_wrapper and the start
