@@ -408,17 +408,24 @@ def remove_later(record, seconds=15):
     (``sh``: ``rmdir`` every second, up to ``seconds``), for a job whose async_wrapper
     watcher is still in its cgroup (it exits a few seconds after the job). ``rmdir`` removes
     only an empty cgroup. Returns the remover's pid, or None when it could not start."""
-    import subprocess
     if not record or record.get('mechanism') != CGROUP:
         return None
+    argv = ['/bin/sh', '-c', REMOVER % seconds, 'sh'] + _unique(record['dirs'])
     try:
-        with open(os.devnull, 'r+b') as null:
-            proc = subprocess.Popen(['/bin/sh', '-c', REMOVER % seconds, 'sh']
-                                    + _unique(record['dirs']), stdin=null, stdout=null,
-                                    stderr=null, close_fds=True, start_new_session=True)
-    except (IOError, OSError):
+        pid = os.fork()
+    except OSError:
         return None
-    return proc.pid
+    if pid == 0:  # the remover: a session of its own, its streams on /dev/null
+        try:
+            os.setsid()
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
+            os.closerange(3, 1024)
+            os.execv(argv[0], argv)
+        finally:
+            os._exit(127)  # pylint: disable=protected-access
+    return pid
 
 
 def remove_stale(bases, now=None, age=STALE_AFTER):
