@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -610,11 +611,11 @@ class AsyncJobsAction(ActionBase):
                                      if done[i] is not None], remaining)
             self.module_header = None
             try:
+                ticker = contextlib.nullcontext()
                 if seconds > PROGRESS_EVERY and not self._task.no_log and statuses is not None:
-                    with ProgressTicker(PROGRESS_EVERY, self._progress_lines(
-                            [(done[i], refs[i]) for i in pending], host, time.time() - start)):
-                        statuses = one_slice([refs[i] for i in pending], seconds)
-                else:
+                    ticker = ProgressTicker(PROGRESS_EVERY, self._progress_lines(
+                        [(done[i], refs[i]) for i in pending], host, time.time() - start))
+                with ticker:
                     statuses = one_slice([refs[i] for i in pending], seconds)
             except AnsibleConnectionFailure as e:
                 self._named_by_header(refs, pending)

@@ -222,22 +222,22 @@ class OneStepStart:
         self.pipelining = action._is_pipelining_enabled('new')
         self.header = None      # the runner's start header, once it came (START_HEADER)
         # With pipelining, the job's files travel with the runner, on its stdin: the tmp dir
-        # is a placeholder (STAGED_TMP_ROOT/<name>) that the runner makes on the host.
-        self.staged = self.pipelining  # staged once the tmp dir is the placeholder
+        # is a placeholder (specs.staged_tmpdir) that the runner makes on the host. Staged
+        # once the tmp dir is that placeholder (stage_name set).
         self.stage_name = None
         self.files = {}         # staged: {file name in the tmp dir: its content}
 
     # -- hooks (instance attributes, so only this action instance is affected) ---------
 
     def _make_tmp_path(self, remote_user=None):
-        if not self.staged or self.state != 'idle':
+        if not self.pipelining or self.state != 'idle':
             return self._orig_make_tmp(remote_user)
         # No remote command: the runner makes the dir when it starts the job.
         if self.stage_name is None:
             self.stage_name = 'ansible-tmp-%s-%s-%s' % (time.time(), os.getpid(),
                                                         secrets.randbelow(2 ** 48))
         shell = self.action._connection._shell
-        shell.tmpdir = '%s/%s' % (specs.STAGED_TMP_ROOT, self.stage_name)
+        shell.tmpdir = specs.staged_tmpdir(self.stage_name)
         # As ansible-core's own: the dir is the action's to remove (async_wrapper removes
         # it when the job ends, unless keep_remote_files).
         self.action._cleanup_remote_tmp = True
@@ -247,7 +247,7 @@ class OneStepStart:
         """The file name of ``remote_path`` in the staged tmp dir; None for another path."""
         if self.stage_name is None:
             return None
-        root = '%s/%s/' % (specs.STAGED_TMP_ROOT, self.stage_name)
+        root = specs.staged_tmpdir(self.stage_name) + '/'
         if not remote_path.startswith(root):
             return None
         name = remote_path[len(root):]
@@ -278,24 +278,21 @@ class OneStepStart:
     def _fixup_perms2(self, remote_paths, remote_user=None, execute=True):
         paths = [p for p in remote_paths if p]
         is_async = any(p.endswith(WRAPPER_NAME) for p in paths)
-        if self.staged and self.stage_name is not None:
-            # The runner writes the files, as the user it runs as (the become user), mode
-            # 0700: nothing to fix, no ACL to set.
-            staged = '%s/%s' % (specs.STAGED_TMP_ROOT, self.stage_name)
-            if any(p != staged and self._staged_name(p) is None for p in paths):
-                self._refuse('ansible-core asked to fix the permissions of %s, outside the '
-                             'staged tmp dir' % ', '.join(paths), None)
-            if is_async and self.state == 'idle':
-                self.wrapper_path = [p for p in paths if p.endswith(WRAPPER_NAME)][0]
-                self._prepare(paths)
-                self.state = 'ready'
-            return paths
+        staged = self.stage_name is not None
+        if staged and any(p != specs.staged_tmpdir(self.stage_name)
+                          and self._staged_name(p) is None for p in paths):
+            self._refuse('ansible-core asked to fix the permissions of %s, outside the '
+                         'staged tmp dir' % ', '.join(paths), None)
         if is_async and self.state == 'idle':
             self.wrapper_path = [p for p in paths if p.endswith(WRAPPER_NAME)][0]
             self._prepare(paths)
             if self.remote_runner:
                 paths.append(self.remote_runner)
-        if self.unprivileged or not execute:
+        if staged:
+            # The runner writes the files, as the user it runs as (the become user), mode
+            # 0700: nothing to fix, no ACL to set.
+            result = paths
+        elif self.unprivileged or not execute:
             result = self._orig_fixup(paths, remote_user=remote_user, execute=execute)
         else:
             # chmod u+rwx, as Ansible's fix-up does here, but on the host by the runner.

@@ -35,7 +35,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes impor
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.claims import (
     await_job_of_prefix, claim_name, drop_claim, job_of_prefix, prefix_liveness, under_claim)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.specs import (
-    CLAIM_STALE_AFTER, RUNNER_SPEC, STAGED_TMP_ROOT, START_HEADER)
+    CLAIM_STALE_AFTER, RUNNER_SPEC, START_HEADER, staged_tmpdir)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared import failpoints
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.failpoints import failpoint
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.wait import (
@@ -226,7 +226,7 @@ class StagedFiles(object):
     """The job's files (the module's payload, async_wrapper, an args file or a script), sent
     with the runner instead of being transferred (``stage``: ``name`` of the tmp dir,
     ``bases`` to make it in, ``files``). The controller wrote the wrapper command with the
-    placeholder dir ``STAGED_TMP_ROOT/<name>``; ``run`` makes the real dir, writes the files
+    placeholder dir (``staged_tmpdir``); ``run`` makes the real dir, writes the files
     and runs the command with the real dir in it. Nothing is written for a job that is
     attached to, or refused. ``tmpdir`` and ``cmd``: the dir and the command, once made."""
 
@@ -240,7 +240,7 @@ class StagedFiles(object):
 
     def run(self, wrapper_cmd, env=None, shell=None, run=None):
         """``run`` (default ``run_wrapper``) runs the command once the files are written."""
-        placeholder = '%s/%s' % (STAGED_TMP_ROOT, self.name)
+        placeholder = staged_tmpdir(self.name)
         if placeholder not in wrapper_cmd:
             raise JobError('the async_wrapper command does not run from the staged tmp dir %s'
                            % placeholder)
@@ -456,6 +456,9 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
             return staged.run(cmd, env, shell, run=contained)
 
     def remove_unused(result):
+        """Remove the job's tmp dir, for a result that says nothing was started."""
+        if result.get('job_started') is not False:
+            return
         if staged is not None:
             result['tmpdir_removed'] = (staged.tmpdir is None or remove_job_tmpdir(
                 staged.tmpdir, staged.cmd))
@@ -468,13 +471,11 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
                       meta=meta, on_running=on_running,
                       on_finished=on_finished)
     except StartFailed as e:
-        if e.result.get('job_started') is False and (remove_tmp or staged is not None):
-            remove_unused(e.result)
+        remove_unused(e.result)
         raise
     found.setdefault('job_started', found['action'] == 'start')
     found['tmpdir_removed'] = False
-    if found['job_started'] is False and (remove_tmp or staged is not None):
-        remove_unused(found)
+    remove_unused(found)
     if found['action'] not in ('start', 'attach'):
         return found
     jid = found['ansible_job_id']

@@ -28,6 +28,13 @@ CLAIM_ENV = 'ASYNCJOBS_NAMED_CLAIM'
 # ``STAGED_TMP_ROOT/<ansible-tmp-...>``, which the runner replaces with the dir it makes on
 # the host (_host/start.py, StagedFiles). Only characters that a shell takes as they are.
 STAGED_TMP_ROOT = '/@asyncjobs-named-tmp@'
+
+
+def staged_tmpdir(name):
+    """The placeholder of the staged tmp dir ``name`` (``ansible-tmp-...``)."""
+    return '%s/%s' % (STAGED_TMP_ROOT, name)
+
+
 # A claim of a start in several steps whose owner has not named its job after this many
 # seconds is taken over by the next run.
 CLAIM_STALE_AFTER = 60.0

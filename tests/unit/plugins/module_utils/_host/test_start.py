@@ -575,7 +575,7 @@ def test_start_main_bad_input(tmp_path, args, env, msg):
 # --- the job's files staged with the runner (pipelining) -----------------------------------------
 
 STAGE_NAME = 'ansible-tmp-1700000000.5-77-12345'
-PLACEHOLDER = '%s/%s' % (starting.STAGED_TMP_ROOT, STAGE_NAME)
+PLACEHOLDER = starting.staged_tmpdir(STAGE_NAME)
 
 
 def _packed(data):
