@@ -6,16 +6,21 @@ root (a cgroup) and to the unprivileged job user (the fallback: the mark in the 
 environment).
 
 Checked each time: async_kill stops a job's setsid child and double-forked grandchild; the
-async: time limit's leftovers are killed at the next status read; a process that left
-what contains the job is reported (and stopped); a job that ended with a daemon running
-reports it and async_kill stops it. Where there is a cgroup: CPU and memory figures, and a
-memory limit that stops a job. Bad limits are refused before anything starts. Under
-Mitogen for Ansible jobs are not contained, and limits are refused.
+async: time limit's leftovers are killed at the limit, by the job's keeper, before anything
+reads the job; a process that escaped the job's cgroup or tree and cleared its environment
+is found (the keeper's descendant), reported (``escaped``) and stopped; a job that ended
+with a daemon running reports it and async_kill stops it; a job that nobody reads after it
+ended has its figures recorded and its cgroup removed by its keeper. Where there is a
+cgroup: CPU and memory figures, and a memory limit that stops a job. Bad limits are refused
+before anything starts. Under Mitogen for Ansible jobs are not contained, and limits are
+refused.
 """
 
+import json
 import os
 import signal
 import sys
+import time
 import uuid
 
 import pytest
@@ -25,7 +30,7 @@ from _async_task_lib import sleep_processes, wrapper_processes
 DURATIONS = (417, 418, 420, 422, 423, 424, 426, 427, 428)
 
 
-def _run(run_playbook, inventory, extra, job_dir=None):
+def _run(run_playbook, inventory, extra, cgroup, job_dir=None):
     nap = str(uuid.uuid4().int % 10 ** 6)
     prefix = 'ct-%s-' % uuid.uuid4().hex[:8]
     naps = ['%d.%s' % (n, nap) for n in DURATIONS]
@@ -34,8 +39,8 @@ def _run(run_playbook, inventory, extra, job_dir=None):
                          extra_vars=dict(extra, nap=nap, prefix=prefix, py=sys.executable
                                          if inventory == 'local' else '/usr/bin/python3'),
                          timeout=240)
-        left = sleep_processes(*naps)
-        return r, left
+        # Checked before this run's files are removed from a shared async dir.
+        return _check(r, sleep_processes(*naps), cgroup)
     finally:
         for pid in sleep_processes(*naps):
             os.kill(pid, signal.SIGKILL)
@@ -59,7 +64,7 @@ def _check(r, left, cgroup):
     d = dict((name, r.load(name)) for name in (
         'escapee', 'overtime', 'leaver', 'starter', 'busy', 'hungry', 'bad_limits',
         'escapee_status', 'kill_escapee', 'kill_leaver', 'overtime_done', 'overtime_again',
-        'kill_starter', 'listed'))
+        'kill_starter', 'listed', 'overtime_swept', 'quick'))
     mechanism = 'cgroup' if cgroup else 'environ'
     assert not left, 'processes of the jobs still run: %s' % left
 
@@ -79,11 +84,15 @@ def _check(r, left, cgroup):
 
     ot = d['overtime_done']
     assert ot['state'] == 'timed_out', ot
-    # The setsid sleep is gone (no process left, above). Usually this read killed it
-    # (``swept`` names it); once in five full runs it was empty: an earlier read may have
-    # killed it without recording it (not pinned down yet).
-    assert isinstance(ot['containment']['swept'], list), ot
+    # The setsid sleep was gone before the first status read of the job: its keeper swept it
+    # at the limit, and recorded it.
+    assert d['overtime_swept']['rc'] == 0, d['overtime_swept']
+    assert len(ot['containment']['swept']) == 1, ot
     assert d['overtime_again']['containment'] == ot['containment']
+
+    quick = d['quick']
+    assert quick['state'] in ('running', 'succeeded'), quick
+    _check_kept(quick, mechanism)
 
     starter = d['starter']
     assert starter['state'] == 'succeeded' and starter['stdout'] == 'started', starter
@@ -117,6 +126,26 @@ def _check(r, left, cgroup):
     return d
 
 
+def _check_kept(started, mechanism, within=15.0):
+    """A job whose status nobody read after it ended: its keeper recorded its figures in its
+    meta file and removed its cgroup."""
+    jid = started['ansible_job_id']
+    meta = os.path.join(os.path.dirname(started['results_file']), '.%s.meta' % jid)
+    deadline = time.time() + within
+    while True:
+        with open(meta) as f:
+            kept = json.load(f)['containment']
+        if 'final' in kept or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert kept['final']['mechanism'] == mechanism, kept
+    assert kept['keeper']['pid'] > 1, kept
+    for d in (kept.get('dirs') or {}).values():
+        assert not os.path.exists(d), kept
+    if mechanism == 'cgroup':
+        assert kept['final']['cpu_seconds'] >= 0, kept
+
+
 # Under Mitogen for Ansible async_task starts jobs in several steps: they are not contained.
 WRAPPER_ONLY = pytest.mark.wrapper_only('jobs started by Mitogen\'s runner are not contained')
 
@@ -128,25 +157,22 @@ def _cgroups_writable():
 @WRAPPER_ONLY
 @pytest.mark.skipif(not _cgroups_writable(), reason='needs root and cgroup v1 controllers')
 def test_containment_local_root(run_playbook):
-    r, left = _run(run_playbook, 'local', dict(cgroup=True))
-    _check(r, left, cgroup=True)
+    _run(run_playbook, 'local', dict(cgroup=True), cgroup=True)
 
 
 @WRAPPER_ONLY
 @pytest.mark.skipif(not _cgroups_writable(), reason='needs root and cgroup v1 controllers')
 def test_containment_ssh_become_root(run_playbook, ssh_target):
-    r, left = _run(run_playbook, 'ssh', dict(cgroup=True, job_become=True,
-                                             job_become_user='root'))
-    _check(r, left, cgroup=True)
+    _run(run_playbook, 'ssh', dict(cgroup=True, job_become=True, job_become_user='root'),
+         cgroup=True)
 
 
 @WRAPPER_ONLY
 def test_containment_ssh_become_unprivileged(run_playbook, ssh_target):
-    r, left = _run(run_playbook, 'ssh', dict(cgroup=False, job_become=True,
-                                             job_become_user=ssh_target.job_user,
-                                             ansible_async_dir=None),
-                   job_dir=ssh_target.default_async_dir(ssh_target.job_user))
-    _check(r, left, cgroup=False)
+    _run(run_playbook, 'ssh', dict(cgroup=False, job_become=True,
+                                   job_become_user=ssh_target.job_user,
+                                   ansible_async_dir=None),
+         cgroup=False, job_dir=ssh_target.default_async_dir(ssh_target.job_user))
 
 
 @pytest.mark.mitogen

@@ -170,8 +170,9 @@ def valid_record(record, prefix, mount_points):
     if not isinstance(record, dict) or not prefix or not PREFIX_RE.match(prefix):
         return None
     mechanism = record.get('mechanism')
+    kept = _valid_keeper(record.get('keeper'))
     if mechanism == ENVIRON and record.get('mark') == prefix:
-        return dict(mechanism=ENVIRON, mark=prefix)
+        return dict(mechanism=ENVIRON, mark=prefix, **kept)
     if mechanism != CGROUP:
         return None
     dirs = record.get('dirs')
@@ -188,7 +189,18 @@ def valid_record(record, prefix, mount_points):
         if key not in V1_KEYS and key != '':
             return None
         good[key] = d
-    return dict(mechanism=CGROUP, dirs=good, mark=prefix)
+    return dict(mechanism=CGROUP, dirs=good, mark=prefix, **kept)
+
+
+def _valid_keeper(keeper):
+    """``{'keeper': {pid, start}}`` for a well-formed keeper record, else ``{}``."""
+    if not isinstance(keeper, dict):
+        return {}
+    pid, start = keeper.get('pid'), keeper.get('start')
+    if (isinstance(pid, int) and not isinstance(pid, bool) and pid > 1
+            and isinstance(start, int) and not isinstance(start, bool) and start >= 0):
+        return dict(keeper=dict(pid=pid, start=start))
+    return {}
 
 
 # --------------------------------------------------------------------------
@@ -491,21 +503,71 @@ def environ_members(mark, proc='/proc'):
     return pids, complete
 
 
-def members(record, proc='/proc'):
-    """The live processes of the job by its containment record: (pids, complete)."""
+def _stat_of(pid, proc):
+    try:
+        with open(os.path.join(proc, str(pid), 'stat'), 'rb') as f:
+            text = f.read()
+    except (IOError, OSError):
+        return None
+    return text[text.rfind(b')') + 2:].split()
+
+
+def keeper_alive(record, proc='/proc'):
+    """Whether the job's keeper (_host.keeper) still runs: its pid, with the start time
+    recorded (not another process that got the pid since)."""
+    keeper = record.get('keeper') if record else None
+    if not keeper:
+        return False
+    fields = _stat_of(keeper['pid'], proc)
+    try:
+        return fields is not None and int(fields[19]) == keeper['start'] and fields[0] != b'Z'
+    except (ValueError, IndexError):
+        return False
+
+
+def descendants(record, proc='/proc'):
+    """The processes descended from the job's keeper: the job's, whatever they did (the
+    keeper is a child subreaper: a process whose parent exits is re-parented to it). An
+    empty set when the job has no keeper or it is gone (its pid then names another
+    process, or none)."""
+    if not keeper_alive(record, proc):
+        return set()
+    root = record['keeper']['pid']
+    children = {}
+    for name in os.listdir(proc):
+        if not name.isdigit():
+            continue
+        fields = _stat_of(name, proc)
+        if fields is None or len(fields) < 2 or not fields[1].isdigit():
+            continue
+        children.setdefault(int(fields[1]), []).append(int(name))
+    found, todo = set(), list(children.get(root, ()))
+    while todo:
+        pid = todo.pop()
+        if pid not in found:
+            found.add(pid)
+            todo.extend(children.get(pid, ()))
+    return found
+
+
+def primary_members(record, proc='/proc'):
+    """The pids of the job by its mechanism (its cgroup, or the mark in the environment):
+    (pids, complete)."""
     if record['mechanism'] == CGROUP:
-        pids, complete = cgroup_members(record)
-    else:
-        pids, complete = environ_members(record['mark'], proc)
+        return cgroup_members(record)
+    return environ_members(record['mark'], proc)
+
+
+def members(record, proc='/proc'):
+    """The live processes of the job by its containment record, its mechanism's and its
+    keeper's descendants: (pids, complete)."""
+    pids, complete = primary_members(record, proc)
+    pids.update(descendants(record, proc))
     pids.discard(os.getpid())
     live = set()
     for pid in pids:
-        try:
-            with open(os.path.join(proc, str(pid), 'stat'), 'rb') as f:
-                stat = f.read()
-        except (IOError, OSError):
-            continue
-        if stat[stat.rfind(b')') + 2:][:1] != b'Z':
+        fields = _stat_of(pid, proc)
+        if fields and fields[0] != b'Z':
             live.add(pid)
     return live, complete
 

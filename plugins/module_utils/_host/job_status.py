@@ -233,19 +233,35 @@ def _containment_now(async_dir, jid, result, meta, raw, proc, containment):
         info['left_running'] = left
     info.update(containment.usage(record) or {})
     if not left:
-        if cgroup and containment.remove(record):
+        if cgroup and containment.remove(record) and not containment.keeper_alive(record, proc):
             # Its watcher (async_wrapper) is still there: it looks at the job every few
-            # seconds, then cleans up and exits. The cgroup goes once it has.
+            # seconds, then cleans up and exits. The cgroup goes once it has (the job's
+            # keeper, when it has one, removes it then).
             containment.remove_later(record)
-        # Imported here: writes imports this module.
-        from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import (
-            atomic_write_json)
-        try:
-            atomic_write_json(meta_path(async_dir, jid),
-                              dict(meta, containment=dict(raw, final=info)), durable=False)
-        except (IOError, OSError):
-            pass  # read again next time
+        _record_final(async_dir, jid, info, containment)
     return info
+
+
+def _record_final(async_dir, jid, info, containment):
+    """Record the job's final figures in its meta file, as read again now: another
+    reader (the job's keeper, a status poll) may have recorded them meanwhile, with the
+    processes that it swept."""
+    # Imported here: writes and wait import this module.
+    from ansible_collections.asyncjobs.named.plugins.module_utils._host.wait import read_meta
+    from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import (
+        atomic_write_json)
+    meta = read_meta(async_dir, jid) or {}
+    raw = meta.get('containment')
+    if not isinstance(raw, dict):
+        return
+    before = raw.get('final')
+    if isinstance(before, dict) and isinstance(before.get('swept'), list):
+        info['swept'] = sorted(set(info.get('swept') or []) | set(before['swept']))
+    try:
+        atomic_write_json(meta_path(async_dir, jid),
+                          dict(meta, containment=dict(raw, final=info)), durable=False)
+    except (IOError, OSError):
+        pass  # read again next time
 
 
 def wrapper_of(jid, proc='/proc'):

@@ -122,17 +122,18 @@ def job_record(async_dir, jid, proc='/proc'):
 
 
 def _escaped(record, found, proc):
-    """Processes of the job that one of its mechanisms sees and the other does not: under a
-    cgroup, processes with the job's mark that left the cgroup (they are the job's by the
-    mark, so they are stopped too); under the fallback, processes of the job's tree or
-    group without the mark (they cleared their environment)."""
+    """Processes of the job that its mechanism misses and another way sees: under a cgroup,
+    processes with the job's mark or descended from its keeper that left the cgroup; under
+    the fallback, processes of the job's tree or group, or descended from its keeper,
+    without the mark (they cleared their environment). They are the job's all the same, so
+    they are stopped too."""
     if record is None:
         return []
+    seen = set(found) | containment.descendants(record, proc)
     if record['mechanism'] == containment.CGROUP:
-        marked = containment.environ_members(record['mark'], proc)[0]
-        return sorted(marked - set(found))
-    marked = containment.members(record, proc)[0]
-    return sorted(set(found) - marked)
+        seen |= containment.environ_members(record['mark'], proc)[0]
+    seen.discard(os.getpid())
+    return sorted(seen - containment.primary_members(record, proc)[0])
 
 
 def _members(jid, proc, record, known=(), groups=(), runner=None):
@@ -219,8 +220,7 @@ def kill(async_dir, jid, sig='TERM', grace=5.0, check_mode=False, liveness=wrapp
     found = job_processes(jid, table, runner=runner)
     pids = sorted(_members(jid, proc, record, known=found, runner=runner))
     escaped = _escaped(record, pids, proc)
-    pids = sorted(set(pids) | set(escaped)) if record and \
-        record['mechanism'] == containment.CGROUP else pids
+    pids = sorted(set(pids) | set(escaped))
     result.update(changed=True, pids=pids)
     if record is not None:
         result['containment'] = dict(status.get('containment') or {},

@@ -21,7 +21,7 @@ import zlib
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import (
     require_async_dir)
-from ansible_collections.asyncjobs.named.plugins.module_utils._host import containment
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import containment, keeper
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import (
     JID_PREFIX_RE, WRAPPER_JID_RE, job_path, validate)
@@ -119,28 +119,42 @@ def _devnull():
     return open(os.devnull, 'rb')
 
 
-def run_contained(wrapper_cmd, env=None, shell=None, meta=None, limits=None):
+def run_contained(wrapper_cmd, env=None, shell=None, meta=None, limits=None, async_dir=None):
     """``run_wrapper`` with the job contained (_host.containment): in a cgroup of its own,
     made (with ``limits``) before its first process starts, where this host lets us make
     one, and with its mark in its environment everywhere. The record of it goes into
     ``meta`` (the job's meta file), for async_kill and the job's status. A cgroup that the
-    shell could not join is given up for the fallback, before anything of the job ran."""
+    shell could not join is given up for the fallback, before anything of the job ran.
+
+    With ``async_dir``, async_wrapper is run by the job's keeper (_host.keeper), a process
+    that stays with the job: its descendants are the job's processes, and it sweeps and
+    cleans up after the job when it ends."""
     prefix = wrapper_jid_prefix(wrapper_cmd)
     record, _why = containment.prepare(prefix, limits)
+
+    def run():
+        try:
+            return run_wrapper(wrapper_cmd, containment.marked_env(env, record), shell,
+                               preexec_fn=containment.joiner(record)), record
+        except subprocess.SubprocessError:
+            # Only the joining runs before exec: nothing of the job ran.
+            containment.remove(record)
+            if record.get('limits'):
+                raise
+            plain = dict(mechanism=containment.ENVIRON, mark=prefix)
+            return run_wrapper(wrapper_cmd, containment.marked_env(env, plain), shell), plain
     try:
-        reply = run_wrapper(wrapper_cmd, containment.marked_env(env, record), shell,
-                            preexec_fn=containment.joiner(record))
-    except subprocess.SubprocessError:
-        # Only the joining runs before exec: nothing of the job ran.
-        containment.remove(record)
-        if record.get('limits'):
-            raise
-        record = dict(mechanism=containment.ENVIRON, mark=prefix)
-        reply = run_wrapper(wrapper_cmd, containment.marked_env(env, record), shell)
+        if async_dir is None:
+            reply, record = run()
+        else:
+            reply, record = keeper.launch(run, async_dir)
+    except BaseException:
+        containment.remove(record)  # only when empty: a job that runs keeps its cgroup
+        raise
     if meta is not None:
         meta['containment'] = record
     if reply.get('failed'):
-        containment.remove(record)  # only when empty: a job that runs keeps its cgroup
+        containment.remove(record)
     return reply
 
 
@@ -345,6 +359,7 @@ def _start_locked(async_dir, alias, token, wrapper_cmd, prefix, run, liveness, c
             set_alias(async_dir, alias, jid, force=True, liveness=liveness)
             failpoint('after-naming', prefix=prefix, jid=jid)
             write_meta(async_dir, jid, alias, began, **(meta or {}))
+            keeper.release()
             drop_claim(async_dir, alias)
         except Exception as e:  # pylint: disable=broad-except
             why = e.msg if isinstance(e, JobError) else '%s: %s' % (type(e).__name__, e)
@@ -448,7 +463,7 @@ def start_named_job(async_dir, alias, token, waiting, wrapper_cmd, wait=0.0, cle
     meta = dict(what=what, output=output)
 
     def contained(cmd, env, shell):
-        return run_contained(cmd, env, shell, meta, limits)
+        return run_contained(cmd, env, shell, meta, limits, async_dir)
     if staged is None:
         run_job = contained
     else:
