@@ -57,6 +57,10 @@ def parse_args():
                    'first entry of $ANSIBLE_COLLECTIONS_PATH that has it, else .build/collections)')
     p.add_argument('--target-python', help='ansible_python_interpreter of localhost (default: '
                    '$TARGET_PYTHON, else /usr/bin/python3, else the python of the bin dir)')
+    p.add_argument('--contained', action='store_true',
+                   help='start the polled job with async_task, contained (its cgroup as root, '
+                   'its keeper): what our status read adds for a contained job; both kinds '
+                   'poll that job (default: a plain async job, named with async_alias)')
     p.add_argument('--json', metavar='FILE', help='also write the raw samples (ms) to FILE')
     p.add_argument('--keep', action='store_true', help='keep the temp dir (playbook log)')
     a = p.parse_args()
@@ -144,7 +148,8 @@ def main():
                     'ansible_python_interpreter=%s\n' % target_python)
         with open(os.path.join(tmp, 'vars.json'), 'w') as f:
             json.dump(dict(bench_rounds=a.rounds, bench_polls=a.polls, bench_tasks=a.tasks,
-                           bench_alias='bench_poll_cost', bench_pid_file=pid_file), f)
+                           bench_alias='bench_poll_cost', bench_pid_file=pid_file,
+                           bench_contained=a.contained), f)
         env = dict(os.environ)
         env.update(
             ANSIBLE_COLLECTIONS_PATH=coll,
@@ -167,6 +172,9 @@ def main():
               % (target_python, 'on' if a.pipelining else 'off', tmp))
         print('  %d rounds x (%d-poll until task + %d single-poll tasks) per kind, '
               'kinds alternating first' % (a.rounds, a.polls, a.tasks))
+        print('  the polled job: %s' % ('started by async_task (contained: its cgroup as root, '
+                                        'its keeper)' if a.contained else
+                                        'a plain async job named with async_alias'))
         for _ in range(a.extra_procs):
             idle.append(subprocess.Popen(['sleep', '3600'], stdin=subprocess.DEVNULL))
         nprocs = len([d for d in os.listdir('/proc') if d.isdigit()]) if os.path.isdir('/proc') else -1

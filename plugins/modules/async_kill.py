@@ -101,8 +101,8 @@ containment:
     swept:
       description:
         - Processes of a job that timed out that its C(async) time limit left running (native
-          async kills only the job's process group) and that were killed at the first status
-          read after it.
+          async kills only the job's process group) and that were killed when the limit was
+          reached, by the job's keeper (or, without one, at the first status read after it).
       returned: for a job that timed out
       type: list
       elements: int
@@ -111,15 +111,16 @@ containment:
       description:
         - Processes of a job that ended (not by its time limit) that still run - a daemon it
           started. They are left running; M(asyncjobs.named.async_kill) stops them.
-      returned: when there are any (with a cgroup, or for an orphaned job)
+      returned: when there are any (with a cgroup or a keeper, or for an orphaned job)
       type: list
       elements: int
       sample: [4250]
     escaped:
       description:
-        - Processes of the job that one mechanism missed and the other found (with a cgroup,
-          processes with the job's mark that left its cgroup; without, processes of its tree
-          without the mark). With a cgroup they are stopped too.
+        - Processes of the job that its mechanism missed and another way found (with a
+          cgroup, processes with the job's mark, or descended from the job's keeper, that left
+          its cgroup; without, processes of its tree or group, or descended from its keeper,
+          without the mark). They are stopped too.
       returned: by M(asyncjobs.named.async_kill) of a running job
       type: list
       elements: int

@@ -55,9 +55,11 @@ description:
   - Containment - a job started in one step runs, as root with a writable cgroup fs, in a
     cgroup of its own made before its first process (its CPU seconds and peak memory are
     in its status, and O(limits) apply); elsewhere its processes carry the mark
-    C(ASYNCJOBS_NAMED_JOB) in their environment. M(asyncjobs.named.async_kill) stops every
-    process of the job by it, daemonized ones too, and the first status read after the
-    C(async) time limit kills what the limit left. See
+    C(ASYNCJOBS_NAMED_JOB) in their environment; and async_wrapper runs under the job's
+    keeper, a process that adopts every orphaned process of the job (a child subreaper).
+    M(asyncjobs.named.async_kill) stops every process of the job by them, daemonized ones
+    too; when the C(async) time limit is reached the keeper kills what the limit left, and
+    once nothing of the job is left it records the job's figures and removes its cgroup. See
     R(Containment,ansible_collections.asyncjobs.named.docsite.guide_containment) for what
     each mechanism guarantees. Under Mitogen for Ansible jobs are not contained.
   - Output while it runs - the command forms (O(shell), O(cmd), O(argv), O(script)) run as
@@ -330,8 +332,8 @@ containment:
     swept:
       description:
         - Processes of a job that timed out that its C(async) time limit left running (native
-          async kills only the job's process group) and that were killed at the first status
-          read after it.
+          async kills only the job's process group) and that were killed when the limit was
+          reached, by the job's keeper (or, without one, at the first status read after it).
       returned: for a job that timed out
       type: list
       elements: int
@@ -340,15 +342,16 @@ containment:
       description:
         - Processes of a job that ended (not by its time limit) that still run - a daemon it
           started. They are left running; M(asyncjobs.named.async_kill) stops them.
-      returned: when there are any (with a cgroup, or for an orphaned job)
+      returned: when there are any (with a cgroup or a keeper, or for an orphaned job)
       type: list
       elements: int
       sample: [4250]
     escaped:
       description:
-        - Processes of the job that one mechanism missed and the other found (with a cgroup,
-          processes with the job's mark that left its cgroup; without, processes of its tree
-          without the mark). With a cgroup they are stopped too.
+        - Processes of the job that its mechanism missed and another way found (with a
+          cgroup, processes with the job's mark, or descended from the job's keeper, that left
+          its cgroup; without, processes of its tree or group, or descended from its keeper,
+          without the mark). They are stopped too.
       returned: by M(asyncjobs.named.async_kill) of a running job
       type: list
       elements: int

@@ -19,6 +19,7 @@ refused.
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -30,7 +31,7 @@ from _async_task_lib import sleep_processes, wrapper_processes
 DURATIONS = (417, 418, 420, 422, 423, 424, 426, 427, 428)
 
 
-def _run(run_playbook, inventory, extra, cgroup, job_dir=None):
+def _run(run_playbook, inventory, extra, cgroup, job_dir=None, memory=True, v2=False):
     nap = str(uuid.uuid4().int % 10 ** 6)
     prefix = 'ct-%s-' % uuid.uuid4().hex[:8]
     naps = ['%d.%s' % (n, nap) for n in DURATIONS]
@@ -40,7 +41,7 @@ def _run(run_playbook, inventory, extra, cgroup, job_dir=None):
                                          if inventory == 'local' else '/usr/bin/python3'),
                          timeout=240)
         # Checked before this run's files are removed from a shared async dir.
-        return _check(r, sleep_processes(*naps), cgroup)
+        return _check(r, sleep_processes(*naps), cgroup, memory, v2)
     finally:
         for pid in sleep_processes(*naps):
             os.kill(pid, signal.SIGKILL)
@@ -60,7 +61,7 @@ def _remove_jobs(job_dir, prefix):
             os.unlink(os.path.join(job_dir, name))
 
 
-def _check(r, left, cgroup):
+def _check(r, left, cgroup, memory=True, v2=False):
     d = dict((name, r.load(name)) for name in (
         'escapee', 'overtime', 'leaver', 'starter', 'busy', 'hungry', 'bad_limits',
         'escapee_status', 'kill_escapee', 'kill_leaver', 'overtime_done', 'overtime_again',
@@ -92,7 +93,10 @@ def _check(r, left, cgroup):
 
     quick = d['quick']
     assert quick['state'] in ('running', 'succeeded'), quick
-    _check_kept(quick, mechanism)
+    kept = _check_kept(quick, mechanism)
+    if cgroup:
+        # The hierarchy used: v1's controllers, or the unified one ('').
+        assert (list(kept['dirs']) == ['']) == v2, kept
 
     starter = d['starter']
     assert starter['state'] == 'succeeded' and starter['stdout'] == 'started', starter
@@ -113,8 +117,14 @@ def _check(r, left, cgroup):
     if cgroup:
         used = busy['containment']
         assert used['mechanism'] == 'cgroup' and used['cpu_seconds'] > 0.1, used
-        assert used['memory_peak'] > 64 << 20, used
         assert entries['escapee']['containment']['cpu_seconds'] >= 0, entries['escapee']
+    if cgroup and not memory:
+        # No memory controller in the job's cgroup: no memory figures, memory limits refused.
+        assert 'memory_peak' not in used, used
+        assert hungry['failed'] is True and 'limits need a cgroup of the job' in hungry['msg']
+        assert hungry.get('job_started') is False, hungry
+    elif cgroup:
+        assert used['memory_peak'] > 64 << 20, used
         assert hungry['failed'] is True and hungry['state'] in ('failed', 'orphaned'), hungry
         assert hungry['containment']['oom_kills'] >= 1, hungry
         assert 'went over its memory limit of %d bytes' % (64 << 20) in hungry['msg'], hungry
@@ -144,6 +154,7 @@ def _check_kept(started, mechanism, within=15.0):
         assert not os.path.exists(d), kept
     if mechanism == 'cgroup':
         assert kept['final']['cpu_seconds'] >= 0, kept
+    return kept
 
 
 # Under Mitogen for Ansible async_task starts jobs in several steps: they are not contained.
@@ -165,6 +176,46 @@ def test_containment_local_root(run_playbook):
 def test_containment_ssh_become_root(run_playbook, ssh_target):
     _run(run_playbook, 'ssh', dict(cgroup=True, job_become=True, job_become_user='root'),
          cgroup=True)
+
+
+# ansible-playbook in a mount namespace of its own whose /sys/fs/cgroup is a cgroup2 mount:
+# the host's unified hierarchy (on this hybrid host: without the controllers that v1 holds,
+# so no memory figures and no memory limit; freezing, membership and CPU time are there).
+CGROUP2_WRAPPER = '''#!/bin/sh
+exec unshare -m /bin/sh -c 'umount -l /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup \
+&& exec "$0" "$@"' %s "$@"
+'''
+
+
+def _cgroup2_possible():
+    if os.geteuid() != 0 or not os.path.isdir('/sys/fs/cgroup'):
+        return False
+    probe = subprocess.run(['unshare', '-m', '/bin/sh', '-c', 'umount -l /sys/fs/cgroup && mount '
+                            '-t cgroup2 none /sys/fs/cgroup && test -f /sys/fs/cgroup/cgroup.procs'],
+                           capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+@pytest.fixture
+def run_playbook_cgroup2(request, ansible_playbook, session_dir, test_dirs):
+    from conftest import _inventory, run_ansible_playbook
+    wrapper = test_dirs.root / 'ansible-playbook-cgroup2'
+    wrapper.write_text(CGROUP2_WRAPPER % ansible_playbook)
+    wrapper.chmod(0o755)
+
+    def run(playbook, inventory='local', extra_vars=None, **kwargs):
+        return run_ansible_playbook(str(wrapper), session_dir, test_dirs, playbook,
+                                    _inventory(request, inventory), extra_vars=extra_vars,
+                                    **kwargs)
+    return run
+
+
+@WRAPPER_ONLY
+@pytest.mark.skipif(not _cgroup2_possible(), reason='needs root, unshare and a cgroup2 fs')
+def test_containment_local_root_cgroup2(run_playbook_cgroup2):
+    """The cgroup v2 paths (cgroup.freeze, cgroup.procs, cpu.stat) on the real kernel."""
+    _run(run_playbook_cgroup2, 'local', dict(cgroup=True), cgroup=True,
+         memory=os.path.exists('/sys/fs/cgroup/memory.stat'), v2=True)
 
 
 @WRAPPER_ONLY

@@ -153,13 +153,18 @@ def _unique(dirs):
 # --------------------------------------------------------------------------
 # The record (in the job's meta file) and its check
 
+_MOUNTS = {}  # cgroup_mounts, read once per process (a wait reads a job every second)
+
+
 def cgroup_mounts(proc='/proc'):
     """The cgroup mount points of this host (a set), for ``valid_record``."""
-    try:
-        mounts = parse_mountinfo(_read(os.path.join(proc, 'self', 'mountinfo')))
-    except (IOError, OSError):
-        return set()
-    return set(point for point, _root in mounts.values())
+    if proc not in _MOUNTS:
+        try:
+            mounts = parse_mountinfo(_read(os.path.join(proc, 'self', 'mountinfo')))
+        except (IOError, OSError):
+            return set()
+        _MOUNTS[proc] = frozenset(point for point, _root in mounts.values())
+    return set(_MOUNTS[proc])
 
 
 def valid_record(record, prefix, mount_points):
