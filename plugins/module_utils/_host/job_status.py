@@ -176,31 +176,50 @@ def describe(job, jid, alive):
     return result
 
 
+def read_meta(async_dir, jid):
+    """async_task's record of how it started job ``jid`` (see _host.writes.write_meta), or
+    None."""
+    try:
+        with open(meta_path(async_dir, jid)) as f:
+            meta = json.load(f)
+    except (IOError, OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
 def add_containment(async_dir, jid, result, proc='/proc'):
     """Add to the status of a job that async_task started ``containment``: its mechanism
-    and, from its cgroup, what it used (_host.containment.usage). Once the job has ended:
+    and, from its cgroup, what it used (_host.containment_record.usage). Once the job has
+    ended (``_containment_ended``):
 
     * a job stopped at its ``async:`` time limit (native async kills only its process
-      group) has every other member of it killed here, at the first status read after the
-      limit (``swept``: their pids);
+      group) has every other member of it killed (``swept``: their pids): by the job's
+      keeper as soon as the limit's kill is done, else at the first status read after it;
     * processes of it still running are reported (``left_running``), never killed (a job
       may start a daemon on purpose; async_kill stops them);
     * when none is left, its figures are recorded in its meta file and its cgroup removed:
       later reads report the recorded figures.
 
     A job over its memory limit (``oom_kills``) that failed says so in ``msg``."""
-    # Imported here: only a job of async_task, with its meta file, needs them.
-    from ansible_collections.asyncjobs.named.plugins.module_utils._host import containment
-    from ansible_collections.asyncjobs.named.plugins.module_utils._host.wait import read_meta
+    # Imported here: only a job of async_task, with its meta file, needs it. A running job's
+    # read needs only the record and the figures (not the rest of _host.containment).
+    from ansible_collections.asyncjobs.named.plugins.module_utils._host import (
+        containment_record)
     meta = read_meta(async_dir, jid) or {}
     raw = meta.get('containment')
     if not isinstance(raw, dict):
         return
     info = raw.get('final')
     if not isinstance(info, dict):
-        info = _containment_now(async_dir, jid, result, meta, raw, proc, containment)
-    if info is None:
-        return
+        record = containment_record.valid_record(raw, jid_prefix(jid),
+                                                 containment_record.cgroup_mounts(proc))
+        if record is None:
+            return
+        if result['state'] == RUNNING:
+            info = dict(mechanism=record['mechanism'])
+            info.update(containment_record.usage(record) or {})
+        else:
+            info = _containment_ended(async_dir, jid, result, record, proc)
     result['containment'] = info
     limit = ((raw.get('limits') or {}).get('memory') if isinstance(raw.get('limits'), dict)
              else None)
@@ -211,15 +230,11 @@ def add_containment(async_dir, jid, result, proc='/proc'):
                              result.get('msg') or '')).strip()
 
 
-def _containment_now(async_dir, jid, result, meta, raw, proc, containment):
-    record = containment.valid_record(raw, jid_prefix(jid), containment.cgroup_mounts(proc))
-    if record is None:
-        return None
+def _containment_ended(async_dir, jid, result, record, proc):
+    from ansible_collections.asyncjobs.named.plugins.module_utils._host import (
+        containment, containment_record)
     info = dict(mechanism=record['mechanism'])
     cgroup = record['mechanism'] == containment.CGROUP
-    if result['state'] == RUNNING:
-        info.update(containment.usage(record) or {})
-        return info
     left = []
     # The job's async_wrapper (its watcher, which exits once it has cleaned up after the
     # job) is not something the job left running.
@@ -227,27 +242,26 @@ def _containment_now(async_dir, jid, result, meta, raw, proc, containment):
     if result['state'] == TIMED_OUT:
         swept, left = containment.stop_members(record, 9, 0.0, proc, spare=spare)
         info['swept'] = swept
-    elif cgroup or result['state'] == ORPHANED:
+    elif cgroup or result['state'] == ORPHANED or record.get('keeper'):
         left = sorted(pid for pid in containment.members(record, proc)[0] if not spare(pid))
     if left:
         info['left_running'] = left
-    info.update(containment.usage(record) or {})
+    info.update(containment_record.usage(record) or {})
     if not left:
         if cgroup and containment.remove(record) and not containment.keeper_alive(record, proc):
             # Its watcher (async_wrapper) is still there: it looks at the job every few
             # seconds, then cleans up and exits. The cgroup goes once it has (the job's
             # keeper, when it has one, removes it then).
             containment.remove_later(record)
-        _record_final(async_dir, jid, info, containment)
+        _record_final(async_dir, jid, info)
     return info
 
 
-def _record_final(async_dir, jid, info, containment):
+def _record_final(async_dir, jid, info):
     """Record the job's final figures in its meta file, as read again now: another
     reader (the job's keeper, a status poll) may have recorded them meanwhile, with the
     processes that it swept."""
-    # Imported here: writes and wait import this module.
-    from ansible_collections.asyncjobs.named.plugins.module_utils._host.wait import read_meta
+    # Imported here: writes imports this module.
     from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import (
         atomic_write_json)
     meta = read_meta(async_dir, jid) or {}

@@ -218,7 +218,8 @@ def keep(async_dir, jid, record, done_fd, subreaper, sleep=time.sleep):
 def _figures_kept(async_dir, jid):
     """Whether the job's cgroup can go: its final figures are in its meta file, or the job
     has no meta file any more."""
-    from ansible_collections.asyncjobs.named.plugins.module_utils._host.wait import read_meta
+    from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import (
+        read_meta)
     from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import meta_path
     if not os.path.lexists(meta_path(async_dir, jid)):
         return True

@@ -17,12 +17,13 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors imp
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import (
     is_mitogen_jid, jid_prefix, job_path)
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import (
-    job_liveness, job_status, read_job, wrapper_of)
+    job_liveness, job_status, read_job, read_meta, wrapper_of)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import RUNNING
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
     is_wrapper_cmdline, process_table, wrapper_liveness)
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import atomic_write_json
-from ansible_collections.asyncjobs.named.plugins.module_utils._host import containment
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import (
+    containment, containment_record)
 
 
 # --------------------------------------------------------------------------
@@ -113,12 +114,11 @@ def _send(pids, number):
 def job_record(async_dir, jid, proc='/proc'):
     """The containment record of job ``jid`` from its meta file (async_task's jobs), checked
     (_host.containment.valid_record), or None."""
-    from ansible_collections.asyncjobs.named.plugins.module_utils._host.wait import read_meta
     meta = read_meta(async_dir, jid) or {}
     if not meta.get('containment'):
         return None
-    return containment.valid_record(meta['containment'], jid_prefix(jid),
-                                    containment.cgroup_mounts(proc))
+    return containment_record.valid_record(meta['containment'], jid_prefix(jid),
+                                           containment_record.cgroup_mounts(proc))
 
 
 def _escaped(record, found, proc):

@@ -269,15 +269,16 @@ def _containment(jid, meta, mounts):
     if isinstance(raw.get('final'), dict):
         return raw['final']
     # Imported here: only jobs of async_task need it.
-    from ansible_collections.asyncjobs.named.plugins.module_utils._host import containment
+    from ansible_collections.asyncjobs.named.plugins.module_utils._host import (
+        containment_record)
     from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import jid_prefix
     if 'points' not in mounts:
-        mounts['points'] = containment.cgroup_mounts()
-    record = containment.valid_record(raw, jid_prefix(jid), mounts['points'])
+        mounts['points'] = containment_record.cgroup_mounts()
+    record = containment_record.valid_record(raw, jid_prefix(jid), mounts['points'])
     if record is None:
         return None
     used = dict(mechanism=record['mechanism'])
-    used.update(containment.usage(record) or {})
+    used.update(containment_record.usage(record) or {})
     return used
 
 

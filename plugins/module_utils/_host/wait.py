@@ -7,7 +7,6 @@ Private to the collection. Runs on the target: Python 3.6 compatible (no f-strin
 with '=', no walrus, no newer stdlib).
 """
 
-import json
 import os
 import time
 
@@ -19,7 +18,7 @@ from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.entries import meta_output_log
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.job_status import (
-    job_status, read_job)
+    job_status, read_job, read_meta)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.job_model import (
     ABSENT, RUNNING)
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
@@ -183,17 +182,6 @@ def _ended(path):
 
 # --------------------------------------------------------------------------
 # Progress of a running job
-
-def read_meta(async_dir, jid):
-    """async_task's record of how it started job ``jid`` (see _host.writes.write_meta), or
-    None."""
-    try:
-        with open(meta_path(async_dir, jid)) as f:
-            meta = json.load(f)
-    except (IOError, OSError, ValueError):
-        return None
-    return meta if isinstance(meta, dict) else None
-
 
 def running_since(async_dir, jid, meta=None):
     """When a running job started (epoch): async_task's record of it (``meta``, read when

@@ -217,11 +217,14 @@ def test_runner_starts_then_attaches(tmp_path, async_dir):
         killing.kill(async_dir, jid, 'KILL', grace=0)
 
 
+# The runner ends with os._exit (no teardown): the report is written just before.
 MODULES_REPORT = '''\
-import atexit as _atexit, sys as _sys
-def _report_modules():
+import os as _os, sys as _sys
+def _report_modules(code, _exit=_os._exit):
     _sys.stderr.write('MODULES ' + ' '.join(sorted(_sys.modules)) + '\\n')
-_atexit.register(_report_modules)
+    _sys.stderr.flush()
+    _exit(code)
+_os._exit = _report_modules
 '''
 
 

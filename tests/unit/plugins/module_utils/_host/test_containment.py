@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: asyncjobs.named contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Unit tests of plugins/module_utils/_host/containment.py: a job's cgroup or its mark.
+"""Unit tests of plugins/module_utils/_host/containment.py and containment_record.py: a
+job's cgroup or its mark.
 
 The parsers and the record check run on text; making, reading and removing job cgroups on
 a fake cgroup tree (plain dirs and files in a temp dir); the environment mark and, as root
@@ -18,6 +19,7 @@ import time
 import pytest
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._host import containment as c
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import containment_record as r
 
 MOUNTINFO = '''\
 31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
@@ -49,17 +51,17 @@ def test_parse_proc_cgroup_v1_v2_and_comounted():
 
 
 def test_parse_mountinfo_takes_cgroup_mounts_only():
-    mounts = c.parse_mountinfo(MOUNTINFO + r'50 31 0:40 /sub /mnt/with\040space rw - cgroup '
+    mounts = r.parse_mountinfo(MOUNTINFO + r'50 31 0:40 /sub /mnt/with\040space rw - cgroup '
                                            'cgroup rw,blkio\n')
     assert mounts['memory'] == ('/sys/fs/cgroup/memory', '/')
     assert mounts[''] == ('/sys/fs/cgroup/unified', '/')
     assert 'blkio' not in mounts and 'name=systemd' not in mounts
-    assert c.parse_mountinfo('50 31 0:40 /sub /mnt/a\\040b rw - cgroup cgroup rw,pids\n') == {
+    assert r.parse_mountinfo('50 31 0:40 /sub /mnt/a\\040b rw - cgroup cgroup rw,pids\n') == {
         'pids': ('/mnt/a b', '/sub')}
 
 
 def test_base_dirs_are_the_runners_own_cgroups_v1_first():
-    bases = c.base_dirs(c.parse_mountinfo(MOUNTINFO), c.parse_proc_cgroup(PROC_CGROUP))
+    bases = c.base_dirs(r.parse_mountinfo(MOUNTINFO), c.parse_proc_cgroup(PROC_CGROUP))
     assert bases == {'freezer': '/sys/fs/cgroup/freezer', 'pids': '/sys/fs/cgroup/pids',
                      'memory': '/sys/fs/cgroup/memory/process_api/abc',
                      'cpuacct': '/sys/fs/cgroup/cpuacct', 'cpu': '/sys/fs/cgroup/cpu'}
@@ -85,7 +87,7 @@ MOUNTS = set(['/sys/fs/cgroup/freezer', '/sys/fs/cgroup/unified'])
     {'': '/sys/fs/cgroup/unified/a/b/asyncjobs_named/j12'},
 ])
 def test_a_record_of_the_jobs_own_cgroups_is_valid(dirs):
-    record = c.valid_record(dict(mechanism='cgroup', dirs=dirs, mark='j12'), 'j12', MOUNTS)
+    record = r.valid_record(dict(mechanism='cgroup', dirs=dirs, mark='j12'), 'j12', MOUNTS)
     assert record == dict(mechanism='cgroup', dirs=dirs, mark='j12')
 
 
@@ -102,13 +104,13 @@ def test_a_record_of_the_jobs_own_cgroups_is_valid(dirs):
     dict(mechanism='cgroup', dirs={'freezer': 12}),
 ])
 def test_a_record_that_could_lead_elsewhere_is_refused(record):
-    assert c.valid_record(record, 'j12', MOUNTS) is None
+    assert r.valid_record(record, 'j12', MOUNTS) is None
 
 
 def test_the_fallback_record_needs_the_jobs_own_mark():
-    assert c.valid_record(dict(mechanism='environ', mark='j12'), 'j12', MOUNTS) == dict(
+    assert r.valid_record(dict(mechanism='environ', mark='j12'), 'j12', MOUNTS) == dict(
         mechanism='environ', mark='j12')
-    assert c.valid_record(dict(mechanism='environ', mark='j12'), '../x', MOUNTS) is None
+    assert r.valid_record(dict(mechanism='environ', mark='j12'), '../x', MOUNTS) is None
 
 
 @pytest.mark.parametrize('value, size', [
@@ -172,7 +174,7 @@ def test_make_members_usage_and_remove_on_a_fake_tree(tmp_path):
         with open(os.path.join(dirs['memory'], 'memory.oom_control'), 'w') as f:
             f.write('oom_kill_disable 0\nunder_oom 0\noom_kill 2\n')
         assert c.members(record)[0] == set([child.pid])
-        assert c.usage(record) == dict(memory_peak=1 << 20, oom_kills=2)
+        assert r.usage(record) == dict(memory_peak=1 << 20, oom_kills=2)
         assert c.remove(record) == sorted(dirs.values())  # not empty: kept
     finally:
         child.kill()
@@ -183,7 +185,7 @@ def test_make_members_usage_and_remove_on_a_fake_tree(tmp_path):
             os.unlink(os.path.join(d, name))
     assert c.remove(record) == [] and not any(os.path.exists(d) for d in dirs.values())
     assert c.cgroup_members(record) == (set(), True)  # gone: no members
-    assert c.usage(record) is None
+    assert r.usage(record) is None
 
 
 def test_usage_of_cgroup_v2(tmp_path):
@@ -193,8 +195,8 @@ def test_usage_of_cgroup_v2(tmp_path):
     (d / 'memory.peak').write_text('4096\n')
     (d / 'memory.events').write_text('low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n')
     record = dict(mechanism='cgroup', dirs={'': str(d)}, mark='j8')
-    assert c.usage(record) == dict(cpu_seconds=2.5, memory_peak=4096, oom_kills=1)
-    assert c.usage(dict(mechanism='environ', mark='j8')) is None
+    assert r.usage(record) == dict(cpu_seconds=2.5, memory_peak=4096, oom_kills=1)
+    assert r.usage(dict(mechanism='environ', mark='j8')) is None
 
 
 def test_make_gives_up_whole(tmp_path):
@@ -286,7 +288,7 @@ def test_a_real_cgroup_holds_a_daemonized_child_and_stops_it():
         signalled, left = c.stop_members(record, signal.SIGTERM, grace=2.0)
         assert set(signalled) == members and left == []
         sh.wait()
-        assert 'cpu_seconds' in c.usage(record) and c.usage(record)['memory_peak'] > 0
+        assert 'cpu_seconds' in r.usage(record) and r.usage(record)['memory_peak'] > 0
     finally:
         c.stop_members(record, signal.SIGKILL, 0)
         assert c.remove(record) == []

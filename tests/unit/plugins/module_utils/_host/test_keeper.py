@@ -15,6 +15,7 @@ import time
 import pytest
 
 from ansible_collections.asyncjobs.named.plugins.module_utils._host import containment as c
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import containment_record as r
 from ansible_collections.asyncjobs.named.plugins.module_utils._host import keeper, writes
 
 
@@ -32,7 +33,7 @@ def test_a_record_keeps_only_a_well_formed_keeper(given, kept):
     for raw in (dict(mechanism='environ', mark='j5', keeper=given),
                 dict(mechanism='cgroup', mark='j5', keeper=given,
                      dirs=dict(freezer='/sys/fs/cgroup/freezer/asyncjobs_named/j5'))):
-        record = c.valid_record(raw, 'j5', set(['/sys/fs/cgroup/freezer']))
+        record = r.valid_record(raw, 'j5', set(['/sys/fs/cgroup/freezer']))
         assert record['mechanism'] == raw['mechanism']
         assert record.get('keeper') == kept
 
