@@ -56,7 +56,6 @@ def read_text(path):
     return read_small(path).decode('utf-8', 'replace')
 
 
-
 # --------------------------------------------------------------------------
 # The record (in the job's meta file) and its check
 
@@ -137,15 +136,15 @@ def usage(record):
     found = {}
     try:
         if 'cpuacct' in dirs:
-            found['cpu_seconds'] = round(int(read_text(os.path.join(dirs['cpuacct'],
-                                                                'cpuacct.usage'))) / 1e9, 3)
+            used = read_text(os.path.join(dirs['cpuacct'], 'cpuacct.usage'))
+            found['cpu_seconds'] = round(int(used) / 1e9, 3)
         elif '' in dirs:
             usec = _stat_value(read_text(os.path.join(dirs[''], 'cpu.stat')), 'usage_usec')
             if usec is not None:
                 found['cpu_seconds'] = round(usec / 1e6, 3)
         if 'memory' in dirs:
-            found['memory_peak'] = int(read_text(os.path.join(dirs['memory'],
-                                                          'memory.max_usage_in_bytes')))
+            found['memory_peak'] = int(read_text(os.path.join(
+                dirs['memory'], 'memory.max_usage_in_bytes')))
             oom = _stat_value(read_text(os.path.join(dirs['memory'], 'memory.oom_control')),
                               'oom_kill')
             if oom is not None:

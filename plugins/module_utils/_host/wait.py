@@ -13,7 +13,7 @@ import time
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.async_dir import find_alias
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.errors import JobError
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.names import (
-    jid_prefix, job_path, meta_path)
+    jid_prefix, job_path)
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.jobs_input import ref_name
 from ansible_collections.asyncjobs.named.plugins.module_utils._shared.entries import meta_output_log
 
