@@ -86,9 +86,11 @@ def _check(r, left, cgroup, memory=True, v2=False):
     ot = d['overtime_done']
     assert ot['state'] == 'timed_out', ot
     # The setsid sleep was gone before the first status read of the job: its keeper swept it
-    # at the limit, and recorded it.
+    # at the limit, and recorded it. Usually it is all that async_wrapper's kill left; on a
+    # loaded host the watcher's setpgid can come after the module's first fork, and its
+    # kill of the module's group then misses the module too: swept as well (seen: 4 pids).
     assert d['overtime_swept']['rc'] == 0, d['overtime_swept']
-    assert len(ot['containment']['swept']) == 1, ot
+    assert len(ot['containment']['swept']) >= 1, ot
     assert d['overtime_again']['containment'] == ot['containment']
 
     quick = d['quick']

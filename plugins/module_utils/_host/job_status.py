@@ -248,34 +248,41 @@ def _containment_ended(async_dir, jid, result, record, proc):
         info['left_running'] = left
     info.update(containment_record.usage(record) or {})
     if not left:
+        # Recorded first, removed after: a reader never finds the cgroup gone and its
+        # figures not recorded.
+        info = _record_final(async_dir, jid, info)
         if cgroup and containment.remove(record) and not containment.keeper_alive(record, proc):
             # Its watcher (async_wrapper) is still there: it looks at the job every few
             # seconds, then cleans up and exits. The cgroup goes once it has (the job's
             # keeper, when it has one, removes it then).
             containment.remove_later(record)
-        _record_final(async_dir, jid, info)
     return info
 
 
 def _record_final(async_dir, jid, info):
-    """Record the job's final figures in its meta file, as read again now: another
-    reader (the job's keeper, a status poll) may have recorded them meanwhile, with the
-    processes that it swept."""
+    """Record the job's final figures in its meta file and return what is recorded. The
+    meta file is read again now: another reader (the job's keeper, a status poll) may have
+    recorded them meanwhile; the first record stands (read while the cgroup was there),
+    with the processes that this reader swept added."""
     # Imported here: writes imports this module.
     from ansible_collections.asyncjobs.named.plugins.module_utils._host.writes import (
         atomic_write_json)
     meta = read_meta(async_dir, jid) or {}
     raw = meta.get('containment')
     if not isinstance(raw, dict):
-        return
+        return info
     before = raw.get('final')
-    if isinstance(before, dict) and isinstance(before.get('swept'), list):
-        info['swept'] = sorted(set(info.get('swept') or []) | set(before['swept']))
+    if isinstance(before, dict):
+        swept = sorted(set(before.get('swept') or []) | set(info.get('swept') or []))
+        if swept == (before.get('swept') or []):
+            return before
+        info = dict(before, swept=swept)
     try:
         atomic_write_json(meta_path(async_dir, jid),
                           dict(meta, containment=dict(raw, final=info)), durable=False)
     except (IOError, OSError):
         pass  # read again next time
+    return info
 
 
 def wrapper_of(jid, proc='/proc'):
