@@ -27,6 +27,8 @@ import os
 import sys
 import time
 
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import read_to_end
+
 PR_SET_CHILD_SUBREAPER = 36
 POLL_EVERY = 5.0
 
@@ -80,13 +82,7 @@ def _send(fd, data):
 
 
 def _receive(fd):
-    chunks = []
-    while True:
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    raw = b''.join(chunks)
+    raw = read_to_end(fd)
     try:
         return json.loads(raw.decode('utf-8', 'replace')) if raw else None
     except ValueError:

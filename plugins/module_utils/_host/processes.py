@@ -28,15 +28,20 @@ def read_small(path):
     is done for every process)."""
     fd = os.open(path, os.O_RDONLY)
     try:
-        chunks = []
-        while True:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-        return b''.join(chunks)
+        return read_to_end(fd)
     finally:
         os.close(fd)
+
+
+def read_to_end(fd):
+    """Everything that can be read from ``fd`` (a file, or a pipe until its writers close it)."""
+    chunks = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b''.join(chunks)
 
 
 def has_proc(proc='/proc'):

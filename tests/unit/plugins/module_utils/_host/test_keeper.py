@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from unit_helpers import wait_until
+
 from ansible_collections.asyncjobs.named.plugins.module_utils._host import containment as c
 from ansible_collections.asyncjobs.named.plugins.module_utils._host import containment_record as r
 from ansible_collections.asyncjobs.named.plugins.module_utils._host import keeper, writes
@@ -68,16 +70,6 @@ def test_a_zombie_keeper_is_gone(tmp_path):
     assert not c.keeper_alive(record, proc) and c.descendants(record, proc) == set()
 
 
-def _wait_until(check, within=10.0):
-    deadline = time.time() + within
-    while time.time() < deadline:
-        got = check()
-        if got:
-            return got
-        time.sleep(0.05)
-    return check()
-
-
 def _alive(pid):
     try:
         with open('/proc/%d/stat' % pid) as f:
@@ -119,7 +111,7 @@ def test_a_keeper_adopts_a_daemon_that_cleared_its_environment(tmp_path):
     record = _launch(async_dir, jid, '(setsid env -i sleep %s &)' % tag, tag)
     try:
         assert c.keeper_alive(record), record
-        pids = _wait_until(lambda: _sleepers(tag))
+        pids = wait_until(lambda: _sleepers(tag), what='the daemon')
         assert len(pids) == 1
         # Not marked, not in the starter's tree: only the keeper still knows it.
         assert c.environ_members(record['mark'])[0] == set()
@@ -130,7 +122,7 @@ def test_a_keeper_adopts_a_daemon_that_cleared_its_environment(tmp_path):
             os.kill(pid, 9)
         keeper.release()
     # Nothing of the job left: the keeper ends.
-    assert _wait_until(lambda: not c.keeper_alive(record))
+    wait_until(lambda: not c.keeper_alive(record), what='the keeper to end')
 
 
 def test_a_keeper_sweeps_a_timed_out_job_and_records_its_figures(tmp_path):
@@ -146,17 +138,17 @@ def test_a_keeper_sweeps_a_timed_out_job_and_records_its_figures(tmp_path):
         writes.write_meta(async_dir, jid, 'a', time.time(), containment=record)
         with open(path, 'w') as f:
             json.dump(dict(failed=True, msg='Timeout exceeded', child_pid=1), f)
-        daemon = _wait_until(lambda: _sleepers(tag))
+        daemon = wait_until(lambda: _sleepers(tag), what='the daemon')
         keeper.release()
         # Swept by the keeper, with no status read of ours.
-        assert _wait_until(lambda: not _sleepers(tag))
+        wait_until(lambda: not _sleepers(tag), what='the daemon swept')
 
         def final():
             with open(os.path.join(async_dir, '.%s.meta' % jid)) as f:
                 return json.load(f)['containment'].get('final')
-        kept = _wait_until(final)
+        kept = wait_until(final, what='the final figures')
         assert kept == dict(mechanism='environ', swept=daemon), kept
-        assert _wait_until(lambda: not c.keeper_alive(record))
+        wait_until(lambda: not c.keeper_alive(record), what='the keeper to end')
     finally:
         for pid in _sleepers(tag):
             os.kill(pid, 9)
