@@ -5,15 +5,16 @@ per place a job can run - locally as root (a cgroup of its own), over SSH with b
 root (a cgroup) and to the unprivileged job user (the fallback: the mark in the job's
 environment).
 
-Checked each time: async_kill stops a job's setsid child and double-forked grandchild; the
-async: time limit's leftovers are killed at the limit, by the job's keeper, before anything
-reads the job; a process that escaped the job's cgroup or tree and cleared its environment
-is found (the keeper's descendant), reported (``escaped``) and stopped; a job that ended
-with a daemon running reports it and async_kill stops it; a job that nobody reads after it
-ended has its figures recorded and its cgroup removed by its keeper. Where there is a
-cgroup: CPU and memory figures, and a memory limit that stops a job. Bad limits are refused
-before anything starts. Under Mitogen for Ansible jobs are not contained, and limits are
-refused.
+Checked each time: async_kill stops a job's setsid child and double-forked grandchild; so
+does the async: time limit (its leftovers are killed at the limit, by the job's keeper,
+before anything reads the job); a process that escaped the job's cgroup or tree and
+cleared its environment is found (the keeper's descendant), reported (``escaped``) and
+stopped; a job that ended with a daemon running reports it and async_kill stops it; a job
+that nobody reads after it ended has its figures recorded and its cgroup removed by its
+keeper. Where there is a cgroup: CPU and memory figures, and a memory limit that stops a
+job. Bad limits are refused before anything starts. Under Mitogen for Ansible jobs are not
+contained, and limits are refused. The cgroup v2 paths run on the real kernel: as root,
+ansible-playbook in a mount namespace whose /sys/fs/cgroup is the host's cgroup2 hierarchy.
 """
 
 import json
@@ -28,7 +29,7 @@ import pytest
 
 from _async_task_lib import sleep_processes, wrapper_processes
 
-DURATIONS = (417, 418, 420, 422, 423, 424, 426, 427, 428)
+DURATIONS = (417, 418, 420, 422, 423, 424, 425, 426, 427, 428)
 
 
 def _run(run_playbook, inventory, extra, cgroup, job_dir=None, memory=True, v2=False):
@@ -85,10 +86,12 @@ def _check(r, left, cgroup, memory=True, v2=False):
 
     ot = d['overtime_done']
     assert ot['state'] == 'timed_out', ot
-    # The setsid sleep was gone before the first status read of the job: its keeper swept it
-    # at the limit, and recorded it. Usually it is all that async_wrapper's kill left; on a
-    # loaded host the watcher's setpgid can come after the module's first fork, and its
-    # kill of the module's group then misses the module too: swept as well (seen: 4 pids).
+    # The setsid sleep and the double-forked one were gone before the first status read of
+    # the job. The double-forked one stays in the job's process group: async_wrapper's kill
+    # takes it. The setsid one does not: the keeper swept it at the limit, and recorded it.
+    # On a loaded host the watcher's setpgid can come after the module's first fork, and
+    # its kill of the module's group then misses the module too: swept as well (seen: the
+    # module, its shell and both sleeps).
     assert d['overtime_swept']['rc'] == 0, d['overtime_swept']
     assert len(ot['containment']['swept']) >= 1, ot
     assert d['overtime_again']['containment'] == ot['containment']
@@ -106,7 +109,10 @@ def _check(r, left, cgroup, memory=True, v2=False):
     assert ks['changed'] is True and ks['state'] == 'succeeded' and ks['unstopped'] == [], ks
     assert len(ks['pids']) == 1 and 'were still running' in ks['msg'], ks
     if cgroup:
-        assert starter['containment']['left_running'] == ks['pids'], (starter, ks)
+        # The daemon was reported when the job ended; the report is a snapshot taken as soon
+        # as the job file says it ended, and once (under load, with the keeper's
+        # descendants counted) it also named a process of the job that was still exiting.
+        assert set(ks['pids']) <= set(starter['containment']['left_running']), (starter, ks)
 
     bad = d['bad_limits']
     assert bad['failed'] is True and 'invalid memory limit' in bad['msg'], bad
