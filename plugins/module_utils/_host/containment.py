@@ -31,7 +31,8 @@ import re
 import signal
 import time
 
-from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import read_small
+from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import (
+    read_small, stat_fields)
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.containment_record import (
     CGROUP, ENVIRON, GROUP_DIR, PREFIX_RE, V1_KEYS, parse_mountinfo, read_text)
 
@@ -416,12 +417,24 @@ def environ_members(mark, proc='/proc'):
 
 
 def _stat_of(pid, proc):
+    """processes.stat_fields, None for a process that is gone."""
     try:
-        with open(os.path.join(proc, str(pid), 'stat'), 'rb') as f:
-            text = f.read()
+        return stat_fields(pid, proc)
     except (IOError, OSError):
         return None
-    return text[text.rfind(b')') + 2:].split()
+
+
+def start_time(pid, proc='/proc'):
+    """The start time of ``pid`` (clock ticks after boot, /proc/<pid>/stat field 22): with
+    the pid, it names one process (a pid can be reused). None when it is gone."""
+    return _started(_stat_of(pid, proc))
+
+
+def _started(fields):
+    try:
+        return int(fields[19]) if fields else None
+    except (ValueError, IndexError):
+        return None
 
 
 def keeper_alive(record, proc='/proc'):
@@ -431,10 +444,7 @@ def keeper_alive(record, proc='/proc'):
     if not keeper:
         return False
     fields = _stat_of(keeper['pid'], proc)
-    try:
-        return fields is not None and int(fields[19]) == keeper['start'] and fields[0] != b'Z'
-    except (ValueError, IndexError):
-        return False
+    return bool(fields) and fields[0] != 'Z' and _started(fields) == keeper['start']
 
 
 def descendants(record, proc='/proc'):
@@ -479,7 +489,7 @@ def members(record, proc='/proc'):
     live = set()
     for pid in pids:
         fields = _stat_of(pid, proc)
-        if fields and fields[0] != b'Z':
+        if fields and fields[0] != 'Z':
             live.add(pid)
     return live, complete
 

@@ -27,6 +27,7 @@ import os
 import sys
 import time
 
+from ansible_collections.asyncjobs.named.plugins.module_utils._host import containment
 from ansible_collections.asyncjobs.named.plugins.module_utils._host.processes import read_to_end
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -45,17 +46,6 @@ def become_subreaper():
         return libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0
     except Exception:  # pylint: disable=broad-except
         return False  # no ctypes, no libc, no prctl: the keeper polls instead
-
-
-def start_time(pid, proc='/proc'):
-    """The start time of ``pid`` (clock ticks after boot, /proc/<pid>/stat field 22): with
-    the pid, it names one process (a pid can be reused). None when it is gone."""
-    try:
-        with open(os.path.join(proc, str(pid), 'stat'), 'rb') as f:
-            text = f.read()
-        return int(text[text.rfind(b')') + 2:].split()[19])
-    except (IOError, OSError, ValueError, IndexError):
-        return None
 
 
 def _detach(keep):
@@ -123,8 +113,8 @@ def launch(run, async_dir, proc='/proc'):
                 _send(report_w, dict(error='%s: %s' % (type(e).__name__, e)))
                 raise
             if subreaper:
-                record = dict(record, keeper=dict(pid=os.getpid(), start=start_time(os.getpid(),
-                                                                                    proc)))
+                me = os.getpid()
+                record = dict(record, keeper=dict(pid=me, start=containment.start_time(me, proc)))
             _send(report_w, dict(reply=reply, record=record))
             os.close(report_w)
             jid = reply.get('ansible_job_id')
@@ -207,7 +197,6 @@ def keep(async_dir, jid, record, done_fd, subreaper, sleep=time.sleep):
         # Its figures are in its meta file (recorded by this read or an earlier one), or
         # its files are gone (async_task's cleanup, async_cleanup): its cgroup goes, once
         # empty.
-        from ansible_collections.asyncjobs.named.plugins.module_utils._host import containment
         containment.remove(record)
 
 
